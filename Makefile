@@ -1,0 +1,63 @@
+# withdrawguard: `make demo` runs it, `make test` checks it. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCAL := .local
+
+.PHONY: help venv up down status topics worker demo demo-stop lint format test test-unit test-integration clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "withdrawguard needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e . --group dev
+	@touch $@
+
+venv: $(STAMP) ## create .venv and install the package with its test and lint tools
+
+up: $(STAMP) ## start Kafka and Redis (Docker if it works, else local jars + redis-server)
+	@scripts/stack.sh up
+
+down: ## stop the services `make up` started, and the demo worker
+	@scripts/worker.sh stop
+	@scripts/stack.sh down
+
+status: $(STAMP) ## say whether each service is up or down
+	@scripts/stack.sh status; scripts/worker.sh status
+
+topics: up ## create every topic (idempotent)
+	@$(VENV)/bin/withdrawguard topics create
+
+worker: topics ## run the worker in the foreground
+	$(VENV)/bin/withdrawguard worker
+
+demo: topics ## the main job: start the stack and the worker, play the 2020 attack and an honest customer, show the verdicts
+	@scripts/worker.sh start
+	@$(PY) scripts/demo.py
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on src/
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/ruff format --check src tests scripts bench
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix src tests scripts bench
+	$(VENV)/bin/ruff format src tests scripts bench
+
+test-unit: $(STAMP) ## unit and agent tests only (no services needed; seconds)
+	$(VENV)/bin/pytest tests/unit tests/agents -q
+
+test-integration: up ## integration tests against the real Kafka and Redis
+	$(VENV)/bin/pytest tests/integration -q
+
+test: lint up ## everything: lint, types, unit, agent and integration tests
+	$(VENV)/bin/pytest -q
+
+clean: down ## stop everything and remove .local (data, jars, logs) and .venv
+	rm -rf $(LOCAL) $(VENV)

@@ -1,0 +1,7 @@
+"""`python -m withdrawguard` is the `withdrawguard` command."""
+
+import sys
+
+from withdrawguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""The `withdrawguard` command. Settings are read here, once, and passed down."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from withdrawguard.settings import Settings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="withdrawguard",
+        description="Streaming fraud detector for unauthorized withdrawals.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("worker", help="run the Faust worker (detector, web server)")
+    topics = sub.add_parser("topics", help="manage Kafka topics")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+    topics_sub.add_parser("create", help="create every topic that is missing (idempotent)")
+    sub.add_parser("settings", help="print the effective settings")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"withdrawguard: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "settings":
+        for name, _value in sorted(settings.__class__.__dataclass_fields__.items()):
+            print(f"WG_{name.upper()}={getattr(settings, name)}")
+        return 0
+    if args.command == "topics":
+        from withdrawguard.streaming.admin import TopicMismatch, create_topics
+
+        try:
+            create_topics(settings)
+        except TopicMismatch as exc:
+            print(f"withdrawguard: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if args.command == "worker":
+        from withdrawguard.streaming.worker import run_worker
+
+        return run_worker(settings)
+    raise AssertionError(f"unhandled command {args.command}")  # argparse guards this

@@ -1,0 +1,218 @@
+"""Cross-customer evidence: what one destination or one source IP has seen across
+customers, and the notices that tell each involved customer.
+
+Pure like the rest of the engine. The streaming worker keeps one `DestinationState`
+per destination and one `IpState` per source IP in tables keyed by them (so the work
+is partitioned, never a scan); the history scan keeps them in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from withdrawguard.engine.events import DestinationFraud, DestinationShared, IpFlagged, Notice
+from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
+from withdrawguard.engine.timeutil import digest, from_ms
+
+# A group larger than this only tells newcomers, not every member again (a mule
+# receiving from hundreds of victims must not cost hundreds squared messages).
+BROADCAST_LIMIT = 20
+MAX_SETTERS = 1000
+MAX_ATTEMPTS = 5000
+
+
+@dataclass(slots=True)
+class DestinationState:
+    setters: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """customer -> [[ts, event_id], ...] of the changes that set this destination."""
+    users: dict[str, int] = field(default_factory=dict)
+    """customer -> latest withdrawal time to this destination."""
+    group: list[str] = field(default_factory=list)
+    """Customers known to share it (sorted)."""
+    fraud: list[Any] | None = None
+    """[ts, decision_id] of the earliest fraud confirmation."""
+    horizon: int = 0
+
+
+@dataclass(slots=True)
+class IpState:
+    attempts: dict[str, list[Any]] = field(default_factory=dict)
+    """event_id -> [customer, ts]."""
+    notified: dict[str, int] = field(default_factory=dict)
+    """customer -> end of the wave they were last told about."""
+    horizon: int = 0
+
+
+class CrossReference:
+    """Folds observations into destination and IP state and derives notices."""
+
+    def __init__(self, policy: Policy) -> None:
+        shared = policy.rule("destination_shared")
+        self.share_enabled = bool(shared["enabled"])
+        self.min_share = int(shared["min_customers"])
+        self.share_window = int(shared["window_days"]) * DAY
+        ip = policy.rule("source_ip_shared")
+        self.ip_enabled = bool(ip["enabled"])
+        self.min_ip = int(ip["min_customers"])
+        self.ip_window = int(ip["window_minutes"]) * MINUTE
+        self.count_failed = bool(ip["count_failed"])
+        self.ip_keep = self.ip_window * 2 + HOUR
+        self.dest_keep = max(policy.longest_window_ms, self.share_window)
+
+    # ------------------------------------------------------------ destinations
+
+    def destination(self, st: DestinationState, obs: DestinationObservation) -> list[Notice]:
+        st.horizon = max(st.horizon, obs.ts)
+        notices: list[Notice] = []
+        who = obs.customer_id
+        if obs.kind == "fraud":
+            if st.fraud is None or [obs.ts, obs.ref_id] < st.fraud:
+                st.fraud = [obs.ts, obs.ref_id]
+            everyone = sorted(set(st.setters) | set(st.users) | {who})
+            return [self._fraud(obs.destination_key, c, st.fraud) for c in everyone]
+        if obs.kind == "used":
+            st.users[who] = max(st.users.get(who, obs.ts), obs.ts)
+        else:
+            sets = st.setters.setdefault(who, [])
+            if [obs.ts, obs.ref_id] not in sets:
+                sets.append([obs.ts, obs.ref_id])
+                sets.sort()
+                del sets[:-5]
+            notices.extend(self._share(st, obs))
+        if st.fraud is not None:
+            notices.append(self._fraud(obs.destination_key, who, st.fraud))
+        self._prune_destination(st)
+        return notices
+
+    def _share(self, st: DestinationState, obs: DestinationObservation) -> list[Notice]:
+        if not self.share_enabled:
+            return []
+        near = {
+            c
+            for c, sets in st.setters.items()
+            if any(abs(ts - obs.ts) <= self.share_window for ts, _ in sets)
+        }
+        near.add(obs.customer_id)
+        if len(near) < self.min_share:
+            return []
+        before = set(st.group)
+        group = sorted(before | near)
+        if group == st.group:
+            return []
+        st.group = group
+        evidence = sorted(eid for c in group for ts, eid in st.setters.get(c, []))
+        first = min(ts for c in group for ts, _ in st.setters.get(c, []))
+        tell = group if len(group) <= BROADCAST_LIMIT else sorted(set(group) - before)
+        notice_id = digest("shared", obs.destination_key, *group)
+        return [
+            DestinationShared(
+                event_id=notice_id,
+                customer_id=c,
+                occurred_at=from_ms(first),
+                destination_key=obs.destination_key,
+                customers=tuple(group),
+                evidence_event_ids=tuple(evidence[:50]),
+            )
+            for c in tell
+        ]
+
+    @staticmethod
+    def _fraud(dest: str, customer: str, fraud: list[Any]) -> DestinationFraud:
+        return DestinationFraud(
+            event_id=digest("fraud", dest, customer, fraud[1]),
+            customer_id=customer,
+            occurred_at=from_ms(fraud[0]),
+            destination_key=dest,
+            decision_id=fraud[1],
+        )
+
+    def _prune_destination(self, st: DestinationState) -> None:
+        floor = st.horizon - self.dest_keep
+        for c in list(st.setters):
+            kept = [s for s in st.setters[c] if s[0] >= floor]
+            if kept:
+                st.setters[c] = kept
+            else:
+                del st.setters[c]
+        st.users = {c: t for c, t in st.users.items() if t >= floor}
+        if len(st.setters) > MAX_SETTERS:
+            newest = sorted(st.setters.items(), key=lambda kv: kv[1][-1])[-MAX_SETTERS:]
+            st.setters = dict(newest)
+        if len(st.users) > MAX_SETTERS:
+            st.users = dict(sorted(st.users.items(), key=lambda kv: kv[1])[-MAX_SETTERS:])
+
+    # ------------------------------------------------------------ source IPs
+
+    def ip(self, st: IpState, obs: IpObservation) -> list[Notice]:
+        if not self.ip_enabled or (not obs.success and not self.count_failed):
+            return []
+        if obs.event_id in st.attempts:
+            return []
+        st.horizon = max(st.horizon, obs.ts)
+        st.attempts[obs.event_id] = [obs.customer_id, obs.ts]
+        floor = st.horizon - self.ip_keep
+        st.attempts = {k: v for k, v in st.attempts.items() if v[1] >= floor}
+        if len(st.attempts) > MAX_ATTEMPTS:
+            st.attempts = dict(sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:])
+        st.notified = {c: t for c, t in st.notified.items() if t >= floor}
+        wave = self._wave(st, obs.ts)
+        if wave is None:
+            return []
+        start, end, members = wave
+        customers = sorted({c for c, _, _ in members})
+        evidence = tuple(sorted(eid for _, _, eid in members))[:50]
+        notices: list[Notice] = []
+        for c in customers:
+            if st.notified.get(c, -1) >= end:
+                continue
+            st.notified[c] = end
+            notices.append(
+                IpFlagged(
+                    event_id=digest("ip", obs.ip, c, str(start), str(end)),
+                    customer_id=c,
+                    occurred_at=from_ms(start),
+                    ip=obs.ip,
+                    window_start=from_ms(start),
+                    window_end=from_ms(end),
+                    customers=tuple(customers),
+                    evidence_event_ids=evidence,
+                )
+            )
+        return notices
+
+    def _wave(self, st: IpState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
+        """The window of `ip_window` containing `ts` with the most distinct customers."""
+        near = sorted(
+            (t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= self.ip_window
+        )
+        best: list[tuple[str, int, str]] = []
+        best_n = 0
+        lo = 0
+        for hi in range(len(near)):
+            while near[hi][0] - near[lo][0] > self.ip_window:
+                lo += 1
+            window = near[lo : hi + 1]
+            if not window[0][0] <= ts <= window[-1][0]:
+                continue
+            n = len({c for _, c, _ in window})
+            if n > best_n:
+                best_n, best = n, [(c, t, e) for t, c, e in window]
+        if best_n < self.min_ip:
+            return None
+        return best[0][1], best[-1][1], best
+
+
+def encode(state: DestinationState | IpState) -> bytes:
+    return orjson.dumps(state)
+
+
+def decode_destination(raw: bytes) -> DestinationState:
+    return DestinationState(**orjson.loads(raw))
+
+
+def decode_ip(raw: bytes) -> IpState:
+    return IpState(**orjson.loads(raw))

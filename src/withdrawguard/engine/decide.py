@@ -1,0 +1,452 @@
+"""The engine: apply one event to a customer's state and say what follows from it.
+
+`Engine(policy).apply(state, event)` mutates `state` (the caller owns it: the agent
+decodes a fresh copy from the table and writes it back) and returns an `Outcome`.
+Verdicts only go up by themselves (allow -> hold, with LATE_EVIDENCE when evidence came
+late); only a case decision (release, or verify_destination) brings one down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from withdrawguard import __version__
+from withdrawguard.engine.events import (
+    AccountChange,
+    CaseDecision,
+    CustomerEvent,
+    DestinationFraud,
+    DestinationShared,
+    IpFlagged,
+    Login,
+    Withdrawal,
+    mask_key,
+)
+from withdrawguard.engine.outputs import (
+    Alert,
+    DestinationObservation,
+    HoldUpdate,
+    IpObservation,
+    Outcome,
+    Verdict,
+)
+from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
+from withdrawguard.engine.rules import REGISTRY, Finding, Rule, Subject
+from withdrawguard.engine.state import (
+    CaseRec,
+    ChangeRec,
+    CustomerState,
+    FlagRec,
+    LoginRec,
+    SharedRec,
+    Sighting,
+    WithdrawalRec,
+    prune,
+)
+from withdrawguard.engine.timeutil import digest, iso, to_ms
+
+LATE_EVIDENCE = "LATE_EVIDENCE"
+RELEASED = "RELEASED"
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    decision: str
+    risk_score: int
+    severity: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def evidence(self) -> list[str]:
+        return list(dict.fromkeys(e for f in self.findings for e in f.evidence))
+
+
+class Engine:
+    """The policy's rules, and how their findings become verdicts, holds and alerts."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.rules: list[Rule] = [
+            make(policy.rule(name)) for name, make in REGISTRY.items() if policy.enabled(name)
+        ]
+        r = policy.rules
+        self.dest_window = r["dest_changed_recently"]["window_hours"] * HOUR
+        self.v4_prefix = r["new_device"]["ipv4_prefix"]
+        self.v6_prefix = r["new_device"]["ipv6_prefix"]
+        reeval = policy.reevaluate_ms
+        session = r["failed_login_burst"]["session_hours"] * HOUR
+        burst = r["failed_login_burst"]["window_minutes"] * MINUTE
+        chain = r["credential_change_chain"]["window_hours"] * HOUR
+        self.keep_ms = {
+            "logins": reeval + self.dest_window + session + burst,
+            "changes": reeval + self.dest_window + chain + DAY,
+            "withdrawals": max(policy.longest_window_ms, reeval),
+            "devices": r["new_device"]["memory_days"] * DAY,
+        }
+        fingerprint = digest(orjson.dumps(policy.rules, default=str).decode())[:8]
+        self.version = f"{__version__}+policy.{fingerprint}"
+
+    # ------------------------------------------------------------ entry point
+
+    def apply(self, state: CustomerState, event: CustomerEvent) -> Outcome:
+        out = Outcome()
+        ts = to_ms(event.occurred_at)
+        if isinstance(event, Login):
+            fresh = self._login(state, event, ts, out)
+        elif isinstance(event, AccountChange):
+            fresh = self._change(state, event, ts, out)
+        elif isinstance(event, Withdrawal):
+            fresh = self._withdrawal(state, event, ts, out)
+        elif isinstance(event, CaseDecision):
+            fresh = self._case(state, event, ts, out)
+        else:
+            fresh = self._notice(state, event, ts)
+        if not fresh:
+            out.duplicate = True
+            return out
+        state.horizon = max(state.horizon, ts)
+        is_notice = isinstance(event, DestinationShared | DestinationFraud | IpFlagged)
+        self._reevaluate(state, event, ts, None if is_notice else ts, out)
+        prune(state, keep_ms=self.keep_ms, limits=self.policy.limits)
+        return out
+
+    def assess(self, state: CustomerState, withdrawal_id: str) -> Assessment:
+        """What the rules say about one stored withdrawal, given everything known now."""
+        subject = Subject(withdrawal_id, state.withdrawals[withdrawal_id], state, self.dest_window)
+        findings = tuple(f for rule in self.rules if (f := rule(subject)) is not None)
+        score = min(100, sum(f.weight for f in findings))
+        hold = any(f.holding for f in findings) or score >= self.policy.hold_score
+        severity = "none" if not findings else self.policy.severity_for(score)
+        floors = [f.severity for f in findings if f.severity]
+        if hold:
+            floors.append("medium")
+        for floor in floors:
+            if _RANK[floor] > _RANK[severity]:
+                severity = floor
+        return Assessment("hold" if hold else "allow", score, severity, findings)
+
+    # ------------------------------------------------------------ input events
+
+    def _net(self, ip: str | None) -> str | None:
+        if ip is None:
+            return None
+        addr = ipaddress.ip_address(ip)
+        prefix = self.v4_prefix if addr.version == 4 else self.v6_prefix
+        return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+    def _login(self, state: CustomerState, e: Login, ts: int, out: Outcome) -> bool:
+        if e.event_id in state.logins_ok or e.event_id in state.logins_failed:
+            return False
+        out.ips.append(IpObservation(e.ip, e.customer_id, ts, e.event_id, e.success))
+        if not e.success:
+            state.logins_failed[e.event_id] = ts
+            return True
+        net = self._net(e.ip)
+        assert net is not None
+        state.logins_ok[e.event_id] = LoginRec(ts, e.ip, e.device_id, net)
+        if e.device_id is not None:
+            _sighting(state.devices, e.device_id, ts, e.event_id)
+        _sighting(state.networks, net, ts, e.event_id)
+        return True
+
+    def _change(self, state: CustomerState, e: AccountChange, ts: int, out: Outcome) -> bool:
+        if e.event_id in state.changes:
+            return False
+        dest = e.destination.key if e.destination is not None else None
+        state.changes[e.event_id] = ChangeRec(
+            ts, e.change_type, e.channel, e.ip, e.device_id, self._net(e.ip), e.verified, dest
+        )
+        if e.change_type == "withdrawal_destination" and dest is not None:
+            out.destinations.append(
+                DestinationObservation("set", dest, e.customer_id, ts, e.event_id)
+            )
+        return True
+
+    def _withdrawal(self, state: CustomerState, e: Withdrawal, ts: int, out: Outcome) -> bool:
+        wid = e.withdrawal_id
+        known = state.withdrawals.get(wid)
+        if known is not None:
+            # A repeat: send the current records again, identical, so a verdict lost
+            # between the state write and the send is restored. Never a second alert.
+            out.verdicts.append(Verdict.of(state.customer_id, wid, known, self.version))
+            if known.hold is not None:
+                out.holds.append(HoldUpdate.of(state.customer_id, wid, known))
+            return False
+        rec = WithdrawalRec(
+            e.event_id,
+            ts,
+            str(e.amount),
+            e.currency,
+            e.destination.key,
+            e.channel,
+            e.ip,
+            e.device_id,
+            self._net(e.ip),
+            None if e.available_balance is None else str(e.available_balance),
+        )
+        state.withdrawals[wid] = rec
+        out.destinations.append(DestinationObservation("used", rec.dest, e.customer_id, ts, wid))
+        case = state.cases.get(wid)
+        if case is not None and case.action == "confirm_fraud":
+            self._mark_fraud(state, rec.dest, case.ts, case.decision_id, out)
+        self._decide(state, wid, self.assess(state, wid), ts, out, late=None)
+        if case is not None:
+            self._apply_case(state, wid, out)
+        return True
+
+    def _case(self, state: CustomerState, e: CaseDecision, ts: int, out: Outcome) -> bool:
+        if e.decision_id in state.seen:
+            return False
+        state.seen[e.decision_id] = ts
+        if e.action == "verify_destination":
+            assert e.destination is not None
+            key = e.destination.key
+            prior = state.verified_dest.get(key)
+            if prior is None or (ts, e.decision_id) > (prior[0], prior[1]):
+                state.verified_dest[key] = [ts, e.decision_id, e.actor, e.note]
+            self._release_verified(state, key, out)
+            return True
+        assert e.withdrawal_id is not None
+        wid = e.withdrawal_id
+        prior_case = state.cases.get(wid)
+        if prior_case is None or (ts, e.decision_id) > (prior_case.ts, prior_case.decision_id):
+            state.cases[wid] = CaseRec(e.decision_id, e.action, ts, e.actor, e.note)
+        rec = state.withdrawals.get(wid)
+        if rec is not None:
+            if e.action == "confirm_fraud":
+                self._mark_fraud(state, rec.dest, ts, e.decision_id, out)
+            self._apply_case(state, wid, out)
+        return True
+
+    def _notice(self, state: CustomerState, e: CustomerEvent, ts: int) -> bool:
+        if e.event_id in state.seen:
+            return False
+        state.seen[e.event_id] = ts
+        if isinstance(e, DestinationShared):
+            known = state.shared.get(e.destination_key)
+            customers = set(e.customers) | set(known.customers if known else ())
+            evidence = dict.fromkeys([*(known.evidence if known else ()), *e.evidence_event_ids])
+            state.shared[e.destination_key] = SharedRec(
+                min(ts, known.first_ts) if known else ts, sorted(customers), list(evidence)
+            )
+        elif isinstance(e, DestinationFraud):
+            prior = state.fraud_dest.get(e.destination_key)
+            if prior is None or (ts, e.decision_id) < (prior[0], prior[1]):
+                state.fraud_dest[e.destination_key] = [ts, e.decision_id]
+        elif isinstance(e, IpFlagged):
+            wave = FlagRec(
+                to_ms(e.window_start),
+                to_ms(e.window_end),
+                list(e.customers),
+                list(e.evidence_event_ids),
+            )
+            state.flagged_ips.setdefault(e.ip, {})[e.event_id] = wave
+        return True
+
+    # ------------------------------------------------------------ verdicts
+
+    def _reevaluate(
+        self,
+        state: CustomerState,
+        event: CustomerEvent,
+        ts: int,
+        since: int | None,
+        out: Outcome,
+    ) -> None:
+        """Re-issue earlier verdicts the new evidence adds to: allow may become hold."""
+        floor = state.horizon - self.policy.reevaluate_ms
+        for wid, rec in sorted(state.withdrawals.items(), key=lambda kv: (kv[1].ts, kv[0])):
+            if rec.event_id == getattr(event, "event_id", None) or wid in state.cases:
+                continue  # just decided, or a person already acted on it
+            if rec.hold not in (None, "held"):
+                continue
+            if rec.ts < floor or (since is not None and rec.ts < since):
+                continue
+            self._decide(state, wid, self.assess(state, wid), max(rec.ts, ts), out, late=event)
+
+    def _decide(
+        self,
+        state: CustomerState,
+        wid: str,
+        a: Assessment,
+        at: int,
+        out: Outcome,
+        late: CustomerEvent | None,
+    ) -> None:
+        """Record and emit a verdict, unless it adds nothing to the one already given."""
+        rec = state.withdrawals[wid]
+        before = {c for c, _, _ in rec.reasons if c not in (LATE_EVIDENCE, RELEASED)}
+        codes = {f.code for f in a.findings}
+        escalates = rec.decision == "allow" and a.decision == "hold"
+        if late is not None and not escalates and codes <= before:
+            return
+        was_late = any(c == LATE_EVIDENCE for c, _, _ in rec.reasons)
+        decision = "hold" if a.decision == "hold" or rec.decision == "hold" else "allow"
+        reasons: list[list[Any]] = [[f.code, f.detail, f.weight] for f in a.findings]
+        evidence = a.evidence
+        if late is not None and (escalates or was_late):
+            if escalates:
+                rec.late_note = (
+                    f"escalated to hold by {late.type} {late.event_id} "
+                    f"(occurred {iso(to_ms(late.occurred_at))})"
+                )
+            reasons.append([LATE_EVIDENCE, rec.late_note, 0])
+            evidence.append(late.event_id)
+        rec.decision, rec.reasons, rec.evidence, rec.decided_at = decision, reasons, evidence, at
+        rec.risk_score = max(rec.risk_score, a.risk_score)
+        rec.severity = max(rec.severity, a.severity, key=_RANK.__getitem__)
+        out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
+        if decision == "hold":
+            if rec.hold is None:
+                rec.hold, rec.hold_created = "held", at
+            rec.hold_updated = at
+            out.holds.append(HoldUpdate.of(state.customer_id, wid, rec))
+        if decision == "hold" or rec.risk_score >= self.policy.alert_score:
+            alert = self._alert(state, wid, rec)
+            if alert.alert_id not in rec.alerts:
+                rec.alerts.append(alert.alert_id)
+                out.alerts.append(alert)
+
+    def _alert(self, state: CustomerState, wid: str, rec: WithdrawalRec) -> Alert:
+        """One alert per withdrawal, decision and severity: a replay repeats its id."""
+        codes = tuple(c for c, _, _ in rec.reasons)
+        why = "; ".join(d for _, d, _ in rec.reasons[:3])
+        verb = "was held" if rec.decision == "hold" else f"was allowed but scores {rec.risk_score}"
+        summary = (
+            f"Withdrawal {wid} of {rec.amount} {rec.currency} by customer "
+            f"{state.customer_id} to {mask_key(rec.dest)} {verb}: {why}."
+        )
+        severity = rec.severity if rec.severity != "none" else "low"
+        return Alert(
+            alert_id=digest(state.customer_id, wid, rec.decision, severity),
+            customer_id=state.customer_id,
+            severity=severity,
+            risk_score=rec.risk_score,
+            rule_codes=codes,
+            summary=summary,
+            evidence=tuple(d for eid in rec.evidence if (d := describe(state, eid)) is not None),
+            withdrawal_id=wid,
+            created_at=rec.decided_at,
+        )
+
+    # ------------------------------------------------------------ case decisions
+
+    def _mark_fraud(
+        self, state: CustomerState, dest: str, ts: int, decision_id: str, out: Outcome
+    ) -> None:
+        prior = state.fraud_dest.get(dest)
+        if prior is None or (ts, decision_id) < (prior[0], prior[1]):
+            state.fraud_dest[dest] = [ts, decision_id]
+        out.destinations.append(
+            DestinationObservation("fraud", dest, state.customer_id, ts, decision_id)
+        )
+
+    def _apply_case(self, state: CustomerState, wid: str, out: Outcome) -> None:
+        case, rec = state.cases[wid], state.withdrawals[wid]
+        if case.action == "confirm_fraud":
+            if rec.hold == "confirmed_fraud":
+                return
+            if rec.decision != "hold":
+                self._decide(
+                    state, wid, self.assess(state, wid), max(rec.ts, case.ts), out, late=None
+                )
+            self._set_hold(state, wid, "confirmed_fraud", case.ts, case.actor, case.note, out)
+        elif (case.action == "release" and rec.hold == "held") or (
+            case.action == "release" and rec.hold == "confirmed_fraud"
+        ):
+            self._release(state, wid, case.ts, case.actor, case.note, out)
+
+    def _release_verified(self, state: CustomerState, dest: str, out: Outcome) -> None:
+        ts, _did, actor, note = state.verified_dest[dest]
+        for wid, rec in sorted(state.withdrawals.items(), key=lambda kv: (kv[1].ts, kv[0])):
+            if rec.dest != dest or rec.hold != "held" or wid in state.cases:
+                continue
+            if self.assess(state, wid).decision == "allow":
+                self._release(
+                    state, wid, ts, actor, f"destination verified: {note or ''}".strip(), out
+                )
+
+    def _release(
+        self, state: CustomerState, wid: str, ts: int, actor: str, note: str | None, out: Outcome
+    ) -> None:
+        rec = state.withdrawals[wid]
+        rec.decision = "allow"
+        rec.reasons = [*rec.reasons, [RELEASED, f"hold released by {actor}", 0]]
+        rec.decided_at = max(rec.decided_at, ts)
+        out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
+        self._set_hold(state, wid, "released", ts, actor, note, out)
+
+    def _set_hold(
+        self,
+        state: CustomerState,
+        wid: str,
+        status: str,
+        ts: int,
+        actor: str,
+        note: str | None,
+        out: Outcome,
+    ) -> None:
+        rec = state.withdrawals[wid]
+        created = rec.hold_created if rec.hold_created is not None else max(rec.ts, ts)
+        rec.hold, rec.hold_created = status, created
+        rec.hold_updated = max(created, ts)
+        rec.actor, rec.note = actor, note
+        out.holds.append(HoldUpdate.of(state.customer_id, wid, rec))
+
+
+_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+def _sighting(table: dict[str, Sighting], key: str, ts: int, event_id: str) -> None:
+    seen = table.get(key)
+    if seen is None:
+        table[key] = Sighting(ts, ts, event_id)
+        return
+    if (ts, event_id) < (seen.first, seen.event_id):
+        seen.first, seen.event_id = ts, event_id
+    seen.last = max(seen.last, ts)
+
+
+def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
+    """An evidence event as people read it, account numbers masked; None if not held."""
+    if (login := state.logins_ok.get(event_id)) is not None:
+        return {
+            "event_id": event_id,
+            "type": "login",
+            "occurred_at": iso(login.ts),
+            "success": True,
+            "ip": login.ip,
+            "device_id": login.device,
+        }
+    if (failed := state.logins_failed.get(event_id)) is not None:
+        return {"event_id": event_id, "type": "login", "occurred_at": iso(failed), "success": False}
+    if (c := state.changes.get(event_id)) is not None:
+        d: dict[str, Any] = {
+            "event_id": event_id,
+            "type": "account_change",
+            "occurred_at": iso(c.ts),
+            "change_type": c.change_type,
+            "channel": c.channel,
+            "ip": c.ip,
+            "device_id": c.device,
+            "verified": c.verified,
+        }
+        if c.dest is not None:
+            d["destination"] = mask_key(c.dest)
+        return d
+    for wid, w in state.withdrawals.items():
+        if w.event_id == event_id:
+            return {
+                "event_id": event_id,
+                "type": "withdrawal",
+                "occurred_at": iso(w.ts),
+                "withdrawal_id": wid,
+                "amount": w.amount,
+                "currency": w.currency,
+                "destination": mask_key(w.dest),
+            }
+    return None

@@ -1,0 +1,175 @@
+"""Typed input events. Times are timezone-aware UTC; money is Decimal, never float."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+ChangeType = Literal["withdrawal_destination", "email", "phone", "password", "mfa", "address"]
+Channel = Literal["web", "mobile", "api", "call_center", "mail", "branch"]
+CaseAction = Literal["release", "confirm_fraud", "verify_destination"]
+
+CHANGE_TYPES: frozenset[str] = frozenset(
+    ("withdrawal_destination", "email", "phone", "password", "mfa", "address")
+)
+CREDENTIAL_CHANGES: frozenset[str] = frozenset(("email", "phone", "password", "mfa"))
+CHANNELS: frozenset[str] = frozenset(("web", "mobile", "api", "call_center", "mail", "branch"))
+ONLINE_CHANNELS: frozenset[str] = frozenset(("web", "mobile", "api"))
+CASE_ACTIONS: frozenset[str] = frozenset(("release", "confirm_fraud", "verify_destination"))
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+
+
+def _norm(part: str | None) -> str:
+    return _NOT_ALNUM.sub("", part or "").upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A bank account money can be sent to. Identity: normalized bank, branch, account."""
+
+    bank_code: str
+    account_number: str
+    branch_code: str | None = None
+    holder_name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of the account: bank, branch and number without spaces or dashes."""
+        return f"{_norm(self.bank_code)}/{_norm(self.branch_code)}/{_norm(self.account_number)}"
+
+    @property
+    def masked(self) -> str:
+        """Printable form with the account number cut to its last 4 characters."""
+        return mask_key(self.key)
+
+
+def mask_key(key: str) -> str:
+    """`0005/123/1234567` -> `bank 0005 branch 123 acct ****4567`."""
+    bank, branch, account = key.split("/", 2)
+    shown = f"bank {bank}"
+    if branch:
+        shown += f" branch {branch}"
+    return f"{shown} acct ****{account[-4:]}"
+
+
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) network an address belongs to."""
+    addr = ipaddress.ip_address(ip)
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    success: bool
+    ip: str
+    device_id: str | None = None
+    user_agent: str | None = None
+    country: str | None = None
+    auth_method: str | None = None
+    type: Literal["login"] = "login"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    change_type: ChangeType
+    channel: Channel
+    ip: str | None = None
+    device_id: str | None = None
+    verified: bool = False
+    destination: Destination | None = None
+    type: Literal["account_change"] = "account_change"
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    withdrawal_id: str
+    amount: Decimal
+    currency: str
+    destination: Destination
+    channel: str | None = None
+    ip: str | None = None
+    device_id: str | None = None
+    available_balance: Decimal | None = None
+    type: Literal["withdrawal"] = "withdrawal"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDecision:
+    """An operations decision. Its `decision_id` doubles as the event id."""
+
+    decision_id: str
+    customer_id: str
+    occurred_at: datetime
+    action: CaseAction
+    actor: str
+    withdrawal_id: str | None = None
+    destination: Destination | None = None
+    note: str | None = None
+    type: Literal["case_decision"] = "case_decision"
+
+    @property
+    def event_id(self) -> str:
+        return self.decision_id
+
+
+# Notices derived by the cross-customer stages and delivered to one customer's state.
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationShared:
+    """`destination_key` was set by several customers within the sharing window."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    destination_key: str
+    customers: tuple[str, ...]
+    evidence_event_ids: tuple[str, ...]
+    type: Literal["destination_shared"] = "destination_shared"
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationFraud:
+    """`destination_key` was confirmed fraudulent by a case decision (any customer)."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    destination_key: str
+    decision_id: str
+    type: Literal["destination_fraud"] = "destination_fraud"
+
+
+@dataclass(frozen=True, slots=True)
+class IpFlagged:
+    """`ip` attempted logins into `customers` (at least the threshold) within one window."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    ip: str
+    window_start: datetime
+    window_end: datetime
+    customers: tuple[str, ...]
+    evidence_event_ids: tuple[str, ...]
+    type: Literal["ip_flagged"] = "ip_flagged"
+
+
+InputEvent = Login | AccountChange | Withdrawal | CaseDecision
+Notice = DestinationShared | DestinationFraud | IpFlagged
+CustomerEvent = InputEvent | Notice

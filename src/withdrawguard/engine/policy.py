@@ -1,0 +1,136 @@
+"""The detection policy: thresholds and switches, loaded from TOML and validated.
+
+A user file is laid over the packaged defaults, so it may give only what it changes.
+Unknown sections or keys, and values of the wrong type, are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("low", "medium", "high", "critical")
+_DEFAULT = ("withdrawguard.policy", "default.toml")
+
+
+class PolicyError(ValueError):
+    """The policy file cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """All thresholds. `rules[name]` is the merged table for one rule."""
+
+    hold_score: int
+    alert_score: int
+    reevaluate_ms: int
+    bands: tuple[tuple[str, int], ...]
+    limits: dict[str, int]
+    rules: dict[str, dict[str, Any]]
+    source: str
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return self.rules[name]
+
+    def enabled(self, name: str) -> bool:
+        return bool(self.rules[name]["enabled"])
+
+    def severity_for(self, score: int) -> str:
+        """The band a score falls in; `low` below the first band."""
+        found = "low"
+        for name, floor in self.bands:
+            if score >= floor:
+                found = name
+        return found
+
+    @property
+    def longest_window_ms(self) -> int:
+        """The longest look-back any rule needs: how long state must be kept."""
+        r = self.rules
+        days = max(
+            r["drain"]["history_days"],
+            r["new_device"]["memory_days"],
+            r["destination_shared"]["window_days"],
+        )
+        return int(days) * DAY
+
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+MINUTE = 60_000
+
+
+def default_text() -> str:
+    return resources.files(_DEFAULT[0]).joinpath(_DEFAULT[1]).read_text(encoding="utf-8")
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The default policy, with `path` (if given) laid over it."""
+    base = tomllib.loads(default_text())
+    source = "default"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+        try:
+            override = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+        _merge(base, override, "")
+        source = str(path)
+    return _build(base, source)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> None:
+    for key, value in override.items():
+        path = f"{where}{key}"
+        if key not in base:
+            raise PolicyError(f"unknown policy key '{path}'")
+        current = base[key]
+        if isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise PolicyError(f"'{path}' must be a table")
+            _merge(current, value, path + ".")
+            continue
+        if isinstance(current, bool) != isinstance(value, bool) or type(current) is not type(value):
+            raise PolicyError(
+                f"'{path}' must be of type {type(current).__name__}, got {type(value).__name__}"
+            )
+        base[key] = value
+
+
+def _build(raw: dict[str, Any], source: str) -> Policy:
+    decision = raw["decision"]
+    for key in ("hold_score", "alert_score"):
+        if not 0 <= decision[key] <= 100:
+            raise PolicyError(f"'decision.{key}' must be between 0 and 100")
+    bands = tuple(sorted(raw["severity"].items(), key=lambda kv: kv[1]))
+    rules = raw["rules"]
+    for name, table in rules.items():
+        if not 0 <= table["weight"] <= 100:
+            raise PolicyError(f"'rules.{name}.weight' must be between 0 and 100")
+        if "severity" in table and table["severity"] not in SEVERITIES:
+            raise PolicyError(f"'rules.{name}.severity' must be one of {', '.join(SEVERITIES)}")
+        for key, value in table.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                raise PolicyError(f"'rules.{name}.{key}' must not be negative")
+    drain = rules["drain"]
+    for key in ("balance_ratio", "history_multiple"):
+        try:
+            drain[key] = Decimal(drain[key])
+        except InvalidOperation:
+            raise PolicyError(f"'rules.drain.{key}' must be a decimal in a string") from None
+    return Policy(
+        hold_score=decision["hold_score"],
+        alert_score=decision["alert_score"],
+        reevaluate_ms=decision["reevaluate_hours"] * HOUR,
+        bands=tuple((n, int(v)) for n, v in bands),
+        limits=dict(raw["limits"]),
+        rules=rules,
+        source=source,
+    )

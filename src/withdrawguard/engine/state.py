@@ -1,0 +1,200 @@
+"""Per-customer state: what the rules need, bounded by the longest window.
+
+Every collection is keyed by an event id (or withdrawal id), which makes applying the
+same event twice a no-op. Times are epoch milliseconds (UTC event time). The state
+is encoded as compact JSON (orjson) for the Faust table; `decode_state(encode_state(s))`
+equals `s`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class LoginRec:
+    ts: int
+    ip: str
+    device: str | None
+    net: str
+
+
+@dataclass(slots=True)
+class Sighting:
+    """First and last successful login from a device or network."""
+
+    first: int
+    last: int
+    event_id: str
+
+
+@dataclass(slots=True)
+class ChangeRec:
+    ts: int
+    change_type: str
+    channel: str
+    ip: str | None
+    device: str | None
+    net: str | None
+    verified: bool
+    dest: str | None
+
+
+@dataclass(slots=True)
+class CaseRec:
+    """The latest (by event time) case decision on one withdrawal."""
+
+    decision_id: str
+    action: str
+    ts: int
+    actor: str
+    note: str | None
+
+
+@dataclass(slots=True)
+class WithdrawalRec:
+    event_id: str
+    ts: int
+    amount: str
+    currency: str
+    dest: str
+    channel: str | None
+    ip: str | None
+    device: str | None
+    net: str | None
+    balance: str | None
+    # The current verdict, as last emitted.
+    decision: str = "allow"
+    risk_score: int = 0
+    severity: str = "none"
+    reasons: list[list[Any]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    decided_at: int = 0
+    # The hold's life, once there is one.
+    hold: str | None = None
+    hold_created: int | None = None
+    hold_updated: int | None = None
+    actor: str | None = None
+    note: str | None = None
+    alerts: list[str] = field(default_factory=list)
+    late_note: str = ""
+    """How late evidence first escalated this verdict (kept for re-issued verdicts)."""
+
+
+@dataclass(slots=True)
+class SharedRec:
+    first_ts: int
+    customers: list[str]
+    evidence: list[str]
+
+
+@dataclass(slots=True)
+class FlagRec:
+    """A wave: `ip` tried `customers` within [start, end]."""
+
+    start: int
+    end: int
+    customers: list[str]
+    evidence: list[str]
+
+
+@dataclass(slots=True)
+class CustomerState:
+    customer_id: str
+    horizon: int = 0
+    logins_ok: dict[str, LoginRec] = field(default_factory=dict)
+    logins_failed: dict[str, int] = field(default_factory=dict)
+    devices: dict[str, Sighting] = field(default_factory=dict)
+    networks: dict[str, Sighting] = field(default_factory=dict)
+    changes: dict[str, ChangeRec] = field(default_factory=dict)
+    withdrawals: dict[str, WithdrawalRec] = field(default_factory=dict)
+    cases: dict[str, CaseRec] = field(default_factory=dict)
+    shared: dict[str, SharedRec] = field(default_factory=dict)
+    fraud_dest: dict[str, list[Any]] = field(default_factory=dict)
+    verified_dest: dict[str, list[Any]] = field(default_factory=dict)
+    flagged_ips: dict[str, dict[str, FlagRec]] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    """Ids of case decisions and notices already applied (other kinds dedupe by key)."""
+
+
+def encode_state(state: CustomerState) -> bytes:
+    return orjson.dumps(state)
+
+
+def decode_state(raw: bytes) -> CustomerState:
+    d = orjson.loads(raw)
+    return CustomerState(
+        customer_id=d["customer_id"],
+        horizon=d["horizon"],
+        logins_ok={k: LoginRec(**v) for k, v in d["logins_ok"].items()},
+        logins_failed=d["logins_failed"],
+        devices={k: Sighting(**v) for k, v in d["devices"].items()},
+        networks={k: Sighting(**v) for k, v in d["networks"].items()},
+        changes={k: ChangeRec(**v) for k, v in d["changes"].items()},
+        withdrawals={k: WithdrawalRec(**v) for k, v in d["withdrawals"].items()},
+        cases={k: CaseRec(**v) for k, v in d["cases"].items()},
+        shared={k: SharedRec(**v) for k, v in d["shared"].items()},
+        fraud_dest=d["fraud_dest"],
+        verified_dest=d["verified_dest"],
+        flagged_ips={
+            ip: {k: FlagRec(**v) for k, v in waves.items()}
+            for ip, waves in d["flagged_ips"].items()
+        },
+        seen=d["seen"],
+    )
+
+
+def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, int]) -> None:
+    """Forget what no window can reach any more, measured back from the newest event."""
+    h = state.horizon
+
+    def old(ts: int, kind: str) -> bool:
+        return ts < h - keep_ms[kind]
+
+    state.logins_ok = _cap(
+        {k: v for k, v in state.logins_ok.items() if not old(v.ts, "logins")},
+        limits["max_logins"],
+        lambda v: v.ts,
+    )
+    state.logins_failed = _cap(
+        {k: t for k, t in state.logins_failed.items() if not old(t, "logins")},
+        limits["max_logins"],
+        lambda t: t,
+    )
+    for table in (state.devices, state.networks):
+        for key in [k for k, s in table.items() if old(s.last, "devices")]:
+            del table[key]
+    state.devices = _cap(state.devices, limits["max_known_devices"], lambda s: s.last)
+    state.networks = _cap(state.networks, limits["max_known_devices"], lambda s: s.last)
+    state.changes = _cap(
+        {k: c for k, c in state.changes.items() if not old(c.ts, "changes")},
+        limits["max_changes"],
+        lambda c: c.ts,
+    )
+    state.withdrawals = _cap(
+        {k: w for k, w in state.withdrawals.items() if not old(w.ts, "withdrawals")},
+        limits["max_withdrawals"],
+        lambda w: w.ts,
+    )
+    live = set(state.withdrawals)
+    state.cases = {k: c for k, c in state.cases.items() if k in live or not old(c.ts, "changes")}
+    state.seen = {k: t for k, t in state.seen.items() if not old(t, "withdrawals")}
+    state.shared = {k: s for k, s in state.shared.items() if not old(s.first_ts, "withdrawals")}
+    for ip in list(state.flagged_ips):
+        waves = {k: f for k, f in state.flagged_ips[ip].items() if not old(f.end, "changes")}
+        if waves:
+            state.flagged_ips[ip] = waves
+        else:
+            del state.flagged_ips[ip]
+
+
+def _cap(items: dict[str, Any], limit: int, ts: Any) -> dict[str, Any]:
+    if len(items) <= limit:
+        return items
+    newest = sorted(items.items(), key=lambda kv: ts(kv[1]))[-limit:]
+    return dict(newest)

@@ -1,0 +1,1 @@
+"""The packaged default detection policy (default.toml)."""

@@ -1,0 +1,118 @@
+"""Settings: one frozen object, built once at the entry point from `WG_` variables.
+
+Nothing else in the package reads the environment. Faust reads some variables of its
+own (BROKER_URL, APP_*), which is why ours all carry the `WG_` prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "WG_"
+
+
+class SettingsError(ValueError):
+    """A `WG_` variable holds a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of a withdrawguard process. Field docs are the README's table."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, comma-separated host:port."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis URL for the hold registry and notification de-duplication."""
+    app_id: str = "withdrawguard"
+    """Faust application id: the consumer group and the prefix of internal topics."""
+    topic_prefix: str = ""
+    """Prefix for every topic name (for example `staging.`); empty in production."""
+    partitions: int = 6
+    """Partitions of every topic `withdrawguard topics create` makes (inputs co-partitioned)."""
+    replication_factor: int = 1
+    """Replication factor of created topics (1 for the single local broker)."""
+    data_dir: Path = Path(".local/worker")
+    """Where the worker keeps its RocksDB tables."""
+    store: str = "rocksdb"
+    """Table store: `rocksdb` (default) or `memory` (tests: state is rebuilt from changelogs)."""
+    web_host: str = "127.0.0.1"
+    """Interface the worker's web server binds to."""
+    web_port: int = 6066
+    """Port of the worker's web server."""
+    policy_file: Path | None = None
+    """Detection policy (TOML); unset means the packaged default policy."""
+    max_message_bytes: int = 262_144
+    """Largest input payload accepted; larger ones go to dead-letters."""
+    log_level: str = "info"
+    """Log level of the worker."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `WG_*` variables (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _convert(field.name, raw)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError(f"WG_PARTITIONS must be at least 1, got {self.partitions}")
+        if self.replication_factor < 1:
+            raise SettingsError("WG_REPLICATION_FACTOR must be at least 1")
+        if self.store not in ("rocksdb", "memory"):
+            raise SettingsError(f"WG_STORE must be 'rocksdb' or 'memory', got {self.store!r}")
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"WG_WEB_PORT must be a TCP port, got {self.web_port}")
+        if self.max_message_bytes < 1024:
+            raise SettingsError("WG_MAX_MESSAGE_BYTES must be at least 1024")
+        if not self.kafka_bootstrap.strip():
+            raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
+
+    @property
+    def broker_url(self) -> str:
+        """The bootstrap servers in the `kafka://` form Faust expects."""
+        return ";".join("kafka://" + h.strip() for h in self.kafka_bootstrap.split(","))
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
+
+
+_INTS = {"partitions", "replication_factor", "web_port", "max_message_bytes"}
+_PATHS = {"data_dir", "policy_file"}
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in _INTS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if name in _PATHS:
+        return Path(raw).expanduser()
+    return raw.strip()
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: the README's table."""
+    import inspect
+    import re
+
+    source = inspect.getsource(Settings)
+    docs = dict(re.findall(r"\n    (\w+): [^\n]*\n    \"\"\"(.*?)\"\"\"", source, re.S))
+    rows = []
+    for field in fields(Settings):
+        default = field.default
+        shown = "" if default is None else str(default)
+        rows.append((PREFIX + field.name.upper(), shown, " ".join(docs[field.name].split())))
+    return rows

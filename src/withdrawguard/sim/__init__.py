@@ -1,0 +1,1 @@
+"""Scenario and history generators (the simulator)."""

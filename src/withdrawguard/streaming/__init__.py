@@ -1,0 +1,2 @@
+"""The Faust layer: app factory, topics, agents. Thin by design: decisions live in
+`withdrawguard.engine`."""

@@ -1,0 +1,176 @@
+"""The agents: decode, load, decide, write back, send. No business branching here.
+
+Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
+committed past in-flight events otherwise), and every event is handled inside its own
+try: a failure sends the message to dead-letters and the stream goes on (#315).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.types import TableT
+
+from withdrawguard.engine.crossref import (
+    CrossReference,
+    DestinationState,
+    IpState,
+    decode_destination,
+    decode_ip,
+    encode,
+)
+from withdrawguard.engine.decide import Engine
+from withdrawguard.engine.decode import InvalidEvent, decode_input
+from withdrawguard.engine.events import Notice
+from withdrawguard.engine.outputs import Outcome
+from withdrawguard.engine.state import CustomerState, decode_state, encode_state
+from withdrawguard.settings import Settings
+from withdrawguard.streaming import wire
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    engine: Engine
+    crossref: CrossReference
+    settings: Settings
+    input_types: dict[str, str]
+    inputs: faust.TopicT
+    customer_events: faust.TopicT
+    destination_observations: faust.TopicT
+    ip_observations: faust.TopicT
+    decisions: faust.TopicT
+    holds: faust.TopicT
+    alerts: faust.TopicT
+    dead_letters: faust.TopicT
+    customers: TableT[bytes, bytes]
+    destinations: TableT[bytes, bytes]
+    source_ips: TableT[bytes, bytes]
+
+    def register(self, app: faust.App) -> None:
+        app.agent(self.inputs, name="ingest", concurrency=1)(self.ingest)
+        app.agent(self.customer_events, name="detect", concurrency=1)(self.detect)
+        app.agent(self.destination_observations, name="destinations", concurrency=1)(
+            self.cross_destinations
+        )
+        app.agent(self.ip_observations, name="source-ips", concurrency=1)(self.cross_ips)
+
+    # ------------------------------------------------------------ agents
+
+    async def ingest(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        """Validate input messages and re-key them by customer id with our partitioner."""
+        async for event in stream.events():
+            msg = event.message
+            event_type = self.input_types[msg.topic]
+            await self._guard(event, self._ingest_one(event_type, msg.value))
+            yield None
+
+    async def _ingest_one(self, event_type: str, value: bytes | None) -> None:
+        decoded = decode_input(value or b"", event_type, self.settings.max_message_bytes)
+        await self.customer_events.send(
+            key=decoded.customer_id.encode(), value=wire.forward(event_type, value or b"")
+        )
+
+    async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        """Apply each customer event to the customer's state and send what follows."""
+        async for event in stream.events():
+            await self._guard(event, self._detect_one(event.message.key, event.message.value))
+            yield None
+
+    async def _detect_one(self, key: bytes, value: bytes) -> None:
+        ev = wire.decode_customer_event(value, self.settings.max_message_bytes)
+        raw = self.customers.get(key)
+        state = decode_state(raw) if raw is not None else CustomerState(ev.customer_id)
+        outcome = self.engine.apply(state, ev)
+        if not outcome.duplicate:
+            self.customers[key] = encode_state(state)  # reassigned: reaches the changelog
+        await self._send(outcome)
+
+    async def cross_destinations(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            await self._guard(event, self._destination_one(event.message.key, event.message.value))
+            yield None
+
+    async def _destination_one(self, key: bytes, value: bytes) -> None:
+        obs = wire.decode_destination_observation(value)
+        raw = self.destinations.get(key)
+        st = decode_destination(raw) if raw is not None else DestinationState()
+        notices = self.crossref.destination(st, obs)
+        self.destinations[key] = encode(st)
+        await self._notify(notices)
+
+    async def cross_ips(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            await self._guard(event, self._ip_one(event.message.key, event.message.value))
+            yield None
+
+    async def _ip_one(self, key: bytes, value: bytes) -> None:
+        obs = wire.decode_ip_observation(value)
+        raw = self.source_ips.get(key)
+        st = decode_ip(raw) if raw is not None else IpState()
+        notices = self.crossref.ip(st, obs)
+        self.source_ips[key] = encode(st)
+        await self._notify(notices)
+
+    # ------------------------------------------------------------ sending
+
+    async def _send(self, out: Outcome) -> None:
+        for v in out.verdicts:
+            await self.decisions.send(key=v.withdrawal_id.encode(), value=_json(v.to_wire()))
+        for h in out.holds:
+            await self.holds.send(key=h.withdrawal_id.encode(), value=_json(h.to_wire()))
+        for a in out.alerts:
+            await self.alerts.send(key=a.customer_id.encode(), value=_json(a.to_wire()))
+        for d in out.destinations:
+            await self.destination_observations.send(
+                key=d.destination_key.encode(), value=_json(d.to_wire())
+            )
+        for i in out.ips:
+            await self.ip_observations.send(key=i.ip.encode(), value=_json(i.to_wire()))
+
+    async def _notify(self, notices: list[Notice]) -> None:
+        for n in notices:
+            await self.customer_events.send(key=n.customer_id.encode(), value=wire.encode_notice(n))
+
+    async def _guard(self, event: Any, work: Awaitable[None]) -> None:
+        """Run one event's work; on any failure, dead-letter the message and go on."""
+        try:
+            await work
+        except InvalidEvent as exc:
+            await self._dead_letter(event, str(exc), exc.field)
+        except Exception as exc:
+            log.exception(
+                "processing failed for %s[%s]@%s",
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+            )
+            await self._dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", "")
+
+    async def _dead_letter(self, event: Any, error: str, field: str) -> None:
+        msg = event.message
+        record = wire.dead_letter(
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            error=error,
+            error_field=field,
+            received_at=datetime.now(UTC),
+        )
+        await self.dead_letters.send(key=msg.key, value=_json(record))
+
+
+def _json(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]

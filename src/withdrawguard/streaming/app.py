@@ -1,0 +1,93 @@
+"""The Faust application factory: the app, its topics and tables, and its agents.
+
+Nothing happens at import. `create_app(settings, engine)` builds everything; the
+worker entry point (`withdrawguard worker`) and the tests call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from withdrawguard.engine.crossref import CrossReference
+from withdrawguard.engine.decide import Engine
+from withdrawguard.settings import Settings
+from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.agents import Pipeline
+from withdrawguard.web.health import register_health
+
+
+@dataclass
+class Detector:
+    """The app and handles the tests and the web layer need."""
+
+    app: faust.App
+    pipeline: Pipeline
+    settings: Settings
+
+
+def create_app(settings: Settings, engine: Engine, **overrides: Any) -> Detector:
+    names = t.TopicNames(settings)
+    store = "memory://" if settings.store == "memory" else "rocksdb://"
+    config: dict[str, Any] = {
+        "broker": settings.broker_url,
+        "store": store,
+        "datadir": str(settings.data_dir.absolute()),
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_enabled": True,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "table_standby_replicas": 0,
+        "autodiscover": False,
+        "logging_config": None,
+        # Outputs must not wait for a batch to fill: a payment system is waiting.
+        "producer_linger_ms": 1,
+        "broker_commit_every": 1000,
+    }
+    config.update(overrides)
+    app = faust.App(settings.app_id, **config)
+
+    def topic(logical: str, *extra: str) -> faust.TopicT:
+        return app.topic(
+            names.name(logical),
+            *(names.name(x) for x in extra),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    def table(name: str) -> TableT[bytes, bytes]:
+        # key_type/value_type bytes select the raw codec: we encode state ourselves.
+        return app.Table(
+            name, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+        )
+
+    pipeline = Pipeline(
+        engine=engine,
+        crossref=CrossReference(engine.policy),
+        settings=settings,
+        input_types={names.name(k): v for k, v in t.INPUT_EVENT_TYPES.items()},
+        inputs=topic(t.LOGINS, t.ACCOUNT_CHANGES, t.WITHDRAWALS, t.CASE_DECISIONS),
+        customer_events=topic(t.CUSTOMER_EVENTS),
+        destination_observations=topic(t.DESTINATION_OBSERVATIONS),
+        ip_observations=topic(t.IP_OBSERVATIONS),
+        decisions=topic(t.WITHDRAWAL_DECISIONS),
+        holds=topic(t.WITHDRAWAL_HOLDS),
+        alerts=topic(t.FRAUD_ALERTS),
+        dead_letters=topic(t.DEAD_LETTERS),
+        customers=table("customers"),
+        destinations=table("destinations"),
+        source_ips=table("source-ips"),
+    )
+    pipeline.register(app)
+    register_health(app)
+    return Detector(app, pipeline, settings)

@@ -1,0 +1,90 @@
+"""Every topic withdrawguard reads or writes: names, roles, keys and settings.
+
+This module is the one place that knows topic names. Payload schemas are in
+`docs/schemas/` (tested against the decoders) and described in `docs/contract.md`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from withdrawguard.settings import Settings
+
+
+class Role(Enum):
+    INPUT = "input"
+    OUTPUT = "output"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    logical: str
+    """Name without prefix, as the contract spells it."""
+    role: Role
+    key: str
+    """What the message key is (documentation and contract tests)."""
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+
+LOGINS = "logins"
+ACCOUNT_CHANGES = "account-changes"
+WITHDRAWALS = "withdrawals"
+CASE_DECISIONS = "case-decisions"
+WITHDRAWAL_DECISIONS = "withdrawal-decisions"
+WITHDRAWAL_HOLDS = "withdrawal-holds"
+FRAUD_ALERTS = "fraud-alerts"
+DEAD_LETTERS = "dead-letters"
+# Internal: inputs re-keyed by customer id with our own partitioner, and the
+# cross-customer observations keyed by destination and by source IP.
+CUSTOMER_EVENTS = "customer-events"
+DESTINATION_OBSERVATIONS = "destination-observations"
+IP_OBSERVATIONS = "ip-observations"
+
+# The event `type` each input topic carries (a mismatch is a dead letter).
+INPUT_EVENT_TYPES: dict[str, str] = {
+    LOGINS: "login",
+    ACCOUNT_CHANGES: "account_change",
+    WITHDRAWALS: "withdrawal",
+    CASE_DECISIONS: "case_decision",
+}
+
+_COMPACT = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+
+SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec(LOGINS, Role.INPUT, "customer_id"),
+    TopicSpec(ACCOUNT_CHANGES, Role.INPUT, "customer_id"),
+    TopicSpec(WITHDRAWALS, Role.INPUT, "customer_id"),
+    TopicSpec(CASE_DECISIONS, Role.INPUT, "customer_id"),
+    TopicSpec(WITHDRAWAL_DECISIONS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
+    TopicSpec(WITHDRAWAL_HOLDS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
+    TopicSpec(FRAUD_ALERTS, Role.OUTPUT, "customer_id"),
+    TopicSpec(DEAD_LETTERS, Role.OUTPUT, "source key (as received)"),
+    TopicSpec(CUSTOMER_EVENTS, Role.INTERNAL, "customer_id"),
+    TopicSpec(DESTINATION_OBSERVATIONS, Role.INTERNAL, "destination identity"),
+    TopicSpec(IP_OBSERVATIONS, Role.INTERNAL, "source IP"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Concrete topic names for one deployment (prefix applied)."""
+
+    settings: Settings
+
+    def name(self, logical: str) -> str:
+        spec = _BY_NAME[logical]
+        if spec.role is Role.INTERNAL:
+            return f"{self.settings.topic_prefix}{self.settings.app_id}-{logical}"
+        return f"{self.settings.topic_prefix}{logical}"
+
+    def all(self) -> list[tuple[str, TopicSpec]]:
+        return [(self.name(s.logical), s) for s in SPECS]
+
+    def inputs(self) -> list[str]:
+        return [self.name(s.logical) for s in SPECS if s.role is Role.INPUT]
+
+
+_BY_NAME = {s.logical: s for s in SPECS}

@@ -1,0 +1,133 @@
+"""Bytes on internal topics, and dead-letter records.
+
+Internal `customer-events` messages are `<type>\\0<json>`: an input payload exactly as
+received (already validated by the ingest agent, validated again on decode) or a notice
+from a cross-customer stage. Observations for those stages are plain JSON objects.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from withdrawguard.engine.decode import InvalidEvent, decode_input
+from withdrawguard.engine.events import (
+    CustomerEvent,
+    DestinationFraud,
+    DestinationShared,
+    IpFlagged,
+    Notice,
+)
+from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.timeutil import from_ms, to_ms
+
+SEP = b"\0"
+DEAD_LETTER_MAX = 64 * 1024
+_NOTICE_TYPES = ("destination_shared", "destination_fraud", "ip_flagged")
+
+
+def forward(event_type: str, raw: bytes) -> bytes:
+    return event_type.encode() + SEP + raw
+
+
+def encode_notice(n: Notice) -> bytes:
+    body: dict[str, Any] = {
+        "event_id": n.event_id,
+        "customer_id": n.customer_id,
+        "ts": to_ms(n.occurred_at),
+    }
+    if isinstance(n, DestinationShared):
+        body.update(dest=n.destination_key, customers=n.customers, evidence=n.evidence_event_ids)
+    elif isinstance(n, DestinationFraud):
+        body.update(dest=n.destination_key, decision_id=n.decision_id)
+    else:
+        body.update(
+            ip=n.ip,
+            start=to_ms(n.window_start),
+            end=to_ms(n.window_end),
+            customers=n.customers,
+            evidence=n.evidence_event_ids,
+        )
+    return forward(n.type, orjson.dumps(body))
+
+
+def decode_customer_event(value: bytes, max_bytes: int) -> CustomerEvent:
+    tag, sep, raw = value.partition(SEP)
+    if not sep:
+        raise InvalidEvent("", "internal message without a type tag")
+    event_type = tag.decode()
+    if event_type not in _NOTICE_TYPES:
+        return decode_input(raw, event_type, max_bytes)
+    b = orjson.loads(raw)
+    at = from_ms(b["ts"])
+    if event_type == "destination_shared":
+        return DestinationShared(
+            b["event_id"],
+            b["customer_id"],
+            at,
+            b["dest"],
+            tuple(b["customers"]),
+            tuple(b["evidence"]),
+        )
+    if event_type == "destination_fraud":
+        return DestinationFraud(b["event_id"], b["customer_id"], at, b["dest"], b["decision_id"])
+    return IpFlagged(
+        b["event_id"],
+        b["customer_id"],
+        at,
+        b["ip"],
+        from_ms(b["start"]),
+        from_ms(b["end"]),
+        tuple(b["customers"]),
+        tuple(b["evidence"]),
+    )
+
+
+def decode_destination_observation(value: bytes) -> DestinationObservation:
+    return DestinationObservation(**orjson.loads(value))
+
+
+def decode_ip_observation(value: bytes) -> IpObservation:
+    return IpObservation(**orjson.loads(value))
+
+
+def _text(raw: bytes | None) -> tuple[str | None, str | None, bool]:
+    if raw is None:
+        return None, None, False
+    cut = raw[:DEAD_LETTER_MAX]
+    try:
+        return cut.decode("utf-8"), "utf-8", len(raw) > DEAD_LETTER_MAX
+    except UnicodeDecodeError:
+        return base64.b64encode(cut).decode(), "base64", len(raw) > DEAD_LETTER_MAX
+
+
+def dead_letter(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error: str,
+    error_field: str,
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The dead-letter record for a message that could not be processed."""
+    key_text, key_encoding, _ = _text(key)
+    payload, encoding, truncated = _text(value if value is not None else b"")
+    return {
+        "source_topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key_text,
+        "key_encoding": key_encoding,
+        "payload": payload,
+        "payload_encoding": encoding,
+        "truncated": truncated,
+        "error": error,
+        "error_field": error_field,
+        "received_at": received_at.isoformat(),
+    }

@@ -1,0 +1,35 @@
+"""`withdrawguard worker`: build the app from settings and run it until stopped."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from kafka.errors import KafkaError
+
+from withdrawguard.engine.decide import Engine
+from withdrawguard.engine.policy import PolicyError, load_policy
+from withdrawguard.settings import Settings
+from withdrawguard.streaming.admin import TopicMismatch, create_topics
+from withdrawguard.streaming.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits the process
+    try:
+        policy = load_policy(settings.policy_file)
+    except PolicyError as exc:
+        print(f"withdrawguard: {exc}")
+        return 2
+    try:
+        # Idempotent; a deployment that forbids topic creation made them beforehand.
+        create_topics(settings, log=log.info)
+    except TopicMismatch as exc:
+        print(f"withdrawguard: {exc}")
+        return 2
+    except KafkaError as exc:
+        log.warning("could not check or create topics (%s); starting anyway", exc)
+    detector = create_app(settings, Engine(policy))
+    worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()  # exits the process when the worker stops

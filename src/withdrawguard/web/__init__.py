@@ -1,0 +1,1 @@
+"""HTTP endpoints served by the worker's web server."""
