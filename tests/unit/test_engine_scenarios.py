@@ -16,8 +16,11 @@ def test_sbi_chain_is_held_with_every_reason_and_a_critical_alert(player: Player
     verdict = player.latest("c1-wd-attack")
     assert verdict.decision == "hold"
     assert set(verdict.reason_codes) == {
-        "DEST_CHANGED_RECENTLY", "FAILED_LOGIN_BURST", "NEW_DEVICE",
-        "CREDENTIAL_CHANGE_CHAIN", "DRAIN",
+        "DEST_CHANGED_RECENTLY",
+        "FAILED_LOGIN_BURST",
+        "NEW_DEVICE",
+        "CREDENTIAL_CHANGE_CHAIN",
+        "DRAIN",
     }
     assert verdict.payload["risk_score"] == 100
     assert player.hold("c1-wd-attack").status == "held"
@@ -65,15 +68,26 @@ def test_two_customers_setting_one_destination_hold_every_withdrawal_to_it(
     shared = {"bank_code": "0033", "account_number": "5550001"}
     for cid, channel in (("c5", "call_center"), ("c6", "branch")):
         player.play(s.honest_history(cid, T0))
-        player.play([
-            s.change(cid, f"{cid}-d", T0 - timedelta(days=5), "withdrawal_destination",
-                     channel, destination=shared),
-        ])
-    player.play([
-        s.withdrawal("c5", "c5-w", T0, "c5-wd", "1000", destination=shared),
-        s.withdrawal("c6", "c6-w", T0 + timedelta(hours=1), "c6-wd", "1000",
-                     destination=shared),
-    ])
+        player.play(
+            [
+                s.change(
+                    cid,
+                    f"{cid}-d",
+                    T0 - timedelta(days=5),
+                    "withdrawal_destination",
+                    channel,
+                    destination=shared,
+                ),
+            ]
+        )
+    player.play(
+        [
+            s.withdrawal("c5", "c5-w", T0, "c5-wd", "1000", destination=shared),
+            s.withdrawal(
+                "c6", "c6-w", T0 + timedelta(hours=1), "c6-wd", "1000", destination=shared
+            ),
+        ]
+    )
     for wid in ("c5-wd", "c6-wd"):
         verdict = player.latest(wid)
         assert verdict.decision == "hold"
@@ -85,8 +99,9 @@ def test_release_case_decision_turns_the_hold_released_and_the_verdict_allow(
     player: Player,
 ) -> None:
     player.play(s.sbi_chain("c7", T0))
-    player.play([s.case("c7", "dec-1", T0 + timedelta(hours=1), "release",
-                        withdrawal_id="c7-wd-attack")])
+    player.play(
+        [s.case("c7", "dec-1", T0 + timedelta(hours=1), "release", withdrawal_id="c7-wd-attack")]
+    )
     hold = player.hold("c7-wd-attack")
     assert hold.status == "released"
     assert hold.payload["actor"] == "analyst-1"

@@ -6,6 +6,7 @@ exactly what a producer would send. Tests, the demo and the docs use them.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,15 +25,23 @@ def _t(at: datetime) -> str:
     return at.isoformat()
 
 
+def home_ip(cid: str) -> str:
+    """A stable per-customer home address (documentation range 203.0.113.0/24 is too
+    small: customers sharing it would look like one credential-stuffing source)."""
+    h = hashlib.sha256(cid.encode()).digest()
+    return f"100.{64 + h[0] % 64}.{h[1]}.{1 + h[2] % 254}"
+
+
 def login(
     cid: str,
     eid: str,
     at: datetime,
     *,
     success: bool = True,
-    ip: str = "203.0.113.10",
+    ip: str | None = None,
     device: str | None = "dev-home",
 ) -> Message:
+    ip = ip or home_ip(cid)
     body: dict[str, Any] = {
         "event_id": eid,
         "type": "login",
@@ -148,7 +157,7 @@ def honest_history(cid: str, now: datetime, tag: str = "") -> list[Message]:
             "100000",
             destination=HOME_DEST,
             balance="10000000",
-            ip="203.0.113.10",
+            ip=home_ip(cid),
             device="dev-home",
         )
     )
@@ -224,7 +233,7 @@ def honest_withdrawal(cid: str, at: datetime) -> list[Message]:
             "120000",
             destination=HOME_DEST,
             balance="9900000",
-            ip="203.0.113.10",
+            ip=home_ip(cid),
             device="dev-home",
         ),
     ]

@@ -1,0 +1,155 @@
+"""The detector against the real broker: a worker process, real topics, real outputs."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import Bus, unique
+
+from withdrawguard.sim import scenarios as s
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def attacker() -> tuple[str, dict[str, str]]:
+    """A fresh attacker IP and mule account, so tests never share cross-customer evidence."""
+    ip = f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    dest = {
+        "bank_code": "0009",
+        "branch_code": "222",
+        "account_number": str(random.randint(10**6, 10**7 - 1)),
+    }
+    return ip, dest
+
+
+def verdicts(bus: Bus, wid: str) -> list[dict]:
+    return bus.values("withdrawal-decisions", withdrawal_id=wid)
+
+
+def codes(verdict: dict) -> set[str]:
+    return {r["code"] for r in verdict["reasons"]}
+
+
+def test_sbi_chain_is_held_with_a_critical_alert(bus: Bus) -> None:
+    cid = unique("sbi")
+    ip, dest = attacker()
+    chain = s.sbi_chain(cid, NOW - timedelta(hours=1), dest, attacker_ip=ip)
+    bus.send(chain[:-1])
+    bus.wait_idle()
+    bus.send(chain[-1:])
+    wid = f"{cid}-wd-attack"
+    [verdict] = bus.wait_for("the verdict", lambda: verdicts(bus, wid))
+    assert verdict["decision"] == "hold"
+    assert codes(verdict) == {
+        "DEST_CHANGED_RECENTLY",
+        "FAILED_LOGIN_BURST",
+        "NEW_DEVICE",
+        "CREDENTIAL_CHANGE_CHAIN",
+        "DRAIN",
+    }
+    [hold] = bus.wait_for("the hold", lambda: bus.values("withdrawal-holds", withdrawal_id=wid))
+    assert hold["status"] == "held"
+    assert hold["hold_id"] == f"hold-{wid}"
+    [alert] = bus.wait_for("the alert", lambda: bus.values("fraud-alerts", withdrawal_id=wid))
+    assert alert["severity"] in ("high", "critical")
+    assert dest["account_number"] not in str(alert)
+    assert dest["account_number"][-4:] in alert["summary"]
+
+
+def test_long_standing_customer_gets_allow_and_no_alert(bus: Bus) -> None:
+    cid = unique("honest")
+    msgs = s.honest_withdrawal(cid, NOW - timedelta(minutes=30))
+    bus.send(msgs[:-1])
+    bus.wait_idle()
+    bus.send(msgs[-1:])
+    wid = f"{cid}-wd-today"
+    [verdict] = bus.wait_for("the verdict", lambda: verdicts(bus, wid))
+    assert verdict["decision"] == "allow"
+    assert verdict["reasons"] == []
+    bus.wait_idle()
+    assert bus.values("fraud-alerts", customer_id=cid) == []
+    assert bus.values("withdrawal-holds", customer_id=cid) == []
+
+
+def test_chain_with_the_withdrawal_first_ends_in_hold_with_late_evidence(bus: Bus) -> None:
+    cid = unique("late")
+    ip, dest = attacker()
+    chain = s.sbi_chain(cid, NOW - timedelta(hours=2), dest, attacker_ip=ip)
+    wid = f"{cid}-wd-attack"
+    bus.send(chain[-1:])
+    first = bus.wait_for("the first verdict", lambda: verdicts(bus, wid))[0]
+    assert first["decision"] == "allow"
+    bus.send(chain[:-1])
+    bus.wait_for("a hold", lambda: [v for v in verdicts(bus, wid) if v["decision"] == "hold"])
+    bus.wait_idle()
+    last = verdicts(bus, wid)[-1]
+    assert last["decision"] == "hold"
+    assert {"LATE_EVIDENCE", "DEST_CHANGED_RECENTLY", "FAILED_LOGIN_BURST"} <= codes(last)
+    assert bus.values("withdrawal-holds", withdrawal_id=wid)[-1]["status"] == "held"
+
+
+def test_chain_delivered_twice_yields_one_verdict_and_one_alert(bus: Bus) -> None:
+    cid = unique("twice")
+    ip, dest = attacker()
+    chain = s.sbi_chain(cid, NOW - timedelta(hours=3), dest, attacker_ip=ip)
+    wid = f"{cid}-wd-attack"
+    bus.send(chain[:-1])
+    bus.wait_idle()
+    bus.send(chain[-1:])
+    bus.wait_for("the verdict", lambda: verdicts(bus, wid))
+    bus.wait_idle()
+    bus.send(chain)
+    bus.wait_idle()
+    records = verdicts(bus, wid)
+    # The repeat re-sends the same verdict (so a crash can never lose one): identical.
+    assert {repr(sorted(v.items())) for v in records} == {repr(sorted(records[0].items()))}
+    assert records[0]["decision"] == "hold"
+    assert len(bus.values("fraud-alerts", withdrawal_id=wid)) == 1
+
+
+def test_two_customers_setting_one_destination_hold_every_withdrawal_to_it(bus: Bus) -> None:
+    _, dest = attacker()
+    customers = [unique("mule-a"), unique("mule-b")]
+    for cid, channel in zip(customers, ("call_center", "branch"), strict=True):
+        bus.send(s.honest_history(cid, NOW))
+        bus.send(
+            [
+                s.change(
+                    cid,
+                    f"{cid}-d",
+                    NOW - timedelta(days=4),
+                    "withdrawal_destination",
+                    channel,
+                    destination=dest,
+                )
+            ]
+        )
+    bus.wait_idle()
+    for cid in customers:
+        bus.send([s.withdrawal(cid, f"{cid}-w", NOW, f"{cid}-wd", "50000", destination=dest)])
+    for cid in customers:
+        [verdict] = bus.wait_for("the verdict", lambda c=cid: verdicts(bus, f"{c}-wd"))
+        assert verdict["decision"] == "hold"
+        assert "DESTINATION_SHARED" in codes(verdict)
+        assert verdict["severity"] == "critical"
+
+
+def test_release_case_decision_turns_the_hold_released(bus: Bus) -> None:
+    cid = unique("release")
+    ip, dest = attacker()
+    chain = s.sbi_chain(cid, NOW - timedelta(hours=4), dest, attacker_ip=ip)
+    wid = f"{cid}-wd-attack"
+    bus.send(chain)
+    bus.wait_for("the hold", lambda: bus.values("withdrawal-holds", withdrawal_id=wid))
+    bus.wait_idle()
+    bus.send([s.case(cid, unique("dec"), NOW, "release", withdrawal_id=wid, actor="ops-7")])
+    released = bus.wait_for(
+        "the release",
+        lambda: bus.values("withdrawal-holds", withdrawal_id=wid, status="released"),
+    )
+    assert released[-1]["actor"] == "ops-7"
+    assert verdicts(bus, wid)[-1]["decision"] == "allow"
