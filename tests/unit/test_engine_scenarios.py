@@ -45,7 +45,7 @@ def test_chain_delivered_withdrawal_first_ends_in_hold_with_late_evidence(player
     msgs = s.sbi_chain("c3", T0)
     attack = msgs[-1]
     player.play([attack, *msgs[:-1]])
-    first = [v for v in player.verdicts if v.withdrawal_id == "c3-wd-attack"][0]
+    first = next(v for v in player.verdicts if v.withdrawal_id == "c3-wd-attack")
     last = player.latest("c3-wd-attack")
     assert first.decision == "allow"
     assert last.decision == "hold"
