@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from conftest import Bus, unique
 
+from tests.integration.harness import Bus, unique
 from withdrawguard.sim import scenarios as s
 
 pytestmark = pytest.mark.integration

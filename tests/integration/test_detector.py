@@ -6,8 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Bus, unique
 
+from tests.integration.harness import Bus, unique
 from withdrawguard.sim import scenarios as s
 
 pytestmark = pytest.mark.integration

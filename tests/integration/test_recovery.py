@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Bus, Worker, unique
 
+from tests.integration.harness import Bus, Worker, unique
 from withdrawguard.sim import scenarios as s
 
 pytestmark = pytest.mark.integration

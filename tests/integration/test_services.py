@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import redis
-from conftest import Bus, unique
 
+from tests.integration.harness import Bus, unique
 from withdrawguard.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import Player
-
+from tests.unit.player import Player
 from withdrawguard.sim import scenarios as s
 
 T0 = datetime(2020, 9, 1, 1, 0, tzinfo=UTC)

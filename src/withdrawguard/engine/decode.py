@@ -36,11 +36,13 @@ MAX_ID = 256
 MAX_TEXT = 2048
 MAX_AMOUNT = Decimal("1e15")
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z \-]{0,63}$")
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z \-]{0,63}")
 
 
 class InvalidEvent(ValueError):
@@ -150,15 +152,14 @@ def _bool(obj: Mapping[str, Any], name: str, *, required: bool) -> bool | None:
 
 def _time(obj: Mapping[str, Any], name: str) -> datetime:
     value = _req(obj, name)
-    if not _RFC3339.match(value):
+    if not _RFC3339.fullmatch(value):
         raise InvalidEvent(
             name, f"must be an RFC 3339 timestamp with a UTC offset, got {value[:40]!r}"
         )
     try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-    except ValueError:
+        return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T")).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InvalidEvent(name, f"is not a valid date and time: {value[:40]!r}") from None
-    return parsed.astimezone(UTC)
 
 
 def _ip(obj: Mapping[str, Any], name: str, *, required: bool) -> str | None:
@@ -166,6 +167,8 @@ def _ip(obj: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     if value is None:
         return None
     try:
+        if "%" in value:  # an IPv6 zone id names a local interface, not a client
+            raise ValueError(value)
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise InvalidEvent(name, f"must be an IPv4 or IPv6 address, got {value[:64]!r}") from None
@@ -181,7 +184,7 @@ def _pattern(
     prefix: str = "",
 ) -> str | None:
     value = _string(obj, name, required=required, limit=64, prefix=prefix)
-    if value is not None and not pattern.match(value):
+    if value is not None and not pattern.fullmatch(value):
         raise InvalidEvent(prefix + name, f"must be {what}, got {value[:64]!r}")
     return value
 
@@ -207,9 +210,11 @@ def _decimal(
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidEvent(name, "must be a finite number")
-    text = repr(value) if isinstance(value, float) else str(value).strip()
+    text = repr(value) if isinstance(value, float) else str(value)
     if len(text) > 40:
         raise InvalidEvent(name, "has too many digits (at most 40 characters)")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(text):
+        raise InvalidEvent(name, f"is not a decimal number such as '1234.50': {text[:40]!r}")
     try:
         amount = Decimal(text)
     except InvalidOperation:

@@ -68,11 +68,13 @@ class Pipeline:
         """Validate input messages and re-key them by customer id with our partitioner."""
         async for event in stream.events():
             msg = event.message
-            event_type = self.input_types[msg.topic]
-            await self._guard(event, self._ingest_one(event_type, msg.value))
+            await self._guard(event, self._ingest_one(msg.topic, msg.value))
             yield None
 
-    async def _ingest_one(self, event_type: str, value: bytes | None) -> None:
+    async def _ingest_one(self, topic: str, value: bytes | None) -> None:
+        event_type = self.input_types.get(topic)
+        if event_type is None:
+            raise InvalidEvent("", f"no event type is expected on topic {topic!r}")
         decoded = decode_input(value or b"", event_type, self.settings.max_message_bytes)
         await self.customer_events.send(
             key=decoded.customer_id.encode(), value=wire.forward(event_type, value or b"")

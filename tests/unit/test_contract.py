@@ -1,0 +1,820 @@
+"""The event contract: docs/contract.md, docs/schemas/*.json and the decoder must agree.
+
+Every example in the contract is marked with an HTML comment on the line before its
+fenced block, `<!-- example: <payload> <valid|invalid> [field] -->`:
+
+- `valid` examples pass their schema and, for inputs, the decoder;
+- `invalid` examples fail both, and both blame `field` (`-`: the whole payload or `type`);
+
+The schemas are checked with ECMA-262 pattern semantics, as JSON Schema specifies: `$` is
+the end of the string. Python's `re` (which plain `jsonschema` uses) also lets `$` match
+before a final newline.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from tests.unit.player import Player
+from withdrawguard.engine import decode
+from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
+from withdrawguard.engine.events import CASE_ACTIONS, CHANGE_TYPES, CHANNELS
+from withdrawguard.settings import Settings
+from withdrawguard.sim import scenarios
+from withdrawguard.streaming.topics import INPUT_EVENT_TYPES, SPECS, Role
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC_PATH = ROOT / "docs" / "contract.md"
+SCHEMA_DIR = ROOT / "docs" / "schemas"
+DOC = DOC_PATH.read_text(encoding="utf-8")
+MAX_BYTES = Settings().max_message_bytes
+
+# payload name (schema file stem) -> event type, e.g. "account-change" -> "account_change"
+INPUT_PAYLOADS = {t.replace("_", "-"): t for t in INPUT_EVENT_TYPES.values()}
+_INPUT_TOPIC_PAYLOADS = [(topic, t.replace("_", "-")) for topic, t in INPUT_EVENT_TYPES.items()]
+# payload name of each output topic: the topic name in the singular
+OUTPUT_PAYLOADS = {s.logical.removesuffix("s"): s for s in SPECS if s.role is Role.OUTPUT}
+
+
+# ------------------------------------------------------------------ schemas
+
+
+@functools.cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema (ECMA-262) pattern as a Python regex: a final `$` is the true end."""
+    return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern)
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+ContractValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+def _schema(payload: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{payload}.schema.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator(payload: str) -> Any:
+    return ContractValidator(_schema(payload), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _errors(payload: str, obj: Any) -> list[ValidationError]:
+    return list(_validator(payload).iter_errors(obj))
+
+
+_REQUIRED = re.compile(r"^'(.+)' is a required property$")
+
+
+def _blamed(errors: list[ValidationError]) -> set[str]:
+    """Dotted paths the schema errors point at; a missing property counts as its path."""
+    blamed: set[str] = set()
+    stack = list(errors)
+    while stack:
+        error = stack.pop()
+        path = ".".join(str(p) for p in error.absolute_path)
+        missing = _REQUIRED.match(error.message) if error.validator == "required" else None
+        if missing:
+            blamed.add(f"{path}.{missing[1]}" if path else missing[1])
+        else:
+            blamed.add(path)
+        stack.extend(error.context or ())
+    return blamed
+
+
+def _walk(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+SCHEMA_FILES = sorted(SCHEMA_DIR.glob("*.schema.json"))
+
+
+# ------------------------------------------------------------------ examples in the doc
+
+
+@dataclass(frozen=True)
+class Example:
+    payload: str
+    kind: str
+    field: str | None
+    text: str
+    line: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.payload}-{self.kind}{'-' + self.field if self.field else ''}-L{self.line}"
+
+    @property
+    def obj(self) -> Any:
+        return json.loads(self.text)
+
+
+_MARKER = re.compile(
+    r"^<!-- example: (?P<payload>[a-z-]+) (?P<kind>valid|invalid)"
+    r"(?: (?P<field>\S+))? -->\n```json\n(?P<text>.*?)\n```$",
+    re.M | re.S,
+)
+
+
+def _examples() -> list[Example]:
+    return [
+        Example(m["payload"], m["kind"], m["field"], m["text"], DOC.count("\n", 0, m.start()) + 1)
+        for m in _MARKER.finditer(DOC)
+    ]
+
+
+EXAMPLES = _examples()
+
+
+def _of(*kinds: str, inputs: bool = True) -> list[Any]:
+    chosen = [e for e in EXAMPLES if e.kind in kinds and (e.payload in INPUT_PAYLOADS) == inputs]
+    return [pytest.param(e, id=e.id) for e in chosen]
+
+
+def _decodes(example: Example) -> None:
+    decode_input(example.text.encode(), INPUT_PAYLOADS[example.payload], MAX_BYTES)
+
+
+def test_every_example_marker_is_followed_by_a_json_block() -> None:
+    assert DOC.count("<!-- example:") == len(EXAMPLES)
+    for example in EXAMPLES:
+        json.loads(example.text)  # raises with the offending example's text
+        assert example.payload in INPUT_PAYLOADS or example.payload in OUTPUT_PAYLOADS, example.id
+        assert (example.field is None) == (example.kind == "valid"), example.id
+
+
+def test_every_payload_has_a_valid_example_and_every_input_has_invalid_ones() -> None:
+    kinds = {(e.payload, e.kind) for e in EXAMPLES}
+    for payload in [*INPUT_PAYLOADS, *OUTPUT_PAYLOADS]:
+        assert (payload, "valid") in kinds, payload
+    for payload in INPUT_PAYLOADS:
+        assert (payload, "invalid") in kinds, payload
+
+
+@pytest.mark.parametrize("example", _of("valid"))
+def test_valid_input_example_passes_its_schema_and_the_decoder(example: Example) -> None:
+    assert _errors(example.payload, example.obj) == []
+    event = decode_object(example.obj, INPUT_PAYLOADS[example.payload])
+    assert event.type == INPUT_PAYLOADS[example.payload]
+    _decodes(example)
+
+
+@pytest.mark.parametrize("example", _of("invalid"))
+def test_invalid_input_example_fails_schema_and_decoder_on_the_named_field(
+    example: Example,
+) -> None:
+    errors = _errors(example.payload, example.obj)
+    assert errors, "the schema accepts it"
+    with pytest.raises(InvalidEvent) as caught:
+        _decodes(example)
+    field = caught.value.field
+    if isinstance(example.obj, dict):
+        with pytest.raises(InvalidEvent) as direct:
+            decode_object(example.obj, INPUT_PAYLOADS[example.payload])
+        assert direct.value.field == field
+    if example.field == "-":
+        assert field in ("", "type"), str(caught.value)
+        assert _blamed(errors) & {"", "type"}, [e.message for e in errors]
+    else:
+        assert example.field is not None
+        assert field == example.field, str(caught.value)
+        assert example.field in _blamed(errors), [e.message for e in errors]
+
+
+@pytest.mark.parametrize("example", _of("valid", inputs=False))
+def test_output_example_matches_its_schema(example: Example) -> None:
+    assert _errors(example.payload, example.obj) == []
+
+
+@pytest.mark.parametrize(
+    "example", [pytest.param(e, id=e.id) for e in EXAMPLES if e.payload == "dead-letter"]
+)
+def test_dead_letter_example_carries_the_decoders_own_error(example: Example) -> None:
+    letter = example.obj
+    raw = (
+        base64.b64decode(letter["payload"])
+        if letter["payload_encoding"] == "base64"
+        else letter["payload"].encode()
+    )
+    with pytest.raises(InvalidEvent) as caught:
+        decode_input(raw, INPUT_EVENT_TYPES[letter["source_topic"]], MAX_BYTES)
+    assert str(caught.value) == letter["error"]
+    assert caught.value.field == letter["error_field"]
+
+
+# ------------------------------------------------------------------ schema files
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_schema_file_is_a_valid_draft_2020_12_schema(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_schema_file_is_referenced_in_the_contract(path: Path) -> None:
+    assert f"(schemas/{path.name})" in DOC
+
+
+def test_schema_files_are_exactly_the_input_and_output_payloads() -> None:
+    expected = {f"{p}.schema.json" for p in [*INPUT_PAYLOADS, *OUTPUT_PAYLOADS]}
+    assert {p.name for p in SCHEMA_FILES} == expected
+
+
+@pytest.mark.parametrize("event_type", sorted(INPUT_EVENT_TYPES.values()))
+def test_every_input_event_type_has_a_schema_allowing_unknown_fields(event_type: str) -> None:
+    schema = _schema(event_type.replace("_", "-"))
+    assert schema["additionalProperties"] is True
+    assert schema["title"] == event_type
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_schema_patterns_are_anchored_and_portable(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    patterns = [v for k, v in _walk(schema) if k == "pattern"]
+    assert patterns
+    for pattern in patterns:
+        re.compile(pattern)
+        # \d, \w mean ASCII in ECMA-262 but Unicode in Python; \Z and (?P don't exist there.
+        for python_only in (r"\d", r"\D", r"\w", r"\W", r"\Z", r"\A", "(?P"):
+            assert python_only not in pattern, pattern
+        # A `$` only as the final anchor, so the ECMA translation above is exact.
+        assert pattern == r"\S" or (pattern.startswith("^") and pattern.endswith("$")), pattern
+        assert pattern.count("$") == (1 if pattern.endswith("$") else 0), pattern
+
+
+def test_schema_limits_and_enums_match_the_decoder() -> None:
+    login = _schema("login")
+    assert login["$defs"]["id"]["maxLength"] == decode.MAX_ID
+    assert login["$defs"]["optional_text"]["maxLength"] == decode.MAX_TEXT
+    assert login["properties"]["country"]["pattern"] == f"^{decode._COUNTRY.pattern}$"
+    withdrawal = _schema("withdrawal")
+    assert withdrawal["properties"]["currency"]["pattern"] == f"^{decode._CURRENCY.pattern}$"
+    number, _string = withdrawal["$defs"]["amount"]["anyOf"]
+    assert Decimal(number["exclusiveMaximum"]) == decode.MAX_AMOUNT
+    assert "[0-9A-Za-z][0-9A-Za-z" in decode._CODE.pattern
+    assert withdrawal["$defs"]["code"]["maxLength"] == 64
+    change = _schema("account-change")["properties"]
+    assert set(change["change_type"]["enum"]) == CHANGE_TYPES
+    assert set(change["channel"]["enum"]) == CHANNELS
+    assert set(_schema("case-decision")["properties"]["action"]["enum"]) == CASE_ACTIONS
+
+
+# ------------------------------------------------------------------ the document
+
+
+_TOPIC_ROW = re.compile(
+    r"^\| `(?P<name>[a-z-]+)` \| (?P<role>\w+) \| `(?P<key>[^`]+)` \| (?P<compacted>yes|no) "
+    r"\| (?P<partitions>[^|]+) \| \[(?P<payload>[a-z-]+)\]\(schemas/(?P<file>[a-z.-]+)\) \|$",
+    re.M,
+)
+
+
+def test_topics_table_matches_the_topic_specs() -> None:
+    rows = {m["name"]: m for m in _TOPIC_ROW.finditer(DOC)}
+    public = [s for s in SPECS if s.role is not Role.INTERNAL]
+    assert set(rows) == {s.logical for s in public}
+    partitions = str(Settings().partitions)
+    for spec in public:
+        row = rows[spec.logical]
+        assert row["role"] == spec.role.value, spec.logical
+        assert row["key"] == spec.key, spec.logical
+        assert row["compacted"] == ("yes" if spec.compacted else "no"), spec.logical
+        assert row["partitions"].startswith(partitions), spec.logical
+        assert ("co-partitioned" in row["partitions"]) == (spec.role is Role.INPUT)
+        assert row["file"] == f"{row['payload']}.schema.json"
+        expected = (
+            spec.logical.removesuffix("s")
+            if spec.role is Role.OUTPUT
+            else INPUT_EVENT_TYPES[spec.logical].replace("_", "-")
+        )
+        assert row["payload"] == expected, spec.logical
+    for spec in SPECS:
+        if spec.role is Role.INTERNAL:
+            assert f"`{spec.logical}`" in DOC
+
+
+def _section(anchor: str) -> str:
+    start = DOC.index(anchor)
+    end = DOC.find("\n#", start)
+    return DOC[start:] if end < 0 else DOC[start:end]
+
+
+def _table_fields(section: str) -> set[str]:
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_field_table_lists_every_schema_property(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    section = _section(f"Schema: [`{path.name}`]")
+    assert _table_fields(section) == set(schema["properties"])
+    required = set(schema["required"])
+    if path.stem in INPUT_PAYLOADS:
+        for row in re.finditer(r"^\| `([a-z_]+)` \| [^|]+ \| ([^|]+) \|", section, re.M):
+            if row[2].strip() == "yes":
+                assert row[1] in required, row[1]
+            if row[2].strip() == "no":
+                assert row[1] not in required, row[1]
+
+
+def test_destination_table_lists_every_destination_property() -> None:
+    destination = _schema("withdrawal")["$defs"]["destination"]
+    assert _table_fields(_section("### Destination object")) == set(destination["properties"])
+
+
+def test_contract_states_the_limits_the_code_uses() -> None:
+    assert MAX_BYTES == 262_144
+    assert "`WG_MAX_MESSAGE_BYTES`" in DOC
+    assert "262144 (256 KiB)" in DOC
+    assert f"default {Settings().partitions})" in DOC
+    assert f"**{decode.MAX_ID}**" in DOC
+    assert f"**{decode.MAX_TEXT}**" in DOC
+
+
+def test_payload_of_exactly_the_size_limit_is_accepted_and_one_byte_more_is_not() -> None:
+    event = {
+        "type": "login",
+        "event_id": "e",
+        "customer_id": "c",
+        "occurred_at": "2024-05-01T00:00:00Z",
+        "success": True,
+        "ip": "192.0.2.1",
+    }
+    padding = MAX_BYTES - len(json.dumps({**event, "pad": ""}).encode())
+    raw = json.dumps({**event, "pad": "x" * padding}).encode()
+    assert len(raw) == MAX_BYTES
+    decode_input(raw, "login", MAX_BYTES)
+    with pytest.raises(InvalidEvent) as caught:
+        decode_input(raw + b" ", "login", MAX_BYTES)
+    assert caught.value.field == ""
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("100.10", "100.1"),
+        ("0.1", "0.1"),
+        ("123456789012.345678", "123456789012.34567"),
+        ('"123456789012.345678"', "123456789012.345678"),
+    ],
+)
+def test_json_number_amounts_are_read_through_their_shortest_repr(written: str, read: str) -> None:
+    raw = (
+        '{"type":"withdrawal","event_id":"e","customer_id":"c",'
+        '"occurred_at":"2024-05-01T00:00:00Z","withdrawal_id":"w","amount":'
+        + written
+        + ',"currency":"JPY","destination":{"bank_code":"1","account_number":"2"}}'
+    )
+    event = decode_input(raw.encode(), "withdrawal", MAX_BYTES)
+    assert str(event.amount) == read  # type: ignore[union-attr]
+
+
+def test_a_repeated_key_in_one_object_takes_the_last_value() -> None:
+    raw = (
+        b'{"type":"login","event_id":"e","customer_id":"c","success":"yes",'
+        b'"occurred_at":"2024-05-01T00:00:00Z","success":true,"ip":"192.0.2.1"}'
+    )
+    assert decode_input(raw, "login", MAX_BYTES).success is True  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------ engine outputs
+
+
+def test_engine_outputs_for_the_contract_examples_match_their_schemas(player: Player) -> None:
+    """The doc's valid inputs, then an attack delivered withdrawal-first (late evidence)
+    and confirmed as fraud, through the real engine: every output fits its schema."""
+    topic_of = {payload: topic for topic, payload in _INPUT_TOPIC_PAYLOADS}
+    player.play(
+        (topic_of[e.payload], e.obj)
+        for e in EXAMPLES
+        if e.kind == "valid" and e.payload in INPUT_PAYLOADS
+    )
+    chain = scenarios.sbi_chain("c-late", datetime(2024, 5, 1, 1, tzinfo=UTC))
+    player.play([chain[-1], *chain[:-1]])
+    player.play(
+        [
+            scenarios.case(
+                "c-late",
+                "cd-late",
+                datetime(2024, 5, 1, 3, tzinfo=UTC),
+                "confirm_fraud",
+                withdrawal_id="c-late-wd-attack",
+            )
+        ]
+    )
+    outputs = [
+        *(("withdrawal-decision", v.to_wire()) for v in player.verdicts),
+        *(("withdrawal-hold", h.to_wire()) for h in player.holds),
+        *(("fraud-alert", a.to_wire()) for a in player.alerts),
+    ]
+    assert {payload for payload, _ in outputs} == {
+        "withdrawal-decision",
+        "withdrawal-hold",
+        "fraud-alert",
+    }
+    for payload, wire in outputs:
+        assert _errors(payload, wire) == [], wire
+        # The doc's destination account number never leaves the detector in full.
+        assert "1234567" not in json.dumps(wire), wire
+    statuses = {h.to_wire()["status"] for h in player.holds}
+    assert statuses == {"held", "released", "confirmed_fraud"}
+
+
+# ------------------------------------------------------------------ properties
+
+
+def _pattern_of(payload: str, *path: str | int) -> str:
+    node: Any = _schema(payload)
+    for part in path:
+        node = node[part]
+    return str(node["pattern"])
+
+
+def _ids(limit: int = decode.MAX_ID) -> st.SearchStrategy[str]:
+    short = st.text(min_size=1, max_size=12)
+    longest = st.text(min_size=limit, max_size=limit)
+    return st.one_of(short, longest).filter(str.strip)
+
+
+def _opt(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+@st.composite
+def _timestamps(draw: st.DrawFn) -> str:
+    day = draw(st.dates(min_value=date(2, 1, 1), max_value=date(9998, 12, 31)))
+    at = draw(st.times())
+    digits = draw(st.integers(0, 9))
+    fraction = f"{at.microsecond:06d}{draw(st.integers(0, 999)):03d}"[:digits]
+    offset = draw(st.integers(-(23 * 60 + 59), 23 * 60 + 59))
+    if offset == 0 and draw(st.booleans()):
+        zone = draw(st.sampled_from("Zz"))
+    else:
+        hours, minutes = divmod(abs(offset), 60)
+        zone = f"{'-' if offset < 0 else '+'}{hours:02d}:{minutes:02d}"
+    sep = draw(st.sampled_from("Tt "))
+    return (
+        f"{day.year:04d}-{day.month:02d}-{day.day:02d}{sep}{at:%H:%M:%S}"
+        f"{'.' + fraction if fraction else ''}{zone}"
+    )
+
+
+_AMOUNT_PATTERN = _pattern_of("withdrawal", "$defs", "amount", "anyOf", 1)
+_BALANCE_PATTERN = _pattern_of("withdrawal", "$defs", "balance", "anyOf", 1)
+_CODE_PATTERN = _pattern_of("withdrawal", "$defs", "code")
+_LIMIT = 10**15
+
+
+def _decimal_strings(pattern: str) -> st.SearchStrategy[str]:
+    return st.from_regex(pattern, fullmatch=True).filter(lambda s: len(s) <= 40)
+
+
+_amounts = st.one_of(
+    st.integers(1, _LIMIT - 1),
+    st.floats(min_value=0, max_value=_LIMIT, exclude_min=True, exclude_max=True),
+    _decimal_strings(_AMOUNT_PATTERN),
+)
+_balances = st.one_of(
+    st.integers(0, _LIMIT - 1),
+    st.floats(min_value=0, max_value=_LIMIT, exclude_max=True),
+    _decimal_strings(_BALANCE_PATTERN),
+)
+_codes = st.from_regex(_CODE_PATTERN, fullmatch=True)
+_ips = st.ip_addresses().map(str)
+_destinations = st.fixed_dictionaries(
+    {"bank_code": _codes, "account_number": _codes},
+    optional={
+        "branch_code": _opt(_codes),
+        "holder_name": _opt(_ids()),
+        "swift": st.text(max_size=3),
+    },
+)
+_extras = {"x_source": st.none() | st.integers() | st.text(max_size=8)}
+
+
+def _common(event_type: str) -> dict[str, st.SearchStrategy[Any]]:
+    return {
+        "type": st.just(event_type),
+        "event_id": _ids(),
+        "customer_id": _ids(),
+        "occurred_at": _timestamps(),
+    }
+
+
+_logins = st.fixed_dictionaries(
+    {**_common("login"), "success": st.booleans(), "ip": _ips},
+    optional={
+        "device_id": _opt(_ids()),
+        "user_agent": _opt(_ids(decode.MAX_TEXT)),
+        "country": _opt(
+            st.from_regex(_pattern_of("login", "properties", "country"), fullmatch=True)
+        ),
+        "auth_method": _opt(_ids(64)),
+        **_extras,
+    },
+)
+
+
+@st.composite
+def _account_changes(draw: st.DrawFn) -> dict[str, Any]:
+    change_type = draw(st.sampled_from(sorted(CHANGE_TYPES)))
+    dest = _destinations if change_type == "withdrawal_destination" else _opt(_destinations)
+    obj = draw(
+        st.fixed_dictionaries(
+            {
+                **_common("account_change"),
+                "change_type": st.just(change_type),
+                "channel": st.sampled_from(sorted(CHANNELS)),
+            },
+            optional={
+                "destination": dest,
+                "ip": _opt(_ips),
+                "device_id": _opt(_ids()),
+                "verified": _opt(st.booleans()),
+                **_extras,
+            },
+        )
+    )
+    if change_type == "withdrawal_destination" and obj.get("destination") is None:
+        obj["destination"] = draw(_destinations)
+    return obj
+
+
+_withdrawals = st.fixed_dictionaries(
+    {
+        **_common("withdrawal"),
+        "withdrawal_id": _ids(),
+        "amount": _amounts,
+        "currency": st.from_regex(
+            _pattern_of("withdrawal", "properties", "currency"), fullmatch=True
+        ),
+        "destination": _destinations,
+    },
+    optional={
+        "channel": _opt(_ids(64)),
+        "ip": _opt(_ips),
+        "device_id": _opt(_ids()),
+        "available_balance": _opt(_balances),
+        **_extras,
+    },
+)
+
+
+@st.composite
+def _case_decisions(draw: st.DrawFn) -> dict[str, Any]:
+    action = draw(st.sampled_from(sorted(CASE_ACTIONS)))
+    verify = action == "verify_destination"
+    required = {
+        "decision_id": _ids(),
+        "customer_id": _ids(),
+        "occurred_at": _timestamps(),
+        "action": st.just(action),
+        "actor": _ids(),
+    }
+    optional = {
+        "type": _opt(st.just("case_decision")),
+        "note": _opt(_ids(decode.MAX_TEXT)),
+        **_extras,
+    }
+    if verify:
+        required["destination"] = _destinations
+        optional["withdrawal_id"] = _opt(_ids())
+    else:
+        required["withdrawal_id"] = _ids()
+        optional["destination"] = _opt(_destinations)
+    return draw(st.fixed_dictionaries(required, optional=optional))
+
+
+_EVENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "login": _logins,
+    "account_change": _account_changes(),
+    "withdrawal": _withdrawals,
+    "case_decision": _case_decisions(),
+}
+_events = st.sampled_from(sorted(_EVENTS)).flatmap(lambda t: _EVENTS[t].map(lambda obj: (t, obj)))
+
+
+def _payload(event_type: str) -> str:
+    return event_type.replace("_", "-")
+
+
+@settings(max_examples=200, deadline=None)
+@given(_events)
+def test_generated_valid_events_pass_schema_and_decoder(event: tuple[str, dict[str, Any]]) -> None:
+    event_type, obj = event
+    assert _errors(_payload(event_type), obj) == []
+    decode_object(obj, event_type)
+
+
+_KINDS = {
+    "success": {"boolean"},
+    "verified": {"boolean"},
+    "destination": {"object"},
+    "amount": {"number", "string"},
+    "available_balance": {"number", "string"},
+}
+_SAMPLES: dict[str, Any] = {
+    "string": "7",
+    "number": 7,
+    "boolean": True,
+    "array": ["7"],
+    "object": {"7": 7},
+}
+
+
+def _required_paths(event_type: str, obj: dict[str, Any]) -> list[tuple[str, ...]]:
+    paths = [(name,) for name in _schema(_payload(event_type))["required"]]
+    if event_type == "account_change" and obj["change_type"] == "withdrawal_destination":
+        paths.append(("destination",))
+    if event_type == "case_decision":
+        paths.append(
+            ("destination",) if obj["action"] == "verify_destination" else ("withdrawal_id",)
+        )
+    if isinstance(obj.get("destination"), dict):
+        paths += [("destination", "bank_code"), ("destination", "account_number")]
+    return paths
+
+
+def _present_paths(event_type: str, obj: dict[str, Any]) -> list[tuple[str, ...]]:
+    known = _schema(_payload(event_type))["properties"]
+    paths = [(name,) for name in known if obj.get(name) is not None]
+    destination = obj.get("destination")
+    if isinstance(destination, dict):
+        paths += [
+            ("destination", k)
+            for k in ("bank_code", "branch_code", "account_number", "holder_name")
+            if destination.get(k) is not None
+        ]
+    return paths
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any], str]:
+    """A valid event with one defect: a required field dropped, or a value's type swapped."""
+    event_type, obj = draw(_events)
+    obj = copy.deepcopy(obj)
+    if draw(st.booleans()):
+        path = draw(st.sampled_from(_required_paths(event_type, obj)))
+        *parents, name = path
+        target = obj
+        for parent in parents:
+            target = target[parent]
+        del target[name]
+    else:
+        path = draw(st.sampled_from(_present_paths(event_type, obj)))
+        *parents, name = path
+        target = obj
+        for parent in parents:
+            target = target[parent]
+        allowed = _KINDS.get(name, {"string"}) if not parents else {"string"}
+        kind = draw(st.sampled_from(sorted(set(_SAMPLES) - allowed)))
+        target[name] = _SAMPLES[kind]
+    return event_type, obj, ".".join(path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated())
+def test_mutated_events_fail_schema_and_decoder_on_the_mutated_field(
+    mutated: tuple[str, dict[str, Any], str],
+) -> None:
+    event_type, obj, field = mutated
+    errors = _errors(_payload(event_type), obj)
+    assert field in _blamed(errors), [e.message for e in errors]
+    with pytest.raises(InvalidEvent) as caught:
+        decode_object(obj, event_type)
+    assert caught.value.field == field, str(caught.value)
+
+
+def _outside_utc_range(stamp: str) -> bool:
+    """Years 1 and 9999 can leave the datetime range when moved to UTC (tested below)."""
+    return stamp[:4] in ("0001", "9999")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.from_regex(_pattern_of("login", "$defs", "timestamp"), fullmatch=True).filter(
+        lambda s: not _outside_utc_range(s)
+    )
+)
+def test_every_timestamp_the_schema_accepts_the_decoder_accepts(stamp: str) -> None:
+    obj = {
+        "type": "login",
+        "event_id": "e",
+        "customer_id": "c",
+        "occurred_at": stamp,
+        "success": True,
+        "ip": "192.0.2.1",
+    }
+    assert _errors("login", obj) == []
+    assert decode_object(obj, "login").occurred_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-02-30T00:00:00Z",
+        "2023-02-29T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T23:59:60Z",
+        "2024-05-01T10:00:00+24:00",
+        "2024-05-01T10:00:00.1234567890Z",
+        "2024-05-01T10:00:00Z\n",
+        "2024-05-01T10:00Z",
+    ],
+)
+def test_impossible_timestamps_fail_schema_and_decoder(stamp: str) -> None:
+    obj = {
+        "type": "login",
+        "event_id": "e",
+        "customer_id": "c",
+        "occurred_at": stamp,
+        "success": True,
+        "ip": "192.0.2.1",
+    }
+    assert "occurred_at" in _blamed(_errors("login", obj))
+    with pytest.raises(InvalidEvent) as caught:
+        decode_object(obj, "login")
+    assert caught.value.field == "occurred_at"
+
+
+def test_leap_days_are_accepted() -> None:
+    for stamp in ("2024-02-29T00:00:00Z", "2000-02-29T00:00:00Z"):
+        obj = {
+            "type": "login",
+            "event_id": "e",
+            "customer_id": "c",
+            "occurred_at": stamp,
+            "success": True,
+            "ip": "192.0.2.1",
+        }
+        assert _errors("login", obj) == []
+        decode_object(obj, "login")
+    stamp = "1900-02-29T00:00:00Z"
+    assert "occurred_at" in _blamed(_errors("login", {"occurred_at": stamp}))
+
+
+# ------------------------------------------------------------------ known decoder defects
+
+
+def _withdrawal(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "type": "withdrawal",
+        "event_id": "e",
+        "customer_id": "c",
+        "occurred_at": "2024-05-01T00:00:00Z",
+        "withdrawal_id": "w",
+        "amount": "1",
+        "currency": "JPY",
+        "destination": {"bank_code": "0005", "account_number": "1234567"},
+    }
+    obj.update(changes)
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"currency": "JPY\n"}, "currency"),
+        ({"destination": {"bank_code": "0005\n", "account_number": "1"}}, "destination.bank_code"),
+    ],
+)
+def test_decoder_rejects_a_trailing_newline_in_codes(changes: dict[str, Any], field: str) -> None:
+    obj = _withdrawal(**changes)
+    assert field in _blamed(_errors("withdrawal", obj))
+    with pytest.raises(InvalidEvent):
+        decode_object(obj, "withdrawal")
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_decoder_reports_timestamps_beyond_the_utc_range_as_invalid(stamp: str) -> None:
+    with pytest.raises(InvalidEvent):
+        decode_object(_withdrawal(occurred_at=stamp), "withdrawal")
