@@ -134,7 +134,9 @@ class Engine:
     def _net(self, ip: str | None) -> str | None:
         if ip is None:
             return None
-        addr = ipaddress.ip_address(ip)
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
         prefix = self.v4_prefix if addr.version == 4 else self.v6_prefix
         return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 

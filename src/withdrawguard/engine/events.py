@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,13 +54,6 @@ def mask_key(key: str) -> str:
     if branch:
         shown += f" branch {branch}"
     return f"{shown} acct ****{account[-4:]}"
-
-
-def network_of(ip: str) -> str:
-    """The /24 (IPv4) or /64 (IPv6) network an address belongs to."""
-    addr = ipaddress.ip_address(ip)
-    prefix = 24 if addr.version == 4 else 64
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
 @dataclass(frozen=True, slots=True)
