@@ -1,0 +1,61 @@
+"""Settings come from WG_ variables only, with errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from withdrawguard.settings import Settings, SettingsError
+from withdrawguard.streaming.topics import TopicNames
+
+
+def test_defaults_apply_when_nothing_is_set() -> None:
+    s = Settings.from_env({})
+    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.partitions == 6
+    assert s.web_port == 6066
+
+
+def test_wg_variables_are_read_and_converted() -> None:
+    s = Settings.from_env(
+        {
+            "WG_KAFKA_BOOTSTRAP": "a:9092, b:9092",
+            "WG_PARTITIONS": "12",
+            "WG_DATA_DIR": "/var/lib/wg",
+            "WG_POLICY_FILE": "/etc/wg/policy.toml",
+        }
+    )
+    assert s.bootstrap_servers == ["a:9092", "b:9092"]
+    assert s.broker_url == "kafka://a:9092;kafka://b:9092"
+    assert s.partitions == 12
+    assert s.data_dir == Path("/var/lib/wg")
+    assert s.policy_file == Path("/etc/wg/policy.toml")
+
+
+def test_unprefixed_variables_that_faust_reads_are_ignored() -> None:
+    assert Settings.from_env({"BROKER_URL": "kafka://elsewhere:1"}).kafka_bootstrap == (
+        "127.0.0.1:9092"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"WG_PARTITIONS": "six"}, "WG_PARTITIONS must be an integer"),
+        ({"WG_PARTITIONS": "0"}, "WG_PARTITIONS must be at least 1"),
+        ({"WG_STORE": "redis"}, "WG_STORE must be 'rocksdb' or 'memory'"),
+        ({"WG_WEB_PORT": "70000"}, "WG_WEB_PORT must be a TCP port"),
+        ({"WG_MAX_MESSAGE_BYTES": "10"}, "WG_MAX_MESSAGE_BYTES must be at least 1024"),
+    ],
+)
+def test_bad_values_raise_an_error_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_topic_prefix_applies_to_every_topic_and_internal_topics_carry_the_app_id() -> None:
+    names = TopicNames(Settings(topic_prefix="staging.", app_id="wg"))
+    assert names.name("withdrawals") == "staging.withdrawals"
+    assert names.name("customer-events") == "staging.wg-customer-events"
+    assert all(n.startswith("staging.") for n, _ in names.all())
