@@ -47,6 +47,8 @@ class Settings:
     """Detection policy (TOML); unset means the packaged default policy."""
     max_message_bytes: int = 262_144
     """Largest input payload accepted; larger ones go to dead-letters."""
+    max_clock_skew: int = 3600
+    """Seconds occurred_at may be ahead of the worker's clock; later events are dead-lettered."""
     log_level: str = "info"
     """Log level of the worker."""
 
@@ -88,7 +90,7 @@ class Settings:
         return [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
 
 
-_INTS = {"partitions", "replication_factor", "web_port", "max_message_bytes"}
+_INTS = {"partitions", "replication_factor", "web_port", "max_message_bytes", "max_clock_skew"}
 _PATHS = {"data_dir", "policy_file"}
 
 

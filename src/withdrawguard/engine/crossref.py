@@ -105,14 +105,15 @@ class CrossReference:
             return []
         st.group = group
         evidence = sorted(eid for c in group for ts, eid in st.setters.get(c, []))
-        first = min(ts for c in group for ts, _ in st.setters.get(c, []))
+        # When sharing became true: the latest of the group's destination changes.
+        established = max(ts for c in group for ts, _ in st.setters.get(c, []))
         tell = group if len(group) <= BROADCAST_LIMIT else sorted(set(group) - before)
         notice_id = digest("shared", obs.destination_key, *group)
         return [
             DestinationShared(
                 event_id=notice_id,
                 customer_id=c,
-                occurred_at=from_ms(first),
+                occurred_at=from_ms(established),
                 destination_key=obs.destination_key,
                 customers=tuple(group),
                 evidence_event_ids=tuple(evidence[:50]),

@@ -81,13 +81,17 @@ class Engine:
         session = r["failed_login_burst"]["session_hours"] * HOUR
         burst = r["failed_login_burst"]["window_minutes"] * MINUTE
         chain = r["credential_change_chain"]["window_hours"] * HOUR
+        after_change = max(
+            r["withdrawal_burst"]["window_hours"] * HOUR,
+            r["source_ip_shared"]["lookahead_hours"] * HOUR,
+        )
         self.keep_ms = {
             "logins": reeval + self.dest_window + session + burst,
-            "changes": reeval + self.dest_window + chain + DAY,
+            "changes": reeval + self.dest_window + chain + after_change,
             "withdrawals": max(policy.longest_window_ms, reeval),
             "devices": r["new_device"]["memory_days"] * DAY,
         }
-        fingerprint = digest(orjson.dumps(policy.rules, default=str).decode())[:8]
+        fingerprint = digest(orjson.dumps(policy.raw, default=str).decode())[:8]
         self.version = f"{__version__}+policy.{fingerprint}"
 
     # ------------------------------------------------------------ entry point

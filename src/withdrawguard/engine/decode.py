@@ -93,6 +93,21 @@ def decode_object(obj: Mapping[str, Any], expected_type: str) -> InputEvent:
     return decoder(obj)
 
 
+def check_not_ahead(event: InputEvent, now: datetime, limit_seconds: int) -> None:
+    """Refuse an event dated further ahead of `now` than the limit.
+
+    Retention is measured back from the newest event time, so one event dated years
+    ahead would age a customer's whole history out. The caller owns the clock.
+    """
+    ahead = (event.occurred_at - now).total_seconds()
+    if ahead > limit_seconds:
+        raise InvalidEvent(
+            "occurred_at",
+            f"is {ahead / 3600:.1f} h ahead of the detector's clock "
+            f"(at most {limit_seconds / 3600:g} h is accepted)",
+        )
+
+
 # ---------------------------------------------------------------- field readers
 
 

@@ -7,7 +7,7 @@ Unknown sections or keys, and values of the wrong type, are errors that name the
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -32,6 +32,8 @@ class Policy:
     limits: dict[str, int]
     rules: dict[str, dict[str, Any]]
     source: str
+    raw: dict[str, Any] = field(compare=False, repr=False)
+    """The merged policy as loaded (for its fingerprint)."""
 
     def rule(self, name: str) -> dict[str, Any]:
         return self.rules[name]
@@ -77,6 +79,8 @@ def load_policy(path: Path | None = None) -> Policy:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise PolicyError(f"policy file {path} is not UTF-8 text") from None
         try:
             override = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -104,6 +108,40 @@ def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> None:
         base[key] = value
 
 
+_CHANNELS = {"web", "mobile", "api", "call_center", "mail", "branch"}
+_CHANGE_TYPES = {"withdrawal_destination", "email", "phone", "password", "mfa", "address"}
+
+
+def _check_lists(rules: dict[str, Any]) -> None:
+    for key, allowed in (
+        (("dest_changed_recently", "holding_channels"), _CHANNELS),
+        (("credential_change_chain", "change_types"), _CHANGE_TYPES),
+    ):
+        values = rules[key[0]][key[1]]
+        unknown = sorted(str(v) for v in values if v not in allowed)
+        if unknown:
+            raise PolicyError(
+                f"'rules.{key[0]}.{key[1]}' has unknown entries {unknown}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+
+
+def _check_ranges(raw: dict[str, Any]) -> None:
+    nd = raw["rules"]["new_device"]
+    if not 0 <= nd["ipv4_prefix"] <= 32:
+        raise PolicyError("'rules.new_device.ipv4_prefix' must be between 0 and 32")
+    if not 0 <= nd["ipv6_prefix"] <= 128:
+        raise PolicyError("'rules.new_device.ipv6_prefix' must be between 0 and 128")
+    if raw["decision"]["reevaluate_hours"] < 0:
+        raise PolicyError("'decision.reevaluate_hours' must not be negative")
+    for name, floor in raw["severity"].items():
+        if not 0 <= floor <= 100:
+            raise PolicyError(f"'severity.{name}' must be between 0 and 100")
+    for name, value in raw["limits"].items():
+        if value < 1:
+            raise PolicyError(f"'limits.{name}' must be at least 1")
+
+
 def _build(raw: dict[str, Any], source: str) -> Policy:
     decision = raw["decision"]
     for key in ("hold_score", "alert_score"):
@@ -125,6 +163,10 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
             drain[key] = Decimal(drain[key])
         except InvalidOperation:
             raise PolicyError(f"'rules.drain.{key}' must be a decimal in a string") from None
+        if not drain[key].is_finite() or drain[key] <= 0:
+            raise PolicyError(f"'rules.drain.{key}' must be a positive decimal")
+    _check_lists(rules)
+    _check_ranges(raw)
     return Policy(
         hold_score=decision["hold_score"],
         alert_score=decision["alert_score"],
@@ -133,4 +175,5 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
         limits=dict(raw["limits"]),
         rules=rules,
         source=source,
+        raw=raw,
     )

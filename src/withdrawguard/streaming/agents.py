@@ -26,7 +26,7 @@ from withdrawguard.engine.crossref import (
     encode,
 )
 from withdrawguard.engine.decide import Engine
-from withdrawguard.engine.decode import InvalidEvent, decode_input
+from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
 from withdrawguard.engine.events import Notice
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
@@ -76,6 +76,7 @@ class Pipeline:
         if event_type is None:
             raise InvalidEvent("", f"no event type is expected on topic {topic!r}")
         decoded = decode_input(value or b"", event_type, self.settings.max_message_bytes)
+        check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
         await self.customer_events.send(
             key=decoded.customer_id.encode(), value=wire.forward(event_type, value or b"")
         )

@@ -18,6 +18,7 @@ class NewDevice:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.weight = int(cfg["weight"])
         self.new_for = int(cfg["new_for_days"]) * DAY
+        self.memory = int(cfg["memory_days"]) * DAY
 
     def __call__(self, s: Subject) -> Finding | None:
         notes: list[str] = []
@@ -30,6 +31,8 @@ class NewDevice:
                 if key is None:
                     continue
                 seen = table.get(key)
+                if seen is not None and seen.last < act.ts - self.memory:
+                    seen = None  # unseen for longer than we remember: as good as new
                 if seen is None or seen.first > act.ts - self.new_for:
                     age = (
                         "never seen in a login"
