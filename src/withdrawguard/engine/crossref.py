@@ -42,8 +42,8 @@ class DestinationState:
 class IpState:
     attempts: dict[str, list[Any]] = field(default_factory=dict)
     """event_id -> [customer, ts]."""
-    notified: dict[str, int] = field(default_factory=dict)
-    """customer -> end of the wave they were last told about."""
+    notified: dict[str, list[list[int]]] = field(default_factory=dict)
+    """customer -> [[start, end], ...] of the waves they were told about."""
     horizon: int = 0
 
 
@@ -158,8 +158,13 @@ class CrossReference:
         floor = st.horizon - self.ip_keep
         st.attempts = {k: v for k, v in st.attempts.items() if v[1] >= floor}
         if len(st.attempts) > MAX_ATTEMPTS:
-            st.attempts = dict(sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:])
-        st.notified = {c: t for c, t in st.notified.items() if t >= floor}
+            newest = sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:]
+            st.attempts = dict(newest)
+        st.notified = {
+            c: kept
+            for c, spans in st.notified.items()
+            if (kept := [x for x in spans if x[1] >= floor])
+        }
         wave = self._wave(st, obs.ts)
         if wave is None:
             return []
@@ -168,9 +173,12 @@ class CrossReference:
         evidence = tuple(sorted(eid for _, _, eid in members))[:50]
         notices: list[Notice] = []
         for c in customers:
-            if st.notified.get(c, -1) >= end:
+            spans = st.notified.setdefault(c, [])
+            # Told already about a wave covering this one (give or take one window)?
+            if any(s0 <= start and end <= e0 + self.ip_window for s0, e0 in spans):
                 continue
-            st.notified[c] = end
+            spans.append([start, end])
+            del spans[:-20]
             notices.append(
                 IpFlagged(
                     event_id=digest("ip", obs.ip, c, str(start), str(end)),
@@ -186,25 +194,32 @@ class CrossReference:
         return notices
 
     def _wave(self, st: IpState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
-        """The window of `ip_window` containing `ts` with the most distinct customers."""
+        """Every window of `ip_window` that contains `ts` and reaches `min_customers`
+        distinct customers, merged into one span: (start, end, its attempts)."""
         near = sorted(
             (t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= self.ip_window
         )
-        best: list[tuple[str, int, str]] = []
-        best_n = 0
-        lo = 0
-        for hi in range(len(near)):
-            while near[hi][0] - near[lo][0] > self.ip_window:
-                lo += 1
-            window = near[lo : hi + 1]
-            if not window[0][0] <= ts <= window[-1][0]:
-                continue
-            n = len({c for _, c, _ in window})
-            if n > best_n:
-                best_n, best = n, [(c, t, e) for t, c, e in window]
-        if best_n < self.min_ip:
+        counts: dict[str, int] = {}
+        qualifying: list[tuple[int, int]] = []  # index ranges [lo, hi] of qualifying windows
+        hi = -1
+        for lo in range(len(near)):
+            if near[lo][0] > ts:
+                break
+            while hi + 1 < len(near) and near[hi + 1][0] - near[lo][0] <= self.ip_window:
+                hi += 1
+                c = near[hi][1]
+                counts[c] = counts.get(c, 0) + 1
+            if near[hi][0] >= ts and len(counts) >= self.min_ip:
+                qualifying.append((lo, hi))
+            c = near[lo][1]
+            counts[c] -= 1
+            if not counts[c]:
+                del counts[c]
+        if not qualifying:
             return None
-        return best[0][1], best[-1][1], best
+        first, last = qualifying[0][0], max(h for _, h in qualifying)
+        members = [(c, t, e) for t, c, e in near[first : last + 1]]
+        return members[0][1], members[-1][1], members
 
 
 def encode(state: DestinationState | IpState) -> bytes:

@@ -45,6 +45,7 @@ from withdrawguard.engine.state import (
     SharedRec,
     Sighting,
     WithdrawalRec,
+    needs_prune,
     prune,
 )
 from withdrawguard.engine.timeutil import digest, iso, to_ms
@@ -115,7 +116,8 @@ class Engine:
         state.horizon = max(state.horizon, ts)
         is_notice = isinstance(event, DestinationShared | DestinationFraud | IpFlagged)
         self._reevaluate(state, event, ts, None if is_notice else ts, out)
-        prune(state, keep_ms=self.keep_ms, limits=self.policy.limits)
+        if needs_prune(state, self.policy.limits):
+            prune(state, keep_ms=self.keep_ms, limits=self.policy.limits)
         return out
 
     def assess(self, state: CustomerState, withdrawal_id: str) -> Assessment:

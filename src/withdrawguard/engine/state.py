@@ -120,6 +120,8 @@ class CustomerState:
     flagged_ips: dict[str, dict[str, FlagRec]] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     """Ids of case decisions and notices already applied (other kinds dedupe by key)."""
+    pruned: int = 0
+    """The horizon at the last full prune."""
 
 
 def encode_state(state: CustomerState) -> bytes:
@@ -146,12 +148,34 @@ def decode_state(raw: bytes) -> CustomerState:
             for ip, waves in d["flagged_ips"].items()
         },
         seen=d["seen"],
+        pruned=d.get("pruned", 0),
+    )
+
+
+PRUNE_EVERY_MS = 3_600_000
+
+
+def needs_prune(state: CustomerState, limits: dict[str, int]) -> bool:
+    """Whether a prune is due: an hour of event time since the last, or a cap exceeded.
+
+    Rules check their own windows, so what pruning removes can no longer matter; it runs
+    only to bound the state, and walking it on every event would cost more than it saves.
+    """
+    return (
+        state.horizon - state.pruned >= PRUNE_EVERY_MS
+        or len(state.logins_ok) > limits["max_logins"]
+        or len(state.logins_failed) > limits["max_logins"]
+        or len(state.changes) > limits["max_changes"]
+        or len(state.withdrawals) > limits["max_withdrawals"]
+        or len(state.devices) > limits["max_known_devices"]
+        or len(state.networks) > limits["max_known_devices"]
     )
 
 
 def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, int]) -> None:
     """Forget what no window can reach any more, measured back from the newest event."""
     h = state.horizon
+    state.pruned = h
 
     def old(ts: int, kind: str) -> bool:
         return ts < h - keep_ms[kind]
