@@ -8,6 +8,7 @@ late); only a case decision (release, or verify_destination) brings one down.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -140,11 +141,7 @@ class Engine:
     def _net(self, ip: str | None) -> str | None:
         if ip is None:
             return None
-        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
-        prefix = self.v4_prefix if addr.version == 4 else self.v6_prefix
-        return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+        return _network(ip, self.v4_prefix, self.v6_prefix)
 
     def _login(self, state: CustomerState, e: Login, ts: int, out: Outcome) -> bool:
         if e.event_id in state.logins_ok or e.event_id in state.logins_failed:
@@ -404,6 +401,17 @@ class Engine:
         rec.hold_updated = max(created, ts)
         rec.actor, rec.note = actor, note
         out.holds.append(HoldUpdate.of(state.customer_id, wid, rec))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _network(ip: str, v4_prefix: int, v6_prefix: int) -> str:
+    """The network an address belongs to (/24 and /64 by default). Cached: the same
+    addresses come back all the time."""
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+    prefix = v4_prefix if addr.version == 4 else v6_prefix
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
 _RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
