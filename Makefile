@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv up down status topics worker demo demo-stop lint format test test-unit test-integration clean
+.PHONY: help venv up down status topics worker demo demo-stop lint format check-monitoring test test-unit test-integration dashboard-snapshot clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,14 +50,25 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix src tests scripts bench
 	$(VENV)/bin/ruff format src tests scripts bench
 
+check-monitoring: ## promtool: the Prometheus config and alert rules load, and the rules' own tests pass
+	@scripts/ensure-deb.sh prometheus promtool
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check config deploy/prometheus/prometheus.compose.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
+
 test-unit: $(STAMP) ## unit and agent tests only (no services needed; seconds)
 	$(VENV)/bin/pytest tests/unit tests/agents -q
 
 test-integration: up ## integration tests against the real Kafka and Redis
 	$(VENV)/bin/pytest tests/integration -q
 
-test: lint up ## everything: lint, types, unit, agent and integration tests
+test: lint check-monitoring up ## everything: lint, types, promtool, unit, agent and integration tests
 	$(VENV)/bin/pytest -q
+
+dashboard-snapshot: up ## redraw docs/img/dashboard.png from a worker's /metrics (installs matplotlib, the docs group)
+	$(VENV)/bin/pip install -q --group docs
+	$(PY) bench/dashboard_snapshot.py
 
 clean: down ## stop everything and remove .local (data, jars, logs) and .venv
 	rm -rf $(LOCAL) $(VENV)

@@ -51,6 +51,10 @@ class Settings:
     """Seconds occurred_at may be ahead of the worker's clock; later events are dead-lettered."""
     log_level: str = "info"
     """Log level of the worker."""
+    notify_config: Path | None = None
+    """Notification routing file (TOML, see Notifications); unset means no notifications."""
+    console_url: str = "http://127.0.0.1:6066"
+    """Base URL of the ops console; notifications link to `<url>/customers/<customer id>`."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +81,8 @@ class Settings:
             raise SettingsError(f"WG_WEB_PORT must be a TCP port, got {self.web_port}")
         if self.max_message_bytes < 1024:
             raise SettingsError("WG_MAX_MESSAGE_BYTES must be at least 1024")
+        if not self.console_url.startswith(("http://", "https://")):
+            raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
         if not self.kafka_bootstrap.strip():
             raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
 
@@ -91,7 +97,7 @@ class Settings:
 
 
 _INTS = {"partitions", "replication_factor", "web_port", "max_message_bytes", "max_clock_skew"}
-_PATHS = {"data_dir", "policy_file"}
+_PATHS = {"data_dir", "policy_file", "notify_config"}
 
 
 def _convert(name: str, raw: str) -> Any:

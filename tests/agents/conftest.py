@@ -30,6 +30,11 @@ class Sent:
 def detector(tmp_path: Any) -> tuple[Detector, Sent]:
     settings = Settings(store="memory", data_dir=tmp_path, app_id="wg-agents-test")
     detector = create_app(settings, Engine(load_policy()))
+    return detector, capture_sends(detector)
+
+
+def capture_sends(detector: Detector) -> Sent:
+    """Replace the pipeline's output topics by recorders of what is sent to them."""
     sent = Sent()
     p = detector.pipeline
     for attr in (
@@ -49,4 +54,4 @@ def detector(tmp_path: Any) -> tuple[Detector, Sent]:
             sent.by_topic[_a].append((key, value))
 
         setattr(p, attr, mock.Mock(wraps=topic, send=capture))
-    return detector, sent
+    return sent

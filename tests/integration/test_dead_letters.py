@@ -39,8 +39,10 @@ def test_each_kind_of_bad_message_is_dead_lettered_and_neighbours_are_decided(bu
         "topic": (orjson.dumps({**base, "type": "login"}), "type: is 'login' but this topic"),
         "size": (orjson.dumps({**base, "pad": "x" * 300_000}), "over the limit of 262144"),
         "binary": (b"\xff\xfe\x00garbage", "not valid UTF-8 JSON"),
-        "future": (orjson.dumps({**base, "occurred_at": "2099-01-01T00:00:00+00:00"}),
-                   "occurred_at: is "),
+        "future": (
+            orjson.dumps({**base, "occurred_at": "2099-01-01T00:00:00+00:00"}),
+            "occurred_at: is ",
+        ),
     }
     bus.send([("withdrawals", good(cid, 1))])
     for label, (raw, _) in bad.items():

@@ -306,10 +306,11 @@ class Engine:
         rec.severity = max(rec.severity, a.severity, key=_RANK.__getitem__)
         out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
         if decision == "hold":
-            if rec.hold is None:
+            placed = rec.hold is None
+            if placed:
                 rec.hold, rec.hold_created = "held", at
             rec.hold_updated = at
-            out.holds.append(HoldUpdate.of(state.customer_id, wid, rec))
+            out.holds.append(HoldUpdate.of(state.customer_id, wid, rec, placed=placed))
         if decision == "hold" or rec.risk_score >= self.policy.alert_score:
             alert = self._alert(state, wid, rec)
             if alert.alert_id not in rec.alerts:

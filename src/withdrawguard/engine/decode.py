@@ -44,6 +44,9 @@ _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z \-]{0,63}")
+_KIND_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_KIND_CUT = re.compile(r" \(|:|;|,? got ")
+_KIND_NUMBER = re.compile(r"(?<!RFC )(?<![\w-])[0-9]+(?:\.[0-9]+)?(?![\w-])")
 
 
 class InvalidEvent(ValueError):
@@ -56,8 +59,14 @@ class InvalidEvent(ValueError):
 
     @property
     def kind(self) -> str:
-        """A short label for metrics: the first words of the problem."""
-        return self.problem.split(" (")[0].split(":")[0][:40]
+        """A short label for metrics: the problem without the values it quotes.
+
+        Bounded: quoted values become `X`, text after `(`, `:`, `;` or `got` is cut
+        and numbers become `N`, so "payload is 300000 bytes, over the limit of 262144"
+        is "payload is N bytes, over the limit of N"."""
+        unquoted = _KIND_QUOTED.sub("X", self.problem)
+        words = _KIND_CUT.split(unquoted, maxsplit=1)[0]
+        return _KIND_NUMBER.sub("N", words).strip()[:60]
 
 
 def parse_json(raw: bytes, max_bytes: int) -> dict[str, Any]:

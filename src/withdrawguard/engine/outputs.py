@@ -57,9 +57,13 @@ class HoldUpdate:
     customer_id: str
     status: str
     payload: dict[str, Any]
+    placed: bool = False
+    """True on the update that first put the withdrawal on hold (for counting holds)."""
 
     @classmethod
-    def of(cls, customer_id: str, withdrawal_id: str, r: WithdrawalRec) -> HoldUpdate:
+    def of(
+        cls, customer_id: str, withdrawal_id: str, r: WithdrawalRec, *, placed: bool = False
+    ) -> HoldUpdate:
         assert r.hold is not None and r.hold_created is not None
         payload = {
             "hold_id": f"hold-{withdrawal_id}",
@@ -76,7 +80,12 @@ class HoldUpdate:
             "actor": r.actor,
             "note": r.note,
         }
-        return cls(withdrawal_id, customer_id, r.hold, payload)
+        return cls(withdrawal_id, customer_id, r.hold, payload, placed)
+
+    @property
+    def placed_reasons(self) -> tuple[str, ...]:
+        """The reason codes of a newly placed hold; empty for any later update."""
+        return tuple(r["code"] for r in self.payload["reasons"]) if self.placed else ()
 
     def to_wire(self) -> dict[str, Any]:
         return self.payload

@@ -3,11 +3,18 @@
 Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
 committed past in-flight events otherwise), and every event is handled inside its own
 try: a failure sends the message to dead-letters and the stream goes on (#315).
+
+Metrics: each decoded message is counted, each output as it is sent, and each event
+that produced verdicts gives two latencies, measured once its outputs are handed to the
+producer: from the event's `occurred_at`, and from its arrival, the Kafka timestamp of
+the input record (ingest copies it onto the re-keyed customer-events record; for a
+verdict a cross-customer notice triggered, it is when the notice was sent).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +24,7 @@ import faust
 import orjson
 from faust.types import TableT
 
+from withdrawguard.adapters.metrics import Metrics
 from withdrawguard.engine.crossref import (
     CrossReference,
     DestinationState,
@@ -53,6 +61,7 @@ class Pipeline:
     customers: TableT[bytes, bytes]
     destinations: TableT[bytes, bytes]
     source_ips: TableT[bytes, bytes]
+    metrics: Metrics
 
     def register(self, app: faust.App) -> None:
         app.agent(self.inputs, name="ingest", concurrency=1)(self.ingest)
@@ -62,47 +71,63 @@ class Pipeline:
         )
         app.agent(self.ip_observations, name="source-ips", concurrency=1)(self.cross_ips)
 
+    def source_topics(self) -> set[str]:
+        """Names of every topic an agent reads."""
+        read = [self.inputs, self.customer_events]
+        read += [self.destination_observations, self.ip_observations]
+        return {name for topic in read for name in topic.topics}
+
     # ------------------------------------------------------------ agents
 
     async def ingest(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         """Validate input messages and re-key them by customer id with our partitioner."""
         async for event in stream.events():
-            msg = event.message
-            await self._guard(event, self._ingest_one(msg.topic, msg.value))
+            await self._guard(event, self._ingest_one(event.message))
             yield None
 
-    async def _ingest_one(self, topic: str, value: bytes | None) -> None:
-        event_type = self.input_types.get(topic)
+    async def _ingest_one(self, msg: Any) -> None:  # a faust Message
+        event_type = self.input_types.get(msg.topic)
         if event_type is None:
-            raise InvalidEvent("", f"no event type is expected on topic {topic!r}")
-        decoded = decode_input(value or b"", event_type, self.settings.max_message_bytes)
+            raise InvalidEvent("", f"no event type is expected on topic {msg.topic!r}")
+        value = msg.value or b""
+        decoded = decode_input(value, event_type, self.settings.max_message_bytes)
+        self.metrics.event_consumed(msg.topic, event_type)
         check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
         await self.customer_events.send(
-            key=decoded.customer_id.encode(), value=wire.forward(event_type, value or b"")
+            key=decoded.customer_id.encode(),
+            value=wire.forward(event_type, value),
+            timestamp=msg.timestamp,  # the arrival time, for the latency metric
         )
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         """Apply each customer event to the customer's state and send what follows."""
         async for event in stream.events():
-            await self._guard(event, self._detect_one(event.message.key, event.message.value))
+            await self._guard(event, self._detect_one(event.message))
             yield None
 
-    async def _detect_one(self, key: bytes, value: bytes) -> None:
-        ev = wire.decode_customer_event(value, self.settings.max_message_bytes)
+    async def _detect_one(self, msg: Any) -> None:  # a faust Message
+        key = msg.key
+        ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
+        self.metrics.event_consumed(msg.topic, ev.type)
         raw = self.customers.get(key)
         state = decode_state(raw) if raw is not None else CustomerState(ev.customer_id)
         outcome = self.engine.apply(state, ev)
         if not outcome.duplicate:
             self.customers[key] = encode_state(state)  # reassigned: reaches the changelog
         await self._send(outcome)
+        if outcome.verdicts and not outcome.duplicate:
+            now = time.time()
+            self.metrics.decision_latency(now - ev.occurred_at.timestamp(), now - msg.timestamp)
 
     async def cross_destinations(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            await self._guard(event, self._destination_one(event.message.key, event.message.value))
+            await self._guard(event, self._destination_one(event.message))
             yield None
 
-    async def _destination_one(self, key: bytes, value: bytes) -> None:
-        obs = wire.decode_destination_observation(value)
+    async def _destination_one(self, msg: Any) -> None:  # a faust Message
+        key = msg.key
+        obs = wire.decode_destination_observation(msg.value)
+        self.metrics.event_consumed(msg.topic, f"destination_{obs.kind}")
         raw = self.destinations.get(key)
         st = decode_destination(raw) if raw is not None else DestinationState()
         notices = self.crossref.destination(st, obs)
@@ -111,11 +136,13 @@ class Pipeline:
 
     async def cross_ips(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            await self._guard(event, self._ip_one(event.message.key, event.message.value))
+            await self._guard(event, self._ip_one(event.message))
             yield None
 
-    async def _ip_one(self, key: bytes, value: bytes) -> None:
-        obs = wire.decode_ip_observation(value)
+    async def _ip_one(self, msg: Any) -> None:  # a faust Message
+        key = msg.key
+        obs = wire.decode_ip_observation(msg.value)
+        self.metrics.event_consumed(msg.topic, "login_attempt")
         raw = self.source_ips.get(key)
         st = decode_ip(raw) if raw is not None else IpState()
         notices = self.crossref.ip(st, obs)
@@ -127,10 +154,14 @@ class Pipeline:
     async def _send(self, out: Outcome) -> None:
         for v in out.verdicts:
             await self.decisions.send(key=v.withdrawal_id.encode(), value=_json(v.to_wire()))
+            self.metrics.verdict(v.decision)
         for h in out.holds:
             await self.holds.send(key=h.withdrawal_id.encode(), value=_json(h.to_wire()))
+            for code in h.placed_reasons:
+                self.metrics.hold(code)
         for a in out.alerts:
             await self.alerts.send(key=a.customer_id.encode(), value=_json(a.to_wire()))
+            self.metrics.alert(a.severity)
         for d in out.destinations:
             await self.destination_observations.send(
                 key=d.destination_key.encode(), value=_json(d.to_wire())
@@ -148,6 +179,7 @@ class Pipeline:
             await work
         except InvalidEvent as exc:
             await self._dead_letter(event, str(exc), exc.field)
+            self.metrics.dead_letter(exc.kind)
         except Exception as exc:
             log.exception(
                 "processing failed for %s[%s]@%s",
@@ -156,6 +188,7 @@ class Pipeline:
                 event.message.offset,
             )
             await self._dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", "")
+            self.metrics.dead_letter(f"processing failed ({type(exc).__name__})")
 
     async def _dead_letter(self, event: Any, error: str, field: str) -> None:
         msg = event.message

@@ -1,7 +1,9 @@
 """The Faust application factory: the app, its topics and tables, and its agents.
 
 Nothing happens at import. `create_app(settings, engine)` builds everything; the
-worker entry point (`withdrawguard worker`) and the tests call it.
+worker entry point (`withdrawguard worker`) and the tests call it. Unless given other
+`metrics`, it counts with Prometheus metrics on a registry of its own, served on
+`/metrics` with Faust's sensors.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from typing import Any
 
 import faust
 from faust.types import TableT
+from prometheus_client import CollectorRegistry
 
+from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
+from withdrawguard.streaming.monitoring import register_metrics
+from withdrawguard.streaming.notify_agent import register_notifier
 from withdrawguard.web.health import register_health
 
 
@@ -27,9 +33,12 @@ class Detector:
     app: faust.App
     pipeline: Pipeline
     settings: Settings
+    metrics: Metrics
 
 
-def create_app(settings: Settings, engine: Engine, **overrides: Any) -> Detector:
+def create_app(
+    settings: Settings, engine: Engine, metrics: Metrics | None = None, **overrides: Any
+) -> Detector:
     names = t.TopicNames(settings)
     store = "memory://" if settings.store == "memory" else "rocksdb://"
     config: dict[str, Any] = {
@@ -71,6 +80,8 @@ def create_app(settings: Settings, engine: Engine, **overrides: Any) -> Detector
             name, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
         )
 
+    if metrics is None:
+        metrics = PrometheusMetrics(CollectorRegistry())
     pipeline = Pipeline(
         engine=engine,
         crossref=CrossReference(engine.policy),
@@ -87,7 +98,15 @@ def create_app(settings: Settings, engine: Engine, **overrides: Any) -> Detector
         customers=table("customers"),
         destinations=table("destinations"),
         source_ips=table("source-ips"),
+        metrics=metrics,
     )
     pipeline.register(app)
     register_health(app)
-    return Detector(app, pipeline, settings)
+    register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
+    register_metrics(
+        app,
+        metrics,
+        source_topics=pipeline.source_topics(),
+        tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
+    )
+    return Detector(app, pipeline, settings, metrics)

@@ -9,6 +9,7 @@ from kafka.errors import KafkaError
 
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import PolicyError, load_policy
+from withdrawguard.notify.config import NotifyConfigError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.admin import TopicMismatch, create_topics
 from withdrawguard.streaming.app import create_app
@@ -30,6 +31,10 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
         return 2
     except KafkaError as exc:
         log.warning("could not check or create topics (%s); starting anyway", exc)
-    detector = create_app(settings, Engine(policy))
+    try:
+        detector = create_app(settings, Engine(policy))
+    except NotifyConfigError as exc:
+        print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
+        return 2
     worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()  # exits the process when the worker stops

@@ -1,0 +1,194 @@
+"""Metrics: a small interface the agents call, a Prometheus implementation, and a no-op.
+
+The Prometheus implementation registers its metrics on the `CollectorRegistry` it is
+given, never on prometheus-client's global default registry, so a test can build as
+many as it likes. Every name starts with `withdrawguard_`; counters end in `_total`
+and durations are in seconds. The worker serves them, together with Faust's own
+sensors (named `faust_*`, from the same registry), on `/metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "withdrawguard"
+
+ARRIVAL_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+"""Seconds from a record reaching Kafka to its verdict: milliseconds when healthy."""
+
+EVENT_TIME_BUCKETS = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0, 3600.0,
+)  # fmt: skip
+"""Seconds from `occurred_at` to the verdict: includes producer delay, so up to minutes."""
+
+
+class Metrics(Protocol):
+    """What withdrawguard counts. Implementations must never raise into the stream."""
+
+    def event_consumed(self, topic: str, event_type: str) -> None:
+        """A message of `topic` decoded as `event_type` (before any decision)."""
+
+    def dead_letter(self, kind: str) -> None:
+        """A message sent to dead-letters; `kind` is a short, bounded error label."""
+
+    def verdict(self, decision: str) -> None:
+        """A verdict sent to withdrawal-decisions (`allow` or `hold`)."""
+
+    def hold(self, reason_code: str) -> None:
+        """A hold placed on a withdrawal, once per reason code it carries."""
+
+    def alert(self, severity: str) -> None:
+        """An alert sent to fraud-alerts."""
+
+    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
+        """Time from the deciding event's `occurred_at`, and from its arrival in Kafka."""
+
+    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Messages not yet committed, per (topic, partition) this worker is assigned.
+
+        Replaces the previous report: partitions absent from `lags` are forgotten."""
+
+    def table_size(self, table: str, n: int) -> None:
+        """Number of keys in a table's local partitions."""
+
+    def notification_sent(self, channel: str) -> None:
+        """A notification delivered on `channel`."""
+
+    def notification_failed(self, channel: str) -> None:
+        """A notification that failed after its last retry (it went to dead-letters)."""
+
+    def notification_deduplicated(self, channel: str) -> None:
+        """A notification not sent because the same one went out within the window."""
+
+
+class NoMetrics:
+    """Counts nothing: for tools and tests that do not care."""
+
+    def event_consumed(self, topic: str, event_type: str) -> None:
+        pass
+
+    def dead_letter(self, kind: str) -> None:
+        pass
+
+    def verdict(self, decision: str) -> None:
+        pass
+
+    def hold(self, reason_code: str) -> None:
+        pass
+
+    def alert(self, severity: str) -> None:
+        pass
+
+    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
+        pass
+
+    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        pass
+
+    def table_size(self, table: str, n: int) -> None:
+        pass
+
+    def notification_sent(self, channel: str) -> None:
+        pass
+
+    def notification_failed(self, channel: str) -> None:
+        pass
+
+    def notification_deduplicated(self, channel: str) -> None:
+        pass
+
+
+class PrometheusMetrics:
+    """The metrics as prometheus-client objects registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        self._consumed = counter(
+            "events_consumed", "Messages decoded, by topic and event type.", "topic", "type"
+        )
+        self._dead = counter("dead_letters", "Messages sent to dead-letters, by error.", "kind")
+        self._verdicts = counter("verdicts", "Verdicts sent, by decision.", "decision")
+        self._holds = counter("holds", "Holds placed, once per reason code.", "reason")
+        self._alerts = counter("alerts", "Alerts sent, by severity.", "severity")
+        self._sent = counter("notifications_sent", "Notifications delivered.", "channel")
+        self._failed = counter(
+            "notifications_failed", "Notifications failed after the last retry.", "channel"
+        )
+        self._dedup = counter(
+            "notifications_deduplicated", "Notifications suppressed as repeats.", "channel"
+        )
+        self._from_arrival = Histogram(
+            f"{PREFIX}_decision_latency_from_arrival_seconds",
+            "Seconds from the deciding event's Kafka record timestamp to its verdicts.",
+            buckets=ARRIVAL_BUCKETS,
+            registry=registry,
+        )
+        self._from_occurred = Histogram(
+            f"{PREFIX}_decision_latency_from_occurred_seconds",
+            "Seconds from the deciding event's occurred_at to its verdicts.",
+            buckets=EVENT_TIME_BUCKETS,
+            registry=registry,
+        )
+        self._lag = Gauge(
+            f"{PREFIX}_consumer_lag_messages",
+            "Log end offset minus committed offset, per partition this worker consumes.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self._lag_labels: set[tuple[str, str]] = set()
+        self._tables = Gauge(
+            f"{PREFIX}_table_keys",
+            "Keys in the table's partitions held by this worker.",
+            ["table"],
+            registry=registry,
+        )
+
+    def event_consumed(self, topic: str, event_type: str) -> None:
+        self._consumed.labels(topic, event_type).inc()
+
+    def dead_letter(self, kind: str) -> None:
+        self._dead.labels(kind).inc()
+
+    def verdict(self, decision: str) -> None:
+        self._verdicts.labels(decision).inc()
+
+    def hold(self, reason_code: str) -> None:
+        self._holds.labels(reason_code).inc()
+
+    def alert(self, severity: str) -> None:
+        self._alerts.labels(severity).inc()
+
+    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
+        # A producer clock slightly ahead of ours gives a negative age: count it as zero.
+        self._from_occurred.observe(max(0.0, seconds_since_occurred))
+        self._from_arrival.observe(max(0.0, seconds_since_arrival))
+
+    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        current = {(topic, str(partition)) for topic, partition in lags}
+        for gone in self._lag_labels - current:
+            self._lag.remove(*gone)
+        for (topic, partition), lag in lags.items():
+            self._lag.labels(topic, str(partition)).set(lag)
+        self._lag_labels = current
+
+    def table_size(self, table: str, n: int) -> None:
+        self._tables.labels(table).set(n)
+
+    def notification_sent(self, channel: str) -> None:
+        self._sent.labels(channel).inc()
+
+    def notification_failed(self, channel: str) -> None:
+        self._failed.labels(channel).inc()
+
+    def notification_deduplicated(self, channel: str) -> None:
+        self._dedup.labels(channel).inc()

@@ -1,0 +1,209 @@
+"""The notification routing file (TOML): channels, who gets what severity, and limits.
+
+Secrets (webhook signing secrets, the PagerDuty routing key, the Slack webhook URL, the
+SMTP password) are never written in the file: a channel names an environment variable
+(`secret_env`) or a file (`secret_file`) that holds it. They are read once, when the worker
+builds the notifier, and kept in a `Secret` whose repr never shows the value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from withdrawguard.engine.policy import SEVERITIES
+
+CHANNEL_TYPES = ("webhook", "slack", "pagerduty", "email")
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
+_NEEDS_SECRET = {"webhook": "signing secret", "slack": "webhook URL", "pagerduty": "routing key"}
+
+
+class NotifyConfigError(ValueError):
+    """The notification config cannot be used; the message names the key (never a secret)."""
+
+
+class Secret:
+    """A secret value that does not show itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    name: str
+    type: str
+    min_severity: str = "high"
+    rate_per_minute: int = 0
+    """At most this many messages a minute (0: unlimited); the rest go in a digest."""
+    url: str = ""
+    secret: Secret | None = None
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    username: str = ""
+    sender: str = ""
+    recipients: tuple[str, ...] = ()
+    cafile: Path | None = None
+    """CA bundle to trust for STARTTLS instead of the system's (a private CA)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    channels: tuple[ChannelConfig, ...]
+    dedup_window_seconds: int = 1800
+    attempts: int = 4
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+    timeout_seconds: float = 5.0
+    queue_size: int = 1000
+    workers_per_channel: int = 4
+
+
+_GLOBAL_KEYS = {
+    "dedup_window_seconds": int,
+    "attempts": int,
+    "base_delay_seconds": float,
+    "max_delay_seconds": float,
+    "timeout_seconds": float,
+    "queue_size": int,
+    "workers_per_channel": int,
+}
+_CHANNEL_KEYS = {
+    "type",
+    "min_severity",
+    "rate_per_minute",
+    "url",
+    "secret_env",
+    "secret_file",
+    "host",
+    "port",
+    "starttls",
+    "username",
+    "from",
+    "to",
+    "cafile",
+}
+
+
+def load_notify_config(path: Path, environ: Mapping[str, str]) -> NotifyConfig:
+    """Read and check the routing file; secrets come from `environ` or secret files."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise NotifyConfigError(f"{path}: {exc}") from None
+    return parse_notify_config(raw, environ, base=path.parent)
+
+
+def parse_notify_config(
+    raw: dict[str, Any], environ: Mapping[str, str], base: Path = Path()
+) -> NotifyConfig:
+    unknown = set(raw) - {"notify", "channels"}
+    if unknown:
+        raise NotifyConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    general = dict(raw.get("notify", {}))
+    values: dict[str, Any] = {}
+    for key, value in general.items():
+        kind = _GLOBAL_KEYS.get(key)
+        if kind is None:
+            raise NotifyConfigError(f"unknown key 'notify.{key}'")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise NotifyConfigError(f"'notify.{key}' must be a non-negative number")
+        values[key] = kind(value)
+    if values.get("attempts", 1) < 1:
+        raise NotifyConfigError("'notify.attempts' must be at least 1")
+    channels = tuple(
+        _channel(name, table, environ, base) for name, table in raw.get("channels", {}).items()
+    )
+    if not channels:
+        raise NotifyConfigError("no [channels.<name>] table: nothing to notify")
+    return NotifyConfig(channels=channels, **values)
+
+
+def _channel(name: str, t: dict[str, Any], environ: Mapping[str, str], base: Path) -> ChannelConfig:
+    where = f"channels.{name}"
+    unknown = set(t) - _CHANNEL_KEYS
+    if unknown:
+        raise NotifyConfigError(f"unknown key(s) in '{where}': {', '.join(sorted(unknown))}")
+    kind = t.get("type")
+    if kind not in CHANNEL_TYPES:
+        raise NotifyConfigError(f"'{where}.type' must be one of {', '.join(CHANNEL_TYPES)}")
+    severity = t.get("min_severity", "high")
+    if severity not in SEVERITIES:
+        raise NotifyConfigError(f"'{where}.min_severity' must be one of {', '.join(SEVERITIES)}")
+    rate = t.get("rate_per_minute", 0)
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
+        raise NotifyConfigError(f"'{where}.rate_per_minute' must be a non-negative integer")
+    secret = _secret(where, t, environ, base)
+    if kind in _NEEDS_SECRET and secret is None:
+        raise NotifyConfigError(
+            f"'{where}' needs its {_NEEDS_SECRET[kind]} in secret_env or secret_file"
+        )
+    url = str(t.get("url", PAGERDUTY_URL if kind == "pagerduty" else ""))
+    if kind == "webhook" and not url.startswith(("http://", "https://")):
+        raise NotifyConfigError(f"'{where}.url' must be an http(s) URL")
+    recipients = t.get("to", [])
+    if kind == "email":
+        if not t.get("host") or not t.get("from") or not recipients:
+            raise NotifyConfigError(f"'{where}' needs host, from and to")
+        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+            raise NotifyConfigError(f"'{where}.to' must be a list of addresses")
+    cafile = t.get("cafile")
+    return ChannelConfig(
+        name=name,
+        type=kind,
+        min_severity=severity,
+        rate_per_minute=rate,
+        url=url,
+        secret=secret,
+        host=str(t.get("host", "")),
+        port=int(t.get("port", 587)),
+        starttls=bool(t.get("starttls", True)),
+        username=str(t.get("username", "")),
+        sender=str(t.get("from", "")),
+        recipients=tuple(recipients),
+        cafile=None if cafile is None else base / Path(cafile).expanduser(),
+    )
+
+
+def _secret(where: str, t: dict[str, Any], environ: Mapping[str, str], base: Path) -> Secret | None:
+    env, file = t.get("secret_env"), t.get("secret_file")
+    if env is not None and file is not None:
+        raise NotifyConfigError(f"'{where}': give secret_env or secret_file, not both")
+    if env is not None:
+        value = environ.get(str(env), "")
+        if not value:
+            raise NotifyConfigError(f"'{where}.secret_env': variable {env} is unset or empty")
+        return Secret(value)
+    if file is not None:
+        path = base / Path(str(file)).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise NotifyConfigError(
+                f"'{where}.secret_file': cannot read {path} ({exc.strerror})"
+            ) from None
+        if not value:
+            raise NotifyConfigError(f"'{where}.secret_file': {path} is empty")
+        return Secret(value)
+    return None
+
+
+def routes(config: NotifyConfig, severity: str) -> list[ChannelConfig]:
+    """The channels an alert of this severity goes to (each channel's minimum applies).
+    An unknown severity counts as the highest: better a page too many than one lost."""
+    rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+    return [c for c in config.channels if rank >= SEVERITIES.index(c.min_severity)]

@@ -1,0 +1,220 @@
+"""Notifications in the worker: route, de-duplicate, rate-limit, queue, and hand each
+delivery to `delivery.Deliverer` (retries, dead letters).
+
+The `notify` agent hands every alert to `Notifier.submit` and moves on: each channel has
+its own bounded queue and worker tasks, so a slow or failing channel delays only itself.
+Each attempt is bounded by a timeout; retries back off exponentially with jitter; after
+the last one the alert goes to `dead-letters` with the channel and the error.
+
+Nothing is lost on a crash: the agent reads with manual acknowledgement, and an alert's
+Kafka offset is acknowledged only once every channel is done with it (sent, found a
+duplicate, folded into a delivered digest, or dead-lettered). Faust commits only up to
+the first unacknowledged offset, so alerts still queued or in flight when a worker dies
+are read again by whichever worker takes the partition; their dedup claim is still
+`pending` under the same alert id, so they are sent again (a receiver may then see a
+repeat, with the same delivery id, but never a gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from withdrawguard.adapters.notify.base import Channel, NoMetrics, NotifyMetrics
+from withdrawguard.notify.config import ChannelConfig, NotifyConfig, routes
+from withdrawguard.notify.dedup import DedupStore, IncidentStore, claim_key, incident_key
+from withdrawguard.notify.ratelimit import RateLimiter
+from withdrawguard.notify.render import Message, render_alert, render_digest
+from withdrawguard.streaming.delivery import (
+    DeadLetterSink,
+    Deliverer,
+    Delivery,
+    Job,
+    Source,
+    Tracker,
+)
+
+__all__ = ["Notifier", "Source"]
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(
+        self,
+        config: NotifyConfig,
+        channels: Mapping[str, Channel],
+        *,
+        dedup: DedupStore,
+        dead_letters: DeadLetterSink,
+        console_url: str,
+        prefix: str,
+        incidents: IncidentStore | None = None,
+        metrics: NotifyMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        closers: tuple[Callable[[], Awaitable[None]], ...] = (),
+    ) -> None:
+        self.config, self.channels = config, channels
+        self._dedup, self._incidents, self._dead_letters = dedup, incidents, dead_letters
+        self._console, self._prefix = console_url, prefix
+        self._metrics: NotifyMetrics = metrics or NoMetrics()
+        self._clock, self._sleep, self._rand, self._closers = clock, sleep, rand, closers
+        self._limiters: dict[str, RateLimiter[Job]] = {
+            c.name: RateLimiter(c.rate_per_minute) for c in config.channels
+        }
+        self._queues: dict[str, asyncio.Queue[Delivery]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._digests: dict[str, asyncio.Task[None]] = {}
+        self._deliverer = Deliverer(
+            config, channels, dedup, dead_letters, self._metrics, clock, sleep, rand
+        )
+
+    @property
+    def wants_holds(self) -> bool:
+        return self._incidents is not None and any(
+            c.type == "pagerduty" for c in self.config.channels
+        )
+
+    # ------------------------------------------------------------ intake (the agents)
+
+    async def submit(
+        self, alert: dict[str, Any], source: Source, done: Callable[[], object]
+    ) -> None:
+        """Queue `alert` for every channel its severity routes to; `done` once all finish."""
+        self._start()
+        chosen = routes(self.config, str(alert.get("severity", "")))
+        alert_id = str(alert.get("alert_id", ""))
+        incident = incident_key(str(alert.get("customer_id", "")), alert.get("rule_codes", []))
+        tracker = Tracker(len(chosen), done)
+        for ch in chosen:
+            settled = await self._link(ch, incident, alert)
+            key = claim_key(self._prefix, ch.name, incident)
+            try:
+                fresh = await self._dedup.claim(key, alert_id, self.config.dedup_window_seconds)
+            except Exception as exc:  # noqa: BLE001 - fail open: a repeat beats a lost page
+                log.warning("dedup store unavailable (%s); notifying anyway", type(exc).__name__)
+                fresh, key = True, ""
+            if not fresh:
+                self._metrics.deduplicated(ch.name)
+                tracker.finish()
+                continue
+            job = Job(alert, source, tracker, key or None)
+            if self._limiters[ch.name].offer(job, self._clock()):
+                message = render_alert(alert, self._console)
+                await self._put(
+                    ch,
+                    Delivery("trigger", alert, message, incident, f"{alert_id}:{ch.name}", [job]),
+                )
+            else:
+                self._schedule_digest(ch)
+            if settled:
+                await self._resolve(ch, incident, alert, source, None)
+
+    async def hold_update(
+        self, hold: dict[str, Any], source: Source, done: Callable[[], object]
+    ) -> None:
+        """A hold changed: resolve the PagerDuty incidents whose every hold is settled."""
+        self._start()
+        settled: list[str] = []
+        if self._incidents is not None:
+            settled = await self._incidents.settle(str(hold["withdrawal_id"]), str(hold["status"]))
+        pagers = [c for c in self.config.channels if c.type == "pagerduty"]
+        tracker = Tracker(len(settled) * len(pagers), done)
+        for incident in settled:
+            for ch in pagers:
+                await self._resolve(ch, incident, hold, source, tracker)
+
+    async def _link(self, ch: ChannelConfig, incident: str, alert: dict[str, Any]) -> bool:
+        wid = alert.get("withdrawal_id")
+        if ch.type != "pagerduty" or self._incidents is None or not wid:
+            return False
+        try:
+            return await self._incidents.link(incident, str(wid))
+        except Exception as exc:  # noqa: BLE001 - page now; only the auto-resolve is lost
+            log.warning("incident store unavailable (%s)", type(exc).__name__)
+            return False
+
+    async def _resolve(
+        self,
+        ch: ChannelConfig,
+        incident: str,
+        payload: dict[str, Any],
+        source: Source,
+        tracker: Tracker | None,
+    ) -> None:
+        message = Message(f"resolved {incident[:12]}", "info", "", (), (), "", "")
+        jobs = [] if tracker is None else [Job(payload, source, tracker, None)]
+        await self._put(
+            ch, Delivery("resolve", payload, message, incident, f"resolve:{incident}", jobs)
+        )
+
+    # ------------------------------------------------------------ queues and workers
+
+    def _start(self) -> None:
+        if self._queues:
+            return
+        for ch in self.config.channels:
+            queue: asyncio.Queue[Delivery] = asyncio.Queue(self.config.queue_size)
+            self._queues[ch.name] = queue
+            # PagerDuty gets one worker: a resolve must never overtake its trigger.
+            workers = 1 if ch.type == "pagerduty" else max(1, self.config.workers_per_channel)
+            for _ in range(workers):
+                self._tasks.append(asyncio.create_task(self._work(ch.name, queue)))
+
+    async def _put(self, ch: ChannelConfig, delivery: Delivery) -> None:
+        await self._queues[ch.name].put(delivery)  # waits only when the channel is far behind
+
+    def _schedule_digest(self, ch: ChannelConfig) -> None:
+        task = self._digests.get(ch.name)
+        if task is None or task.done():
+            self._digests[ch.name] = asyncio.create_task(self._digest_later(ch))
+
+    async def _digest_later(self, ch: ChannelConfig) -> None:
+        limiter = self._limiters[ch.name]
+        await self._sleep(max(0.0, limiter.window_end() - self._clock()))
+        jobs = limiter.take_digest()
+        if not jobs:
+            return
+        alerts = [j.payload for j in jobs]
+        message = render_digest(alerts, ch.name, ch.rate_per_minute)
+        first = str(alerts[0].get("alert_id", ""))
+        ids = incident_key("digest", [str(a.get("alert_id", "")) for a in alerts])
+        await self._put(
+            ch,
+            Delivery("digest", {"alerts": alerts}, message, ids, f"digest:{first}:{ch.name}", jobs),
+        )
+
+    async def _work(self, name: str, queue: asyncio.Queue[Delivery]) -> None:
+        while True:
+            delivery = await queue.get()
+            try:
+                await self._deliverer.deliver(name, delivery)
+            except Exception:
+                log.exception("notification worker for %s failed", name)
+            finally:
+                queue.task_done()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def drain(self) -> None:
+        """Wait until every queue is empty and every queued delivery is finished."""
+        for queue in self._queues.values():
+            await queue.join()
+
+    async def stop(self) -> None:
+        """Stop the workers. Unfinished alerts stay unacknowledged: Kafka redelivers them."""
+        tasks = [*self._tasks, *self._digests.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._digests.clear()
+        self._queues.clear()
+        for close in self._closers:
+            await close()
