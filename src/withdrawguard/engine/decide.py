@@ -27,6 +27,7 @@ from withdrawguard.engine.events import (
     Withdrawal,
     mask_key,
 )
+from withdrawguard.engine.evidence import describe
 from withdrawguard.engine.outputs import (
     Alert,
     DestinationObservation,
@@ -426,44 +427,3 @@ def _sighting(table: dict[str, Sighting], key: str, ts: int, event_id: str) -> N
     if (ts, event_id) < (seen.first, seen.event_id):
         seen.first, seen.event_id = ts, event_id
     seen.last = max(seen.last, ts)
-
-
-def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
-    """An evidence event as people read it, account numbers masked; None if not held."""
-    if (login := state.logins_ok.get(event_id)) is not None:
-        return {
-            "event_id": event_id,
-            "type": "login",
-            "occurred_at": iso(login.ts),
-            "success": True,
-            "ip": login.ip,
-            "device_id": login.device,
-        }
-    if (failed := state.logins_failed.get(event_id)) is not None:
-        return {"event_id": event_id, "type": "login", "occurred_at": iso(failed), "success": False}
-    if (c := state.changes.get(event_id)) is not None:
-        d: dict[str, Any] = {
-            "event_id": event_id,
-            "type": "account_change",
-            "occurred_at": iso(c.ts),
-            "change_type": c.change_type,
-            "channel": c.channel,
-            "ip": c.ip,
-            "device_id": c.device,
-            "verified": c.verified,
-        }
-        if c.dest is not None:
-            d["destination"] = mask_key(c.dest)
-        return d
-    for wid, w in state.withdrawals.items():
-        if w.event_id == event_id:
-            return {
-                "event_id": event_id,
-                "type": "withdrawal",
-                "occurred_at": iso(w.ts),
-                "withdrawal_id": wid,
-                "amount": w.amount,
-                "currency": w.currency,
-                "destination": mask_key(w.dest),
-            }
-    return None
