@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv up down status topics worker demo demo-stop lint format check-monitoring test test-unit test-integration dashboard-snapshot clean
+.PHONY: help venv up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration dashboard-snapshot clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,13 +57,16 @@ check-monitoring: ## promtool: the Prometheus config and alert rules load, and t
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/alerts.test.yml
 
+browser: $(STAMP) ## Debian's chromium for the browser test (Playwright drives it; nothing downloaded)
+	@scripts/ensure-deb.sh chromium chromium
+
 test-unit: $(STAMP) ## unit and agent tests only (no services needed; seconds)
 	$(VENV)/bin/pytest tests/unit tests/agents -q
 
 test-integration: up ## integration tests against the real Kafka and Redis
 	$(VENV)/bin/pytest tests/integration -q
 
-test: lint check-monitoring up ## everything: lint, types, promtool, unit, agent and integration tests
+test: lint check-monitoring browser up ## everything: lint, types, promtool, unit, agent, browser and integration tests
 	$(VENV)/bin/pytest -q
 
 dashboard-snapshot: up ## redraw docs/img/dashboard.png from a worker's /metrics (installs matplotlib, the docs group)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from withdrawguard.scan import command as scan_command
 from withdrawguard.settings import Settings, SettingsError
 
 
@@ -20,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     topics_sub.add_parser("create", help="create every topic that is missing (idempotent)")
     sub.add_parser("settings", help="print the effective settings")
+    scan = sub.add_parser(
+        "scan",
+        help="scan history for withdrawals that would have been held",
+        description="Run the detector over past events, from files or the Kafka input topics.",
+    )
+    scan_command.add_arguments(scan)
     return parser
 
 
@@ -43,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"withdrawguard: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "scan":
+        return scan_command.run(args, settings)
     if args.command == "worker":
         from withdrawguard.streaming.worker import run_worker
 

@@ -17,7 +17,11 @@ MODULES = [
     "withdrawguard.streaming.agents",
     "withdrawguard.streaming.worker",
     "withdrawguard.web.health",
+    "withdrawguard.streaming.notify_agent",
+    "withdrawguard.adapters.notify",
     "withdrawguard.sim.scenarios",
+    "withdrawguard.scan.command",
+    "withdrawguard.scan.kafka_input",
 ]
 
 
