@@ -43,6 +43,8 @@ from withdrawguard.streaming import wire
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
+
 
 @dataclass
 class Pipeline:
@@ -64,12 +66,23 @@ class Pipeline:
     metrics: Metrics
 
     def register(self, app: faust.App) -> None:
-        app.agent(self.inputs, name="ingest", concurrency=1)(self.ingest)
-        app.agent(self.customer_events, name="detect", concurrency=1)(self.detect)
-        app.agent(self.destination_observations, name="destinations", concurrency=1)(
-            self.cross_destinations
-        )
-        app.agent(self.ip_observations, name="source-ips", concurrency=1)(self.cross_ips)
+        for topic, name, handler in (
+            (self.inputs, "ingest", self._ingest_one),
+            (self.customer_events, "detect", self._detect_one),
+            (self.destination_observations, "destinations", self._destination_one),
+            (self.ip_observations, "source-ips", self._ip_one),
+        ):
+            app.agent(topic, name=name, concurrency=1)(self._each(handler))
+
+    def _each(self, handler: Callable[[Any], Awaitable[None]]) -> Handler:
+        """An agent that runs `handler` on every message, each inside its own guard."""
+
+        async def agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+            async for event in stream.events():
+                await self._guard(event, handler(event.message))
+                yield None
+
+        return agent
 
     def source_topics(self) -> set[str]:
         """Names of every topic an agent reads."""
@@ -79,13 +92,8 @@ class Pipeline:
 
     # ------------------------------------------------------------ agents
 
-    async def ingest(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Validate input messages and re-key them by customer id with our partitioner."""
-        async for event in stream.events():
-            await self._guard(event, self._ingest_one(event.message))
-            yield None
-
     async def _ingest_one(self, msg: Any) -> None:  # a faust Message
+        """Validate an input message and re-key it by customer id with our partitioner."""
         event_type = self.input_types.get(msg.topic)
         if event_type is None:
             raise InvalidEvent("", f"no event type is expected on topic {msg.topic!r}")
@@ -99,13 +107,8 @@ class Pipeline:
             timestamp=msg.timestamp,  # the arrival time, for the latency metric
         )
 
-    async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Apply each customer event to the customer's state and send what follows."""
-        async for event in stream.events():
-            await self._guard(event, self._detect_one(event.message))
-            yield None
-
     async def _detect_one(self, msg: Any) -> None:  # a faust Message
+        """Apply a customer event to the customer's state and send what follows."""
         key = msg.key
         ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
         self.metrics.event_consumed(msg.topic, ev.type)
@@ -119,11 +122,6 @@ class Pipeline:
             now = time.time()
             self.metrics.decision_latency(now - ev.occurred_at.timestamp(), now - msg.timestamp)
 
-    async def cross_destinations(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            await self._guard(event, self._destination_one(event.message))
-            yield None
-
     async def _destination_one(self, msg: Any) -> None:  # a faust Message
         key = msg.key
         obs = wire.decode_destination_observation(msg.value)
@@ -133,11 +131,6 @@ class Pipeline:
         notices = self.crossref.destination(st, obs)
         self.destinations[key] = encode(st)
         await self._notify(notices)
-
-    async def cross_ips(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            await self._guard(event, self._ip_one(event.message))
-            yield None
 
     async def _ip_one(self, msg: Any) -> None:  # a faust Message
         key = msg.key
@@ -207,6 +200,3 @@ class Pipeline:
 
 def _json(obj: Any) -> bytes:
     return orjson.dumps(obj)
-
-
-Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
