@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from withdrawguard.scan import command as scan_command
 from withdrawguard.settings import Settings, SettingsError
+from withdrawguard.web.console import users_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,12 +22,19 @@ def _parser() -> argparse.ArgumentParser:
     topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
     topics_sub.add_parser("create", help="create every topic that is missing (idempotent)")
     sub.add_parser("settings", help="print the effective settings")
+    registry = sub.add_parser("registry", help="manage the hold registry in Redis")
+    registry_sub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    registry_sub.add_parser(
+        "rebuild", help="delete this deployment's registry keys and replay the compacted topics"
+    )
     scan = sub.add_parser(
         "scan",
         help="scan history for withdrawals that would have been held",
         description="Run the detector over past events, from files or the Kafka input topics.",
     )
     scan_command.add_arguments(scan)
+    users = sub.add_parser("users", help="manage ops console users (WG_USERS_FILE)")
+    users_cli.add_arguments(users)
     return parser
 
 
@@ -50,8 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"withdrawguard: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "registry":
+        from withdrawguard.registry.rebuild import rebuild
+
+        rebuild(settings)
+        return 0
     if args.command == "scan":
         return scan_command.run(args, settings)
+    if args.command == "users":
+        return users_cli.run(args, settings)
     if args.command == "worker":
         from withdrawguard.streaming.worker import run_worker
 

@@ -55,6 +55,14 @@ class Settings:
     """Notification routing file (TOML, see Notifications); unset means no notifications."""
     console_url: str = "http://127.0.0.1:6066"
     """Base URL of the ops console; notifications link to `<url>/customers/<customer id>`."""
+    service_tokens_file: Path | None = None
+    """Service tokens for `/api/withdrawals/<id>/decision`, one a line; unset means refuse all."""
+    users_file: Path | None = None
+    """Console users and roles (JSON, made by `withdrawguard users add`); unset: nobody signs in."""
+    session_secret_file: Path | None = None
+    """Secret that signs console sessions; unset means one generated in `WG_DATA_DIR` (logged)."""
+    session_hours: int = 8
+    """Hours a console sign-in lasts."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +91,8 @@ class Settings:
             raise SettingsError("WG_MAX_MESSAGE_BYTES must be at least 1024")
         if not self.console_url.startswith(("http://", "https://")):
             raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
+        if not 1 <= self.session_hours <= 24 * 30:
+            raise SettingsError("WG_SESSION_HOURS must be between 1 and 720")
         if not self.kafka_bootstrap.strip():
             raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
 
@@ -96,8 +106,22 @@ class Settings:
         return [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
 
 
-_INTS = {"partitions", "replication_factor", "web_port", "max_message_bytes", "max_clock_skew"}
-_PATHS = {"data_dir", "policy_file", "notify_config"}
+_INTS = {
+    "partitions",
+    "replication_factor",
+    "web_port",
+    "max_message_bytes",
+    "max_clock_skew",
+    "session_hours",
+}
+_PATHS = {
+    "data_dir",
+    "policy_file",
+    "notify_config",
+    "service_tokens_file",
+    "users_file",
+    "session_secret_file",
+}
 
 
 def _convert(name: str, raw: str) -> Any:

@@ -145,6 +145,7 @@ class Worker:
             except OSError:
                 pass
             time.sleep(0.3)
+        self.stop(signal.SIGKILL)  # never leave a half-started worker behind
         pytest.fail(f"worker not ready within {timeout}s; see {self.log_path}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

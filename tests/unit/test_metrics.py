@@ -52,6 +52,8 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_notifications_sent": "counter",
         "withdrawguard_notifications_failed": "counter",
         "withdrawguard_notifications_deduplicated": "counter",
+        "withdrawguard_registry_writes": "counter",
+        "withdrawguard_registry_retries": "counter",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
@@ -157,6 +159,8 @@ def test_no_metrics_accepts_every_call_and_registers_nothing() -> None:
     m.notification_sent("slack")
     m.notification_failed("slack")
     m.notification_deduplicated("slack")
+    m.registry_write("withdrawal-holds")
+    m.registry_retry()
     assert set(REGISTRY._names_to_collectors) == before
 
 

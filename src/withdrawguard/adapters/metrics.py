@@ -66,6 +66,12 @@ class Metrics(Protocol):
     def notification_deduplicated(self, channel: str) -> None:
         """A notification not sent because the same one went out within the window."""
 
+    def registry_write(self, topic: str) -> None:
+        """An output record of `topic` projected into the Redis hold registry."""
+
+    def registry_retry(self) -> None:
+        """A registry write that failed (Redis down or slow) and will be tried again."""
+
 
 class NoMetrics:
     """Counts nothing: for tools and tests that do not care."""
@@ -103,6 +109,12 @@ class NoMetrics:
     def notification_deduplicated(self, channel: str) -> None:
         pass
 
+    def registry_write(self, topic: str) -> None:
+        pass
+
+    def registry_retry(self) -> None:
+        pass
+
 
 class PrometheusMetrics:
     """The metrics as prometheus-client objects registered on `registry`."""
@@ -126,6 +138,12 @@ class PrometheusMetrics:
         )
         self._dedup = counter(
             "notifications_deduplicated", "Notifications suppressed as repeats.", "channel"
+        )
+        self._registry_writes = counter(
+            "registry_writes", "Records projected into the Redis hold registry.", "topic"
+        )
+        self._registry_retries = Counter(
+            f"{PREFIX}_registry_retries", "Registry writes retried.", registry=registry
         )
         self._from_arrival = Histogram(
             f"{PREFIX}_decision_latency_from_arrival_seconds",
@@ -192,3 +210,9 @@ class PrometheusMetrics:
 
     def notification_deduplicated(self, channel: str) -> None:
         self._dedup.labels(channel).inc()
+
+    def registry_write(self, topic: str) -> None:
+        self._registry_writes.labels(topic).inc()
+
+    def registry_retry(self) -> None:
+        self._registry_retries.inc()

@@ -23,6 +23,8 @@ from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_agent import register_notifier
+from withdrawguard.streaming.registry_agent import register_registry
+from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
 
 
@@ -102,7 +104,9 @@ def create_app(
     )
     pipeline.register(app)
     register_health(app)
+    register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
+    register_registry(app, settings, metrics)  # hold registry in Redis, decision API
     register_metrics(
         app,
         metrics,

@@ -13,6 +13,7 @@ from withdrawguard.notify.config import NotifyConfigError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.admin import TopicMismatch, create_topics
 from withdrawguard.streaming.app import create_app
+from withdrawguard.web.decision_api import ServiceTokensError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
         detector = create_app(settings, Engine(policy))
     except NotifyConfigError as exc:
         print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
+        return 2
+    except ServiceTokensError as exc:
+        print(f"withdrawguard: WG_SERVICE_TOKENS_FILE: {exc}")
         return 2
     worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()  # exits the process when the worker stops

@@ -1,0 +1,163 @@
+"""For payment systems: is this withdrawal allowed, held, or not decided yet?
+
+    from withdrawguard.client import DecisionClient
+
+    with DecisionClient("redis://127.0.0.1:6379/0", app_id="withdrawguard") as client:
+        answer = client.await_decision("W-88412", timeout=2.0)
+        if answer.may_pay_out:
+            ...
+
+Both flavours read the hold registry the worker keeps in Redis (`withdrawguard.registry`).
+They fail closed: `decision()` answers `hold` (with `fail_closed=True` and `error`) when
+Redis cannot be reached, and `await_decision()` answers `hold` when no verdict arrived by
+the timeout. See docs/payment-integration.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+from typing import Protocol, Self
+
+import redis
+import redis.asyncio
+
+from withdrawguard.registry.decision import Decision, fail_closed, read_decision
+from withdrawguard.registry.keys import RegistryKeys, registry_prefix
+
+__all__ = ["AsyncDecisionClient", "Decision", "DecisionClient"]
+
+POLL_SECONDS = 0.02
+"""How often `await_decision` looks again while the answer is pending."""
+SOCKET_TIMEOUT = 0.5
+
+
+class HashReader(Protocol):
+    def hgetall(self, name: str) -> object: ...
+
+
+class AsyncHashReader(Protocol):
+    async def hgetall(self, name: str) -> object: ...
+
+
+class DecisionClient:
+    """Synchronous client. `redis` replaces the connection (tests pass a fake)."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        app_id: str = "withdrawguard",
+        *,
+        redis_client: HashReader | None = None,
+    ) -> None:
+        self._keys = RegistryKeys(registry_prefix(app_id))
+        self._redis: HashReader = redis_client or redis.Redis.from_url(
+            redis_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
+
+    def decision(self, withdrawal_id: str) -> Decision:
+        """The current answer: `allow`, `hold` or `pending`; `hold` when Redis fails."""
+        try:
+            raw = self._redis.hgetall(self._keys.withdrawal(withdrawal_id))
+        except (redis.RedisError, OSError) as exc:
+            return fail_closed(withdrawal_id, f"registry unavailable: {exc}")
+        return read_decision(withdrawal_id, _text(raw))
+
+    def await_decision(self, withdrawal_id: str, timeout: float) -> Decision:
+        """Wait up to `timeout` seconds for a verdict; `hold` if none came (fail closed).
+
+        May overrun `timeout` by one Redis round trip (at most the socket timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.decision(withdrawal_id)
+            if answer.decision != "pending" and not answer.fail_closed:
+                return answer
+            if time.monotonic() >= deadline:
+                return _timed_out(withdrawal_id, timeout, answer)
+            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        close = getattr(self._redis, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncDecisionClient:
+    """asyncio client, same answers as `DecisionClient`."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        app_id: str = "withdrawguard",
+        *,
+        redis_client: AsyncHashReader | None = None,
+    ) -> None:
+        self._keys = RegistryKeys(registry_prefix(app_id))
+        self._redis: AsyncHashReader = redis_client or redis.asyncio.Redis.from_url(
+            redis_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
+
+    async def decision(self, withdrawal_id: str) -> Decision:
+        try:
+            raw = await self._redis.hgetall(self._keys.withdrawal(withdrawal_id))
+        except (redis.RedisError, OSError) as exc:
+            return fail_closed(withdrawal_id, f"registry unavailable: {exc}")
+        return read_decision(withdrawal_id, _text(raw))
+
+    async def await_decision(
+        self,
+        withdrawal_id: str,
+        timeout: float,  # noqa: ASYNC109 - on timeout it answers hold, it never raises
+    ) -> Decision:
+        """Wait up to `timeout` seconds for a verdict; `hold` if none came (fail closed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        answer = Decision(withdrawal_id, "pending")
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return _timed_out(withdrawal_id, timeout, answer)
+            try:
+                answer = await asyncio.wait_for(self.decision(withdrawal_id), left)
+            except TimeoutError:
+                return _timed_out(withdrawal_id, timeout, answer)
+            if answer.decision != "pending" and not answer.fail_closed:
+                return answer
+            await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))
+
+    async def aclose(self) -> None:
+        close = getattr(self._redis, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def _timed_out(withdrawal_id: str, timeout: float, last: Decision) -> Decision:
+    why = last.error if last.fail_closed and last.error else f"no verdict within {timeout:g}s"
+    return fail_closed(withdrawal_id, why)
+
+
+def _text(raw: object) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        return {}
+    return {_s(k): _s(v) for k, v in raw.items()}
+
+
+def _s(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

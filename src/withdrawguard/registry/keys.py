@@ -1,0 +1,47 @@
+"""The registry's Redis keys. Other readers (the ops console) rely on these names.
+
+Under the prefix `wg:<app id>:` (so test deployments never collide):
+
+- `wd:<withdrawal id>` HASH, the fields of `projection.FIELDS` plus `src_<topic>`, the
+  highest `partition:offset` applied from each source topic;
+- `holds:open` ZSET of withdrawal ids whose hold is `held`, scored by the hold's
+  `created_at` in epoch ms (oldest first); `holds:open:<customer id>` the same per customer;
+- `alerts` ZSET of alert ids scored by `created_at` in epoch ms (the newest 1000);
+- `alert:<alert id>` STRING, the alert's JSON as the detector wrote it (30 days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def registry_prefix(app_id: str) -> str:
+    """The key prefix of a deployment's registry."""
+    return f"wg:{app_id}:"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryKeys:
+    prefix: str
+
+    def withdrawal(self, withdrawal_id: str) -> str:
+        return f"{self.prefix}wd:{withdrawal_id}"
+
+    @property
+    def open_holds(self) -> str:
+        return f"{self.prefix}holds:open"
+
+    def open_holds_of(self, customer_id: str) -> str:
+        return f"{self.prefix}holds:open:{customer_id}"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}alerts"
+
+    def alert(self, alert_id: str) -> str:
+        return f"{self.prefix}alert:{alert_id}"
+
+    def patterns(self) -> tuple[str, ...]:
+        """SCAN patterns matching every registry key (and nothing of notifications)."""
+        p = self.prefix
+        return (f"{p}wd:*", f"{p}holds:open", f"{p}holds:open:*", f"{p}alerts", f"{p}alert:*")

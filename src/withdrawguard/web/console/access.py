@@ -1,0 +1,108 @@
+"""Who may see what: the console's gate in front of every path of the web server.
+
+Open without signing in: `/health` and `/ready` (load balancers), `/metrics` (Prometheus
+scrapes it; counters only, no customer data) and the sign-in page. Paths under `/api/`
+pass to their own handlers, which authenticate callers with a service token. Faust's
+`/table` and `/router` views (raw table values, cluster topology) are refused to all.
+Everything else needs a signed, unexpired, unrevoked session; acting needs the
+`analyst` role and the session's CSRF token. Every refusal is logged with the method,
+path, reason, user and address: never a password, token or cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from withdrawguard.web.console.sessions import COOKIE, Session, Signer
+
+log = logging.getLogger("withdrawguard.console.access")
+
+PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login"})
+SERVICE_PREFIX = "/api/"
+REFUSED_PREFIXES = ("/table", "/router")
+RANK = {"viewer": 1, "analyst": 2}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Revocations(Protocol):
+    async def revoke(self, sid: str, seconds: int) -> None: ...
+
+    async def is_revoked(self, sid: str) -> bool: ...
+
+
+def may(role: str, need: str) -> bool:
+    """Whether `role` is allowed what `need` is: analysts do all a viewer does."""
+    return RANK.get(role, 0) >= RANK[need]
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web.Response:
+    log.warning(
+        "console: denied %s %s with %d: %s (user %s, address %s)",
+        request.method,
+        request.path,
+        status,
+        reason,
+        user,
+        client_address(request),
+    )
+    if status == 401 and request.method == "GET" and not request.path.startswith("/console/api"):
+        return web.Response(status=303, headers={"Location": "/login"})
+    return web.json_response({"error": reason}, status=status)
+
+
+@dataclass
+class Access:
+    signer: Signer
+    revocations: Revocations
+
+    async def session(self, request: web.Request) -> Session | None:
+        s = self.signer.read(request.cookies.get(COOKIE), time.time())
+        if s is None or await self.revocations.is_revoked(s.sid):
+            return None
+        return s
+
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(REFUSED_PREFIXES):
+            return deny(request, 404, "Faust's built-in table and router views are off")
+        if path in PUBLIC or path.startswith(SERVICE_PREFIX):
+            return await handler(request)
+        session = await self.session(request)
+        if session is None:
+            return deny(request, 401, "not signed in")
+        request["session"] = session
+        return await handler(request)
+
+    def check_action(self, request: web.Request, form: Mapping[str, Any]) -> Session:
+        """The acting session; raises a refusal unless an analyst with the CSRF token."""
+        session: Session | None = request.get("session")
+        if session is None:
+            raise _refusal(deny(request, 401, "not signed in"))
+        if not may(session.role, "analyst"):
+            raise _refusal(deny(request, 403, "the viewer role cannot act", session.user))
+        if not self.signer.csrf_ok(session, form.get("csrf")):
+            raise _refusal(deny(request, 403, "missing or wrong CSRF token", session.user))
+        return session
+
+
+class Refused(Exception):
+    """A refusal, carrying the response that says so."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _refusal(response: web.Response) -> Refused:
+    return Refused(response)

@@ -1,0 +1,68 @@
+"""An analyst's action as a case decision for the `case-decisions` topic (the audit trail).
+
+Pure: the form, the acting user, the customer's state and the time go in; the payload
+(or the reason it cannot be sent) comes out. A destination to verify is named by the
+account change that set it, so the full account number never reaches the browser.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from withdrawguard.engine.state import CustomerState
+
+ACTIONS = {
+    "release": "release the hold",
+    "confirm_fraud": "confirm fraud",
+    "verify_destination": "verify the destination",
+}
+MAX_NOTE = 2048
+
+
+class ActionError(ValueError):
+    """The form does not make a valid case decision; the message says why."""
+
+
+def case_decision(
+    form: Mapping[str, Any], actor: str, state: CustomerState, now: datetime
+) -> dict[str, Any]:
+    action = str(form.get("action", ""))
+    if action not in ACTIONS:
+        raise ActionError("unknown action")
+    note = str(form.get("note", "")).strip()
+    if not note:
+        raise ActionError("a note is required")
+    if len(note) > MAX_NOTE:
+        raise ActionError(f"the note is longer than {MAX_NOTE} characters")
+    body: dict[str, Any] = {
+        "type": "case_decision",
+        "decision_id": f"console-{uuid.uuid4().hex}",
+        "customer_id": state.customer_id,
+        "occurred_at": now.isoformat(),
+        "action": action,
+        "actor": actor,
+        "note": note,
+    }
+    if action == "verify_destination":
+        change = state.changes.get(str(form.get("change_event_id", "")))
+        if change is None or change.dest is None:
+            raise ActionError("no such destination change for this customer")
+        body["destination"] = destination_of(change.dest)
+    else:
+        wid = str(form.get("withdrawal_id", ""))
+        if wid not in state.withdrawals:
+            raise ActionError("no such withdrawal for this customer")
+        body["withdrawal_id"] = wid
+    return body
+
+
+def destination_of(key: str) -> dict[str, str]:
+    """`0005/123/1234567` -> the contract's destination object."""
+    bank, branch, account = key.split("/", 2)
+    dest = {"bank_code": bank, "account_number": account}
+    if branch:
+        dest["branch_code"] = branch
+    return dest

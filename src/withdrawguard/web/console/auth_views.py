@@ -1,0 +1,93 @@
+"""`/login` (GET shows the form, POST signs in) and `/logout` (POST, with the CSRF token)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from faust.web import View
+
+from withdrawguard.web.console import pages
+from withdrawguard.web.console.access import client_address, deny
+from withdrawguard.web.console.passwords import authenticate
+from withdrawguard.web.console.sessions import COOKIE
+
+if TYPE_CHECKING:
+    from withdrawguard.web.console.wiring import Console
+
+MAX_FIELD = 1024
+
+
+def register(console: Console) -> None:
+    app = console.app
+
+    @app.page("/login")
+    class Login(View):
+        async def get(self, request: web.Request) -> web.Response:
+            if await console.access.session(request) is not None:
+                return _see_other("/console")
+            return _html(pages.login_page())
+
+        async def post(self, request: web.Request) -> web.Response:
+            form = await request.post()
+            user = str(form.get("user", ""))[:MAX_FIELD]
+            password = str(form.get("password", ""))[:MAX_FIELD]
+            address, now = client_address(request), time.time()
+            why = console.limiter.blocked(user, address, now)
+            if why is not None:
+                deny(request, 429, why, user or "-")
+                return _html(pages.login_page(why, user), status=429)
+            found = await asyncio.to_thread(authenticate, console.users(), user, password)
+            if found is None:
+                console.limiter.failed(user, address, now)
+                deny(request, 401, "wrong user name or password", user or "-")
+                return _html(pages.login_page("Wrong user name or password.", user), status=401)
+            console.limiter.succeeded(user)
+            _, cookie = console.access.signer.issue(found.name, found.role, now)
+            response = _see_other("/console")
+            response.set_cookie(
+                COOKIE,
+                cookie,
+                max_age=console.settings.session_hours * 3600,
+                path="/",
+                httponly=True,
+                samesite="Strict",
+                secure=console.secure_cookies,
+            )
+            return response
+
+    @app.page("/logout")
+    class Logout(View):
+        async def post(self, request: web.Request) -> web.Response:
+            session = request.get("session")
+            form = await request.post()
+            if session is None or not console.access.signer.csrf_ok(session, _field(form, "csrf")):
+                return deny(request, 403, "sign-out without its CSRF token", _user(session))
+            await console.access.revocations.revoke(session.sid, session.expires - int(time.time()))
+            response = _see_other("/login")
+            response.del_cookie(COOKIE, path="/")
+            return response
+
+
+def _field(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _user(session: Any) -> str:
+    return str(session.user) if session is not None else "-"
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})

@@ -1,0 +1,156 @@
+"""The console's HTML: sign-in, open holds and alerts, a customer's timeline.
+
+Server-rendered; every value is escaped. Inline CSS and JavaScript only (no CDN).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+from withdrawguard.web.console import scripts
+from withdrawguard.web.console.sessions import Session
+from withdrawguard.web.console.timeline import Entry
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+header{background:#1d2733;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
+header a{color:#fff} header .me{margin-left:auto} header form{display:inline}
+main{padding:16px 20px} h1{font-size:20px} h2{font-size:16px;margin-top:24px}
+table{border-collapse:collapse;width:100%;background:#fff} th,td{padding:6px 8px;
+border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top} th{background:#eef0f3}
+.num{text-align:right;white-space:nowrap} .muted{color:#667} .flash{background:#e8f4ff;
+padding:8px 12px;border-left:4px solid #2a7ae2} .error{background:#fdecea;border-color:#d93025}
+tr.evidence td{background:#fff4c2} .tag{display:inline-block;background:#f0b400;color:#1d2733;
+border-radius:3px;padding:0 5px;margin:1px 2px;font-size:12px;font-weight:600}
+.sev-critical .sev{color:#fff;background:#b3261e} .sev-high .sev{color:#fff;background:#e8710a}
+.sev-medium .sev{background:#fde293} .status{font-weight:600} .st-held{color:#b3261e}
+.st-released{color:#188038} .st-confirmed_fraud{color:#fff;background:#b3261e;padding:0 4px}
+form.act input[name=note],form.act textarea{width:220px} button{margin-left:4px}
+.login{max-width:320px;margin:60px auto;background:#fff;padding:24px;border-radius:6px}
+.login input{width:100%;margin:4px 0 12px;padding:6px;box-sizing:border-box}
+"""
+
+
+def _layout(title: str, body: str, session: Session | None, csrf: str = "", js: str = "") -> str:
+    nav = ""
+    attrs = ""
+    if session is not None:
+        attrs = f' data-role="{escape(session.role)}" data-csrf="{escape(csrf)}"'
+        nav = (
+            '<a href="/console">Holds and alerts</a>'
+            f'<span class="me">{escape(session.user)} ({escape(session.role)})</span>'
+            '<form method="post" action="/logout">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            "<button>Sign out</button></form>"
+        )
+    script = f"<script>{js}</script>" if js else ""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)} · withdrawguard</title><style>{CSS}</style></head>"
+        f"<body{attrs}><header><strong>withdrawguard</strong>{nav}</header>"
+        f"<main>{body}</main>{script}</body></html>"
+    )
+
+
+def login_page(error: str = "", user: str = "") -> str:
+    flash = f'<p class="flash error">{escape(error)}</p>' if error else ""
+    body = (
+        '<form class="login" method="post" action="/login"><h1>Sign in</h1>'
+        f'{flash}<label>User<input name="user" value="{escape(user)}" autocomplete="username" '
+        'required autofocus></label><label>Password<input name="password" type="password" '
+        'autocomplete="current-password" required></label><button>Sign in</button></form>'
+    )
+    return _layout("Sign in", body, None)
+
+
+def overview_page(session: Session, csrf: str) -> str:
+    body = (
+        '<h1>Open holds (<span id="holds-count">…</span>) '
+        '<span class="muted" id="updated"></span></h1>'
+        "<table><thead><tr><th>Customer</th><th>Withdrawal</th><th>Amount</th>"
+        "<th>Destination</th><th>Reasons</th><th>Age</th><th></th></tr></thead>"
+        '<tbody id="holds"></tbody></table>'
+        "<h2>Recent alerts, most severe first</h2>"
+        "<table><thead><tr><th>Severity</th><th>At (UTC)</th><th>Customer</th><th>Rules</th>"
+        '<th>Summary</th></tr></thead><tbody id="alerts"></tbody></table>'
+    )
+    return _layout("Holds and alerts", body, session, csrf, scripts.OVERVIEW)
+
+
+def customer_page(
+    customer_id: str, entries: list[Entry], session: Session, csrf: str, flash: str = ""
+) -> str:
+    acts = session.role == "analyst"
+    rows = "".join(_row(customer_id, e, csrf, acts) for e in entries)
+    note = f'<p class="flash">{escape(flash)}</p>' if flash else ""
+    empty = '<p class="muted">The detector holds no history for this customer.</p>'
+    body = (
+        f"<h1>Customer {escape(customer_id)}</h1>{note}"
+        '<p class="muted">Recent events, newest first, from the detector\'s state. '
+        "Highlighted rows are evidence behind a verdict.</p>"
+        + (
+            "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>What</th>"
+            f"<th>Evidence / verdict</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+            if entries
+            else empty
+        )
+    )
+    return _layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
+
+
+def _row(customer_id: str, e: Entry, csrf: str, acts: bool) -> str:
+    cls = ' class="evidence"' if e.evidence_for else ""
+    tags = "".join(
+        f"<div>evidence for {escape(wid)}: {_tags(codes)}</div>" for wid, codes in e.evidence_for
+    )
+    verdict, form = "", ""
+    w = e.withdrawal
+    if w is not None:
+        reasons = "".join(
+            f"<li><span class=tag>{escape(r['code'])}</span> {escape(r['detail'])}</li>"
+            for r in w["reasons"]
+        )
+        wid = escape(w["withdrawal_id"])
+        verdict = (
+            f"<div>verdict <strong>{escape(w['decision'])}</strong>, score {w['risk_score']}, "
+            f"{escape(w['severity'])}</div><ul>{reasons}</ul>"
+            f'<div>registry: <span class="status" data-wid="{wid}">'
+            f"{escape(w['hold'] or 'no hold')}</span></div>"
+        )
+        if acts:
+            form = _form(
+                customer_id,
+                csrf,
+                f'<input type="hidden" name="withdrawal_id" value="{wid}">',
+                _RELEASABLE if w["hold"] in ("held", "confirmed_fraud") else _CONFIRM_ONLY,
+            )
+    elif e.destination_key is not None and acts:
+        hidden = f'<input type="hidden" name="change_event_id" value="{escape(e.event_id)}">'
+        form = _form(customer_id, csrf, hidden, (("verify_destination", "Verify destination"),))
+    return (
+        f"<tr{cls}><td>{escape(e.at[:19].replace('T', ' '))}</td><td>{escape(e.kind)}"
+        f'<div class="muted">{escape(e.event_id)}</div></td><td>{escape(e.summary)}</td>'
+        f"<td>{tags}{verdict}</td><td>{form}</td></tr>"
+    )
+
+
+_RELEASABLE = (("release", "Release hold"), ("confirm_fraud", "Confirm fraud"))
+_CONFIRM_ONLY = (("confirm_fraud", "Confirm fraud"),)
+
+
+def _form(customer_id: str, csrf: str, hidden: str, buttons: tuple[tuple[str, str], ...]) -> str:
+    action = f"/customers/{quote(customer_id, safe='')}/actions"
+    knobs = "".join(
+        f'<button name="action" value="{v}">{escape(label)}</button>' for v, label in buttons
+    )
+    return (
+        f'<form class="act" method="post" action="{escape(action)}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">{hidden}'
+        '<input name="note" required placeholder="note (required)" maxlength="2048">'
+        f"{knobs}</form>"
+    )
+
+
+def _tags(codes: list[str]) -> str:
+    return "".join(f'<span class="tag">{escape(c)}</span>' for c in codes)

@@ -1,0 +1,97 @@
+"""A customer's recent history from the detector's state, for people to read.
+
+Pure: `timeline(state)` lists logins, account changes, withdrawals (with their verdicts
+and holds) and case decisions, newest first. An event cited as evidence by a verdict is
+marked with the withdrawal and the reason codes it supports. The state keeps evidence
+per verdict, not per reason, so which of a verdict's reasons an event supports is
+inferred from the kind of event (a failed login supports FAILED_LOGIN_BURST, and so on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from withdrawguard.engine.events import mask_key
+from withdrawguard.engine.state import CustomerState
+from withdrawguard.engine.timeutil import iso
+
+LIMIT = 200
+
+_SUPPORTS: dict[str, frozenset[str]] = {
+    "failed_login": frozenset({"FAILED_LOGIN_BURST", "SOURCE_IP_SHARED"}),
+    "login": frozenset({"NEW_DEVICE", "FAILED_LOGIN_BURST", "SOURCE_IP_SHARED"}),
+    "destination_change": frozenset(
+        {"DEST_CHANGED_RECENTLY", "DESTINATION_SHARED", "CONFIRMED_FRAUD_DESTINATION", "NEW_DEVICE"}
+    ),
+    "change": frozenset({"CREDENTIAL_CHANGE_CHAIN", "NEW_DEVICE"}),
+    "withdrawal": frozenset({"DRAIN", "WITHDRAWAL_BURST", "NEW_DEVICE", "DEST_CHANGED_RECENTLY"}),
+}
+
+
+@dataclass
+class Entry:
+    ts: int
+    kind: str
+    """failed_login, login, destination_change, change, withdrawal or case_decision."""
+    event_id: str
+    summary: str
+    evidence_for: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(withdrawal id, reason codes) of the verdicts citing this event."""
+    withdrawal: dict[str, Any] | None = None
+    destination_key: str | None = None
+    """For a destination change: the identity a verify action names (never shown)."""
+
+    @property
+    def at(self) -> str:
+        return iso(self.ts)
+
+
+def timeline(state: CustomerState) -> list[Entry]:
+    entries: list[Entry] = []
+    for eid, ts in state.logins_failed.items():
+        entries.append(Entry(ts, "failed_login", eid, "failed login"))
+    for eid, rec in state.logins_ok.items():
+        device = f" on device {rec.device}" if rec.device else ""
+        entries.append(Entry(rec.ts, "login", eid, f"login from {rec.ip}{device}"))
+    for eid, c in state.changes.items():
+        how = f"via {c.channel}" + (" (verified)" if c.verified else "")
+        if c.dest is not None and c.change_type == "withdrawal_destination":
+            verified = " — verified by a case decision" if c.dest in state.verified_dest else ""
+            text = f"withdrawal destination set to {mask_key(c.dest)} {how}{verified}"
+            entries.append(Entry(c.ts, "destination_change", eid, text, destination_key=c.dest))
+        else:
+            entries.append(Entry(c.ts, "change", eid, f"{c.change_type} changed {how}"))
+    for wid, w in state.withdrawals.items():
+        text = f"withdrawal {wid} of {w.amount} {w.currency} to {mask_key(w.dest)}"
+        info = {
+            "withdrawal_id": wid,
+            "decision": w.decision,
+            "risk_score": w.risk_score,
+            "severity": w.severity,
+            "reasons": [{"code": c, "detail": d, "weight": wt} for c, d, wt in w.reasons],
+            "hold": w.hold or "",
+            "actor": w.actor or "",
+            "note": w.note or "",
+        }
+        entries.append(Entry(w.ts, "withdrawal", w.event_id, text, withdrawal=info))
+    for wid, case in state.cases.items():
+        text = f"case decision {case.action} on {wid} by {case.actor}"
+        if case.note:
+            text += f": {case.note}"
+        entries.append(Entry(case.ts, "case_decision", case.decision_id, text))
+    _mark_evidence(state, entries)
+    entries.sort(key=lambda e: (e.ts, e.event_id), reverse=True)
+    return entries[:LIMIT]
+
+
+def _mark_evidence(state: CustomerState, entries: list[Entry]) -> None:
+    by_id = {e.event_id: e for e in entries}
+    for wid, w in state.withdrawals.items():
+        codes = [c for c, _, _ in w.reasons]
+        for eid in w.evidence:
+            entry = by_id.get(eid)
+            if entry is None:
+                continue
+            supported = [c for c in codes if c in _SUPPORTS.get(entry.kind, frozenset())]
+            entry.evidence_for.append((wid, supported))

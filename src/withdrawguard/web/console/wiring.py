@@ -1,0 +1,93 @@
+"""What the console's views share, built when the app is made and used on first request.
+
+Nothing here touches a file, Redis or the network until a request comes: the session
+secret is read (or made) on the first request, users are read at each sign-in (so
+`withdrawguard users add` takes effect without a restart), Redis connects on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiohttp import web
+from faust.types import TableT
+from redis.asyncio import Redis
+
+from withdrawguard.settings import Settings
+from withdrawguard.streaming import topics as t
+from withdrawguard.web.console.access import Access, Handler
+from withdrawguard.web.console.passwords import User, load_users
+from withdrawguard.web.console.ratelimit import SignInLimiter
+from withdrawguard.web.console.sessions import Signer, load_secret
+from withdrawguard.web.console.store import RedisRevocations, RegistryReader
+
+log = logging.getLogger("withdrawguard.console")
+
+
+@dataclass
+class Console:
+    app: faust.App
+    settings: Settings
+    customers: TableT[bytes, bytes]
+    case_decisions: faust.TopicT
+    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    _redis: Redis[bytes] | None = None
+    _access: Access | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"wg:{self.settings.app_id}:"
+
+    @property
+    def redis(self) -> Redis[bytes]:
+        if self._redis is None:
+            self._redis = Redis.from_url(self.settings.redis_url, socket_timeout=5)
+        return self._redis
+
+    @property
+    def registry(self) -> RegistryReader:
+        return RegistryReader(self.redis, self.prefix)
+
+    @property
+    def access(self) -> Access:
+        if self._access is None:
+            secret = load_secret(self.settings.session_secret_file, self.settings.data_dir, log)
+            signer = Signer(secret, self.settings.session_hours)
+            self._access = Access(signer, RedisRevocations(self.redis, self.prefix))
+        return self._access
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.settings.console_url.startswith("https://")
+
+    def users(self) -> dict[str, User]:
+        return load_users(self.settings.users_file)
+
+
+def register_console(app: faust.App, settings: Settings, customers: TableT[bytes, bytes]) -> None:
+    """Serve the console from `app`'s web server, behind the sign-in gate."""
+    from withdrawguard.web.console import auth_views, views
+
+    topic = app.topic(
+        t.TopicNames(settings).name(t.CASE_DECISIONS),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    console = Console(app, settings, customers, topic)
+    web_app: Any = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's app
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await console.access.middleware(request, handler)
+
+    web_app.middlewares.append(gate)
+    auth_views.register(console)
+    views.register(console)
+    if settings.users_file is None:
+        log.warning("WG_USERS_FILE is unset: nobody can sign in to the console")
