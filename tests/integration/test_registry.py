@@ -198,8 +198,13 @@ def test_a_held_sbi_withdrawal_is_visible_to_the_client_and_the_api_within_a_sec
     lag = seen_at - holds[0][0] / 1000  # from the first hold verdict's Kafka timestamp
     print(f"\nverdict on withdrawal-decisions -> readable in the registry: {lag * 1000:.0f} ms")
     assert lag < 1.0
-    answer = deployment.client.decision(wid)
-    assert answer.hold_status == "held" and answer.customer_id == cid
+    # The hold record travels on its own topic: it may land a few ms after the verdict.
+    answer = deployment.bus.wait_for(
+        "the hold status",
+        lambda: (a := deployment.client.decision(wid)).hold_status == "held" and a,
+        timeout=1,
+    )
+    assert answer.customer_id == cid
     assert "DRAIN" in {r["code"] for r in answer.reasons}
     status, body = deployment.api(wid)
     assert status == 200 and body == answer.to_json()
