@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,13 +23,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import pytest
 import redis
-from kafka import KafkaConsumer, KafkaProducer
 
 from tests.browser.test_report_renders import ARGS, chromium_or_fail
-from tests.integration.harness import ROOT, Bus, Worker, _free_port, env_of, unique
+from tests.integration.harness import ROOT, Bus, Worker, _free_port, collecting_bus, env_of, unique
 from tests.integration.test_detector import attacker
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
@@ -90,35 +87,12 @@ def bus(console_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     case-decisions and the outputs."""
     worker = Worker(console_settings, tmp_path_factory.mktemp("console-logs") / "worker.log")
     worker.start()
-    producer = KafkaProducer(bootstrap_servers=console_settings.bootstrap_servers, linger_ms=1)
-    b = Bus(console_settings, producer)
-    names = t.TopicNames(console_settings)
-    topics = [
-        names.name(n)
-        for n in (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.CASE_DECISIONS)
-    ]
-    consumer = KafkaConsumer(
-        *topics,
-        bootstrap_servers=console_settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=200,
-    )
-    stop = threading.Event()
-
-    def collect() -> None:
-        while not stop.is_set():
-            for msg in consumer:
-                with b.lock:
-                    b.seen[msg.topic].append((msg.key, orjson.loads(msg.value)))
-
-    thread = threading.Thread(target=collect, daemon=True)
-    thread.start()
-    yield b
-    stop.set()
-    thread.join(5)
-    consumer.close()
-    producer.close()
-    worker.stop()
+    logical = (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.CASE_DECISIONS)
+    try:
+        with collecting_bus(console_settings, logical) as b:
+            yield b
+    finally:
+        worker.stop()
 
 
 @pytest.fixture(scope="module")

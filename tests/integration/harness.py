@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -230,14 +231,15 @@ class Bus:
             probe.close()
 
 
-@pytest.fixture(scope="session")
-def bus(settings: Settings, worker: Worker) -> Iterator[Bus]:
+@contextmanager
+def collecting_bus(settings: Settings, logical_topics: Iterable[str]) -> Iterator[Bus]:
+    """A Bus for `settings` whose `seen` fills, in the background, with every message
+    of the given topics (logical names) from the earliest offset."""
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
     b = Bus(settings, producer)
     names = t.TopicNames(settings)
-    outputs = [names.name(s.logical) for s in t.SPECS if s.role is t.Role.OUTPUT]
     consumer = KafkaConsumer(
-        *outputs,
+        *(names.name(n) for n in logical_topics),
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         group_id=None,
@@ -255,11 +257,22 @@ def bus(settings: Settings, worker: Worker) -> Iterator[Bus]:
 
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
-    yield b
-    stop.set()
-    thread.join(timeout=5)
-    consumer.close()
-    producer.close()
+    try:
+        yield b
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        consumer.close()
+        producer.close()
+
+
+OUTPUTS = [s.logical for s in t.SPECS if s.role is t.Role.OUTPUT]
+
+
+@pytest.fixture(scope="session")
+def bus(settings: Settings, worker: Worker) -> Iterator[Bus]:
+    with collecting_bus(settings, OUTPUTS) as b:
+        yield b
 
 
 def unique(prefix: str) -> str:

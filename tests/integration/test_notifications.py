@@ -21,10 +21,9 @@ import orjson
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from kafka import KafkaConsumer, KafkaProducer
 from redis.asyncio import Redis
 
-from tests.integration.harness import Bus, Worker, _free_port, unique
+from tests.integration.harness import Bus, Worker, _free_port, collecting_bus, unique
 from tests.integration.test_detector import attacker
 from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
@@ -213,32 +212,11 @@ def notify_bus(
 ) -> Iterator[Bus]:
     worker = Worker(notify_settings, tmp_path_factory.mktemp("notify-logs") / "worker.log")
     worker.start()
-    producer = KafkaProducer(bootstrap_servers=notify_settings.bootstrap_servers, linger_ms=1)
-    bus = Bus(notify_settings, producer)
-    names = t.TopicNames(notify_settings)
-    consumer = KafkaConsumer(
-        names.name(t.FRAUD_ALERTS),
-        names.name(t.DEAD_LETTERS),
-        bootstrap_servers=notify_settings.bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=200,
-    )
-    stop = threading.Event()
-
-    def collect() -> None:
-        while not stop.is_set():
-            for msg in consumer:
-                with bus.lock:
-                    bus.seen[msg.topic].append((msg.key, orjson.loads(msg.value)))
-
-    thread = threading.Thread(target=collect, daemon=True)
-    thread.start()
-    yield bus
-    stop.set()
-    thread.join(5)
-    consumer.close()
-    producer.close()
-    worker.stop()
+    try:
+        with collecting_bus(notify_settings, (t.FRAUD_ALERTS, t.DEAD_LETTERS)) as bus:
+            yield bus
+    finally:
+        worker.stop()
 
 
 @dataclass(frozen=True)
