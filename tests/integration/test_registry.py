@@ -198,10 +198,16 @@ def test_a_held_sbi_withdrawal_is_visible_to_the_client_and_the_api_within_a_sec
     lag = seen_at - holds[0][0] / 1000  # from the first hold verdict's Kafka timestamp
     print(f"\nverdict on withdrawal-decisions -> readable in the registry: {lag * 1000:.0f} ms")
     assert lag < 1.0
-    # The hold record travels on its own topic: it may land a few ms after the verdict.
+    # The verdict and the hold record travel on two topics, in either order: wait (at most
+    # a second) until the registry holds both before comparing the client with the API.
     answer = deployment.bus.wait_for(
-        "the hold status",
-        lambda: (a := deployment.client.decision(wid)).hold_status == "held" and a,
+        "the verdict and the hold status",
+        lambda: (
+            (a := deployment.client.decision(wid)).hold_status == "held"
+            and a.verdict == "hold"
+            and a.decided_at is not None
+            and a
+        ),
         timeout=1,
     )
     assert answer.customer_id == cid
