@@ -145,6 +145,8 @@ Where to look next:
   worker health      http://127.0.0.1:{port}/health   readiness http://127.0.0.1:{port}/ready
   verdicts           topic {names.name(WITHDRAWAL_DECISIONS)}
   holds, alerts      topics withdrawal-holds, fraud-alerts; bad input: dead-letters
+  metrics            http://127.0.0.1:{port}/metrics   (dashboards: README)
+  ops console        http://127.0.0.1:{port}/console   (users: README, "Ops console")
   worker log         .local/logs/worker.log
   the contract       docs/contract.md     the policy   docs/policy.md
   stop everything    make down""")
