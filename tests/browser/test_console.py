@@ -27,7 +27,15 @@ import pytest
 import redis
 
 from tests.browser.test_report_renders import ARGS, chromium_or_fail
-from tests.integration.harness import ROOT, Bus, Worker, _free_port, collecting_bus, env_of, unique
+from tests.integration.harness import (
+    ROOT,
+    Bus,
+    Worker,
+    collecting_bus,
+    env_of,
+    isolated_settings,
+    unique,
+)
 from tests.integration.test_detector import attacker
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
@@ -47,14 +55,10 @@ def console_settings(
     services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     d = tmp_path_factory.mktemp("console")
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        kafka_bootstrap=services[0],
-        redis_url=services[1],
-        app_id=f"wg-console-{run}",
-        topic_prefix=f"console-{run}.",
-        data_dir=d / "worker",
-        web_port=_free_port(),
+    settings = isolated_settings(
+        services,
+        "console",
+        d / "worker",
         users_file=d / "users.json",
         session_secret_file=d / "session.secret",
     )

@@ -92,20 +92,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def settings(services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of an isolated deployment: its own topics, group and data dir."""
+def isolated_settings(
+    services: tuple[str, str], name: str, data_dir: Path, **extra: Any
+) -> Settings:
+    """Settings of an isolated deployment (its own topics, consumer group, Redis key
+    prefix, data dir and web port), with its topics created."""
     run = uuid.uuid4().hex[:8]
     s = Settings(
         kafka_bootstrap=services[0],
         redis_url=services[1],
-        app_id=f"wg-it-{run}",
-        topic_prefix=f"it-{run}.",
-        data_dir=tmp_path_factory.mktemp("worker"),
+        app_id=f"wg-{name}-{run}",
+        topic_prefix=f"{name}-{run}.",
+        data_dir=data_dir,
         web_port=_free_port(),
     )
+    s = replace(s, **extra)
     create_topics(s, log=lambda _line: None)
     return s
+
+
+@pytest.fixture(scope="session")
+def settings(services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the session's deployment."""
+    return isolated_settings(services, "it", tmp_path_factory.mktemp("worker"))
 
 
 def env_of(settings: Settings) -> dict[str, str]:

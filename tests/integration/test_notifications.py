@@ -23,7 +23,14 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 
-from tests.integration.harness import Bus, Worker, _free_port, collecting_bus, unique
+from tests.integration.harness import (
+    Bus,
+    Worker,
+    _free_port,
+    collecting_bus,
+    isolated_settings,
+    unique,
+)
 from tests.integration.test_detector import attacker
 from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
@@ -35,7 +42,6 @@ from withdrawguard.notify.signing import HEADER, verify_signature
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.admin import create_topics
 from withdrawguard.streaming.notifier import Notifier, Source
 
 pytestmark = pytest.mark.integration
@@ -191,19 +197,13 @@ to = ["oncall@example.test"]
 min_severity = "high"
 """
     )
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        kafka_bootstrap=services[0],
-        redis_url=services[1],
-        app_id=f"wg-notify-{run}",
-        topic_prefix=f"notify-{run}.",
-        data_dir=d / "worker",
-        web_port=_free_port(),
+    return isolated_settings(
+        services,
+        "notify",
+        d / "worker",
         notify_config=d / "notify.toml",
         console_url="https://console.example.test",
     )
-    create_topics(settings, log=lambda _line: None)
-    return settings
 
 
 @pytest.fixture(scope="module")

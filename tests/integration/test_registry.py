@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,14 +23,21 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer
 
-from tests.integration.harness import ROOT, Bus, Worker, _free_port, env_of, unique
+from tests.integration.harness import (
+    ROOT,
+    Bus,
+    Worker,
+    _free_port,
+    env_of,
+    isolated_settings,
+    unique,
+)
 from tests.integration.test_detector import attacker
 from withdrawguard.client import DecisionClient
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.admin import create_topics
 
 # The issue asks for Redis to stay down a minute mid-stream; set lower for quick local runs.
 REDIS_OUTAGE_SECONDS = float(os.environ.get("WG_TEST_REDIS_OUTAGE_SECONDS", "60"))
@@ -125,17 +131,12 @@ def deployment(
 ) -> Iterator[Deployment]:
     d = tmp_path_factory.mktemp("registry")
     (d / "tokens").write_text(f"# payments\n{TOKEN}\n", encoding="utf-8")
-    run = uuid.uuid4().hex[:8]
-    settings = Settings(
-        kafka_bootstrap=services[0],
-        redis_url=private_redis.url,
-        app_id=f"wg-registry-{run}",
-        topic_prefix=f"registry-{run}.",
-        data_dir=d / "worker",
-        web_port=_free_port(),
+    settings = isolated_settings(
+        (services[0], private_redis.url),
+        "registry",
+        d / "worker",
         service_tokens_file=d / "tokens",
     )
-    create_topics(settings, log=lambda _line: None)
     worker = Worker(settings, d / "worker.log")
     worker.start()
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
