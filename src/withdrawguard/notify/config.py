@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from withdrawguard.engine.policy import SEVERITIES
+from withdrawguard.secret import Secret as Secret  # the channels import it from here
 
 CHANNEL_TYPES = ("webhook", "slack", "pagerduty", "email")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -23,23 +24,6 @@ _NEEDS_SECRET = {"webhook": "signing secret", "slack": "webhook URL", "pagerduty
 
 class NotifyConfigError(ValueError):
     """The notification config cannot be used; the message names the key (never a secret)."""
-
-
-class Secret:
-    """A secret value that does not show itself in logs, reprs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from aiohttp import web
 from faust.types import TableT
 from redis.asyncio import Redis
 
+from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.web.console.access import Access, Handler
@@ -45,7 +46,7 @@ class Console:
     @property
     def redis(self) -> Redis[bytes]:
         if self._redis is None:
-            self._redis = Redis.from_url(self.settings.redis_url, socket_timeout=5)
+            self._redis = async_redis(self.settings, socket_timeout=5)
         return self._redis
 
     @property
