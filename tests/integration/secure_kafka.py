@@ -41,6 +41,16 @@ class SecureKafka:
     password_file: Path
     log: Path
 
+    def client_options(self) -> dict[str, Any]:
+        """kafka-python options that log in as `wg`."""
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": USER,
+            "sasl_plain_password": self.password_file.read_text().strip(),
+            "ssl_cafile": str(self.pki.ca),
+        }
+
     def settings(self) -> dict[str, Any]:
         """The withdrawguard settings that connect as `wg` over SASL_SSL."""
         return {
@@ -99,9 +109,15 @@ def _java() -> str:
     return java
 
 
-def answers(bootstrap: str, **security: Any) -> bool:
+def answers(bootstrap: str, timeout_ms: int = 10_000, **security: Any) -> bool:
+    """Whether a kafka-python client with these options can list the topics."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+            **security,
+        )
     except KafkaError:
         return False
     try:
@@ -138,13 +154,7 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
             env={**os.environ, "KAFKA_HEAP_OPTS": ""},
         )
     broker = SecureKafka(f"127.0.0.1:{port}", pki, base / "wg.password", log)
-    security = {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": USER,
-        "sasl_plain_password": password,
-        "ssl_cafile": str(pki.ca),
-    }
+    security = broker.client_options()
     try:
         deadline = time.monotonic() + 120
         while not answers(broker.bootstrap, **security):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from tests.integration.harness import Worker, collecting_bus, isolated_settings, unique
@@ -25,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 def test_a_client_without_credentials_is_refused(secure_kafka: SecureKafka) -> None:
     tls_only = {"security_protocol": "SSL", "ssl_cafile": str(secure_kafka.pki.ca)}
-    assert not answers(secure_kafka.bootstrap, **tls_only)
-    assert not answers(secure_kafka.bootstrap)  # plaintext against the TLS listener
+    assert not answers(secure_kafka.bootstrap, timeout_ms=5000, **tls_only)
+    assert not answers(secure_kafka.bootstrap, timeout_ms=5000)  # plaintext to the TLS port
+    assert answers(secure_kafka.bootstrap, **secure_kafka.client_options())  # the control
 
 
 def test_a_wrong_password_is_refused_and_the_broker_says_why(
@@ -36,11 +38,9 @@ def test_a_wrong_password_is_refused_and_the_broker_says_why(
     wrong.write_text("not-the-password\n")
     settings = Settings(**(secure_kafka.settings() | {"kafka_sasl_password_file": wrong}))
     with pytest.raises(KafkaError):
-        from kafka import KafkaAdminClient
-
         KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,
-            request_timeout_ms=5000,
+            bootstrap_timeout_ms=5000,
             **kafka_python_options(settings),
         ).list_topics()
     log = secure_kafka.log.read_text(errors="replace")
