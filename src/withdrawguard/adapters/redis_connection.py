@@ -9,9 +9,11 @@ certificate and key come from WG_REDIS_TLS_*; the password from WG_REDIS_PASSWOR
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
+from redis.exceptions import AuthenticationError
 
 from withdrawguard.secret import read_secret_file
 from withdrawguard.settings import Settings
@@ -49,3 +51,29 @@ def sync_redis(settings: Settings, **extra: Any) -> redis.Redis[bytes]:
         settings.redis_url, **redis_options(settings), **extra
     )
     return client
+
+
+def shown_url(url: str) -> str:
+    """The URL with any password in it replaced by `***` (safe to log)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def explain(exc: BaseException, settings: Settings) -> str:
+    """A one-line, secret-free account of why Redis could not be used, naming the
+    setting to look at."""
+    where = f"Redis at {shown_url(settings.redis_url)}"
+    text = str(exc)
+    auth = ("NOAUTH", "WRONGPASS", "Authentication required", "already authenticated")
+    if isinstance(exc, AuthenticationError) or any(a in text for a in auth):
+        if settings.redis_password is None and settings.redis_password_file is None:
+            return f"{where} asks for a password: set WG_REDIS_PASSWORD_FILE"
+        return f"{where} refused the password of WG_REDIS_PASSWORD_FILE/WG_REDIS_USERNAME"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"{where} has a certificate this client does not trust: set WG_REDIS_TLS_CAFILE"
+    return f"{where}: {type(exc).__name__}: {text}"
