@@ -1,6 +1,7 @@
 """Kafka over SASL_SSL with SCRAM-SHA-512: strangers and wrong passwords are refused, and
 the worker, the topic administration, the scan's Kafka input and the registry rebuild
-all work with the credentials from the settings."""
+all work with the credentials from the settings (the worker's Redis, too, is the one
+with a password, TLS and client certificates)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from kafka.errors import KafkaError
 
 from tests.integration.harness import Worker, collecting_bus, isolated_settings, unique
 from tests.integration.secure_kafka import USER, SecureKafka, answers
+from tests.integration.secure_redis import SecureRedis
 from tests.integration.test_detector import attacker
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.adapters.redis_connection import redis_options
+from withdrawguard.client import DecisionClient
 from withdrawguard.registry.rebuild import rebuild
 from withdrawguard.scan.kafka_input import KafkaSource
 from withdrawguard.settings import Settings
@@ -49,12 +53,16 @@ def test_a_wrong_password_is_refused_and_the_broker_says_why(
 
 def test_the_worker_with_credentials_decides_a_withdrawal_end_to_end(
     secure_kafka: SecureKafka,
-    services: tuple[str, str],
+    secure_redis: SecureRedis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     d = tmp_path_factory.mktemp("sasl-worker")
     settings = isolated_settings(  # creates its topics over SASL_SSL
-        (secure_kafka.bootstrap, services[1]), "sasl", d / "worker", **secure_kafka.settings()
+        (secure_kafka.bootstrap, secure_redis.url),
+        "sasl",
+        d / "worker",
+        **secure_kafka.settings(),
+        **secure_redis.settings(),
     )
     worker = Worker(settings, d / "worker.log")
     worker.start()
@@ -73,6 +81,10 @@ def test_the_worker_with_credentials_decides_a_withdrawal_end_to_end(
                 timeout=90,
             )
             assert verdict["decision"] == "hold"
+            # The registry projector wrote the hold over TLS; a payment system reads it.
+            options = redis_options(settings)
+            with DecisionClient(settings.redis_url, settings.app_id, **options) as client:
+                assert client.await_decision(wid, timeout=60).decision == "hold"
     finally:
         worker.stop()
     log = (d / "worker.log").read_text(errors="replace")
