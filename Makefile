@@ -7,19 +7,28 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration dashboard-snapshot clean
+.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration dashboard-snapshot clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "withdrawguard needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e . --group dev
+	$(VENV)/bin/pip install -q -c requirements.lock -e . --group dev
 	@touch $@
 
-venv: $(STAMP) ## create .venv and install the package with its test and lint tools
+venv: $(STAMP) ## create .venv and install the package with its test and lint tools (versions from requirements.lock)
+
+lock: $(STAMP) ## rewrite requirements.lock from .venv (after upgrading a dependency there)
+	@{ echo "# Every package of .venv (runtime, test, lint, audit), pinned. make lock writes it;"; \
+	   echo "# make venv installs these versions; make audit checks them (docs/security.md)."; \
+	   $(VENV)/bin/pip freeze --exclude-editable; } > requirements.lock
+	@echo "requirements.lock: $$(grep -c '==' requirements.lock) packages"
+
+audit: $(STAMP) ## pip-audit: known vulnerabilities in requirements.lock (needs PyPI's JSON API)
+	$(VENV)/bin/pip-audit -r requirements.lock --no-deps --disable-pip --strict --progress-spinner off
 
 up: $(STAMP) ## start Kafka and Redis (Docker if it works, else local jars + redis-server)
 	@scripts/stack.sh up

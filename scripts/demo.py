@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming.topics import (
@@ -54,7 +55,8 @@ def main() -> int:
         history += msgs[:-1]
         attacks += msgs[-1:]
 
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+    security = kafka_python_options(settings)  # WG_KAFKA_SECURITY_PROTOCOL and friends
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1, **security)
     consumer = KafkaConsumer(
         names.name(WITHDRAWAL_DECISIONS),
         names.name(FRAUD_ALERTS),
@@ -63,6 +65,7 @@ def main() -> int:
         auto_offset_reset="latest",
         group_id=None,
         consumer_timeout_ms=200,
+        **security,
     )
     while not consumer.assignment():
         consumer.poll(timeout_ms=200)

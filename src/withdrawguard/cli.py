@@ -59,9 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "registry":
+        from redis.exceptions import RedisError
+
+        from withdrawguard.adapters.redis_connection import explain
         from withdrawguard.registry.rebuild import rebuild
 
-        rebuild(settings)
+        try:
+            rebuild(settings)
+        except (RedisError, OSError) as exc:
+            print(f"withdrawguard: {explain(exc, settings)}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "scan":
         return scan_command.run(args, settings)

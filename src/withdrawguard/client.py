@@ -2,7 +2,8 @@
 
     from withdrawguard.client import DecisionClient
 
-    with DecisionClient("redis://127.0.0.1:6379/0", app_id="withdrawguard") as client:
+    with DecisionClient("rediss://redis.internal:6380/0", app_id="withdrawguard",
+                        password=..., ssl_ca_certs="/etc/ssl/our-ca.pem") as client:
         answer = client.await_decision("W-88412", timeout=2.0)
         if answer.may_pay_out:
             ...
@@ -10,7 +11,9 @@
 Both flavours read the hold registry the worker keeps in Redis (`withdrawguard.registry`).
 They fail closed: `decision()` answers `hold` (with `fail_closed=True` and `error`) when
 Redis cannot be reached, and `await_decision()` answers `hold` when no verdict arrived by
-the timeout. See docs/payment-integration.md.
+the timeout. Keyword arguments beyond `redis_client` go to redis-py's `Redis.from_url`
+(`password`, `username`, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`...). See
+docs/payment-integration.md and docs/security.md.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import redis
 import redis.asyncio
@@ -50,10 +53,14 @@ class DecisionClient:
         app_id: str = "withdrawguard",
         *,
         redis_client: HashReader | None = None,
+        **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
         self._redis: HashReader = redis_client or redis.Redis.from_url(
-            redis_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+            redis_url,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            **redis_options,
         )
 
     def decision(self, withdrawal_id: str) -> Decision:
@@ -100,10 +107,14 @@ class AsyncDecisionClient:
         app_id: str = "withdrawguard",
         *,
         redis_client: AsyncHashReader | None = None,
+        **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
         self._redis: AsyncHashReader = redis_client or redis.asyncio.Redis.from_url(
-            redis_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+            redis_url,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            **redis_options,
         )
 
     async def decision(self, withdrawal_id: str) -> Decision:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from withdrawguard.secret import Secret
+
 PREFIX = "WG_"
 
 
@@ -25,8 +27,32 @@ class Settings:
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Kafka bootstrap servers, comma-separated host:port."""
+    kafka_security_protocol: str = "PLAINTEXT"
+    """`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (see docs/security.md)."""
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    """SASL mechanism: `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`."""
+    kafka_sasl_username: str = ""
+    """SASL user name (SASL protocols only)."""
+    kafka_sasl_password: Secret | None = None
+    """SASL password; prefer `WG_KAFKA_SASL_PASSWORD_FILE`. Never printed."""
+    kafka_sasl_password_file: Path | None = None
+    """File whose first line is the SASL password."""
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle (PEM) that signs the brokers' certificates; unset: the system's CAs."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis URL for the hold registry and notification de-duplication."""
+    """Redis URL for the hold registry and notification de-duplication (`rediss://` for TLS)."""
+    redis_username: str = ""
+    """Redis ACL user name; unset: the default user."""
+    redis_password: Secret | None = None
+    """Redis password; prefer `WG_REDIS_PASSWORD_FILE`. Never printed."""
+    redis_password_file: Path | None = None
+    """File whose first line is the Redis password."""
+    redis_tls_cafile: Path | None = None
+    """CA bundle (PEM) that signs the Redis server's certificate (`rediss://` only)."""
+    redis_tls_certfile: Path | None = None
+    """Client certificate (PEM) when Redis asks for one (`rediss://` only)."""
+    redis_tls_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate."""
     app_id: str = "withdrawguard"
     """Faust application id: the consumer group and the prefix of internal topics."""
     topic_prefix: str = ""
@@ -95,6 +121,8 @@ class Settings:
             raise SettingsError("WG_SESSION_HOURS must be between 1 and 720")
         if not self.kafka_bootstrap.strip():
             raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
+        _validate_kafka_security(self)
+        _validate_redis_security(self)
 
     @property
     def broker_url(self) -> str:
@@ -104,6 +132,69 @@ class Settings:
     @property
     def bootstrap_servers(self) -> list[str]:
         return [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+def _validate_kafka_security(s: Settings) -> None:
+    protocol = s.kafka_security_protocol
+    if protocol not in KAFKA_PROTOCOLS:
+        raise SettingsError(
+            f"WG_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_PROTOCOLS)}, "
+            f"got {protocol!r}"
+        )
+    if s.kafka_sasl_mechanism not in SASL_MECHANISMS:
+        raise SettingsError(
+            f"WG_KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
+            f"got {s.kafka_sasl_mechanism!r}"
+        )
+    sasl = protocol.startswith("SASL_")
+    password_given = s.kafka_sasl_password is not None or s.kafka_sasl_password_file is not None
+    if sasl and not s.kafka_sasl_username:
+        raise SettingsError(f"WG_KAFKA_SECURITY_PROTOCOL={protocol} needs WG_KAFKA_SASL_USERNAME")
+    if sasl and not password_given:
+        raise SettingsError(
+            f"WG_KAFKA_SECURITY_PROTOCOL={protocol} needs WG_KAFKA_SASL_PASSWORD_FILE "
+            "(or WG_KAFKA_SASL_PASSWORD)"
+        )
+    if not sasl and (s.kafka_sasl_username or password_given):
+        raise SettingsError(
+            f"WG_KAFKA_SASL_USERNAME/PASSWORD are set but WG_KAFKA_SECURITY_PROTOCOL is {protocol}"
+        )
+    if s.kafka_sasl_password is not None and s.kafka_sasl_password_file is not None:
+        raise SettingsError("set WG_KAFKA_SASL_PASSWORD or WG_KAFKA_SASL_PASSWORD_FILE, not both")
+    if s.kafka_ssl_cafile is not None and not protocol.endswith("SSL"):
+        raise SettingsError(
+            f"WG_KAFKA_SSL_CAFILE is set but WG_KAFKA_SECURITY_PROTOCOL is {protocol}"
+        )
+    _readable(s.kafka_ssl_cafile, "WG_KAFKA_SSL_CAFILE")
+    _readable(s.kafka_sasl_password_file, "WG_KAFKA_SASL_PASSWORD_FILE")
+
+
+def _validate_redis_security(s: Settings) -> None:
+    if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("WG_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    if s.redis_password is not None and s.redis_password_file is not None:
+        raise SettingsError("set WG_REDIS_PASSWORD or WG_REDIS_PASSWORD_FILE, not both")
+    tls = {
+        "WG_REDIS_TLS_CAFILE": s.redis_tls_cafile,
+        "WG_REDIS_TLS_CERTFILE": s.redis_tls_certfile,
+        "WG_REDIS_TLS_KEYFILE": s.redis_tls_keyfile,
+    }
+    for name, path in tls.items():
+        if path is not None and not s.redis_url.startswith("rediss://"):
+            raise SettingsError(f"{name} is set but WG_REDIS_URL is not a rediss:// (TLS) URL")
+        _readable(path, name)
+    if (s.redis_tls_certfile is None) != (s.redis_tls_keyfile is None):
+        raise SettingsError("WG_REDIS_TLS_CERTFILE and WG_REDIS_TLS_KEYFILE go together")
+    _readable(s.redis_password_file, "WG_REDIS_PASSWORD_FILE")
+
+
+def _readable(path: Path | None, name: str) -> None:
+    if path is not None and not path.is_file():
+        raise SettingsError(f"{name}: {path} is not a readable file")
 
 
 _INTS = {
@@ -121,7 +212,14 @@ _PATHS = {
     "service_tokens_file",
     "users_file",
     "session_secret_file",
+    "kafka_sasl_password_file",
+    "kafka_ssl_cafile",
+    "redis_password_file",
+    "redis_tls_cafile",
+    "redis_tls_certfile",
+    "redis_tls_keyfile",
 }
+_SECRETS = {"kafka_sasl_password", "redis_password"}
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -132,6 +230,8 @@ def _convert(name: str, raw: str) -> Any:
             raise SettingsError(f"{PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
     if name in _PATHS:
         return Path(raw).expanduser()
+    if name in _SECRETS:
+        return Secret(raw.strip())
     return raw.strip()
 
 

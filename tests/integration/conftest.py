@@ -2,5 +2,7 @@
 unique module name); this file makes them visible to pytest."""
 
 from tests.integration.harness import bus, services, settings, worker
+from tests.integration.secure_kafka import secure_kafka
+from tests.integration.secure_redis import secure_redis
 
-__all__ = ["bus", "services", "settings", "worker"]
+__all__ = ["bus", "secure_kafka", "secure_redis", "services", "settings", "worker"]

@@ -30,6 +30,8 @@ import pytest
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.secret import Secret
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.admin import create_topics
@@ -122,7 +124,7 @@ def env_of(settings: Settings) -> dict[str, str]:
     for name in settings.__dataclass_fields__:
         value = getattr(settings, name)
         if value is not None:
-            env[f"WG_{name.upper()}"] = str(value)
+            env[f"WG_{name.upper()}"] = value.reveal() if isinstance(value, Secret) else str(value)
     return env
 
 
@@ -219,8 +221,9 @@ class Bus:
         """Wait until the worker's group has committed every input and internal message."""
         names = t.TopicNames(self.settings)
         watched = [names.name(s.logical) for s in t.SPECS if s.role is not t.Role.OUTPUT]
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
-        probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers)
+        security = kafka_python_options(self.settings)
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, **security)
+        probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, **security)
         try:
             parts = [TopicPartition(n, p) for n in watched for p in range(self.settings.partitions)]
             deadline = time.monotonic() + timeout
@@ -244,7 +247,8 @@ class Bus:
 def collecting_bus(settings: Settings, logical_topics: Iterable[str]) -> Iterator[Bus]:
     """A Bus for `settings` whose `seen` fills, in the background, with every message
     of the given topics (logical names) from the earliest offset."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+    security = kafka_python_options(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1, **security)
     b = Bus(settings, producer)
     names = t.TopicNames(settings)
     consumer = KafkaConsumer(
@@ -253,6 +257,7 @@ def collecting_bus(settings: Settings, logical_topics: Iterable[str]) -> Iterato
         auto_offset_reset="earliest",
         group_id=None,
         consumer_timeout_ms=200,
+        **security,
     )
     stop = threading.Event()
 

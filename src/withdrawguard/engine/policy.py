@@ -61,6 +61,9 @@ class Policy:
         return int(days) * DAY
 
 
+MAX_INT = 1_000_000
+"""Largest count, window or ratio a policy may set: beyond it, arithmetic on event times
+and amounts would overflow instead of deciding."""
 HOUR = 3_600_000
 DAY = 24 * HOUR
 MINUTE = 60_000
@@ -72,21 +75,27 @@ def default_text() -> str:
 
 def load_policy(path: Path | None = None) -> Policy:
     """The default policy, with `path` (if given) laid over it."""
+    if path is None:
+        return policy_from({}, "default")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    except ValueError:  # not UTF-8, or a NUL in the path
+        raise PolicyError(f"policy file {path} is not readable UTF-8 text") from None
+    try:
+        override = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"policy file {path} nests too deeply") from None
+    return policy_from(override, str(path))
+
+
+def policy_from(override: dict[str, Any], source: str) -> Policy:
+    """The default policy with `override` (a parsed policy file) laid over it."""
     base = tomllib.loads(default_text())
-    source = "default"
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise PolicyError(f"policy file {path} is not UTF-8 text") from None
-        try:
-            override = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
-        _merge(base, override, "")
-        source = str(path)
+    _merge(base, override, "")
     return _build(base, source)
 
 
@@ -118,7 +127,7 @@ def _check_lists(rules: dict[str, Any]) -> None:
         (("credential_change_chain", "change_types"), _CHANGE_TYPES),
     ):
         values = rules[key[0]][key[1]]
-        unknown = sorted(str(v) for v in values if v not in allowed)
+        unknown = sorted(str(v) for v in values if not isinstance(v, str) or v not in allowed)
         if unknown:
             raise PolicyError(
                 f"'rules.{key[0]}.{key[1]}' has unknown entries {unknown}; "
@@ -138,8 +147,10 @@ def _check_ranges(raw: dict[str, Any]) -> None:
         if not 0 <= floor <= 100:
             raise PolicyError(f"'severity.{name}' must be between 0 and 100")
     for name, value in raw["limits"].items():
-        if value < 1:
-            raise PolicyError(f"'limits.{name}' must be at least 1")
+        if not 1 <= value <= MAX_INT:
+            raise PolicyError(f"'limits.{name}' must be from 1 to {MAX_INT}")
+    if not 0 <= raw["decision"]["reevaluate_hours"] <= MAX_INT:
+        raise PolicyError(f"'decision.reevaluate_hours' must be from 0 to {MAX_INT}")
 
 
 def _build(raw: dict[str, Any], source: str) -> Policy:
@@ -157,14 +168,16 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
         for key, value in table.items():
             if isinstance(value, int) and not isinstance(value, bool) and value < 0:
                 raise PolicyError(f"'rules.{name}.{key}' must not be negative")
+            if isinstance(value, int) and value > MAX_INT:
+                raise PolicyError(f"'rules.{name}.{key}' must be at most {MAX_INT}")
     drain = rules["drain"]
     for key in ("balance_ratio", "history_multiple"):
         try:
             drain[key] = Decimal(drain[key])
         except InvalidOperation:
             raise PolicyError(f"'rules.drain.{key}' must be a decimal in a string") from None
-        if not drain[key].is_finite() or drain[key] <= 0:
-            raise PolicyError(f"'rules.drain.{key}' must be a positive decimal")
+        if not drain[key].is_finite() or not 0 < drain[key] <= MAX_INT:
+            raise PolicyError(f"'rules.drain.{key}' must be a positive decimal up to {MAX_INT}")
     _check_lists(rules)
     _check_ranges(raw)
     return Policy(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from withdrawguard.engine.policy import SEVERITIES
+from withdrawguard.secret import Secret as Secret  # the channels import it from here
 
 CHANNEL_TYPES = ("webhook", "slack", "pagerduty", "email")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -23,23 +24,6 @@ _NEEDS_SECRET = {"webhook": "signing secret", "slack": "webhook URL", "pagerduty
 
 class NotifyConfigError(ValueError):
     """The notification config cannot be used; the message names the key (never a secret)."""
-
-
-class Secret:
-    """A secret value that does not show itself in logs, reprs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +87,10 @@ def load_notify_config(path: Path, environ: Mapping[str, str]) -> NotifyConfig:
     """Read and check the routing file; secrets come from `environ` or secret files."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not TOML
         raise NotifyConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise NotifyConfigError(f"{path}: nests too deeply") from None
     return parse_notify_config(raw, environ, base=path.parent)
 
 
@@ -114,19 +100,20 @@ def parse_notify_config(
     unknown = set(raw) - {"notify", "channels"}
     if unknown:
         raise NotifyConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    general = dict(raw.get("notify", {}))
+    general = _table(raw.get("notify", {}), "notify")
     values: dict[str, Any] = {}
     for key, value in general.items():
         kind = _GLOBAL_KEYS.get(key)
         if kind is None:
             raise NotifyConfigError(f"unknown key 'notify.{key}'")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise NotifyConfigError(f"'notify.{key}' must be a non-negative number")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise NotifyConfigError(f"'notify.{key}' must be a number from 0 to 1e9")
         values[key] = kind(value)
     if values.get("attempts", 1) < 1:
         raise NotifyConfigError("'notify.attempts' must be at least 1")
     channels = tuple(
-        _channel(name, table, environ, base) for name, table in raw.get("channels", {}).items()
+        _channel(str(name), _table(table, f"channels.{name}"), environ, base)
+        for name, table in _table(raw.get("channels", {}), "channels").items()
     )
     if not channels:
         raise NotifyConfigError("no [channels.<name>] table: nothing to notify")
@@ -147,6 +134,9 @@ def _channel(name: str, t: dict[str, Any], environ: Mapping[str, str], base: Pat
     rate = t.get("rate_per_minute", 0)
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
         raise NotifyConfigError(f"'{where}.rate_per_minute' must be a non-negative integer")
+    for key in ("url", "host", "username", "from", "cafile", "secret_env", "secret_file"):
+        if key in t and not isinstance(t[key], str):
+            raise NotifyConfigError(f"'{where}.{key}' must be a string")
     secret = _secret(where, t, environ, base)
     if kind in _NEEDS_SECRET and secret is None:
         raise NotifyConfigError(
@@ -156,11 +146,15 @@ def _channel(name: str, t: dict[str, Any], environ: Mapping[str, str], base: Pat
     if kind == "webhook" and not url.startswith(("http://", "https://")):
         raise NotifyConfigError(f"'{where}.url' must be an http(s) URL")
     recipients = t.get("to", [])
-    if kind == "email":
-        if not t.get("host") or not t.get("from") or not recipients:
-            raise NotifyConfigError(f"'{where}' needs host, from and to")
-        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-            raise NotifyConfigError(f"'{where}.to' must be a list of addresses")
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise NotifyConfigError(f"'{where}.to' must be a list of addresses")
+    if kind == "email" and (not t.get("host") or not t.get("from") or not recipients):
+        raise NotifyConfigError(f"'{where}' needs host, from and to")
+    port = t.get("port", 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise NotifyConfigError(f"'{where}.port' must be a TCP port number")
+    if not isinstance(t.get("starttls", True), bool):
+        raise NotifyConfigError(f"'{where}.starttls' must be true or false")
     cafile = t.get("cafile")
     return ChannelConfig(
         name=name,
@@ -170,7 +164,7 @@ def _channel(name: str, t: dict[str, Any], environ: Mapping[str, str], base: Pat
         url=url,
         secret=secret,
         host=str(t.get("host", "")),
-        port=int(t.get("port", 587)),
+        port=port,
         starttls=bool(t.get("starttls", True)),
         username=str(t.get("username", "")),
         sender=str(t.get("from", "")),
@@ -196,10 +190,20 @@ def _secret(where: str, t: dict[str, Any], environ: Mapping[str, str], base: Pat
             raise NotifyConfigError(
                 f"'{where}.secret_file': cannot read {path} ({exc.strerror})"
             ) from None
+        except ValueError:  # not UTF-8, or a NUL in the name
+            raise NotifyConfigError(
+                f"'{where}.secret_file': {path!r} is not a UTF-8 text file"
+            ) from None
         if not value:
             raise NotifyConfigError(f"'{where}.secret_file': {path} is empty")
         return Secret(value)
     return None
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise NotifyConfigError(f"'{where}' must be a table")
+    return value
 
 
 def routes(config: NotifyConfig, severity: str) -> list[ChannelConfig]:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
-from redis.asyncio import Redis
 
+from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.adapters.registry_redis import RedisRegistry
 from withdrawguard.registry.apply import apply_record
 from withdrawguard.registry.keys import registry_prefix
@@ -37,13 +38,14 @@ def rebuild(settings: Settings, out: Callable[[str], None] = print) -> int:
 async def _rebuild(settings: Settings, out: Callable[[str], None]) -> int:
     names = TopicNames(settings)
     logical = {names.name(s): s for s in SOURCES}
-    redis = Redis.from_url(settings.redis_url)
+    redis = async_redis(settings)
     store = RedisRegistry(redis, registry_prefix(settings.app_id))
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         client_id="withdrawguard-registry-rebuild",
+        **kafka_python_options(settings),
     )
     try:
         parts = [

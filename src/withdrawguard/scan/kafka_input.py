@@ -15,6 +15,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.scan.sources import Record, SourceError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.topics import INPUT_EVENT_TYPES, TopicNames
@@ -58,6 +59,7 @@ class KafkaSource:
                 enable_auto_commit=False,
                 client_id="withdrawguard-scan",
                 max_partition_fetch_bytes=max(1 << 20, self.settings.max_message_bytes * 2),
+                **kafka_python_options(self.settings),
             )
         except KafkaError as exc:
             raise SourceError(

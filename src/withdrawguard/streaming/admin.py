@@ -10,6 +10,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.topics import TopicNames
 
@@ -28,7 +29,9 @@ class TopicMismatch(RuntimeError):
 def create_topics(settings: Settings, log: Callable[[str], None] = print) -> list[TopicReport]:
     """Create every topic that does not exist yet. Idempotent."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.app_id}-admin",
+        **kafka_python_options(settings),
     )
     try:
         existing = _partition_counts(admin)

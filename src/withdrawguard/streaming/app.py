@@ -15,6 +15,7 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
+from withdrawguard.adapters.kafka_security import faust_credentials
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
@@ -62,6 +63,7 @@ def create_app(
         "producer_linger_ms": 1,
         "broker_commit_every": 1000,
     }
+    config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)
     app = faust.App(settings.app_id, **config)
 

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import faust
 import orjson
-from redis.asyncio import Redis
 
 from withdrawguard.adapters.notify import NotifyMetrics, build_channels
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
+from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.notify.config import load_notify_config
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
@@ -71,7 +71,7 @@ def register_notifier(
     # Secrets named by the routing file are read here, once, as the worker starts.
     config = load_notify_config(settings.notify_config, os.environ)
     http = HttpClient()
-    redis = Redis.from_url(settings.redis_url)  # connects on first use
+    redis = async_redis(settings)  # connects on first use
     prefix = f"wg:{settings.app_id}:notify"
 
     async def dead_letter(key: bytes | None, record: dict[str, Any]) -> None:

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import faust
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from withdrawguard.adapters.redis_connection import async_redis, redis_options
 from withdrawguard.adapters.registry_redis import RedisRegistry
 from withdrawguard.client import AsyncDecisionClient
 from withdrawguard.registry.apply import RegistryStore, apply_record
@@ -101,8 +101,8 @@ async def apply_until_done(
 def register_registry(app: faust.App, settings: Settings, metrics: RegistryMetrics) -> None:
     """Add the `registry` agent and the decision API (one Redis connection pool each)."""
     prefix = registry_prefix(settings.app_id)
-    writer = Redis.from_url(
-        settings.redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    writer = async_redis(
+        settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
     )
     store = RedisRegistry(writer, prefix)
     names = TopicNames(settings)
@@ -123,7 +123,7 @@ def register_registry(app: faust.App, settings: Settings, metrics: RegistryMetri
             yield None
 
     app.agent(topic, name="registry", concurrency=1)(registry)
-    reader = AsyncDecisionClient(settings.redis_url, settings.app_id)
+    reader = AsyncDecisionClient(settings.redis_url, settings.app_id, **redis_options(settings))
     register_decision_api(app, reader, load_tokens(settings.service_tokens_file))
 
     async def close(app: Any, **kwargs: Any) -> None:

@@ -72,4 +72,5 @@ def register_decision_api(
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    # Header text may hold bytes that are not UTF-8 (kept as surrogates): never a 500.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()

@@ -96,6 +96,15 @@ class Access:
         return session
 
 
+async def read_form(request: web.Request) -> Mapping[str, Any]:
+    """The posted form; a body that is not one (a multipart without its boundary, an
+    unknown charset) is refused with 400 instead of failing the request."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as exc:
+        raise _refusal(deny(request, 400, f"the form cannot be read ({exc})"[:200])) from None
+
+
 class Refused(Exception):
     """A refusal, carrying the response that says so."""
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from faust.web import View
 
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import client_address, deny
+from withdrawguard.web.console.access import Refused, client_address, deny, read_form
 from withdrawguard.web.console.passwords import authenticate
 from withdrawguard.web.console.sessions import COOKIE
 
@@ -31,7 +31,10 @@ def register(console: Console) -> None:
             return _html(pages.login_page())
 
         async def post(self, request: web.Request) -> web.Response:
-            form = await request.post()
+            try:
+                form = await read_form(request)
+            except Refused as refused:
+                return refused.response
             user = str(form.get("user", ""))[:MAX_FIELD]
             password = str(form.get("password", ""))[:MAX_FIELD]
             address, now = client_address(request), time.time()
@@ -62,7 +65,10 @@ def register(console: Console) -> None:
     class Logout(View):
         async def post(self, request: web.Request) -> web.Response:
             session = request.get("session")
-            form = await request.post()
+            try:
+                form = await read_form(request)
+            except Refused as refused:
+                return refused.response
             if session is None or not console.access.signer.csrf_ok(session, _field(form, "csrf")):
                 return deny(request, 403, "sign-out without its CSRF token", _user(session))
             await console.access.revocations.revoke(session.sid, session.expires - int(time.time()))

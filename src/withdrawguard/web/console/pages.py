@@ -75,7 +75,8 @@ def overview_page(session: Session, csrf: str) -> str:
         "<table><thead><tr><th>Severity</th><th>At (UTC)</th><th>Customer</th><th>Rules</th>"
         '<th>Summary</th></tr></thead><tbody id="alerts"></tbody></table>'
     )
-    return _layout("Holds and alerts", body, session, csrf, scripts.OVERVIEW)
+    js = scripts.OVERVIEW_ANALYST if session.role == "analyst" else scripts.OVERVIEW_VIEWER
+    return _layout("Holds and alerts", body, session, csrf, js)
 
 
 def customer_page(

@@ -1,14 +1,14 @@
 """The console's inline JavaScript: live refresh by polling JSON every two seconds.
 
 Rows are built with textContent (never innerHTML with data) and kept by id, so a note
-being typed into a row's form survives a refresh.
+being typed into a row's form survives a refresh. A viewer's page carries no code that
+builds action forms or names action URLs. The Content-Security-Policy (`headers.py`)
+allows exactly these scripts, by hash.
 """
 
 from __future__ import annotations
 
-OVERVIEW = r"""
-const ANALYST = document.body.dataset.role === "analyst";
-const CSRF = document.body.dataset.csrf;
+_OVERVIEW = r"""
 function cell(tr, text, cls) {
   const td = tr.insertCell(); td.textContent = text;
   if (cls) td.className = cls;
@@ -25,22 +25,7 @@ function holdRow(h) {
   cell(tr, h.withdrawal_id); cell(tr, h.amount + " " + h.currency, "num"); cell(tr, h.destination);
   cell(tr, h.reasons.join(", ")); cell(tr, "", "age");
   const td = tr.insertCell();
-  if (ANALYST) {
-    const f = document.createElement("form"); f.method = "post"; f.className = "act";
-    f.action = "/customers/" + encodeURIComponent(h.customer_id) + "/actions";
-    const add = (n, v) => {
-      const i = document.createElement("input");
-      i.type = "hidden"; i.name = n; i.value = v; f.appendChild(i);
-    };
-    add("csrf", CSRF); add("withdrawal_id", h.withdrawal_id); add("back", "/console");
-    const note = document.createElement("input"); note.name = "note"; note.required = true;
-    note.placeholder = "note (required)"; f.appendChild(note);
-    for (const [v, t] of [["release", "Release"], ["confirm_fraud", "Confirm fraud"]]) {
-      const b = document.createElement("button");
-      b.name = "action"; b.value = v; b.textContent = t; f.appendChild(b);
-    }
-    td.appendChild(f);
-  }
+  /*ACTIONS*/
   return tr;
 }
 function alertRow(a) {
@@ -73,6 +58,31 @@ async function refresh() {
 }
 refresh(); setInterval(refresh, 2000);
 """
+
+_ACTIONS = r"""
+const CSRF = document.body.dataset.csrf;
+function actionForm(td, h) {
+  const f = document.createElement("form"); f.method = "post"; f.className = "act";
+  f.action = "/customers/" + encodeURIComponent(h.customer_id) + "/actions";
+  const add = (n, v) => {
+    const i = document.createElement("input");
+    i.type = "hidden"; i.name = n; i.value = v; f.appendChild(i);
+  };
+  add("csrf", CSRF); add("withdrawal_id", h.withdrawal_id); add("back", "/console");
+  const note = document.createElement("input"); note.name = "note"; note.required = true;
+  note.placeholder = "note (required)"; f.appendChild(note);
+  for (const [v, t] of [["release", "Release"], ["confirm_fraud", "Confirm fraud"]]) {
+    const b = document.createElement("button");
+    b.name = "action"; b.value = v; b.textContent = t; f.appendChild(b);
+  }
+  td.appendChild(f);
+}
+"""
+
+OVERVIEW_VIEWER = _OVERVIEW.replace("/*ACTIONS*/", "")
+"""The overview for viewers: no action forms, no action URLs."""
+OVERVIEW_ANALYST = _ACTIONS + _OVERVIEW.replace("/*ACTIONS*/", "actionForm(td, h);")
+"""The overview for analysts: each hold row gets its release / confirm form."""
 
 CUSTOMER = r"""
 async function refresh() {

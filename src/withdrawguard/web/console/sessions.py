@@ -50,7 +50,7 @@ class Signer:
         if not cookie or cookie.count(".") != 1:
             return None
         payload, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._sign(payload.encode())):
+        if not _same(signature, self._sign(payload.encode("utf-8", "surrogateescape"))):
             return None
         try:
             d = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -63,10 +63,18 @@ class Signer:
         return self._sign(b"csrf|" + session.sid.encode())
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session))
+        return bool(token) and _same(str(token), self.csrf_token(session))
 
     def _sign(self, data: bytes) -> str:
         return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that takes any text a client sends (hmac's refuses
+    non-ASCII strings with a TypeError, which would be a 500)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def load_secret(path: Path | None, data_dir: Path, log: logging.Logger) -> bytes:

@@ -20,7 +20,7 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny
+from withdrawguard.web.console.access import Refused, deny, read_form
 from withdrawguard.web.console.actions import ACTIONS, ActionError, case_decision
 from withdrawguard.web.console.auth_views import _html, _see_other
 from withdrawguard.web.console.timeline import timeline
@@ -90,8 +90,8 @@ def register(console: Console) -> None:
     class Action(View):
         async def post(self, request: web.Request, customer_id: str) -> web.Response:
             body = await request.read()
-            form = await request.post()
             try:
+                form = await read_form(request)
                 session = console.access.check_action(request, form)
             except Refused as refused:
                 return refused.response

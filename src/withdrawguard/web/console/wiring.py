@@ -16,9 +16,11 @@ from aiohttp import web
 from faust.types import TableT
 from redis.asyncio import Redis
 
+from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.web.console.access import Access, Handler
+from withdrawguard.web.console.headers import add_security_headers
 from withdrawguard.web.console.passwords import User, load_users
 from withdrawguard.web.console.ratelimit import SignInLimiter
 from withdrawguard.web.console.sessions import Signer, load_secret
@@ -44,7 +46,7 @@ class Console:
     @property
     def redis(self) -> Redis[bytes]:
         if self._redis is None:
-            self._redis = Redis.from_url(self.settings.redis_url, socket_timeout=5)
+            self._redis = async_redis(self.settings, socket_timeout=5)
         return self._redis
 
     @property
@@ -84,7 +86,13 @@ def register_console(app: faust.App, settings: Settings, customers: TableT[bytes
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await console.access.middleware(request, handler)
+        try:
+            response = await console.access.middleware(request, handler)
+        except web.HTTPException as exc:  # aiohttp's own 4xx (413, 405...) carry them too
+            add_security_headers(exc)
+            raise
+        add_security_headers(response)
+        return response
 
     web_app.middlewares.append(gate)
     auth_views.register(console)
