@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", help="generate a labeled history of customers and attacks (files or Kafka)"
     )
     simulate_command.add_arguments(simulate)
+    demo = sub.add_parser(
+        "demo", help="simulate customers and attacks through the running worker; show verdicts"
+    )
+    from withdrawguard.sim import demo as demo_command
+
+    demo_command.add_arguments(demo)
     users = sub.add_parser("users", help="manage ops console users (WG_USERS_FILE)")
     users_cli.add_arguments(users)
     return parser
@@ -72,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return scan_command.run(args, settings)
     if args.command == "simulate":
         return simulate_command.run(args, settings)
+    if args.command == "demo":
+        from withdrawguard.sim import demo as demo_command
+
+        return demo_command.run(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings)
     if args.command == "worker":

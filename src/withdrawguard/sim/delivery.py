@@ -78,6 +78,7 @@ def deliver(
             malformed.append(
                 {
                     "record": "malformed",
+                    "truth": "malformed",
                     "malformed_id": mid,
                     "topic": topic,
                     "kind": kind,
