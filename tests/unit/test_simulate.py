@@ -234,17 +234,12 @@ def test_malformed_messages_are_refused_by_the_decoder_and_the_rest_accepted() -
 def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_withdrawal(
     sim: Simulation, tmp_path: Path
 ) -> None:
-    files = sinks.write_files(sim, tmp_path / "sim")
+    sinks.write_files(sim, tmp_path / "sim")
     options = ScanOptions(
         tmp_path / "scan", load_policy(), MAX_BYTES, now=sim.end + timedelta(hours=1)
     )
-    inputs = discover(
-        [
-            p
-            for p in files
-            if p.name in ("logins.jsonl", "account-changes.jsonl", "withdrawals.jsonl")
-        ]
-    )
+    inputs = discover([tmp_path / "sim" / sinks.EVENTS])
+    assert len(inputs) == 3
     summary = scan(FileSource(inputs, load_mapping(None), MAX_BYTES), options)
     malformed = sum(1 for x in sim.labels if x["record"] == "malformed")
     assert summary["events"]["rejected"] == malformed
@@ -285,10 +280,10 @@ def test_simulate_command_writes_files_and_refuses_bad_options(
     out = tmp_path / "out"
     args = ["simulate", "--out", str(out), "--customers", "60", "--attacks", "6"]
     assert cli.main(args) == 0
-    assert {p.name for p in out.iterdir()} == {
-        "logins.jsonl",
-        "account-changes.jsonl",
-        "withdrawals.jsonl",
+    assert {str(p.relative_to(out)) for p in out.rglob("*.*")} == {
+        "events/logins.jsonl",
+        "events/account-changes.jsonl",
+        "events/withdrawals.jsonl",
         "labels.jsonl",
         "simulation.json",
     }
@@ -315,5 +310,5 @@ def test_the_file_timeline_starts_at_a_fixed_default_and_at_start_when_given(
     assert cli.main([*args, "--start", "2024-03-01"]) == 0
     manifest = orjson.loads((out / "simulation.json").read_bytes())
     assert manifest["start"] == "2024-03-01T00:00:00+00:00"
-    first = orjson.loads(io.BytesIO((out / "logins.jsonl").read_bytes()).readline())
+    first = orjson.loads(io.BytesIO((out / "events" / "logins.jsonl").read_bytes()).readline())
     assert at(first) >= datetime(2024, 3, 1, tzinfo=UTC)

@@ -15,7 +15,15 @@ from withdrawguard.settings import Settings
 from withdrawguard.sim.delivery import Rates
 from withdrawguard.sim.generate import DEFAULT_START, SimConfig, generate
 from withdrawguard.sim.playbooks import PLAYBOOKS
-from withdrawguard.sim.sinks import LABELS, KafkaSink, summary, write_files, write_labels
+from withdrawguard.sim.sinks import (
+    EVENTS,
+    LABELS,
+    MANIFEST,
+    KafkaSink,
+    summary,
+    write_files,
+    write_labels,
+)
 
 DESCRIPTION = f"""\
 Generate a seeded, labeled history of honest customers and attacks, and write it to
@@ -25,8 +33,9 @@ Time: with --out the timeline starts at --start (default {DEFAULT_START.date()},
 that the same options give byte-identical files). With --kafka it ends now (the worker
 refuses events more than WG_MAX_CLOCK_SKEW ahead of its clock), and --speed compresses
 the replay: simulated seconds per real second, or `max`. The first 9 days only establish
-each customer's devices; the labels (one per withdrawal and per malformed message) go to
-<out>/labels.jsonl or --labels."""
+each customer's devices. Files: <out>/events/*.jsonl (`withdrawguard scan <out>/events`);
+the labels (one per withdrawal and per malformed message) go to <out>/labels.jsonl or
+--labels."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +130,7 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None)
         where = f"topics of {settings.kafka_bootstrap}; labels in {args.labels}"
     else:
         write_files(sim, args.out)
-        where = f"{args.out} ({', '.join(['*.jsonl', LABELS, 'simulation.json'])})"
+        where = f"{args.out}: {EVENTS}/*.jsonl (scan them), {LABELS}, {MANIFEST}"
     attacks = ", ".join(f"{p} {n}" for p, n in facts["attacks"].items()) or "none"
     print(
         f"simulated {facts['customers']:,} customers over {facts['days']} days"

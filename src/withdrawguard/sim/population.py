@@ -13,9 +13,10 @@ then an honest change of habit:
 - a trip abroad with a phone bought there;
 - a one-off large withdrawal (a house, a car).
 
-Nothing happens in the first `WARMUP` except each device's first login, so that the
-detector knows every habitual device for longer than `new_device.new_for_days` when the
-simulated activity starts. Every change of habit is recorded as a `Habit` for the labels.
+In the first `WARMUP` there are only logins (each habitual device's first one within the
+first day), so that the detector has known every habitual device for longer than
+`new_device.new_for_days` when changes, withdrawals and attacks begin. Every change of
+habit is recorded as a `Habit` for the labels.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Where a simulation goes: JSON Lines files (for `withdrawguard scan`), or the Kafka
 input topics, paced by `--speed`, with a progress bar.
 
-Files: one per input topic (`logins.jsonl`, `account-changes.jsonl`, `withdrawals.jsonl`),
-each in arrival order, with `labels.jsonl` and `simulation.json` (options and counts)
-beside them. Nothing in them depends on the clock, so the same options give the same
-bytes.
+Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
+`withdrawals.jsonl`), each in arrival order, so that `withdrawguard scan <out>/events`
+reads them all; `labels.jsonl` and `simulation.json` (options and counts) beside it.
+Nothing in them depends on the clock, so the same options give the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from withdrawguard.sim.delivery import Delivery
 from withdrawguard.sim.generate import Simulation
 from withdrawguard.streaming.topics import TopicNames
 
+EVENTS = "events"
 LABELS = "labels.jsonl"
 MANIFEST = "simulation.json"
 INPUT_TOPICS = ("logins", "account-changes", "withdrawals")
@@ -64,8 +65,8 @@ def write_labels(labels: Sequence[dict[str, Any]], path: Path) -> None:
 
 def write_files(sim: Simulation, out_dir: Path) -> list[Path]:
     """The input files, the labels and the manifest; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{topic}.jsonl" for topic in INPUT_TOPICS]
+    (out_dir / EVENTS).mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / EVENTS / f"{topic}.jsonl" for topic in INPUT_TOPICS]
     handles: dict[str, IO[bytes]] = {}
     try:
         for topic, path in zip(INPUT_TOPICS, paths, strict=True):
