@@ -26,18 +26,25 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.engine.policy import load_policy
+from withdrawguard.scan.csvmap import load_mapping
+from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.progress import Progress, duration
-from withdrawguard.sim.generate import SimConfig, generate
+from withdrawguard.scan.sources import FileSource, discover
+from withdrawguard.sim.generate import SimConfig, Simulation, generate
 from withdrawguard.sim.live import play
 from withdrawguard.sim.quality import (
     MUST_HOLD,
+    Outcome,
     assess,
     hold_after_change,
     online_freeze,
     targets_missed,
 )
+from withdrawguard.sim.sinks import EVENTS, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_BYTES = 262_144
 SYSTEMS = {
     "withdrawguard": "withdrawguard (default policy)",
     "online_freeze": "suspend every online destination change (2020)",
@@ -83,6 +90,8 @@ def main() -> int:
             played = play(sim, settings, speed, Progress(sys.stderr), timeout=900, settle=10)
         finally:
             worker.stop()
+    load = os.getloadavg()[1]  # the 5-minute load average as the replay ends
+    agree, compared = oracle_agreement(sim, played.outcomes)
     attack_events = {b["event_id"] for a in sim.attacks for _, (_, b) in a.events}
     freeze, refused = online_freeze(sim.events, attack_events)
     figures = {
@@ -105,6 +114,9 @@ def main() -> int:
         "missing_verdicts": len(played.missing),
         "dead_letters": len(played.dead_letters),
         "malformed": sum(1 for x in sim.labels if x["record"] == "malformed"),
+        "load_average": round(load, 1),
+        "scan_agrees": agree,
+        "scan_compared": compared,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}",
     }
@@ -113,6 +125,22 @@ def main() -> int:
     print(f"wrote {args.doc} and {args.chart} in {duration(runtime)}", file=sys.stderr)
     print(orjson.dumps(headline(figures, refused, conditions)).decode())
     return 1 if targets_missed(figures["withdrawguard"]) or played.missing else 0
+
+
+def oracle_agreement(sim: Simulation, live: dict[str, Outcome]) -> tuple[int, int]:
+    """On how many withdrawals `withdrawguard scan` (the pure engine over the same events)
+    and the live pipeline agree about holding, of how many."""
+    with tempfile.TemporaryDirectory(prefix="wg-quality-scan-") as tmp:
+        write_files(sim, Path(tmp) / "sim")
+        source = FileSource(discover([Path(tmp) / "sim" / EVENTS]), load_mapping(None), MAX_BYTES)
+        options = ScanOptions(Path(tmp) / "scan", load_policy(), MAX_BYTES)
+        scan(source, options, Progress(sys.stderr))
+        held = {
+            orjson.loads(line)["withdrawal_id"]
+            for line in (Path(tmp) / "scan" / "findings.jsonl").read_bytes().splitlines()
+        }
+    agree = sum((wid in held) == o.held for wid, o in live.items())
+    return agree, len(live)
 
 
 def headline(
@@ -161,8 +189,12 @@ def document(
         f" {c['withdrawals']:,}"
         " withdrawals.",
         f"- Replayed in {c['replay_seconds']:.0f} s ({c['messages_per_second']} messages/s) to a"
-        f" single-node Kafka 4.1 and one worker on {c['machine']}, shared with other work."
+        f" single-node Kafka 4.1 and one worker on {c['machine']}, shared with other work"
+        f" (load average {c['load_average']} over the last 5 minutes of the replay)."
         f" Whole benchmark: {duration(c['runtime_seconds'])}.",
+        f"- The live verdicts agree with `withdrawguard scan` (the pure engine over the same"
+        f" events) on {c['scan_agrees']:,} of {c['scan_compared']:,} withdrawals"
+        " (hold or not).",
         "- Verdict: the latest on `withdrawal-decisions` 10 s after the last message (late"
         " evidence can turn an `allow` into a `hold`). Time to hold: from the withdrawal handed"
         " to the producer to the first `hold` verdict read back, on the same clock.",
