@@ -58,7 +58,7 @@ def main() -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--attacks", type=int, default=50)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--replay-minutes", type=float, default=10)
+    p.add_argument("--replay-minutes", type=float, default=15)
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "quality.md")
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "quality.png")
     args = p.parse_args()

@@ -122,13 +122,9 @@ def play(
         began = time.monotonic()
         sent = KafkaSink(settings, speed, progress).send(sim.deliveries)
         produced = time.monotonic() - began
-        progress.phase("verdicts", len(wanted), "withdrawals")
         deadline = time.monotonic() + timeout
-        while (done := collector.count(wanted)) < len(wanted) and time.monotonic() < deadline:
-            progress.update(done)
+        while collector.count(wanted) < len(wanted) and time.monotonic() < deadline:
             time.sleep(0.2)
-        progress.update(collector.count(wanted))
-        progress.done()
         time.sleep(settle)
         outcomes = collector.outcomes(sent)
         with collector.lock:
