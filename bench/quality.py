@@ -198,7 +198,10 @@ def document(
         " (hold or not).",
         "- Verdict: the latest on `withdrawal-decisions` 10 s after the last message (late"
         " evidence can turn an `allow` into a `hold`). Time to hold: from the withdrawal handed"
-        " to the producer to the first `hold` verdict read back, on the same clock.",
+        " to the producer to the first `hold` verdict read back, on the same clock. It"
+        " includes whatever backlog the worker has at that moment, so on a machine shared"
+        " with other work it measures mostly queueing; the engine's own cost per event is"
+        " measured by `bench/engine_hot_path.py`.",
         "- An attack is held when every one of its withdrawals is held. The playbooks are"
         " described in `src/withdrawguard/sim/playbooks.py`, honest habits in"
         " `src/withdrawguard/sim/population.py`.",
