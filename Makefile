@@ -46,8 +46,7 @@ topics: up ## create every topic (idempotent)
 worker: topics ## run the worker in the foreground
 	$(VENV)/bin/withdrawguard worker
 
-demo: topics ## the main job: start the stack and the worker, play the 2020 attack and an honest customer, show the verdicts
-	@scripts/worker.sh start
+demo: topics ## the main job: start the stack and the worker, simulate customers and every attack playbook, show what was held
 	@$(PY) scripts/demo.py
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on src/

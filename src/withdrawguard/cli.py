@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from withdrawguard.scan import command as scan_command
 from withdrawguard.settings import Settings, SettingsError
+from withdrawguard.sim import command as simulate_command
 from withdrawguard.web.console import users_cli
 
 
@@ -33,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the detector over past events, from files or the Kafka input topics.",
     )
     scan_command.add_arguments(scan)
+    simulate = sub.add_parser(
+        "simulate", help="generate a labeled history of customers and attacks (files or Kafka)"
+    )
+    simulate_command.add_arguments(simulate)
+    demo = sub.add_parser(
+        "demo", help="simulate customers and attacks through the running worker; show verdicts"
+    )
+    from withdrawguard.sim import demo as demo_command
+
+    demo_command.add_arguments(demo)
     users = sub.add_parser("users", help="manage ops console users (WG_USERS_FILE)")
     users_cli.add_arguments(users)
     return parser
@@ -72,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "scan":
         return scan_command.run(args, settings)
+    if args.command == "simulate":
+        return simulate_command.run(args, settings)
+    if args.command == "demo":
+        from withdrawguard.sim import demo as demo_command
+
+        return demo_command.run(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings)
     if args.command == "worker":

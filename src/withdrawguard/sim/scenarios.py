@@ -40,6 +40,7 @@ def login(
     success: bool = True,
     ip: str | None = None,
     device: str | None = "dev-home",
+    country: str | None = None,
 ) -> Message:
     ip = ip or home_ip(cid)
     body: dict[str, Any] = {
@@ -52,6 +53,8 @@ def login(
     }
     if device is not None:
         body["device_id"] = device
+    if country is not None:
+        body["country"] = country
     return "logins", body
 
 

@@ -1,0 +1,136 @@
+"""A simulation through the running worker: produce it, collect the verdicts.
+
+`VerdictCollector` reads `withdrawal-decisions` and `dead-letters` from their ends (as
+they are when it starts) in a background thread: the latest verdict on each withdrawal,
+and when its first `hold` was seen. `play` produces a simulation with `KafkaSink` and
+waits until every withdrawal has a verdict, then turns both into `Outcome`s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.scan.progress import Progress
+from withdrawguard.settings import Settings
+from withdrawguard.sim.generate import Simulation
+from withdrawguard.sim.quality import Outcome
+from withdrawguard.sim.sinks import KafkaSink
+from withdrawguard.streaming.topics import DEAD_LETTERS, WITHDRAWAL_DECISIONS, TopicNames
+
+
+class VerdictCollector:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        names = TopicNames(settings)
+        self.decisions = names.name(WITHDRAWAL_DECISIONS)
+        self.dead = names.name(DEAD_LETTERS)
+        self.clock = clock
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.first_hold: dict[str, float] = {}
+        self.dead_letters: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            consumer_timeout_ms=200,
+            **kafka_python_options(settings),
+        )
+        parts = []
+        for topic in (self.decisions, self.dead):
+            found = self._consumer.partitions_for_topic(topic)
+            if not found:
+                self._consumer.close()
+                raise RuntimeError(
+                    f"topic {topic} does not exist: run `withdrawguard topics create`"
+                )
+            parts += [TopicPartition(topic, p) for p in sorted(found)]
+        self._consumer.assign(parts)
+        self._consumer.seek_to_end()
+        for tp in parts:
+            self._consumer.position(tp)  # resolve "end" now, before anything is produced
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> VerdictCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer:
+                now = self.clock()
+                value = orjson.loads(msg.value)
+                with self.lock:
+                    if msg.topic == self.dead:
+                        self.dead_letters.append(value)
+                        continue
+                    wid = value["withdrawal_id"]
+                    self.latest[wid] = value
+                    if value["decision"] == "hold":
+                        self.first_hold.setdefault(wid, now)
+                if self._stop.is_set():
+                    break
+
+    def count(self, ids: set[str]) -> int:
+        with self.lock:
+            return sum(1 for wid in ids if wid in self.latest)
+
+    def outcomes(self, sent: dict[str, float]) -> dict[str, Outcome]:
+        """An outcome for every withdrawal that has a verdict."""
+        with self.lock:
+            out = {}
+            for wid, v in self.latest.items():
+                if wid not in sent:
+                    continue
+                held = v["decision"] == "hold"
+                latency = (self.first_hold[wid] - sent[wid]) * 1000 if held else None
+                codes = tuple(r["code"] for r in v["reasons"])
+                out[wid] = Outcome(held, codes, latency)
+            return out
+
+
+@dataclass(frozen=True, slots=True)
+class Played:
+    outcomes: dict[str, Outcome]
+    dead_letters: list[dict[str, Any]]
+    missing: set[str]
+    """Withdrawals without a verdict when the wait ended."""
+    produce_seconds: float
+
+
+def play(
+    sim: Simulation,
+    settings: Settings,
+    speed: float | None,
+    progress: Progress,
+    timeout: float = 120,
+    settle: float = 3,
+) -> Played:
+    """Produce `sim` to the worker's topics and collect its verdicts; waits up to `timeout`
+    after the last message for every withdrawal's verdict, then `settle` seconds for late
+    evidence to escalate some."""
+    wanted = {x["withdrawal_id"] for x in sim.labels if x["record"] == "withdrawal"}
+    with VerdictCollector(settings) as collector:
+        began = time.monotonic()
+        sent = KafkaSink(settings, speed, progress).send(sim.deliveries)
+        produced = time.monotonic() - began
+        deadline = time.monotonic() + timeout
+        while collector.count(wanted) < len(wanted) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(settle)
+        outcomes = collector.outcomes(sent)
+        with collector.lock:
+            dead = list(collector.dead_letters)
+    return Played(outcomes, dead, wanted - outcomes.keys(), produced)

@@ -1,0 +1,159 @@
+"""Detection quality from the labels and what a detector did with each withdrawal.
+
+An attack counts as held when every one of its withdrawals was held (a withdrawal let
+through is money gone). Honest withdrawals held are split by the honest changes of habit
+the labels say preceded them. The two baselines are computed on the same events:
+
+- `online_freeze`: what brokers did in 2020, suspend every online (web, mobile, api)
+  change of withdrawal destination. A withdrawal is stopped when the change that set its
+  destination was online; the honest changes so refused are counted.
+- `hold_after_change`: hold every withdrawal within 72 h after any account change.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from withdrawguard.engine.events import ONLINE_CHANNELS, Destination
+from withdrawguard.sim import scenarios as s
+
+MUST_HOLD = ("chain_2020", "mule", "stuffing")
+"""Playbooks whose every attack the targets say must be held."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    held: bool
+    reasons: tuple[str, ...] = ()
+    latency_ms: float | None = None
+    """From the withdrawal being produced to its first hold verdict (live runs only)."""
+
+
+def assess(labels: Iterable[Mapping[str, Any]], outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """Per-playbook and honest figures of one detector."""
+    attacks: dict[str, dict[str, list[Outcome | None]]] = defaultdict(lambda: defaultdict(list))
+    honest = {"withdrawals": 0, "held": 0, "missing": 0}
+    split = {k: {"withdrawals": 0, "held": 0} for k in ("after_destination_change", "other")}
+    unexplained: list[str] = []
+    reasons: dict[str, int] = defaultdict(int)
+    for label in labels:
+        if label["record"] != "withdrawal":
+            continue
+        o = outcomes.get(label["withdrawal_id"])
+        if label["truth"] == "attack":
+            attacks[label["playbook"]][label["attack_id"]].append(o)
+            continue
+        honest["withdrawals"] += 1
+        honest["missing"] += o is None
+        after = label["preceded_by"]
+        part = split["after_destination_change" if after["destination_change"] else "other"]
+        part["withdrawals"] += 1
+        if o is not None and o.held:
+            honest["held"] += 1
+            part["held"] += 1
+            for code in o.reasons:
+                reasons[code] += 1
+            if not any(after.values()):
+                unexplained.append(label["withdrawal_id"])
+    playbooks: dict[str, Any] = {}
+    for playbook, by_attack in sorted(attacks.items()):
+        done = [o for os in by_attack.values() for o in os]
+        latencies = [o.latency_ms for o in done if o is not None and o.latency_ms is not None]
+        playbooks[playbook] = {
+            "attacks": len(by_attack),
+            "held": sum(all(o is not None and o.held for o in os) for os in by_attack.values()),
+            "withdrawals": len(done),
+            "withdrawals_held": sum(1 for o in done if o is not None and o.held),
+            "missing": sum(1 for o in done if o is None),
+            "median_ms_to_hold": round(statistics.median(latencies), 1) if latencies else None,
+            "escaped": sorted(
+                a for a, os in by_attack.items() if not all(o is not None and o.held for o in os)
+            ),
+        }
+    return {
+        "playbooks": playbooks,
+        "honest": {
+            **honest,
+            **split,
+            "held_without_any_change": len(unexplained),
+            "unexplained": unexplained[:20],
+            "reasons": dict(sorted(reasons.items())),
+        },
+    }
+
+
+def targets_missed(figures: Mapping[str, Any]) -> list[str]:
+    """What the issue's targets say must not happen, in words; empty when all are met."""
+    out = []
+    for playbook in MUST_HOLD:
+        f = figures["playbooks"].get(playbook)
+        if f is not None and f["held"] < f["attacks"]:
+            out.append(f"{playbook}: {f['held']} of {f['attacks']} attacks held ({f['escaped']})")
+    if figures["honest"]["held_without_any_change"]:
+        out.append(
+            f"{figures['honest']['held_without_any_change']} honest withdrawals held without a"
+            f" destination change, credential change or new device before them:"
+            f" {figures['honest']['unexplained']}"
+        )
+    return out
+
+
+def _changes(events: Iterable[tuple[datetime, s.Message]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for at, (topic, body) in events:
+        if topic == "account-changes":
+            out[body["customer_id"]].append({"at": at, **body})
+    return out
+
+
+def _key(dest: Mapping[str, str]) -> str:
+    return Destination(dest["bank_code"], dest["account_number"], dest.get("branch_code")).key
+
+
+def online_freeze(
+    events: list[tuple[datetime, s.Message]], attack_event_ids: set[str]
+) -> tuple[dict[str, Outcome], dict[str, int]]:
+    """Outcomes under "suspend every online destination change", and the changes refused
+    (honest and the attackers')."""
+    changes = _changes(events)
+    refused = {"honest_changes_refused": 0, "attack_changes_refused": 0}
+    outcomes: dict[str, Outcome] = {}
+    for items in changes.values():
+        for c in items:
+            if c["change_type"] == "withdrawal_destination" and c["channel"] in ONLINE_CHANNELS:
+                honest = c["event_id"] not in attack_event_ids
+                refused["honest_changes_refused" if honest else "attack_changes_refused"] += 1
+    for at, (topic, body) in events:
+        if topic != "withdrawals":
+            continue
+        key = _key(body["destination"])
+        setting = [
+            c
+            for c in changes.get(body["customer_id"], ())
+            if c["change_type"] == "withdrawal_destination"
+            and c["at"] <= at
+            and _key(c["destination"]) == key
+        ]
+        stopped = bool(setting) and setting[-1]["channel"] in ONLINE_CHANNELS
+        outcomes[body["withdrawal_id"]] = Outcome(stopped, ("ONLINE_CHANGE_SUSPENDED",) * stopped)
+    return outcomes, refused
+
+
+def hold_after_change(
+    events: list[tuple[datetime, s.Message]], hours: float = 72
+) -> dict[str, Outcome]:
+    """Outcomes under "hold every withdrawal within `hours` after any account change"."""
+    changes = _changes(events)
+    window = timedelta(hours=hours)
+    outcomes: dict[str, Outcome] = {}
+    for at, (topic, body) in events:
+        if topic != "withdrawals":
+            continue
+        recent = any(at - window <= c["at"] <= at for c in changes.get(body["customer_id"], ()))
+        outcomes[body["withdrawal_id"]] = Outcome(recent, ("CHANGE_WITHIN_72H",) * recent)
+    return outcomes

@@ -1,0 +1,139 @@
+"""Where a simulation goes: JSON Lines files (for `withdrawguard scan`), or the Kafka
+input topics, paced by `--speed`, with a progress bar.
+
+Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
+`withdrawals.jsonl`), each in arrival order, so that `withdrawguard scan <out>/events`
+reads them all; `labels.jsonl` and `simulation.json` (options and counts) beside it.
+Nothing in them depends on the clock, so the same options give the same bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from withdrawguard.scan.progress import Progress
+from withdrawguard.settings import Settings
+from withdrawguard.sim.delivery import Delivery
+from withdrawguard.sim.generate import Simulation
+from withdrawguard.streaming.topics import TopicNames
+
+EVENTS = "events"
+LABELS = "labels.jsonl"
+MANIFEST = "simulation.json"
+INPUT_TOPICS = ("logins", "account-changes", "withdrawals")
+
+
+def summary(sim: Simulation) -> dict[str, Any]:
+    """Options and counts, for `simulation.json` and the command's closing lines."""
+    c = sim.config
+    withdrawals = [x for x in sim.labels if x["record"] == "withdrawal"]
+    per_playbook: dict[str, int] = {}
+    for a in sim.attacks:
+        per_playbook[a.playbook] = per_playbook.get(a.playbook, 0) + 1
+    return {
+        "seed": c.seed,
+        "customers": c.customers,
+        "days": c.days,
+        "start": c.start.isoformat(),
+        "end": sim.end.isoformat(),
+        "id_prefix": c.id_prefix,
+        "rates": {
+            "out_of_order": c.rates.out_of_order,
+            "duplicates": c.rates.duplicates,
+            "malformed": c.rates.malformed,
+        },
+        "events": len(sim.events),
+        "messages": len(sim.deliveries),
+        "withdrawals": len(withdrawals),
+        "attack_withdrawals": sum(1 for x in withdrawals if x["truth"] == "attack"),
+        "attacks": per_playbook,
+        "malformed": sum(1 for x in sim.labels if x["record"] == "malformed"),
+    }
+
+
+def write_labels(labels: Sequence[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        for label in labels:
+            fh.write(orjson.dumps(label) + b"\n")
+
+
+def write_files(sim: Simulation, out_dir: Path) -> list[Path]:
+    """The input files, the labels and the manifest; returns their paths."""
+    (out_dir / EVENTS).mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / EVENTS / f"{topic}.jsonl" for topic in INPUT_TOPICS]
+    handles: dict[str, IO[bytes]] = {}
+    try:
+        for topic, path in zip(INPUT_TOPICS, paths, strict=True):
+            handles[topic] = path.open("wb")
+        for d in sim.deliveries:
+            handles[d.topic].write(d.value + b"\n")
+    finally:
+        for fh in handles.values():
+            fh.close()
+    write_labels(sim.labels, out_dir / LABELS)
+    manifest = orjson.dumps(summary(sim), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    (out_dir / MANIFEST).write_bytes(manifest + b"\n")
+    return [*paths, out_dir / LABELS, out_dir / MANIFEST]
+
+
+class KafkaSink:
+    """Produces deliveries to the input topics; `speed` simulated seconds pass per real
+    second (None: as fast as the producer goes)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        speed: float | None,
+        progress: Progress,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ValueError(f"--speed must be above 0, got {speed}")
+        self.settings = settings
+        self.speed = speed
+        self.progress = progress
+        self.clock, self.sleep = clock, sleep
+        self.names = TopicNames(settings)
+
+    def send(self, deliveries: Sequence[Delivery]) -> dict[str, float]:
+        """Produce everything; returns when each withdrawal was first handed to the
+        producer (`clock` time), by withdrawal id."""
+        from kafka import KafkaProducer  # the pure generator does not need it
+
+        from withdrawguard.adapters.kafka_security import kafka_python_options
+
+        producer = KafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            linger_ms=5,
+            acks=1,
+            **kafka_python_options(self.settings),
+        )
+        sent: dict[str, float] = {}
+        show = self.progress
+        show.phase("produce", len(deliveries), "messages")
+        try:
+            if deliveries:
+                origin, began = deliveries[0].at, self.clock()
+                for n, d in enumerate(deliveries, 1):
+                    if self.speed is not None:
+                        due = began + (d.at - origin).total_seconds() / self.speed
+                        wait = due - self.clock()
+                        if wait > 0.005:
+                            producer.flush()
+                            self.sleep(wait)
+                    if d.withdrawal_id is not None and d.withdrawal_id not in sent:
+                        sent[d.withdrawal_id] = self.clock()
+                    producer.send(self.names.name(d.topic), key=d.key, value=d.value)
+                    show.update(n)
+            producer.flush()
+        finally:
+            producer.close()
+        show.done()
+        return sent
