@@ -53,7 +53,6 @@ def create_app(
         "web_enabled": True,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
-        "processing_guarantee": "at_least_once",
         "consumer_auto_offset_reset": "earliest",
         "table_standby_replicas": 0,
         "autodiscover": False,
@@ -61,6 +60,23 @@ def create_app(
         # Outputs must not wait for a batch to fill: a payment system is waiting.
         "producer_linger_ms": 1,
         "broker_commit_every": 1000,
+        # --- reliability (docs/reliability.md; tests/faults show each) ---
+        # At-least-once: a crash replays from the last commit and the engine makes the
+        # replay idempotent (repeats are dropped, a repeated withdrawal re-sends its
+        # records unchanged). Faust's exactly_once would not cover Redis or webhooks.
+        "processing_guarantee": "at_least_once",
+        # Every output acknowledged by all in-sync replicas before the offset moves on.
+        "producer_acks": -1,
+        # A dead or paused worker loses its partitions in seconds, not Faust's 60 s, and
+        # a restarted one is not kept waiting that long for the old member to expire.
+        "broker_session_timeout": float(settings.kafka_session_timeout),
+        "broker_heartbeat_interval": float(settings.kafka_heartbeat_interval),
+        # Table recovery reads the changelog end to end and checks local offsets against
+        # Kafka's (faust #176/#596): a RocksDB ahead of its changelog is rebuilt.
+        "recovery_consistency_check": True,
+        # A rebalance waits for the events already taken to finish and commit (#517).
+        "stream_wait_empty": True,
+        # --- end reliability ---
     }
     config.update(overrides)
     app = faust.App(settings.app_id, **config)
