@@ -53,6 +53,8 @@ from withdrawguard.streaming.topics import INPUT_EVENT_TYPES
 
 ABSENCE_CODES = frozenset({"NEW_DEVICE", "DRAIN"})
 RESULTS = ROOT / ".local" / "faults" / "results.jsonl"
+SUITE_LOGS: list[tuple[Path, Load]] = []
+"""(worker log, its load) of every fault run this session, for the log scan."""
 _DECISION = {"allow": 0, "hold": 1}
 _HOLD = {"released": 0, "held": 1, "confirmed_fraud": 2}
 RECENT_MS = 7 * 24 * 3600 * 1000
@@ -73,6 +75,8 @@ class Measure:
     escalations: int = 0
     dead_letters: int = 0
     recovery_seconds: list[float] = field(default_factory=list)
+    mid_stream: int = 0
+    """Faults that came while the load was still being sent."""
     notes: str = ""
 
     def save(self) -> None:

@@ -23,9 +23,9 @@ def test_worker_killed_five_times_mid_stream_loses_no_verdict(
     with fault_run(services, fault_dir, "SIGKILL x5", fault_events, fault_seed) as run:
         worker = run.dep.worker("w1")
         worker.start()
-        run.start()
-        for mark in run.marks(5):
-            run.wait_sent(mark)
+        run.start(seconds=75)
+        for _ in range(5):
+            run.running()
 
             def kill_and_restart() -> None:
                 worker.stop(signal.SIGKILL)
@@ -41,9 +41,8 @@ def test_worker_stopped_gracefully_mid_stream_loses_no_verdict(
     with fault_run(services, fault_dir, "SIGTERM", fault_events, fault_seed) as run:
         worker = run.dep.worker("w1")
         worker.start()
-        run.start()
-        [mark] = run.marks(1)
-        run.wait_sent(mark)
+        run.start(seconds=20)
+        run.running()
 
         def stop_and_restart() -> None:
             worker.stop(signal.SIGTERM)
@@ -61,9 +60,8 @@ def test_worker_paused_past_the_session_timeout_resumes_without_loss(
     with fault_run(services, fault_dir, "SIGSTOP", fault_events, fault_seed) as run:
         worker = run.dep.worker("w1")
         worker.start()
-        run.start()
-        [mark] = run.marks(1)
-        run.wait_sent(mark)
+        run.start(seconds=45)
+        run.running()
 
         def pause_and_resume() -> None:
             assert worker.proc is not None
@@ -90,7 +88,7 @@ def test_an_event_whose_processing_raises_is_dead_lettered_and_the_stream_goes_o
         worker = run.dep.worker("w1")
         worker.command = ("-m", "tests.faults.poison_worker", *sorted(poisoned))
         worker.start()
-        run.start()
+        run.start(seconds=20)
         run.finish(leave_out=poisoned)
         dead = [r.value.decode() for r in run.dep.collector.of("dead-letters")]
         for event_id in poisoned:
