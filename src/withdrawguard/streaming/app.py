@@ -71,10 +71,10 @@ def create_app(
         # a restarted one is not kept waiting that long for the old member to expire.
         "broker_session_timeout": float(settings.kafka_session_timeout),
         "broker_heartbeat_interval": float(settings.kafka_heartbeat_interval),
-        # Table recovery reads the changelog end to end and checks local offsets against
-        # Kafka's (faust #176/#596): a RocksDB ahead of its changelog is rebuilt.
+        # Faust's defaults, pinned: a RocksDB store ahead of its changelog stops recovery
+        # with ConsistencyError rather than serve state Kafka no longer has (#176/#596);
+        # a rebalance or stop first finishes the events agents are processing (#517).
         "recovery_consistency_check": True,
-        # A rebalance waits for the events already taken to finish and commit (#517).
         "stream_wait_empty": True,
         # --- end reliability ---
     }
