@@ -78,6 +78,7 @@ class Measure:
     recovery_seconds: list[float] = field(default_factory=list)
     mid_stream: int = 0
     """Faults that came while the load was still being sent."""
+    result: str = "pass"
     notes: str = ""
 
     def save(self) -> None:
@@ -95,7 +96,8 @@ def check_all(
     measure: Measure,
     leave_out: frozenset[str] = frozenset(),
 ) -> None:
-    """Invariants 1-4 (the caller has waited for lag zero), figures into `measure`."""
+    """Invariants 1-5 and 7 (the caller waited for lag zero, 6); figures into `measure`,
+    saved with the outcome even when an invariant fails."""
     verdicts = by_withdrawal(dep.collector.of(t.WITHDRAWAL_DECISIONS))
     holds = by_withdrawal(dep.collector.of(t.WITHDRAWAL_HOLDS))
     measure.withdrawals = len(expected)
@@ -108,7 +110,24 @@ def check_all(
         measure.duplicates_identical += ident
         measure.duplicates_conflicting += len(conflicting)
         measure.escalations += escalations
-    measure.save()
+    try:
+        _assert_all(dep, load, expected, leave_out, verdicts, holds, lost)
+    except AssertionError as exc:
+        measure.result = "FAIL: " + str(exc).splitlines()[0][:300]
+        raise
+    finally:
+        measure.save()
+
+
+def _assert_all(
+    dep: Deployment,
+    load: Load,
+    expected: dict[str, Expected],
+    leave_out: frozenset[str],
+    verdicts: dict[str, list[Out]],
+    holds: dict[str, list[Out]],
+    lost: list[str],
+) -> None:
     assert not lost, f"{len(lost)} withdrawals without a verdict, e.g. {lost[:5]}"
     # Every message of the load is processable: a dead letter is an event lost, unless
     # it is one the test made fail (and left out of the oracle).
@@ -272,7 +291,15 @@ def check_registry(dep: Deployment) -> None:
         f"e.g. {sorted(set(live) ^ set(memory.hashes))[:5]}"
     )
     differ = [k for k in live if live[k] != memory.hashes[k]]
-    assert not differ, f"{len(differ)} registry hashes differ, e.g. {differ[0]}"
+    if differ:
+        got, want = live[differ[0]], memory.hashes[differ[0]]
+        fields = {
+            f: (got.get(f), want.get(f)) for f in set(got) | set(want) if got.get(f) != want.get(f)
+        }
+        raise AssertionError(
+            f"{len(differ)} registry hashes differ from the projection of the topics, "
+            f"e.g. {differ[0]}: (redis, projection) {fields}"
+        )
     open_live = dict(r.zrange(keys.open_holds, 0, -1, withscores=True))
     open_memory = {k: float(v) for k, v in memory.zsets.get(keys.open_holds, {}).items()}
     assert open_live == open_memory, "the open-holds index differs from the projection"

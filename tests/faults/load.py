@@ -74,7 +74,8 @@ def _account(rng: random.Random, bank: str) -> dict[str, str]:
     return {
         "bank_code": bank,
         "branch_code": f"{rng.randint(100, 999)}",
-        "account_number": f"{rng.randint(10**6, 10**7 - 1)}",
+        # Ten digits: a number this long does not turn up in a log by chance.
+        "account_number": f"{rng.randint(10**9, 10**10 - 1)}",
     }
 
 

@@ -24,8 +24,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         groups[(row["fault"], row["events"])].append(row)
     lines = [
         "| fault | runs | events | withdrawals (held) | verdicts lost "
-        "| repeats identical / conflicting | escalations | dead letters | recovery (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| repeats identical / conflicting | escalations | dead letters | recovery (s) "
+        "| invariants |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (fault, events), runs in groups.items():
         rec = [r for run in runs for r in run["recovery_seconds"]]
@@ -43,7 +44,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {sum(r['duplicates_identical'] for r in runs)} / "
             f"{sum(r['duplicates_conflicting'] for r in runs)} "
             f"| {sum(r['escalations'] for r in runs)} "
-            f"| {sum(r['dead_letters'] for r in runs)} | {recovery} |"
+            f"| {sum(r['dead_letters'] for r in runs)} | {recovery} "
+            f"| {'; '.join(dict.fromkeys(r.get('result', '?') for r in runs))} |"
         )
     return "\n".join(lines)
 

@@ -44,7 +44,7 @@ class FaultRun:
         rate = min(RATE, len(self.load.messages) / seconds)
         self.producer = self.dep.produce(self.load, rate)
 
-    def running(self, low: float = 3.0, high: float = 10.0) -> None:
+    def running(self, low: float = 2.0, high: float = 6.0) -> None:
         """Let the stream run a seeded random while: the fault comes at a random moment."""
         time.sleep(self.rng.uniform(low, high))
 
