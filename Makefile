@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration dashboard-snapshot clean
+.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,10 @@ test-unit: $(STAMP) ## unit and agent tests only (no services needed; seconds)
 
 test-integration: up ## integration tests against the real Kafka and Redis
 	$(VENV)/bin/pytest tests/integration -q
+
+test-faults: up ## the fault suite at full size, 100,000 events a fault (about an hour on 2 cores); figures in .local/faults
+	WG_FAULT_EVENTS=$${WG_FAULT_EVENTS:-100000} $(VENV)/bin/pytest tests/faults -q -s
+	$(PY) -m tests.faults.report
 
 test: lint check-monitoring browser up ## everything: lint, types, promtool, unit, agent, browser and integration tests
 	$(VENV)/bin/pytest -q

@@ -89,6 +89,10 @@ class Settings:
     """Secret that signs console sessions; unset means one generated in `WG_DATA_DIR` (logged)."""
     session_hours: int = 8
     """Hours a console sign-in lasts."""
+    kafka_session_timeout: int = 10
+    """Seconds without a heartbeat before Kafka gives a worker's partitions to the others."""
+    kafka_heartbeat_interval: int = 3
+    """Seconds between a worker's heartbeats; at most a third of WG_KAFKA_SESSION_TIMEOUT."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +123,16 @@ class Settings:
             raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
         if not 1 <= self.session_hours <= 24 * 30:
             raise SettingsError("WG_SESSION_HOURS must be between 1 and 720")
+        if not 6 <= self.kafka_session_timeout <= 300:
+            raise SettingsError(
+                "WG_KAFKA_SESSION_TIMEOUT must be between 6 and 300 seconds (the broker's "
+                f"group.min/max.session.timeout.ms), got {self.kafka_session_timeout}"
+            )
+        if not 1 <= self.kafka_heartbeat_interval * 3 <= self.kafka_session_timeout:
+            raise SettingsError(
+                "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1 and at most a third of "
+                f"WG_KAFKA_SESSION_TIMEOUT, got {self.kafka_heartbeat_interval}"
+            )
         if not self.kafka_bootstrap.strip():
             raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
         _validate_kafka_security(self)
@@ -204,6 +218,8 @@ _INTS = {
     "max_message_bytes",
     "max_clock_skew",
     "session_hours",
+    "kafka_session_timeout",
+    "kafka_heartbeat_interval",
 }
 _PATHS = {
     "data_dir",

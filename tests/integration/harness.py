@@ -135,11 +135,13 @@ class Worker:
     settings: Settings
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("-m", "withdrawguard", "worker")
+    """Arguments to the Python interpreter (the fault suite runs a test-only entry point)."""
 
     def start(self, timeout: float = 90) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "withdrawguard", "worker"],
+                [sys.executable, *self.command],
                 env=env_of(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,

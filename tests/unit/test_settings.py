@@ -47,6 +47,9 @@ def test_unprefixed_variables_that_faust_reads_are_ignored() -> None:
         ({"WG_STORE": "redis"}, "WG_STORE must be 'rocksdb' or 'memory'"),
         ({"WG_WEB_PORT": "70000"}, "WG_WEB_PORT must be a TCP port"),
         ({"WG_MAX_MESSAGE_BYTES": "10"}, "WG_MAX_MESSAGE_BYTES must be at least 1024"),
+        ({"WG_KAFKA_SESSION_TIMEOUT": "2"}, "WG_KAFKA_SESSION_TIMEOUT must be between 6"),
+        ({"WG_KAFKA_HEARTBEAT_INTERVAL": "4"}, "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1"),
+        ({"WG_KAFKA_HEARTBEAT_INTERVAL": "0"}, "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1"),
     ],
 )
 def test_bad_values_raise_an_error_naming_the_variable(env: dict[str, str], named: str) -> None:

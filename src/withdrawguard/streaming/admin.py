@@ -27,7 +27,14 @@ class TopicMismatch(RuntimeError):
 
 
 def create_topics(settings: Settings, log: Callable[[str], None] = print) -> list[TopicReport]:
-    """Create every topic that does not exist yet. Idempotent."""
+    """Create every topic that does not exist yet, and the tables' changelog topics.
+    Idempotent.
+
+    Faust would create the changelogs itself, but a worker whose first start creates
+    them may be assigned its partitions before the new topics reach its metadata; a
+    table write then fails with PartitionsMismatch ("changelog topic has 0 partitions")
+    until the metadata is refreshed, minutes later (the fault suite saw every
+    ip-observation dead-lettered that way). Made beforehand, they are known from the start."""
     admin = KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.app_id}-admin",
@@ -44,6 +51,16 @@ def create_topics(settings: Settings, log: Callable[[str], None] = print) -> lis
                 topic_configs=dict(spec.config),
             )
             for name, spec in names.all()
+            if name not in existing
+        ]
+        missing += [
+            NewTopic(
+                name=name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            for name in names.changelogs()
             if name not in existing
         ]
         if missing:

@@ -54,7 +54,6 @@ def create_app(
         "web_enabled": True,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
-        "processing_guarantee": "at_least_once",
         "consumer_auto_offset_reset": "earliest",
         "table_standby_replicas": 0,
         "autodiscover": False,
@@ -62,6 +61,23 @@ def create_app(
         # Outputs must not wait for a batch to fill: a payment system is waiting.
         "producer_linger_ms": 1,
         "broker_commit_every": 1000,
+        # --- reliability (docs/reliability.md; tests/faults show each) ---
+        # At-least-once: a crash replays from the last commit and the engine makes the
+        # replay idempotent (repeats are dropped, a repeated withdrawal re-sends its
+        # records unchanged). Faust's exactly_once would not cover Redis or webhooks.
+        "processing_guarantee": "at_least_once",
+        # Every output acknowledged by all in-sync replicas before the offset moves on.
+        "producer_acks": -1,
+        # A dead or paused worker loses its partitions in seconds, not Faust's 60 s, and
+        # a restarted one is not kept waiting that long for the old member to expire.
+        "broker_session_timeout": float(settings.kafka_session_timeout),
+        "broker_heartbeat_interval": float(settings.kafka_heartbeat_interval),
+        # Faust's defaults, pinned: a RocksDB store ahead of its changelog stops recovery
+        # with ConsistencyError rather than serve state Kafka no longer has (#176/#596);
+        # a rebalance or stop first finishes the events agents are processing (#517).
+        "recovery_consistency_check": True,
+        "stream_wait_empty": True,
+        # --- end reliability ---
     }
     config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)

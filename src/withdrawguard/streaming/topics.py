@@ -43,6 +43,9 @@ CUSTOMER_EVENTS = "customer-events"
 DESTINATION_OBSERVATIONS = "destination-observations"
 IP_OBSERVATIONS = "ip-observations"
 
+# Faust tables; each has a compacted changelog topic `<app id>-<table>-changelog`.
+TABLES = ("customers", "destinations", "source-ips")
+
 # The event `type` each input topic carries (a mismatch is a dead letter).
 INPUT_EVENT_TYPES: dict[str, str] = {
     LOGINS: "login",
@@ -85,6 +88,10 @@ class TopicNames:
 
     def inputs(self) -> list[str]:
         return [self.name(s.logical) for s in SPECS if s.role is Role.INPUT]
+
+    def changelogs(self) -> list[str]:
+        """The tables' changelog topics, named as Faust names them (no topic prefix)."""
+        return [f"{self.settings.app_id}-{table}-changelog" for table in TABLES]
 
 
 _BY_NAME = {s.logical: s for s in SPECS}

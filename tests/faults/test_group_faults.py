@@ -1,0 +1,31 @@
+"""Two workers in one group; one is killed and the other takes over its partitions,
+recovering their tables from the changelog topics."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.faults.run import fault_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+def test_the_surviving_worker_takes_over_a_killed_workers_partitions_and_tables(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "2 workers, 1 SIGKILL", fault_events, fault_seed) as run:
+        first, second = run.dep.worker("w1"), run.dep.worker("w2")
+        first.start()
+        second.start(timeout=180)  # ready: partitions split between the two, tables recovered
+        run.start(seconds=45)
+        run.running(low=8, high=15)  # both have built state of their own customers
+
+        def kill_one() -> None:
+            second.stop(signal.SIGKILL)  # never restarted: the first must do its work
+
+        run.fault(kill_one)
+        run.finish()
+        assert first.proc is not None and first.proc.poll() is None, "the survivor died"

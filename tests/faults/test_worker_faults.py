@@ -1,0 +1,97 @@
+"""The worker killed, stopped, paused, or failing on one event, mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.run import fault_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+SESSION_TIMEOUT_S = 10
+"""The worker's Kafka session timeout (streaming/app.py: broker_session_timeout)."""
+
+
+def test_worker_killed_five_times_mid_stream_loses_no_verdict(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "SIGKILL x5", fault_events, fault_seed) as run:
+        worker = run.dep.worker("w1")
+        worker.start()
+        run.start(seconds=75)
+        for _ in range(5):
+            run.running()
+
+            def kill_and_restart() -> None:
+                worker.stop(signal.SIGKILL)
+                worker.start(timeout=180)
+
+            run.fault(kill_and_restart)
+        run.finish()
+
+
+def test_worker_stopped_gracefully_mid_stream_loses_no_verdict(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "SIGTERM", fault_events, fault_seed) as run:
+        worker = run.dep.worker("w1")
+        worker.start()
+        run.start(seconds=20)
+        run.running()
+
+        def stop_and_restart() -> None:
+            worker.stop(signal.SIGTERM)
+            assert worker.proc is not None
+            assert worker.proc.returncode is not None and worker.proc.returncode <= 0
+            worker.start(timeout=180)
+
+        run.fault(stop_and_restart)
+        run.finish()
+
+
+def test_worker_paused_past_the_session_timeout_resumes_without_loss(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "SIGSTOP", fault_events, fault_seed) as run:
+        worker = run.dep.worker("w1")
+        worker.start()
+        run.start(seconds=45)
+        run.running()
+
+        def pause_and_resume() -> None:
+            assert worker.proc is not None
+            os.kill(worker.proc.pid, signal.SIGSTOP)
+            time.sleep(SESSION_TIMEOUT_S * 3)  # the group coordinator evicts it meanwhile
+            os.kill(worker.proc.pid, signal.SIGCONT)
+
+        run.fault(pause_and_resume)
+        assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
+        run.finish()
+
+
+def test_an_event_whose_processing_raises_is_dead_lettered_and_the_stream_goes_on(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "processing raises", fault_events, fault_seed) as run:
+        # One event of an attack (the e-mail change of a chain) and one honest login,
+        # both in the first half of the load: everything after them must still flow.
+        half = run.load.messages[: len(run.load.messages) // 2]
+        ids = [b.get("event_id", "") for _, b in half]
+        chain_change = run.rng.choice([i for i in ids if i.endswith("-c-email")])
+        login = run.rng.choice([b["event_id"] for tp, b in half if tp == "logins"])
+        poisoned = frozenset({chain_change, login})
+        worker = run.dep.worker("w1")
+        worker.command = ("-m", "tests.faults.poison_worker", *sorted(poisoned))
+        worker.start()
+        run.start(seconds=20)
+        run.finish(leave_out=poisoned)
+        dead = [r.value.decode() for r in run.dep.collector.of("dead-letters")]
+        for event_id in poisoned:
+            [letter] = [d for d in dead if event_id in d]
+            assert "processing failed: RuntimeError: injected failure" in letter
+        assert len(dead) == len(poisoned)
