@@ -58,9 +58,13 @@ def create_app(
         "table_standby_replicas": 0,
         "autodiscover": False,
         "logging_config": None,
-        # Outputs must not wait for a batch to fill: a payment system is waiting.
-        "producer_linger_ms": 1,
-        "broker_commit_every": 1000,
+        # -- throughput and latency (bench/throughput.py, bench/latency.py, docs/performance.md)
+        # Outputs must not wait long for a batch to fill (a payment system is waiting), but
+        # a few milliseconds turn thousands of tiny produce requests into a few large ones.
+        "producer_linger": 0.005,
+        "producer_max_batch_size": 256 * 1024,
+        "broker_commit_every": 10_000,
+        # -- end of throughput and latency
     }
     config.update(overrides)
     app = faust.App(settings.app_id, **config)
