@@ -62,11 +62,12 @@ def another_group(settings: Settings, work: Path, tag: str) -> Settings:
     return s
 
 
-def producer(settings: Settings) -> Producer:
+def producer(settings: Settings, linger_ms: int = 20) -> Producer:
+    """librdkafka's producer: batches for preloading, `linger_ms=0` for latency runs."""
     return Producer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
-            "linger.ms": 20,
+            "linger.ms": linger_ms,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 200_000,
         }

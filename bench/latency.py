@@ -85,7 +85,7 @@ def steady_load(
     """Produce generated events at `rate`/s for `seconds`; withdrawal id -> time produced."""
     names = t.TopicNames(settings)
     topic_of = {k: names.name(v) for k, v in d.TOPIC_OF.items()}
-    p = d.producer(settings)
+    p = d.producer(settings, linger_ms=0)  # every event leaves at once, as a client's would
     produced: dict[str, float] = {}
     started = time.perf_counter()
     count = 0
