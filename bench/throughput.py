@@ -188,7 +188,7 @@ def main() -> None:
                 ratios["two_workers_vs_one"] = rates["workers_2"] / rates["workers_1"]
         print()
         for name, value in ratios.items():
-            print(f"{name:<28} {value:.2f}")
+            print(f"{name:<28} {value:.4f}")
         figures = {
             "benchmark": "throughput",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -196,7 +196,7 @@ def main() -> None:
             "customers": args.customers,
             "partitions": settings.partitions,
             **{f"{k}_events_per_second": round(v) for k, v in rates.items()},
-            **{k: round(v, 3) for k, v in ratios.items()},
+            **{k: round(v, 4) for k, v in ratios.items()},
             "runs": results,
             "profile_top": profile_top,
             "cpus": os.cpu_count(),

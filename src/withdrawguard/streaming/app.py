@@ -66,6 +66,14 @@ def create_app(
         "broker_commit_every": 10_000,
         # -- end of throughput and latency
     }
+    # RocksDB, per table partition (3 tables x 6 partitions here): Faust's defaults (a 2 GiB
+    # block cache and up to 3 x 64 MiB memtables each) let the worker's memory grow with
+    # every key it touches; these bound it (docs/performance.md).
+    rocksdb_options = {
+        "write_buffer_size": 4 * 1024**2,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 16 * 1024**2,
+    }
     config.update(overrides)
     app = faust.App(settings.app_id, **config)
 
@@ -83,7 +91,12 @@ def create_app(
     def table(name: str) -> TableT[bytes, bytes]:
         # key_type/value_type bytes select the raw codec: we encode state ourselves.
         return app.Table(
-            name, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+            name,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=rocksdb_options if store == "rocksdb://" else None,
         )
 
     if metrics is None:
