@@ -147,6 +147,14 @@ class RssSampler:
         self.samples.append((time.perf_counter(), self.running.rss_bytes()))
         return [rss for _, rss in self.samples]
 
+    def per_minute(self) -> list[float]:
+        """RSS in MiB at the start of each minute of the phase, and at its end."""
+        first = self.samples[0][0]
+        marks: dict[int, int] = {}
+        for at, rss in self.samples:
+            marks.setdefault(int((at - first) // 60), rss)
+        return [round(x / 2**20, 1) for x in [*marks.values(), self.samples[-1][1]]]
+
 
 def phase(
     settings: Settings, running: d.Running, load: int, rate: float, args: argparse.Namespace
@@ -183,12 +191,14 @@ def phase(
         "rss_min_mib": round(min(mib), 1),
         "rss_max_mib": round(max(mib), 1),
         "rss_change": round(mib[-1] / mib[0] - 1, 4),
+        "rss_per_minute_mib": rss.per_minute(),
     }
     print(
         f"{load:>3}% load, {rate:,.0f} events/s for {load_seconds:.0f} s: "
         f"{len(got):,} verdicts ({missing} missing); latency p50 {result['p50_ms']} ms, "
         f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
-        f"RSS {mib[0]:.0f} -> {mib[-1]:.0f} MiB (min {min(mib):.0f}, max {max(mib):.0f})",
+        f"RSS {mib[0]:.0f} -> {mib[-1]:.0f} MiB (min {min(mib):.0f}, max {max(mib):.0f}; "
+        f"each minute: {', '.join(f'{x:.0f}' for x in rss.per_minute())})",
         flush=True,
     )
     return result
