@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot clean
+.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot bench-deps bench-throughput bench-latency clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,15 @@ test: lint check-monitoring browser up ## everything: lint, types, promtool, uni
 dashboard-snapshot: up ## redraw docs/img/dashboard.png from a worker's /metrics (installs matplotlib, the docs group)
 	$(VENV)/bin/pip install -q --group docs
 	$(PY) bench/dashboard_snapshot.py
+
+bench-deps: $(STAMP) ## install the benchmarks' own group (quixstreams, the peer; pyinstrument, py-spy)
+	$(VENV)/bin/pip install -q --group bench
+
+bench-throughput: bench-deps up ## events/s: raw consumer ceiling, quixstreams peer, 1 and 2 workers (bench/throughput.py)
+	$(PY) bench/throughput.py
+
+bench-latency: bench-deps up ## decision latency and worker RSS at 50% and 80% of the maximum (bench/latency.py)
+	$(PY) bench/latency.py
 
 clean: down ## stop everything and remove .local (data, jars, logs) and .venv
 	rm -rf $(LOCAL) $(VENV)

@@ -33,131 +33,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-END = datetime(2024, 6, 30, tzinfo=UTC)
-SPAN = timedelta(days=730)
-ATTACK_EVERY = 20_000
-CHANGE_TYPES = ("email", "phone", "password", "mfa", "address")
-CHANNELS = ("web", "mobile", "web", "mobile", "call_center", "branch")
-MULE = {"bank_code": "0009", "branch_code": "222", "account_number": "7654321"}
-
-
-def home_ip(n: int) -> str:
-    return f"100.{64 + (n >> 16) % 64}.{(n >> 8) % 256}.{1 + n % 254}"
-
-
-def home_dest(n: int) -> dict[str, str]:
-    return {"bank_code": f"{n % 97:04d}", "branch_code": "101", "account_number": f"{n:07d}"}
-
-
-class History:
-    """Writes the events, each to a random shard."""
-
-    def __init__(self, shards: list[gzip.GzipFile], rng: random.Random) -> None:
-        self.shards, self.rng, self.count, self.attacks = shards, rng, 0, 0
-
-    def put(self, body: dict[str, Any]) -> None:
-        self.shards[self.rng.randrange(len(self.shards))].write(orjson.dumps(body) + b"\n")
-        self.count += 1
-
-    def honest(self, i: int, cid: str, n: int, at: datetime) -> None:
-        rng, when = self.rng, at.isoformat()
-        common = {"event_id": f"e{i}", "customer_id": cid, "occurred_at": when}
-        roll = rng.random()
-        if roll < 0.85:
-            ok = rng.random() > 0.03
-            device = f"d{n}-{rng.randrange(2)}"
-            self.put(
-                {**common, "type": "login", "success": ok, "ip": home_ip(n), "device_id": device}
-            )
-        elif roll < 0.95:
-            dest = rng.random() < 0.05  # honest destination changes, mostly verified
-            body = {
-                **common,
-                "type": "account_change",
-                "change_type": "withdrawal_destination" if dest else rng.choice(CHANGE_TYPES),
-                "channel": rng.choice(CHANNELS),
-                "verified": rng.random() < 0.8,
-                "ip": home_ip(n),
-            }
-            if dest:
-                body["destination"] = home_dest(n + 1_000_000)
-            self.put(body)
-        else:
-            self.put(
-                {
-                    **common,
-                    "type": "withdrawal",
-                    "withdrawal_id": f"w{i}",
-                    "amount": str(rng.randrange(1, 500) * 1000),
-                    "currency": "JPY",
-                    "destination": home_dest(n),
-                    "channel": "web",
-                    "available_balance": str(rng.randrange(1000, 5000) * 1000),
-                    "ip": home_ip(n),
-                    "device_id": f"d{n}-0",
-                }
-            )
-
-    def attack(self, cid: str, at: datetime) -> None:
-        """The 2020 chain against `cid`, starting at `at`."""
-        self.attacks += 1
-        k, minute = self.attacks, timedelta(minutes=1)
-        ip, device = f"198.51.{100 + k % 100}.{1 + k % 250}", f"bot-{k}"
-        dest = MULE if k % 4 == 0 else {**MULE, "account_number": f"{8000000 + k}"}
-
-        def body(eid: str, t: int, kind: str, **fields: Any) -> dict[str, Any]:
-            when = (at + t * minute).isoformat()
-            head = {"event_id": f"x{k}-{eid}", "type": kind, "customer_id": cid}
-            return {**head, "occurred_at": when, "ip": ip, "device_id": device, **fields}
-
-        for f in range(6):
-            self.put(body(f"f{f}", f, "login", success=False))
-        self.put(body("in", 8, "login", success=True))
-        change = {"channel": "web", "verified": False}
-        self.put(body("em", 10, "account_change", change_type="email", **change))
-        dest_change = {"change_type": "withdrawal_destination", "destination": dest}
-        self.put(body("de", 15, "account_change", **change, **dest_change))
-        money = {"withdrawal_id": f"x{k}-wd", "amount": "9500000", "currency": "JPY"}
-        self.put(
-            body(
-                "wd",
-                25,
-                "withdrawal",
-                **money,
-                destination=dest,
-                channel="web",
-                available_balance="10000000",
-            )
-        )
+import history  # bench/history.py: the generated events
 
 
 def generate(folder: Path, events: int, customers: int, shards: int, seed: int) -> int:
     """Write the history into `folder`; return the number of events written."""
-    rng = random.Random(seed)
-    start = END - SPAN
-    step = SPAN / events
+    rng = random.Random(seed ^ 0x5EED)  # picks the shard, apart from the history's own RNG
     with contextlib.ExitStack() as stack:
         files = [
             stack.enter_context(gzip.open(folder / f"part-{n:03d}.jsonl.gz", "wb", 1))
             for n in range(shards)
         ]
-        history = History(files, rng)
-        i = 0
-        while history.count < events:
-            at = start + i * step + timedelta(seconds=rng.random())
-            n = rng.randrange(customers)
-            if i and i % ATTACK_EVERY == 0 and history.count + 10 <= events:
-                history.attack(f"c{n}", at)
-            else:
-                history.honest(i, f"c{n}", n, at)
-            i += 1
-    return history.count
+
+        def put(body: dict[str, Any]) -> None:
+            files[rng.randrange(shards)].write(orjson.dumps(body) + b"\n")
+
+        return history.generate(put, events, customers, seed)
 
 
 def run_scan(inputs: Path, out: Path, profile: Path | None) -> tuple[float, float, int]:

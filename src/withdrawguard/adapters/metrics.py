@@ -128,6 +128,8 @@ class PrometheusMetrics:
         self._consumed = counter(
             "events_consumed", "Messages decoded, by topic and event type.", "topic", "type"
         )
+        # Every message counts here: keep each label pair's child instead of looking it up.
+        self._consumed_by: dict[tuple[str, str], Counter] = {}
         self._dead = counter("dead_letters", "Messages sent to dead-letters, by error.", "kind")
         self._verdicts = counter("verdicts", "Verdicts sent, by decision.", "decision")
         self._holds = counter("holds", "Holds placed, once per reason code.", "reason")
@@ -172,7 +174,12 @@ class PrometheusMetrics:
         )
 
     def event_consumed(self, topic: str, event_type: str) -> None:
-        self._consumed.labels(topic, event_type).inc()
+        child = self._consumed_by.get((topic, event_type))
+        if child is None:
+            child = self._consumed_by[(topic, event_type)] = self._consumed.labels(
+                topic, event_type
+            )
+        child.inc()
 
     def dead_letter(self, kind: str) -> None:
         self._dead.labels(kind).inc()

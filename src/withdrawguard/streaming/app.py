@@ -58,9 +58,6 @@ def create_app(
         "table_standby_replicas": 0,
         "autodiscover": False,
         "logging_config": None,
-        # Outputs must not wait for a batch to fill: a payment system is waiting.
-        "producer_linger_ms": 1,
-        "broker_commit_every": 1000,
         # --- reliability (docs/reliability.md; tests/faults show each) ---
         # At-least-once: a crash replays from the last commit and the engine makes the
         # replay idempotent (repeats are dropped, a repeated withdrawal re-sends its
@@ -78,6 +75,21 @@ def create_app(
         "recovery_consistency_check": True,
         "stream_wait_empty": True,
         # --- end reliability ---
+        # -- throughput and latency (bench/throughput.py, bench/latency.py, docs/performance.md)
+        # Outputs must not wait long for a batch to fill (a payment system is waiting), but
+        # a few milliseconds turn thousands of tiny produce requests into a few large ones.
+        "producer_linger": 0.005,
+        "producer_max_batch_size": 256 * 1024,
+        "broker_commit_every": 10_000,
+        # -- end of throughput and latency
+    }
+    # RocksDB, per table partition (3 tables x 6 partitions here): Faust's defaults (a 2 GiB
+    # block cache and up to 3 x 64 MiB memtables each) let the worker's memory grow with
+    # every key it touches; these bound it (docs/performance.md).
+    rocksdb_options = {
+        "write_buffer_size": 4 * 1024**2,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 16 * 1024**2,
     }
     config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)
@@ -97,7 +109,12 @@ def create_app(
     def table(name: str) -> TableT[bytes, bytes]:
         # key_type/value_type bytes select the raw codec: we encode state ourselves.
         return app.Table(
-            name, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+            name,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=rocksdb_options if store == "rocksdb://" else None,
         )
 
     if metrics is None:

@@ -1,8 +1,9 @@
 """Bytes on internal topics, and dead-letter records.
 
 Internal `customer-events` messages are `<type>\\0<json>`: an input payload exactly as
-received (already validated by the ingest agent, validated again on decode) or a notice
-from a cross-customer stage. Observations for those stages are plain JSON objects.
+received (validated once, by the ingest agent; the detector only rebuilds the event, see
+`engine/validated.py`) or a notice from a cross-customer stage. Observations for those
+stages are plain JSON objects.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.engine.decode import InvalidEvent, decode_input
+from withdrawguard.engine.decode import InvalidEvent, parse_json
 from withdrawguard.engine.events import (
     CustomerEvent,
     DestinationFraud,
@@ -23,6 +24,7 @@ from withdrawguard.engine.events import (
 )
 from withdrawguard.engine.outputs import DestinationObservation, IpObservation
 from withdrawguard.engine.timeutil import from_ms, to_ms
+from withdrawguard.engine.validated import revive
 
 SEP = b"\0"
 DEAD_LETTER_MAX = 64 * 1024
@@ -60,7 +62,7 @@ def decode_customer_event(value: bytes, max_bytes: int) -> CustomerEvent:
         raise InvalidEvent("", "internal message without a type tag")
     event_type = tag.decode()
     if event_type not in _NOTICE_TYPES:
-        return decode_input(raw, event_type, max_bytes)
+        return revive(parse_json(raw, max_bytes), event_type)
     b = orjson.loads(raw)
     at = from_ms(b["ts"])
     if event_type == "destination_shared":

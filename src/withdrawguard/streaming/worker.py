@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
+import uvloop
 from kafka.errors import KafkaError
 
 from withdrawguard.engine.decide import Engine
@@ -32,6 +34,10 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
         return 2
     except KafkaError as exc:
         log.warning("could not check or create topics (%s); starting anyway", exc)
+    # libuv's event loop: with asyncio's own, a quarter of the worker's CPU went to the
+    # loop and its socket transports (docs/performance.md). Set before the app exists, so
+    # Faust, its consumer thread and aiohttp all run on it.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         detector = create_app(settings, Engine(policy))
     except NotifyConfigError as exc:

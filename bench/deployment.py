@@ -1,0 +1,270 @@
+"""What the Kafka benchmarks share: a fresh deployment on the local broker, loading it
+with the generated history, real worker processes, their lag, CPU time and memory, and
+py-spy profiles of them.
+
+Deployments and worker processes come from the integration harness
+(`tests/integration/harness.py`), so the benchmarks run the worker exactly as the tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration import harness  # noqa: E402 - the tests' deployment and worker
+
+import history  # noqa: E402 - bench/history.py, the generated events
+from withdrawguard.settings import Settings  # noqa: E402
+from withdrawguard.streaming import topics as t  # noqa: E402
+from withdrawguard.streaming.admin import create_topics  # noqa: E402
+
+TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
+# The registry agent, in the worker's consumer group, reads these outputs.
+REGISTRY_READS = (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS)
+
+
+def services() -> tuple[str, str]:
+    """(bootstrap, redis url) from WG_KAFKA_BOOTSTRAP / WG_REDIS_URL, as the tests read them."""
+    bootstrap = os.environ.get("WG_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    redis_url = os.environ.get("WG_REDIS_URL", "redis://127.0.0.1:6379/0")
+    if not harness._kafka_answers(bootstrap) or not harness._redis_answers(redis_url):
+        where = f"no Kafka broker at {bootstrap} or no Redis at {redis_url}"
+        sys.exit(f"{where}: {harness.HOW_TO_START}")
+    return bootstrap, redis_url
+
+
+def fresh_deployment(name: str, work: Path) -> Settings:
+    """A deployment with a topic prefix, consumer group and data dir of its own."""
+    return harness.isolated_settings(services(), name, work / "worker-0")
+
+
+def another_group(settings: Settings, work: Path, tag: str) -> Settings:
+    """The same input topics, read by a new consumer group (fresh internal topics, tables)."""
+    s = replace(settings, app_id=f"{settings.app_id}-{tag}", data_dir=work / f"worker-{tag}")
+    create_topics(s, log=lambda _line: None)
+    return s
+
+
+def producer(settings: Settings, linger_ms: int = 20) -> Producer:
+    """librdkafka's producer: batches for preloading, `linger_ms=0` for latency runs."""
+    return Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "linger.ms": linger_ms,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 200_000,
+        }
+    )
+
+
+def send(p: Producer, topic: str, key: bytes, value: bytes) -> None:
+    while True:
+        try:
+            p.produce(topic, value=value, key=key)
+            return
+        except BufferError:  # the local queue is full: let librdkafka deliver some
+            p.poll(0.05)
+
+
+def preload(settings: Settings, events: int, customers: int, seed: int) -> Counter[str]:
+    """Produce the generated history into the input topics; the count per input topic."""
+    names = t.TopicNames(settings)
+    topic_names = {k: names.name(v) for k, v in TOPIC_OF.items()}
+    p, counts = producer(settings), Counter[str]()
+
+    def put(body: dict[str, Any]) -> None:
+        topic = topic_names[body["type"]]
+        send(p, topic, body["customer_id"].encode(), orjson.dumps(body))
+        counts[topic] += 1
+        if len(counts) and sum(counts.values()) % 20_000 == 0:
+            p.poll(0)
+
+    history.generate(put, events, customers, seed)
+    if p.flush(120) != 0:
+        sys.exit("the broker did not take every preloaded message within 120 s")
+    return counts
+
+
+# ---------------------------------------------------------------- lag
+
+
+@dataclass
+class LagProbe:
+    """Unprocessed messages of a consumer group on every topic it reads."""
+
+    settings: Settings
+    topics: list[str]
+    admin: KafkaAdminClient = field(init=False)
+    probe: KafkaConsumer = field(init=False)
+
+    def __post_init__(self) -> None:
+        servers = self.settings.bootstrap_servers
+        self.admin = KafkaAdminClient(bootstrap_servers=servers)
+        self.probe = KafkaConsumer(bootstrap_servers=servers)
+        parts = self.settings.partitions
+        self.parts = [TopicPartition(n, p) for n in self.topics for p in range(parts)]
+
+    @classmethod
+    def of_worker(cls, settings: Settings) -> LagProbe:
+        """Inputs, internal topics, and the outputs the registry agent reads."""
+        names = t.TopicNames(settings)
+        read = [s.logical for s in t.SPECS if s.role is not t.Role.OUTPUT]
+        return cls(settings, [names.name(n) for n in (*read, *REGISTRY_READS)])
+
+    def lag(self) -> int:
+        ends = self.probe.end_offsets(self.parts)
+        group = self.settings.app_id
+        done = self.admin.list_group_offsets(group).get(group, {})
+        return sum(ends[tp] - (done[tp].offset if tp in done else 0) for tp in self.parts)
+
+    def close(self) -> None:
+        self.admin.close()
+        self.probe.close()
+
+
+def wait_lag_zero(
+    probe: LagProbe, alive: Callable[[], bool], started: float, timeout: float
+) -> float:
+    """Seconds from `started` until the group has nothing left to process."""
+    last_report = time.perf_counter()
+    while True:
+        lag = probe.lag()
+        now = time.perf_counter()
+        if lag <= 0:
+            return now - started
+        if not alive():
+            sys.exit("a worker exited before catching up; see its log")
+        if now - started > timeout:
+            sys.exit(f"still {lag:,} messages behind after {timeout:.0f} s")
+        if now - last_report > 15:
+            print(f"  ... {now - started:5.0f} s, {lag:,} messages to go", flush=True)
+            last_report = now
+        time.sleep(0.25)
+
+
+# ---------------------------------------------------------------- workers
+
+
+@dataclass
+class Running:
+    """Worker processes of one deployment, started at `started` (perf_counter)."""
+
+    workers: list[harness.Worker]
+    started: float
+    ready: float
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers if w.proc is not None]
+
+    def alive(self) -> bool:
+        return all(w.proc is not None and w.proc.poll() is None for w in self.workers)
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def rss_bytes(self) -> int:
+        return sum(rss_bytes(pid) for pid in self.pids)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop(signal.SIGTERM)
+
+
+def start_workers(settings: Settings, count: int, work: Path) -> Running:
+    """`count` worker processes in one consumer group, launched together."""
+    workers = []
+    for n in range(count):
+        s = replace(settings, data_dir=settings.data_dir / f"w{n}", web_port=harness._free_port())
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        workers.append(harness.Worker(s, work / f"{settings.app_id}-w{n}.log"))
+    started = time.perf_counter()
+    for w in workers:  # each start returns when that worker answers /ready
+        w.start(timeout=180)
+    return Running(workers, started, time.perf_counter() - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@dataclass
+class Profiler:
+    """py-spy sampling one process into collapsed stacks."""
+
+    pid: int
+    out: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        spy = Path(sys.executable).with_name("py-spy")
+        cmd = [str(spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "50"]
+        cmd += ["--output", str(self.out), "--nonblocking"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes the profile and exits
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return
+        if not self.out.exists():
+            print(f"py-spy wrote no profile: {err.decode(errors='replace')[-300:]}")
+
+
+def top_entries(collapsed: Path, n: int = 15) -> tuple[list[tuple[str, float]], int]:
+    """The functions where the most samples were taken (self time), as (name, share)."""
+    own: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        leaf = frames[-1]
+        name, _, where = leaf.partition(" (")
+        own[f"{name} ({where.split(':')[0].split('site-packages/')[-1]}"] += samples
+    return [(k, v / total) for k, v in own.most_common(n)], total
+
+
+def workdir(keep: Path | None) -> Path:
+    return keep or Path(tempfile.mkdtemp(prefix="wg-bench-"))
+
+
+def cleanup(work: Path, keep: Path | None) -> None:
+    if keep is None:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,212 @@
+"""Events per second on the real broker: a raw consumer (the ceiling), the same core rules
+in quixstreams (the peer), and withdrawguard's worker with one and two processes.
+
+    .venv/bin/python bench/throughput.py [--events N] [--customers N] [--seed N]
+                                         [--workers 1,2] [--profile DIR] [--keep DIR]
+
+Preloads N events (~85% logins, 10% account changes, 5% withdrawals over N / 20
+customers, bench/history.py) into the input topics of a fresh deployment (its own
+WG_TOPIC_PREFIX), then times, one after the other on the same data:
+
+- ceiling: one aiokafka consumer reading the three input topics and decoding every
+  value with orjson, nothing else;
+- peer: bench/peer_quix.py, DEST_CHANGED_RECENTLY, NEW_DEVICE and DRAIN with
+  per-customer state in quixstreams, in its own process;
+- withdrawguard: `withdrawguard worker` processes (full rule set, every output, hold
+  registry in Redis) in a fresh consumer group each, from the first process's launch
+  until the group's lag is zero on every topic it reads: inputs, internal topics
+  (customer-events, destination and IP observations) and the outputs its registry agent
+  projects into Redis.
+
+Each figure is events / wall seconds from start (so start-up counts against everyone),
+with CPU seconds beside it (the machine may be shared: events per CPU second is the
+steadier figure). The default N, 200,000, keeps the whole run under 10 minutes on two
+cores; `--events 2000000` (100,000 customers) is the issue's full size and takes about
+an hour there. Uses WG_KAFKA_BOOTSTRAP and WG_REDIS_URL. `--profile DIR` samples the
+one-worker run with py-spy and prints the top entries. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+import deployment as d  # bench/deployment.py
+from withdrawguard.settings import Settings
+from withdrawguard.streaming import topics as t
+
+
+async def _ceiling(settings: Settings, topics: list[str], total: int) -> tuple[float, float]:
+    cpu0, started = time.process_time(), time.perf_counter()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(n, p) for n in topics for p in range(settings.partitions)])
+        seen = 0
+        while seen < total:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                for r in records:
+                    orjson.loads(r.value)
+                seen += sum(1 for _ in records)
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - started, time.process_time() - cpu0
+
+
+def ceiling(settings: Settings, topics: list[str], total: int) -> dict[str, Any]:
+    seconds, cpu = asyncio.run(_ceiling(settings, topics, total))
+    return {"seconds": seconds, "cpu_seconds": cpu}
+
+
+def peer(settings: Settings, total: int) -> dict[str, Any]:
+    script = Path(__file__).with_name("peer_quix.py")
+    args = [sys.executable, str(script), settings.kafka_bootstrap, settings.topic_prefix]
+    done = subprocess.run([*args, str(total)], capture_output=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the quixstreams peer failed:\n{done.stderr.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def withdrawguard(
+    settings: Settings, workers: int, total: int, work: Path, profile: Path | None
+) -> dict[str, Any]:
+    probe = d.LagProbe.of_worker(settings)
+    running = d.start_workers(settings, workers, work)
+    spy = None
+    if profile is not None:
+        spy = d.Profiler(running.pids[0], profile)
+        spy.start()
+    try:
+        seconds = d.wait_lag_zero(probe, running.alive, running.started, timeout=3600)
+        cpu, rss = running.cpu_seconds(), running.rss_bytes()
+    finally:
+        if spy is not None:
+            spy.stop()
+        running.stop()
+        probe.close()
+    return {
+        "workers": workers,
+        "seconds": seconds,
+        "seconds_after_ready": seconds - running.ready,
+        "startup_seconds": running.ready,
+        "cpu_seconds": cpu,
+        "rss_mib": round(rss / 2**20),
+    }
+
+
+def show(name: str, events: int, r: dict[str, Any]) -> float:
+    rate = events / r["seconds"]
+    r["events_per_second"] = round(rate)
+    r["events_per_cpu_second"] = round(events / r["cpu_seconds"]) if r["cpu_seconds"] else None
+    extra = ""
+    if "seconds_after_ready" in r:
+        after = events / r["seconds_after_ready"]
+        extra = f", {after:,.0f}/s after {r['startup_seconds']:.0f} s start-up"
+    print(
+        f"{name:<24} {rate:>10,.0f} events/s  ({r['seconds']:,.1f} s wall, "
+        f"{r['cpu_seconds']:,.1f} s CPU{extra})",
+        flush=True,
+    )
+    return rate
+
+
+def print_profile(path: Path) -> list[list[Any]]:
+    entries, samples = d.top_entries(path)
+    print(f"\ntop entries of the one-worker profile ({samples:,} samples, self time):")
+    for name, share in entries:
+        print(f"  {share:6.1%}  {name}")
+    return [[name, round(share, 4)] for name, share in entries]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, help="default: events / 20")
+    parser.add_argument("--seed", type=int, default=20200901)
+    parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
+    parser.add_argument("--profile", type=Path, help="py-spy the one-worker run into DIR")
+    parser.add_argument("--keep", type=Path, help="keep worker data and logs in DIR")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    args.customers = args.customers or max(1000, args.events // 20)
+    work = d.workdir(args.keep)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        settings = d.fresh_deployment("tput", work)
+        print(f"topic prefix {settings.topic_prefix!r}, broker {settings.kafka_bootstrap}")
+        started = time.perf_counter()
+        loaded = d.preload(settings, args.events, args.customers, args.seed)
+        events = sum(loaded.values())
+        print(
+            f"preloaded {events:,} events for {args.customers:,} customers in "
+            f"{time.perf_counter() - started:.0f} s: "
+            + ", ".join(f"{n.removeprefix(settings.topic_prefix)} {c:,}" for n, c in loaded.items())
+        )
+        inputs = [t.TopicNames(settings).name(n) for n in d.TOPIC_OF.values()]
+        results: dict[str, Any] = {}
+        rates: dict[str, float] = {}
+        results["ceiling"] = ceiling(settings, inputs, events)
+        rates["ceiling"] = show("ceiling (aiokafka+orjson)", events, results["ceiling"])
+        results["peer"] = peer(settings, events)
+        rates["peer"] = show("peer (quixstreams)", events, results["peer"])
+        profile_top = None
+        for n in counts:
+            s = d.another_group(settings, work, f"{n}w")
+            prof = None
+            if args.profile is not None and n == 1:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                prof = args.profile / "worker.collapsed"
+            results[f"workers_{n}"] = withdrawguard(s, n, events, work, prof)
+            label = f"withdrawguard, {n} worker(s)"
+            rates[f"workers_{n}"] = show(label, events, results[f"workers_{n}"])
+            if prof is not None and prof.exists():
+                profile_top = print_profile(prof)
+        ratios: dict[str, float] = {}
+        if "workers_1" in rates:
+            ratios["withdrawguard_vs_ceiling"] = rates["workers_1"] / rates["ceiling"]
+            ratios["withdrawguard_vs_peer"] = rates["workers_1"] / rates["peer"]
+            if "workers_2" in rates:
+                ratios["two_workers_vs_one"] = rates["workers_2"] / rates["workers_1"]
+        print()
+        for name, value in ratios.items():
+            print(f"{name:<28} {value:.4f}")
+        figures = {
+            "benchmark": "throughput",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "events": events,
+            "customers": args.customers,
+            "partitions": settings.partitions,
+            **{f"{k}_events_per_second": round(v) for k, v in rates.items()},
+            **{k: round(v, 4) for k, v in ratios.items()},
+            "runs": results,
+            "profile_top": profile_top,
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "python": platform.python_version(),
+        }
+        print(json.dumps(figures))
+    finally:
+        d.cleanup(work, args.keep)
+
+
+if __name__ == "__main__":
+    main()
