@@ -4,12 +4,12 @@ Kept small on purpose: a simulator is being written elsewhere and can replace `b
 as long as it returns a `Load` (input messages in the wire contract, in the order a
 producer would send them, and the withdrawal ids among them).
 
-The mix, per customer (seeded, so a run can be repeated):
-- honest customers (about 88%): sixty days of history and a withdrawal today;
-- the 2020 SBI chain (about 8%): failed-login burst, new device, e-mail change, web change
-  of destination, a withdrawal of 95% of the balance;
-- mule pairs (about 4%): two customers setting one destination through the call centre
-  and the branch, each withdrawing to it (held only by cross-customer evidence).
+The mix, per draw (seeded, so a run can be repeated):
+- an honest customer (90%): sixty days of history and a withdrawal today;
+- the 2020 SBI chain (8%): failed-login burst, new device, e-mail change, web change of
+  destination, a withdrawal of 95% of the balance;
+- a mule pair (2%): two customers setting one destination through the call centre and
+  the branch, each withdrawing to it (held only by cross-customer evidence).
 
 Every customer gets a home destination of its own: with one destination shared by
 thousands of honest customers, the destinations table would hold one huge value.
