@@ -112,6 +112,9 @@ def check_all(
         measure.escalations += escalations
     try:
         _assert_all(dep, load, expected, leave_out, verdicts, holds, lost)
+    except RegistryBehind as exc:
+        measure.result = "KNOWN (xfail): " + str(exc).splitlines()[0][:300]
+        raise
     except AssertionError as exc:
         measure.result = "FAIL: " + str(exc).splitlines()[0][:300]
         raise
@@ -144,8 +147,8 @@ def _assert_all(
         _, conflicting, _ = repeats(records)
         assert not conflicting, f"repeats neither identical nor escalations: {conflicting[:3]}"
     check_table(dep, load, expected, leave_out)
-    check_registry(dep)
     check_logs(dep.logs, load)
+    check_registry(dep)  # last: a RegistryBehind must not hide the other checks
 
 
 def matches(last: dict[str, Any], exp: Expected) -> bool:
@@ -272,6 +275,14 @@ def _compare(
 # ------------------------------------------------------------ the registry
 
 
+class RegistryBehind(AssertionError):
+    """The registry missed records but still fails closed: every withdrawal that differs
+    is absent from Redis (the client answers `pending`, which payment systems treat as
+    `hold`) or shows the projection's decision and hold status with older details. This
+    is the open finding of docs/reliability.md ("A registry record skipped around a
+    worker kill"); any other difference is a plain failure."""
+
+
 def check_registry(dep: Deployment) -> None:
     """Redis equals the projection of every verdict and hold record (pure projection,
     in-memory store), withdrawal by withdrawal, and the open-holds index."""
@@ -286,23 +297,35 @@ def check_registry(dep: Deployment) -> None:
     r = redis.Redis.from_url(dep.settings.redis_url, decode_responses=True)
     keys = memory.keys
     live = {key: r.hgetall(key) for key in r.scan_iter(match=f"{keys.prefix}wd:*", count=1000)}
-    assert set(live) == set(memory.hashes), (
-        f"registry keys differ: {len(set(live) ^ set(memory.hashes))} "
-        f"e.g. {sorted(set(live) ^ set(memory.hashes))[:5]}"
-    )
-    differ = [k for k in live if live[k] != memory.hashes[k]]
-    if differ:
-        got, want = live[differ[0]], memory.hashes[differ[0]]
+    invented = sorted(set(live) - set(memory.hashes))
+    assert not invented, f"{len(invented)} registry hashes no record made, e.g. {invented[:5]}"
+    missing = sorted(set(memory.hashes) - set(live))
+    differ = sorted(k for k in live if live[k] != memory.hashes[k])
+    unsafe = [k for k in differ if not _same_answer(live[k], memory.hashes[k])]
+    if unsafe:
+        got, want = live[unsafe[0]], memory.hashes[unsafe[0]]
         fields = {
             f: (got.get(f), want.get(f)) for f in set(got) | set(want) if got.get(f) != want.get(f)
         }
         raise AssertionError(
-            f"{len(differ)} registry hashes differ from the projection of the topics, "
-            f"e.g. {differ[0]}: (redis, projection) {fields}"
+            f"{len(unsafe)} registry hashes answer differently from the projection of the "
+            f"topics, e.g. {unsafe[0]}: (redis, projection) {fields}"
         )
     open_live = dict(r.zrange(keys.open_holds, 0, -1, withscores=True))
     open_memory = {k: float(v) for k, v in memory.zsets.get(keys.open_holds, {}).items()}
-    assert open_live == open_memory, "the open-holds index differs from the projection"
+    behind = {k.removeprefix(f"{keys.prefix}wd:") for k in missing + differ}
+    assert {k: v for k, v in open_live.items() if k not in behind} == {
+        k: v for k, v in open_memory.items() if k not in behind
+    }, "the open-holds index differs from the projection"
+    if missing or differ:
+        raise RegistryBehind(
+            f"registry behind its topics: {len(missing)} hashes absent (read as pending), "
+            f"{len(differ)} with the same answer but older details, e.g. {(missing + differ)[:3]}"
+        )
+
+
+def _same_answer(got: dict[str, str], want: dict[str, str]) -> bool:
+    return all(got.get(f) == want.get(f) for f in ("decision", "hold_status"))
 
 
 # ------------------------------------------------------------ the logs
