@@ -74,6 +74,7 @@ def test_worker_paused_past_the_session_timeout_resumes_without_loss(
         run.finish()
 
 
+@pytest.mark.fault_smoke
 def test_an_event_whose_processing_raises_is_dead_lettered_and_the_stream_goes_on(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
