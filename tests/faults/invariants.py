@@ -297,20 +297,20 @@ def check_registry(dep: Deployment) -> None:
     r = redis.Redis.from_url(dep.settings.redis_url, decode_responses=True)
     keys = memory.keys
     live = {key: r.hgetall(key) for key in r.scan_iter(match=f"{keys.prefix}wd:*", count=1000)}
-    invented = sorted(set(live) - set(memory.hashes))
-    assert not invented, f"{len(invented)} registry hashes no record made, e.g. {invented[:5]}"
-    missing = sorted(set(memory.hashes) - set(live))
-    differ = sorted(k for k in live if live[k] != memory.hashes[k])
-    unsafe = [k for k in differ if not _same_answer(live[k], memory.hashes[k])]
-    if unsafe:
-        got, want = live[unsafe[0]], memory.hashes[unsafe[0]]
+    gap = compare_registry(live, memory.hashes)
+    assert not gap.invented, (
+        f"{len(gap.invented)} registry hashes no record made, e.g. {gap.invented[:5]}"
+    )
+    if gap.unsafe:
+        got, want = live[gap.unsafe[0]], memory.hashes[gap.unsafe[0]]
         fields = {
             f: (got.get(f), want.get(f)) for f in set(got) | set(want) if got.get(f) != want.get(f)
         }
         raise AssertionError(
-            f"{len(unsafe)} registry hashes answer differently from the projection of the "
-            f"topics, e.g. {unsafe[0]}: (redis, projection) {fields}"
+            f"{len(gap.unsafe)} registry hashes answer differently from the projection of the "
+            f"topics, e.g. {gap.unsafe[0]}: (redis, projection) {fields}"
         )
+    missing, differ = gap.missing, gap.stale
     open_live = dict(r.zrange(keys.open_holds, 0, -1, withscores=True))
     open_memory = {k: float(v) for k, v in memory.zsets.get(keys.open_holds, {}).items()}
     behind = {k.removeprefix(f"{keys.prefix}wd:") for k in missing + differ}
@@ -322,6 +322,31 @@ def check_registry(dep: Deployment) -> None:
             f"registry behind its topics: {len(missing)} hashes absent (read as pending), "
             f"{len(differ)} with the same answer but older details, e.g. {(missing + differ)[:3]}"
         )
+
+
+@dataclass(frozen=True)
+class RegistryGap:
+    """How Redis differs from the projection, by hash key: `invented` (in Redis only),
+    `missing` (absent from Redis: read as pending), `stale` (same decision and hold
+    status, other details), `unsafe` (answers differently)."""
+
+    invented: list[str]
+    missing: list[str]
+    stale: list[str]
+    unsafe: list[str]
+
+
+def compare_registry(
+    live: dict[str, dict[str, str]], projected: dict[str, dict[str, str]]
+) -> RegistryGap:
+    differ = sorted(k for k in set(live) & set(projected) if live[k] != projected[k])
+    same = [k for k in differ if _same_answer(live[k], projected[k])]
+    return RegistryGap(
+        invented=sorted(set(live) - set(projected)),
+        missing=sorted(set(projected) - set(live)),
+        stale=same,
+        unsafe=[k for k in differ if k not in same],
+    )
 
 
 def _same_answer(got: dict[str, str], want: dict[str, str]) -> bool:
