@@ -13,9 +13,6 @@ from tests.faults.run import fault_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-SESSION_TIMEOUT_S = 10
-"""The worker's Kafka session timeout (streaming/app.py: broker_session_timeout)."""
-
 
 def test_worker_killed_five_times_mid_stream_loses_no_verdict(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
@@ -66,7 +63,8 @@ def test_worker_paused_past_the_session_timeout_resumes_without_loss(
         def pause_and_resume() -> None:
             assert worker.proc is not None
             os.kill(worker.proc.pid, signal.SIGSTOP)
-            time.sleep(SESSION_TIMEOUT_S * 3)  # the group coordinator evicts it meanwhile
+            # the group coordinator evicts it meanwhile (the deployment's session timeout)
+            time.sleep(run.dep.settings.kafka_session_timeout * 3)
             os.kill(worker.proc.pid, signal.SIGCONT)
 
         run.fault(pause_and_resume)
