@@ -204,6 +204,9 @@ def test_analyst_sees_the_hold_releases_it_with_a_note_and_it_leaves_the_open_li
     row.locator("input[name=note]").fill(NOTE)
     row.locator("button[value=release]").click()
     page.wait_for_url("**/console")
+    # The reloaded page fills its table from its first poll, so the other hold showing up
+    # is what says the table is filled; only then does "the released one is gone" mean it.
+    page.locator(f"[id='hold-{other}']").wait_for(state="visible", timeout=30_000)
     page.locator(f"[id='hold-{wid}']").wait_for(state="detached", timeout=30_000)
     assert page.locator(f"[id='hold-{other}']").is_visible()
 
