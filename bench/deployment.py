@@ -31,13 +31,14 @@ sys.path.insert(0, str(ROOT))
 from tests.integration import harness  # noqa: E402 - the tests' deployment and worker
 
 import history  # noqa: E402 - bench/history.py, the generated events
+from withdrawguard.registry.projection import SOURCES  # noqa: E402
 from withdrawguard.settings import Settings  # noqa: E402
 from withdrawguard.streaming import topics as t  # noqa: E402
 from withdrawguard.streaming.admin import create_topics  # noqa: E402
 
 TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
 # The registry agent, in the worker's consumer group, reads these outputs.
-REGISTRY_READS = (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS)
+REGISTRY_READS = SOURCES  # what the registry feed projects
 
 
 def services() -> tuple[str, str]:
@@ -107,10 +108,10 @@ def preload(settings: Settings, events: int, customers: int, seed: int) -> Count
 
 @dataclass
 class LagProbe:
-    """Unprocessed messages of a consumer group on every topic it reads."""
+    """Unprocessed messages of consumer groups, each on every topic it reads."""
 
     settings: Settings
-    topics: list[str]
+    groups: dict[str, list[str]]  # group id -> topic names
     admin: KafkaAdminClient = field(init=False)
     probe: KafkaConsumer = field(init=False)
 
@@ -118,21 +119,34 @@ class LagProbe:
         servers = self.settings.bootstrap_servers
         self.admin = KafkaAdminClient(bootstrap_servers=servers)
         self.probe = KafkaConsumer(bootstrap_servers=servers)
-        parts = self.settings.partitions
-        self.parts = [TopicPartition(n, p) for n in self.topics for p in range(parts)]
+        n = self.settings.partitions
+        self.parts = {
+            group: [TopicPartition(topic, p) for topic in topics for p in range(n)]
+            for group, topics in self.groups.items()
+        }
 
     @classmethod
     def of_worker(cls, settings: Settings) -> LagProbe:
-        """Inputs, internal topics, and the outputs the registry agent reads."""
+        """The detector's group on the inputs and internal topics, and the registry
+        feed's group on the outputs it projects into Redis."""
         names = t.TopicNames(settings)
         read = [s.logical for s in t.SPECS if s.role is not t.Role.OUTPUT]
-        return cls(settings, [names.name(n) for n in (*read, *REGISTRY_READS)])
+        return cls(
+            settings,
+            {
+                settings.app_id: [names.name(n) for n in read],
+                names.registry_group(): [names.name(n) for n in REGISTRY_READS],
+            },
+        )
 
     def lag(self) -> int:
-        ends = self.probe.end_offsets(self.parts)
-        group = self.settings.app_id
-        done = self.admin.list_group_offsets(group).get(group, {})
-        return sum(ends[tp] - (done[tp].offset if tp in done else 0) for tp in self.parts)
+        every = sorted({tp for parts in self.parts.values() for tp in parts})
+        ends = self.probe.end_offsets(every)
+        total = 0
+        for group, parts in self.parts.items():
+            done = self.admin.list_group_offsets(group).get(group, {})
+            total += sum(ends[tp] - (done[tp].offset if tp in done else 0) for tp in parts)
+        return total
 
     def close(self) -> None:
         self.admin.close()

@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 
 from tests.faults.load import Load
 from tests.integration.harness import ROOT, Worker, _free_port, isolated_settings
+from withdrawguard.registry.projection import SOURCES
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
@@ -40,8 +41,11 @@ SECRETS = {
     "service token": "svc-fault-token-73d1e0b9c4a2",
     "password": "fault-Passw0rd-e81c5d",
 }
-# The group reads every topic but dead-letters (the registry and notify agents read outputs).
-READ = [spec.logical for spec in t.SPECS if spec.logical != t.DEAD_LETTERS]
+# What each consumer group reads: the detector's (the app id) the inputs, the internal
+# topics and, for the notify agent, fraud-alerts; the registry feed's the outputs it projects.
+DETECTOR_READS = [spec.logical for spec in t.SPECS if spec.role is not t.Role.OUTPUT]
+DETECTOR_READS.append(t.FRAUD_ALERTS)
+REGISTRY_READS = list(SOURCES)
 COLLECTED = [t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.DEAD_LETTERS]
 
 
@@ -163,11 +167,20 @@ class Deployment:
 
     # ------------------------------------------------------------ lag
 
-    def _parts(self) -> list[TopicPartition]:
+    def _groups(self) -> dict[str, list[TopicPartition]]:
         names = t.TopicNames(self.settings)
-        return [
-            TopicPartition(names.name(n), p) for n in READ for p in range(self.settings.partitions)
-        ]
+
+        def parts(logical: list[str]) -> list[TopicPartition]:
+            n = self.settings.partitions
+            return [TopicPartition(names.name(x), p) for x in logical for p in range(n)]
+
+        return {
+            self.settings.app_id: parts(DETECTOR_READS),
+            names.registry_group(): parts(REGISTRY_READS),
+        }
+
+    def _parts(self) -> list[TopicPartition]:
+        return sorted({tp for parts in self._groups().values() for tp in parts})
 
     def ends(self) -> dict[TopicPartition, int]:
         probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers)
@@ -177,14 +190,18 @@ class Deployment:
             probe.close()
 
     def behind(self, ends: dict[TopicPartition, int]) -> int:
-        """Messages before `ends` the group has not committed yet."""
+        """Messages before `ends` the groups (detector and registry feed) have not
+        committed yet, each on the topics it reads."""
         admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        total = 0
         try:
-            group = self.settings.app_id
-            done = admin.list_group_offsets(group).get(group, {})
+            for group, parts in self._groups().items():
+                done = admin.list_group_offsets(group).get(group, {})
+                for tp in parts:
+                    total += max(0, ends[tp] - (done[tp].offset if tp in done else 0))
         finally:
             admin.close()
-        return sum(max(0, end - (done[tp].offset if tp in done else 0)) for tp, end in ends.items())
+        return total
 
     def caught_up(
         self,

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.faults.deployment import Deployment, deployment
-from tests.faults.invariants import SUITE_LOGS, Measure, RegistryBehind, check_all
+from tests.faults.invariants import SUITE_LOGS, Measure, check_all
 from tests.faults.load import Load, build
 from tests.faults.oracle import expected_verdicts
 from tests.integration.harness import Worker
@@ -69,12 +67,7 @@ class FaultRun:
         self.dep.drained(self.producer, DRAIN_BOUND)
         oracle_dir = (work or self.dep.directory) / "oracle"
         expected = expected_verdicts(self.load, self.dep.settings, oracle_dir, self.now, leave_out)
-        try:
-            check_all(self.dep, self.load, expected, self.measure, leave_out)
-        except RegistryBehind as exc:
-            # Every other invariant held and the registry still fails closed; the
-            # skipped record is an open bug (docs/reliability.md, "Open"), shown as such.
-            pytest.xfail(f"open finding, docs/reliability.md: {exc}")
+        check_all(self.dep, self.load, expected, self.measure, leave_out)
 
 
 @contextmanager

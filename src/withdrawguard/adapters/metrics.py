@@ -72,6 +72,9 @@ class Metrics(Protocol):
     def registry_retry(self) -> None:
         """A registry write that failed (Redis down or slow) and will be tried again."""
 
+    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Records of each output partition this worker's registry feed has not applied."""
+
 
 class NoMetrics:
     """Counts nothing: for tools and tests that do not care."""
@@ -113,6 +116,9 @@ class NoMetrics:
         pass
 
     def registry_retry(self) -> None:
+        pass
+
+    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         pass
 
 
@@ -166,6 +172,13 @@ class PrometheusMetrics:
             registry=registry,
         )
         self._lag_labels: set[tuple[str, str]] = set()
+        self._registry_lag = Gauge(
+            f"{PREFIX}_registry_lag_messages",
+            "Records of an output partition the registry feed has not yet applied to Redis.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self._registry_lag_labels: set[tuple[str, str]] = set()
         self._tables = Gauge(
             f"{PREFIX}_table_keys",
             "Keys in the table's partitions held by this worker.",
@@ -199,12 +212,12 @@ class PrometheusMetrics:
         self._from_arrival.observe(max(0.0, seconds_since_arrival))
 
     def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        current = {(topic, str(partition)) for topic, partition in lags}
-        for gone in self._lag_labels - current:
-            self._lag.remove(*gone)
-        for (topic, partition), lag in lags.items():
-            self._lag.labels(topic, str(partition)).set(lag)
-        self._lag_labels = current
+        self._lag_labels = _set_per_partition(self._lag, self._lag_labels, lags)
+
+    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        self._registry_lag_labels = _set_per_partition(
+            self._registry_lag, self._registry_lag_labels, lags
+        )
 
     def table_size(self, table: str, n: int) -> None:
         self._tables.labels(table).set(n)
@@ -223,3 +236,15 @@ class PrometheusMetrics:
 
     def registry_retry(self) -> None:
         self._registry_retries.inc()
+
+
+def _set_per_partition(
+    gauge: Gauge, shown: set[tuple[str, str]], values: Mapping[tuple[str, int], int]
+) -> set[tuple[str, str]]:
+    """Set a (topic, partition) gauge to `values`, dropping partitions no longer held."""
+    current = {(topic, str(partition)) for topic, partition in values}
+    for gone in shown - current:
+        gauge.remove(*gone)
+    for (topic, partition), value in values.items():
+        gauge.labels(topic, str(partition)).set(value)
+    return current

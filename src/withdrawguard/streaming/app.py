@@ -24,7 +24,7 @@ from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_agent import register_notifier
-from withdrawguard.streaming.registry_agent import register_registry
+from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
 
@@ -141,7 +141,7 @@ def create_app(
     register_health(app)
     register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
-    register_registry(app, settings, metrics)  # hold registry in Redis, decision API
+    register_registry(app, settings, metrics)  # hold registry feed into Redis, decision API
     register_metrics(
         app,
         metrics,

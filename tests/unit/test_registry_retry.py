@@ -1,4 +1,4 @@
-"""The registry agent's write loop: it does not move on until Redis took the record."""
+"""A registry write is retried until Redis takes it; an unreadable record is skipped."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.unit.registry_fakes import MemoryRegistry
 from tests.unit.test_registry_projection import HELD_THEN_RELEASED
 from withdrawguard.registry.apply import Change
 from withdrawguard.registry.projection import DECISIONS
-from withdrawguard.streaming.registry_agent import Backoff, apply_until_done
+from withdrawguard.streaming.registry_retry import Backoff, apply_until_done
 
 
 @dataclass
