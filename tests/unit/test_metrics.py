@@ -55,6 +55,7 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_registry_writes": "counter",
         "withdrawguard_registry_retries": "counter",
         "withdrawguard_registry_lag_messages": "gauge",
+        "withdrawguard_partition_stalls": "counter",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",

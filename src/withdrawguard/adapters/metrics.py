@@ -75,6 +75,9 @@ class Metrics(Protocol):
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         """Records of each output partition this worker's registry feed has not applied."""
 
+    def partition_stall(self, topic: str) -> None:
+        """A partition of `topic` found stalled and kicked (`streaming.stall_watch`)."""
+
 
 class NoMetrics:
     """Counts nothing: for tools and tests that do not care."""
@@ -121,6 +124,9 @@ class NoMetrics:
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         pass
 
+    def partition_stall(self, topic: str) -> None:
+        pass
+
 
 class PrometheusMetrics:
     """The metrics as prometheus-client objects registered on `registry`."""
@@ -152,6 +158,11 @@ class PrometheusMetrics:
         )
         self._registry_retries = Counter(
             f"{PREFIX}_registry_retries", "Registry writes retried.", registry=registry
+        )
+        self._stalls = counter(
+            "partition_stalls",
+            "Partitions found behind with no progress for a minute, and kicked.",
+            "topic",
         )
         self._from_arrival = Histogram(
             f"{PREFIX}_decision_latency_from_arrival_seconds",
@@ -213,6 +224,9 @@ class PrometheusMetrics:
 
     def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         self._lag_labels = _set_per_partition(self._lag, self._lag_labels, lags)
+
+    def partition_stall(self, topic: str) -> None:
+        self._stalls.labels(topic).inc()
 
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         self._registry_lag_labels = _set_per_partition(

@@ -26,8 +26,10 @@ from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
 
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
+from withdrawguard.streaming.stall_watch import StallGuard
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +43,23 @@ dashboard and the alert rules the same for every deployment."""
 def register_metrics(
     app: faust.App, metrics: Metrics, source_topics: Collection[str], tables: Iterable[Any]
 ) -> None:
-    """Serve `/metrics` (for Prometheus metrics) and start the lag and table timers."""
+    """Serve `/metrics` (for Prometheus metrics) and start the lag and table timers. The
+    lag timer also watches for stalled partitions (`stall_watch`)."""
     if isinstance(metrics, PrometheusMetrics):
         setup_prometheus_sensors(
             app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
         )
     watched = list(tables)
+    guard = StallGuard(app, metrics)
 
     async def report_consumer_lag() -> None:
         try:
-            metrics.consumer_lag(await consumer_lag(app, source_topics))
+            ends, done = await progress(app, source_topics)
         except Exception:  # a failed probe (say, mid-rebalance) is tried again next tick
             log.warning("could not measure consumer lag", exc_info=True)
+            return
+        metrics.consumer_lag({(tp.topic, tp.partition): max(0, ends[tp] - done[tp]) for tp in done})
+        await guard.check(done, ends)
 
     async def report_table_sizes() -> None:
         for table in watched:
@@ -62,20 +69,21 @@ def register_metrics(
     app.timer(TABLE_INTERVAL, name="withdrawguard.table_sizes")(report_table_sizes)
 
 
-async def consumer_lag(app: faust.App, topics: Collection[str]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> log end offset minus committed offset, for this worker."""
+async def progress(app: faust.App, topics: Collection[str]) -> tuple[dict[TP, int], dict[TP, int]]:
+    """For this worker's partitions of `topics`: (log end offsets, committed offsets)."""
     consumer = app.consumer
     tps = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
     if not tps:
-        return {}
-    ends = await consumer.highwaters(*tps)
+        return {}, {}
+    highwaters = await consumer.highwaters(*tps)
     committed = app.monitor.tp_committed_offsets
-    lags: dict[tuple[str, int], int] = {}
+    ends: dict[TP, int] = {}
+    done: dict[TP, int] = {}
     for tp in tps:
-        done = committed.get(tp)
-        if done is None:
-            done = await consumer.position(tp)
-        end = ends.get(tp)
-        if end is not None and done is not None:
-            lags[(tp.topic, tp.partition)] = max(0, end - done)
-    return lags
+        offset = committed.get(tp)
+        if offset is None:
+            offset = await consumer.position(tp)
+        end = highwaters.get(tp)
+        if end is not None and offset is not None:
+            ends[tp], done[tp] = end, offset
+    return ends, done

@@ -1,0 +1,78 @@
+"""Acting on a stalled partition: say so loudly, count it, and kick the fetcher.
+
+Every `LAG_INTERVAL` the lag timer (`monitoring`) hands this guard the log end and the
+committed offset of each partition this worker reads for the detector. A partition
+behind its log end whose committed offset has not moved for `STALL_AFTER` seconds, while
+the worker is neither rebalancing nor restoring tables, is stalled (`stalls.StallWatch`).
+The guard then logs an error with Faust's view of the partition (paused, active,
+buffer-full), counts it (`withdrawguard_partition_stalls_total`, alert
+WithdrawguardPartitionStalled), resumes the partition in Faust's consumer and seeks it
+to its committed offset, which makes aiokafka fetch it afresh. Records fetched twice
+this way are processed twice, which the engine makes harmless (a repeat changes nothing
+and re-sends identical outputs).
+
+Why a guard rather than a fix: the stall seen once in the fault suite after a takeover
+(docs/reliability.md) matches faust-streaming #629, which is open and not yet
+reproduced on purpose here. A worker that stops fetching part of its partitions with no
+error leaves those customers' withdrawals waiting (fail closed); this makes it visible
+within about a minute and gives the consumer a way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from withdrawguard.streaming.stalls import StallWatch
+
+log = logging.getLogger(__name__)
+
+STALL_AFTER = 60.0
+
+
+class StallMetrics(Protocol):
+    def partition_stall(self, topic: str) -> None: ...
+
+
+class StallGuard:
+    def __init__(self, app: Any, metrics: StallMetrics, after: float = STALL_AFTER) -> None:
+        self._app = app  # a faust.App: rebalancing, in_recovery, consumer
+        self._metrics = metrics
+        self._watch: StallWatch[Any] = StallWatch(after)
+        self._after = after
+
+    async def check(self, done: Mapping[Any, int], ends: Mapping[Any, int]) -> list[Any]:
+        """Look at one round of offsets (keys: Faust TPs); kick what is stalled."""
+        if self._app.rebalancing or getattr(self._app, "in_recovery", False):
+            self._watch.reset()  # offsets stand still on purpose meanwhile
+            return []
+        stalled = self._watch.observe(time.monotonic(), done, ends)
+        for tp in stalled:
+            await self._kick(tp, done[tp], ends[tp])
+        self._watch.reset(stalled)
+        return stalled
+
+    async def _kick(self, tp: Any, offset: int, end: int) -> None:
+        consumer = self._app.consumer
+        log.error(
+            "partition %s[%d] has had %d messages to process and its committed offset %d "
+            "has not moved for %.0f s (paused=%s, active=%s, buffer full=%s); resuming it "
+            "and seeking it to %d so it is fetched again (faust-streaming #629)",
+            tp.topic,
+            tp.partition,
+            end - offset,
+            offset,
+            self._after,
+            tp in getattr(consumer, "_paused_partitions", ()),
+            tp in (getattr(consumer, "_active_partitions", None) or ()),
+            tp in getattr(consumer, "_buffered_partitions", ()),
+            offset,
+        )
+        self._metrics.partition_stall(tp.topic)
+        try:
+            consumer.resume_partitions({tp})
+            await consumer.seek(tp, offset)
+        except Exception:
+            log.exception("could not seek %s[%d]; it is tried again", tp.topic, tp.partition)
