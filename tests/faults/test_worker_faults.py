@@ -94,3 +94,28 @@ def test_an_event_whose_processing_raises_is_dead_lettered_and_the_stream_goes_o
             [letter] = [d for d in dead if event_id in d]
             assert "processing failed: RuntimeError: injected failure" in letter
         assert len(dead) == len(poisoned)
+
+
+def test_a_partition_the_consumer_stops_fetching_is_found_and_resumed(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "stalled partition", fault_events, fault_seed) as run:
+        worker = run.dep.worker("w1")
+        worker.command = ("-m", "tests.faults.stalling_worker")
+        worker.start()
+        run.start(seconds=30)
+
+        def stall_induced() -> None:  # the worker stalls a partition by itself, soon
+            deadline = time.monotonic() + 60
+            while "induced stall of" not in worker.log_path.read_text():
+                assert time.monotonic() < deadline, "the worker never stalled a partition"
+                time.sleep(0.2)
+
+        run.fault(stall_induced)  # recovery: until the guard kicked it and it caught up
+        run.finish()
+        log = worker.log_path.read_text()
+        [induced] = [line for line in log.splitlines() if "induced stall of" in line]
+        stalled = induced.rsplit("induced stall of ", 1)[1].strip()
+        kicked = [line for line in log.splitlines() if "has not moved for" in line]
+        assert kicked, "the stall guard never found the stalled partition"
+        assert kicked[0].split("partition ", 1)[1].startswith(stalled + " ")
