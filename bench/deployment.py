@@ -135,7 +135,7 @@ class LagProbe:
             settings,
             {
                 settings.app_id: [names.name(n) for n in read],
-                names.registry_group(): [names.name(n) for n in REGISTRY_READS],
+                names.sink_group("registry"): [names.name(n) for n in REGISTRY_READS],
             },
         )
 

@@ -41,11 +41,11 @@ SECRETS = {
     "service token": "svc-fault-token-73d1e0b9c4a2",
     "password": "fault-Passw0rd-e81c5d",
 }
-# What each consumer group reads: the detector's (the app id) the inputs, the internal
-# topics and, for the notify agent, fraud-alerts; the registry feed's the outputs it projects.
+# What each consumer group reads: the detector's (the app id) the inputs and the internal
+# topics; the registry feed's the outputs it projects; the notify feed's the alerts.
 DETECTOR_READS = [spec.logical for spec in t.SPECS if spec.role is not t.Role.OUTPUT]
-DETECTOR_READS.append(t.FRAUD_ALERTS)
 REGISTRY_READS = list(SOURCES)
+NOTIFY_READS = [t.FRAUD_ALERTS]
 COLLECTED = [t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.DEAD_LETTERS]
 
 
@@ -176,7 +176,8 @@ class Deployment:
 
         return {
             self.settings.app_id: parts(DETECTOR_READS),
-            names.registry_group(): parts(REGISTRY_READS),
+            names.sink_group("registry"): parts(REGISTRY_READS),
+            names.sink_group("notify"): parts(NOTIFY_READS),
         }
 
     def _parts(self) -> list[TopicPartition]:
@@ -190,8 +191,8 @@ class Deployment:
             probe.close()
 
     def behind(self, ends: dict[TopicPartition, int]) -> int:
-        """Messages before `ends` the groups (detector and registry feed) have not
-        committed yet, each on the topics it reads."""
+        """Messages before `ends` the groups (detector, registry feed, notify feed) have
+        not committed yet, each on the topics it reads."""
         admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
         total = 0
         try:

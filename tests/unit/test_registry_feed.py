@@ -14,7 +14,8 @@ from tests.unit.registry_fakes import MemoryRegistry
 from tests.unit.test_registry_projection import HELD_THEN_RELEASED
 from tests.unit.test_registry_retry import FlakyRegistry
 from withdrawguard.registry.projection import DECISIONS, HOLDS
-from withdrawguard.streaming.registry_feed import RegistryFeed
+from withdrawguard.streaming.registry_feed import registry_handler
+from withdrawguard.streaming.sink import SinkConsumer
 
 LOGICAL = {"p.withdrawal-decisions": DECISIONS, "p.withdrawal-holds": HOLDS}
 CONCRETE = {v: k for k, v in LOGICAL.items()}
@@ -50,7 +51,7 @@ class FakeConsumer:
     then `on_empty` runs (it may stop the feed or revoke partitions)."""
 
     batches: list[dict[TopicPartition, list[Rec]]]
-    feed: RegistryFeed | None = None
+    feed: SinkConsumer | None = None
     listener: Any = None
     assigned: set[TopicPartition] = field(default_factory=set)
     commits: list[dict[TopicPartition, int]] = field(default_factory=list)
@@ -95,7 +96,7 @@ def tp_of(r: Rec) -> TopicPartition:
     return TopicPartition(r.topic, r.partition)
 
 
-def feed_with(consumers: list[FakeConsumer], store: Any, counts: Counts) -> RegistryFeed:
+def feed_with(consumers: list[FakeConsumer], store: Any, counts: Counts) -> SinkConsumer:
     made = iter(consumers)
 
     def factory(listener: Any) -> FakeConsumer:
@@ -104,7 +105,9 @@ def feed_with(consumers: list[FakeConsumer], store: Any, counts: Counts) -> Regi
         consumer.feed = feed
         return consumer
 
-    feed = RegistryFeed(store, LOGICAL, counts, factory)
+    feed = SinkConsumer(
+        "feed", registry_handler(store, LOGICAL, counts), factory, counts.registry_lag
+    )
     return feed
 
 
@@ -161,27 +164,15 @@ async def test_a_partition_revoked_mid_batch_is_neither_applied_further_nor_comm
             return await store.update_withdrawal(withdrawal_id, change)
 
     await feed_with([consumer], RevokingStore(), counts).run()
-    assert consumer.commits == [{decisions: 11}]  # nothing on the revoked partition
+    # The revocation commits below the record in flight (7), never past it.
+    assert consumer.commits == [{decisions: 11}, {holds: 7}]
     h = await store.withdrawal("W1")
     assert h["src_withdrawal-holds"] == "4:7"  # the record in flight completed,
     assert h["hold_status"] == "held"  # the next (offset 8, the release) is the new owner's
 
 
-async def test_revocation_commits_the_applied_offsets_of_the_revoked_partitions_only() -> None:
-    recs = records()
-    decisions, holds = tp_of(recs[0]), tp_of(recs[1])
-    feed = RegistryFeed(MemoryRegistry(), LOGICAL, Counts(), lambda listener: None)
-    consumer = FakeConsumer([], assigned={decisions, holds})
-    feed._consumer = consumer
-    feed._applied = {decisions: 11, holds: 8}
-    await feed.revoked({holds})
-    assert consumer.commits == [{holds: 8}]
-    await feed.commit(consumer)
-    assert consumer.commits[-1] == {decisions: 11}
-
-
 async def test_an_unexpected_failure_restarts_the_consumer(monkeypatch: Any) -> None:
-    import withdrawguard.streaming.registry_feed as module
+    import withdrawguard.streaming.sink as module
 
     monkeypatch.setattr(module, "RESTART_DELAY", 0.0)
     recs = records()

@@ -23,7 +23,7 @@ from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
 from withdrawguard.streaming.monitoring import register_metrics
-from withdrawguard.streaming.notify_agent import register_notifier
+from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health

@@ -1,15 +1,15 @@
 """Notifications in the worker: route, de-duplicate, rate-limit, queue, and hand each
 delivery to `delivery.Deliverer` (retries, dead letters).
 
-The `notify` agent hands every alert to `Notifier.submit` and moves on: each channel has
+The notify feed (`notify_feed`) hands every alert to `Notifier.submit` and moves on: each channel has
 its own bounded queue and worker tasks, so a slow or failing channel delays only itself.
 Each attempt is bounded by a timeout; retries back off exponentially with jitter; after
 the last one the alert goes to `dead-letters` with the channel and the error.
 
-Nothing is lost on a crash: the agent reads with manual acknowledgement, and an alert's
-Kafka offset is acknowledged only once every channel is done with it (sent, found a
-duplicate, folded into a delivered digest, or dead-lettered). Faust commits only up to
-the first unacknowledged offset, so alerts still queued or in flight when a worker dies
+Nothing is lost on a crash: an alert is finished only once every channel is done with it
+(sent, found a duplicate, folded into a delivered digest, or dead-lettered), and the feed
+commits only below the first unfinished offset (`sink`, `offsets`), so alerts still
+queued or in flight when a worker dies
 are read again by whichever worker takes the partition; their dedup claim is still
 `pending` under the same alert id, so they are sent again (a receiver may then see a
 repeat, with the same delivery id, but never a gap).

@@ -89,9 +89,9 @@ class TopicNames:
     def inputs(self) -> list[str]:
         return [self.name(s.logical) for s in SPECS if s.role is Role.INPUT]
 
-    def registry_group(self) -> str:
-        """The consumer group of the registry feed (the detector's group is the app id)."""
-        return f"{self.settings.app_id}-registry"
+    def sink_group(self, sink: str) -> str:
+        """The consumer group of a sink (`registry`, `notify`); the detector's is the app id."""
+        return f"{self.settings.app_id}-{sink}"
 
     def changelogs(self) -> list[str]:
         """The tables' changelog topics, named as Faust names them (no topic prefix)."""

@@ -1,22 +1,24 @@
-"""The `notify` agent: fraud alerts to people, through the channels of WG_NOTIFY_CONFIG.
+"""The notify feed: fraud alerts to people, through the channels of WG_NOTIFY_CONFIG.
 
-It reads `fraud-alerts` (and, when a PagerDuty channel is configured, `withdrawal-holds`,
-to resolve incidents) at concurrency 1 with manual acknowledgement: each message is handed
-to the `Notifier` inside its own try and acknowledged when every channel is done with it
-(see `withdrawguard.streaming.notifier`). A message that cannot even be handed over is
-dead-lettered and the stream goes on.
+A sink consumer (`sink.SinkConsumer`, group `<app id>-notify`) reads `fraud-alerts` (and,
+when a PagerDuty channel is configured, `withdrawal-holds`, to resolve incidents) and
+hands each record to the `Notifier` inside its own try; the record is finished when
+every channel is done with it (see `withdrawguard.streaming.notifier`), which may be
+after later records, and nothing at or past the first unfinished record is committed.
+A record that cannot even be handed over is dead-lettered and the feed goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import faust
 import orjson
+from faust.types import TopicT
 
 from withdrawguard.adapters.notify import NotifyMetrics, build_channels
 from withdrawguard.adapters.notify.http import HttpClient
@@ -26,6 +28,8 @@ from withdrawguard.notify.config import load_notify_config
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
 from withdrawguard.streaming.notifier import Notifier, Source
+from withdrawguard.streaming.sink import Done, Record, SinkConsumer, make_consumer
+from withdrawguard.streaming.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +61,15 @@ class _Counters:
 
 
 class _Pipeline(Protocol):
-    alerts: faust.TopicT
-    holds: faust.TopicT
-    dead_letters: faust.TopicT
+    alerts: TopicT
+    holds: TopicT
+    dead_letters: TopicT
 
 
 def register_notifier(
     app: faust.App, settings: Settings, pipeline: _Pipeline, metrics: WorkerMetrics | None = None
 ) -> Notifier | None:
-    """Add the `notify` agent when WG_NOTIFY_CONFIG is set (else do nothing)."""
+    """Run the notify feed when WG_NOTIFY_CONFIG is set (else do nothing)."""
     if settings.notify_config is None:
         return None
     # Secrets named by the routing file are read here, once, as the worker starts.
@@ -89,21 +93,24 @@ def register_notifier(
         closers=(http.close, redis.aclose),  # type: ignore[attr-defined]  # stubs predate aclose
     )
 
-    async def notify(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in _manual_acks(stream):
-            await _hand_over(event, notifier.submit, dead_letter)
-            yield None
-
-    async def notify_holds(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in _manual_acks(stream):
-            await _hand_over(event, notifier.hold_update, dead_letter)
-            yield None
-
-    app.agent(pipeline.alerts, name="notify", concurrency=1)(notify)
+    alerts, holds = _only(pipeline.alerts), _only(pipeline.holds)
+    handlers: dict[str, Handler] = {alerts: notifier.submit}
     if notifier.wants_holds:
-        app.agent(pipeline.holds, name="notify-holds", concurrency=1)(notify_holds)
+        handlers[holds] = notifier.hold_update
+
+    async def handle(record: Record, done: Done) -> None:
+        await _hand_over(record, handlers[record.topic], dead_letter, done)
+
+    group = TopicNames(settings).sink_group("notify")
+    feed = SinkConsumer(
+        "notify feed",
+        handle,
+        lambda listener: make_consumer(settings, group, list(handlers), listener),
+    )
+    app.task(feed.run)
 
     async def stop(app: Any, **kwargs: Any) -> None:
+        await feed.stop()
         await notifier.stop()
 
     app.on_before_shutdown.connect(stop)  # type: ignore[arg-type]  # async receivers are awaited
@@ -111,11 +118,9 @@ def register_notifier(
     return notifier
 
 
-def _manual_acks(stream: faust.StreamT[bytes]) -> AsyncIterator[Any]:
-    """The stream's events, acknowledged only by `event.ack()`, not by moving on."""
-    manual: Any = stream.noack()  # type: ignore[attr-defined]  # StreamT's stub lacks noack
-    events: AsyncIterator[Any] = manual.events()
-    return events
+def _only(topic: TopicT) -> str:
+    [name] = topic.topics
+    return name
 
 
 def _counters(metrics: WorkerMetrics | None) -> NotifyMetrics | None:
@@ -125,14 +130,13 @@ def _counters(metrics: WorkerMetrics | None) -> NotifyMetrics | None:
 Handler = Callable[[dict[str, Any], Source, Callable[[], object]], Awaitable[None]]
 
 
-async def _hand_over(event: Any, handle: Handler, dead_letter: Any) -> None:
-    msg = event.message
+async def _hand_over(msg: Record, handle: Handler, dead_letter: Any, done: Done) -> None:
     source = Source(msg.topic, msg.partition, msg.offset, msg.key, msg.value)
     try:
         payload = orjson.loads(msg.value or b"")
         if not isinstance(payload, dict):
             raise ValueError("not a JSON object")
-        await handle(payload, source, event.ack)
+        await handle(payload, source, done)
     except Exception as exc:
         log.exception("notification failed for %s[%s]@%s", msg.topic, msg.partition, msg.offset)
         record = wire.dead_letter(
@@ -148,4 +152,4 @@ async def _hand_over(event: Any, handle: Handler, dead_letter: Any) -> None:
         record["channel"] = ""
         record["alert_id"] = None
         await dead_letter(msg.key, record)
-        event.ack()
+        done()

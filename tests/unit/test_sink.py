@@ -1,0 +1,100 @@
+"""Sinks that finish records out of order (notifications: an alert waits for a digest
+while the next is sent) commit only below the first unfinished record, on every fetch
+and when a partition is revoked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from tests.unit.test_registry_feed import FakeConsumer, Rec
+from withdrawguard.streaming.offsets import OffsetTracker
+from withdrawguard.streaming.sink import Done, SinkConsumer
+
+TP0 = TopicPartition("alerts", 0)
+
+
+def test_the_committable_offset_stops_at_the_first_unfinished_record() -> None:
+    t = OffsetTracker()
+    assert t.committable() is None
+    for offset in (10, 11, 12):
+        t.begin(offset)
+    t.finish(11)
+    t.finish(12)
+    assert t.committable() == 10 and t.in_flight == 1
+    t.finish(10)
+    assert t.committable() == 13
+
+
+def test_gaps_in_the_offsets_are_allowed() -> None:
+    t = OffsetTracker()
+    t.begin(10)
+    t.begin(15)  # 11-14 compacted away
+    t.finish(15)
+    assert t.committable() == 10
+    t.finish(10)
+    assert t.committable() == 16
+
+
+class Held:
+    """A handler that finishes every record at once except the offsets it holds."""
+
+    def __init__(self, hold: set[int]) -> None:
+        self.hold = hold
+        self.held: dict[int, Done] = {}
+        self.seen: list[int] = []
+
+    async def __call__(self, record: Any, done: Done) -> None:
+        self.seen.append(record.offset)
+        if record.offset in self.hold:
+            self.held[record.offset] = done
+        else:
+            done()
+
+
+def sink_of(consumer: FakeConsumer, handler: Held) -> SinkConsumer:
+    def factory(listener: Any) -> FakeConsumer:
+        consumer.listener = listener
+        consumer.feed = sink
+        return consumer
+
+    sink = SinkConsumer("test sink", handler, factory)
+    return sink
+
+
+async def test_a_held_record_keeps_the_commit_below_it_until_it_finishes() -> None:
+    handler = Held({10})
+    recs = [Rec("alerts", 0, o, b"{}") for o in (10, 11, 12)]
+
+    class Releasing(FakeConsumer):
+        async def getmany(self, timeout_ms: int, max_records: int) -> Any:
+            if not self.batches and 10 in handler.held:
+                handler.held.pop(10)()  # the digest went out: the alert is done
+                return {}
+            return await super().getmany(timeout_ms, max_records)
+
+    consumer = Releasing([{TP0: recs}], assigned={TP0})
+    await sink_of(consumer, handler).run()
+    assert handler.seen == [10, 11, 12]
+    assert consumer.commits == [{TP0: 10}, {TP0: 13}]  # never 12 or 13 while 10 was held
+
+
+async def test_a_revoked_partition_commits_below_its_held_record_and_forgets_it() -> None:
+    handler = Held({10})
+    recs = [Rec("alerts", 0, o, b"{}") for o in (10, 11)]
+
+    class Revoking(FakeConsumer):
+        async def getmany(self, timeout_ms: int, max_records: int) -> Any:
+            if not self.batches and TP0 in self.assigned:
+                self.assigned.discard(TP0)
+                await self.listener.on_partitions_revoked({TP0})
+                handler.held.pop(10)()  # finishes after its partition went elsewhere
+                return {}
+            return await super().getmany(timeout_ms, max_records)
+
+    consumer = Revoking([{TP0: recs}], assigned={TP0})
+    await sink_of(consumer, handler).run()
+    # The first fetch committed 10; the revocation had nothing newer; after it the late
+    # finish of 10 commits nothing: the partition's new owner starts from 10.
+    assert consumer.commits == [{TP0: 10}]
