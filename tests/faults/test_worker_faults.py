@@ -14,6 +14,7 @@ from tests.faults.run import fault_run
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
+@pytest.mark.fault_smoke
 def test_worker_killed_five_times_mid_stream_loses_no_verdict(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
@@ -96,6 +97,7 @@ def test_an_event_whose_processing_raises_is_dead_lettered_and_the_stream_goes_o
         assert len(dead) == len(poisoned)
 
 
+@pytest.mark.fault_smoke
 def test_a_partition_the_consumer_stops_fetching_is_found_and_resumed(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
