@@ -112,3 +112,23 @@ def test_lag_and_table_gauges_report_the_worker_partitions_and_tables(scraped: s
 def test_health_and_ready_still_answer(worker: Worker) -> None:
     assert get(worker, "/health")[0] == 200
     assert get(worker, "/ready")[0] == 200
+
+
+def test_the_lag_gauge_reads_the_broker_and_returns_to_zero_when_idle(
+    scraped: str, worker: Worker
+) -> None:
+    """The gauge is the broker's log end minus the group's committed offset (asked on the
+    worker's own probe connections), so an idle worker reports zero everywhere."""
+    deadline = time.monotonic() + 30
+    while True:
+        _, _, text = get(worker, "/metrics")
+        lags = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "withdrawguard_consumer_lag_messages"
+        ]
+        if lags and all(v == 0 for v in lags):
+            return
+        assert time.monotonic() < deadline, f"lag still {sorted(lags)[-3:]} after 30 s idle"
+        time.sleep(1)

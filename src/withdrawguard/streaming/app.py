@@ -15,6 +15,7 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
+from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.kafka_security import faust_credentials
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
 from withdrawguard.engine.crossref import CrossReference
@@ -147,5 +148,6 @@ def create_app(
         metrics,
         source_topics=pipeline.source_topics(),
         tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
+        offsets=GroupOffsets(settings, settings.app_id),
     )
     return Detector(app, pipeline, settings, metrics)

@@ -1,10 +1,11 @@
 """Notifications in the worker: route, de-duplicate, rate-limit, queue, and hand each
 delivery to `delivery.Deliverer` (retries, dead letters).
 
-The notify feed (`notify_feed`) hands every alert to `Notifier.submit` and moves on: each channel has
-its own bounded queue and worker tasks, so a slow or failing channel delays only itself.
-Each attempt is bounded by a timeout; retries back off exponentially with jitter; after
-the last one the alert goes to `dead-letters` with the channel and the error.
+The notify feed (`notify_feed`) hands every alert to `Notifier.submit` and moves on:
+each channel has its own bounded queue and worker tasks, so a slow or failing channel
+delays only itself. Each attempt is bounded by a timeout; retries back off exponentially
+with jitter; after the last one the alert goes to `dead-letters` with the channel and the
+error.
 
 Nothing is lost on a crash: an alert is finished only once every channel is done with it
 (sent, found a duplicate, folded into a delivered digest, or dead-lettered), and the feed

@@ -1,7 +1,8 @@
 """Acting on a stalled partition: say so loudly, count it, and kick the fetcher.
 
 Every `LAG_INTERVAL` the lag timer (`monitoring`) hands this guard the log end and the
-committed offset of each partition this worker reads for the detector. A partition
+committed offset of each partition this worker reads for the detector, as the broker
+reports them (asked on connections of its own: a stuck consumer must not hide itself). A partition
 behind its log end whose committed offset has not moved for `STALL_AFTER` seconds, while
 the worker is neither rebalancing nor restoring tables, is stalled (`stalls.StallWatch`).
 The guard then logs an error with Faust's view of the partition (paused, active,
@@ -20,16 +21,20 @@ within about a minute and gives the consumer a way out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+from faust.types import TP
 
 from withdrawguard.streaming.stalls import StallWatch
 
 log = logging.getLogger(__name__)
 
 STALL_AFTER = 60.0
+KICK_TIMEOUT = 5.0
 
 
 class StallMetrics(Protocol):
@@ -44,7 +49,7 @@ class StallGuard:
         self._after = after
 
     async def check(self, done: Mapping[Any, int], ends: Mapping[Any, int]) -> list[Any]:
-        """Look at one round of offsets (keys: Faust TPs); kick what is stalled."""
+        """Look at one round of offsets (keys: (topic, partition)); kick what is stalled."""
         if self._app.rebalancing or getattr(self._app, "in_recovery", False):
             self._watch.reset()  # offsets stand still on purpose meanwhile
             return []
@@ -54,14 +59,16 @@ class StallGuard:
         self._watch.reset(stalled)
         return stalled
 
-    async def _kick(self, tp: Any, offset: int, end: int) -> None:
+    async def _kick(self, key: Any, offset: int, end: int) -> None:
+        topic, partition = key
+        tp = TP(topic, partition)
         consumer = self._app.consumer
         log.error(
             "partition %s[%d] has had %d messages to process and its committed offset %d "
             "has not moved for %.0f s (paused=%s, active=%s, buffer full=%s); resuming it "
             "and seeking it to %d so it is fetched again (faust-streaming #629)",
-            tp.topic,
-            tp.partition,
+            topic,
+            partition,
             end - offset,
             offset,
             self._after,
@@ -70,9 +77,9 @@ class StallGuard:
             tp in getattr(consumer, "_buffered_partitions", ()),
             offset,
         )
-        self._metrics.partition_stall(tp.topic)
+        self._metrics.partition_stall(topic)
         try:
             consumer.resume_partitions({tp})
-            await consumer.seek(tp, offset)
+            await asyncio.wait_for(consumer.seek(tp, offset), KICK_TIMEOUT)
         except Exception:
-            log.exception("could not seek %s[%d]; it is tried again", tp.topic, tp.partition)
+            log.exception("could not seek %s[%d]; it is tried again", topic, partition)
