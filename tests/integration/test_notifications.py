@@ -31,6 +31,7 @@ from tests.integration.harness import (
     isolated_settings,
     unique,
 )
+from tests.integration.local_http import serving
 from tests.integration.test_detector import attacker
 from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
@@ -96,29 +97,9 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    app = web.Application()
-    app.router.add_post("/{kind}/{name}", rec.handle)
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        rec.port = runner.addresses[0][1]
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield rec
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving(rec.handle) as port:
+        rec.port = port
+        yield rec
 
 
 class Mailbox:

@@ -10,7 +10,6 @@ below the first unfinished record (`streaming/sink.py`)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -24,6 +23,7 @@ from aiohttp import web
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
 from tests.integration.harness import Worker, isolated_settings, unique
+from tests.integration.local_http import serving
 from tests.unit.notify_fakes import alert
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.settings import Settings
@@ -52,27 +52,9 @@ class Gate:
 @pytest.fixture
 def gate() -> Iterator[Gate]:
     g = Gate()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    app = web.Application()
-    app.router.add_post("/{kind}/{name}", g.handle)
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        g.port = runner.addresses[0][1]
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield g
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serving(g.handle) as port:
+        g.port = port
+        yield g
 
 
 def settings_for(services: tuple[str, str], gate: Gate, d: Path) -> Settings:
