@@ -158,9 +158,10 @@ async def test_a_partition_revoked_mid_batch_is_neither_applied_further_nor_comm
     class RevokingStore(MemoryRegistry):
         async def update_withdrawal(self, withdrawal_id: str, change: Any) -> bool:
             if counts.writes == 1 and holds in consumer.assigned:
-                # A rebalance takes the holds partition while its offset 7 is in flight.
-                consumer.assigned.discard(holds)
+                # A rebalance takes the holds partition while its offset 7 is in flight
+                # (aiokafka calls the listener before it changes the assignment).
                 await consumer.listener.on_partitions_revoked({holds})
+                consumer.assigned.discard(holds)
             return await store.update_withdrawal(withdrawal_id, change)
 
     await feed_with([consumer], RevokingStore(), counts).run()

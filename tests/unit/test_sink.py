@@ -98,3 +98,30 @@ async def test_a_revoked_partition_commits_below_its_held_record_and_forgets_it(
     # The first fetch committed 10; the revocation had nothing newer; after it the late
     # finish of 10 commits nothing: the partition's new owner starts from 10.
     assert consumer.commits == [{TP0: 10}]
+
+
+async def test_progress_on_a_partition_no_longer_assigned_is_dropped_not_committed() -> None:
+    handler = Held(set())
+    other = TopicPartition("alerts", 1)
+    recs = {TP0: [Rec("alerts", 0, 5, b"{}")], other: [Rec("alerts", 1, 9, b"{}")]}
+
+    class Shrinking(FakeConsumer):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            assert set(offsets) <= self.assigned, f"committed {offsets} outside {self.assigned}"
+            await super().commit(offsets)
+
+    consumer = Shrinking([recs], assigned={TP0, other})
+    sink = sink_of(consumer, handler)
+    original = sink._handle
+
+    async def handle(record: Any, done: Done) -> None:
+        await original(record, done)
+        if record.partition == 1:
+            # A rebalance under way: partition 1 went elsewhere once its record was
+            # handled, before the batch's commit (no revocation callback reached us).
+            consumer.assigned = {TP0}
+
+    sink._handle = handle
+    await sink.run()
+    assert handler.seen == [5, 9]
+    assert consumer.commits == [{TP0: 6}]

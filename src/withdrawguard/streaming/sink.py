@@ -142,6 +142,12 @@ class SinkConsumer:
     async def commit(self, consumer: Consumer, only: set[TopicPartition] | None = None) -> None:
         """Commit, per partition (all, or those of `only`), the offset below which every
         record is finished, when it moved."""
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._tracked if tp not in assigned]:
+            # Left from an assignment that is over (records handled while a rebalance
+            # was under way): whoever holds the partition now commits it.
+            del self._tracked[tp]
+            self._committed.pop(tp, None)
         offsets: dict[TopicPartition, int] = {}
         for tp, tracker in self._tracked.items():
             offset = tracker.committable()
