@@ -24,6 +24,7 @@ from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_agent import register_notifier
+from withdrawguard.streaming.placement import Placement
 from withdrawguard.streaming.registry_agent import register_registry
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
@@ -136,6 +137,7 @@ def create_app(
         destinations=table("destinations"),
         source_ips=table("source-ips"),
         metrics=metrics,
+        placement=_placement(app, names),
     )
     pipeline.register(app)
     register_health(app)
@@ -149,3 +151,17 @@ def create_app(
         tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
     )
     return Detector(app, pipeline, settings, metrics)
+
+
+def _placement(app: faust.App, names: t.TopicNames) -> Placement | None:
+    """Where inputs may be detected in place: with Faust's default partitioner only (a
+    partitioner of one's own may choose otherwise), by the partition counts the worker's
+    consumer has from the broker (the ones its group was assigned by)."""
+    # A Param descriptor whose value is a callable: mypy binds it as a method (faust's own
+    # aiokafka driver carries the same ignore).
+    if app.conf.producer_partitioner is not None:  # type: ignore[misc]
+        return None
+    return Placement(
+        customer_events=names.name(t.CUSTOMER_EVENTS),
+        partition_count=lambda topic: app.consumer.topic_partitions(topic),
+    )
