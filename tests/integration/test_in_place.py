@@ -7,15 +7,25 @@ all of it (both paths read and write the same store partition)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from tests.integration.harness import Bus, unique
+from tests.integration.harness import (
+    OUTPUTS,
+    Bus,
+    Worker,
+    _free_port,
+    collecting_bus,
+    isolated_settings,
+    unique,
+)
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
@@ -114,3 +124,47 @@ def test_a_chain_split_between_the_two_paths_is_held_on_all_of_it(
     bus.wait_idle()
     hopped = rekeyed(bus).count(cid.encode())
     assert hopped == (len(chain) - 1 if attack_in_place else 1)
+
+
+def test_every_worker_of_a_two_worker_group_detects_in_place(
+    services: tuple[str, str], tmp_path: Path
+) -> None:
+    """Not only the group's leader: aiokafka keeps partition counts in its coordinator's
+    metadata snapshot on the leader alone, which made the followers take the hop."""
+    settings = isolated_settings(services, "inplace2", tmp_path / "w0")
+    workers = [
+        Worker(
+            replace(settings, data_dir=tmp_path / f"w{n}", web_port=_free_port()),
+            tmp_path / f"w{n}.log",
+        )
+        for n in range(2)
+    ]
+    try:
+        for w in workers:
+            w.start()  # the second is ready once the group has rebalanced onto both
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            group = admin.describe_groups([settings.app_id])[settings.app_id]
+        finally:
+            admin.close()
+        assert len(group["members"]) == 2
+        with collecting_bus(settings, OUTPUTS) as bus:
+            cids: list[str] = []
+            while len({home(bus, c) for c in cids}) < bus.settings.partitions or len(cids) < 24:
+                cids.append(unique("both"))
+            for cid in cids:
+                topic, body = s.withdrawal(
+                    cid, f"{cid}-e", NOW, f"{cid}-wd", "500", destination=own_destination()
+                )
+                send(bus, topic, body, cid.encode(), None)
+            bus.producer.flush()
+            bus.wait_for(
+                "every verdict",
+                lambda: len(bus.values("withdrawal-decisions")) >= len(cids),
+                timeout=60,
+            )
+            bus.wait_idle()
+            assert rekeyed(bus) == []
+    finally:
+        for w in workers:
+            w.stop()

@@ -9,7 +9,7 @@ worker entry point (`withdrawguard worker`) and the tests call it. Unless given 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TableT
@@ -155,13 +155,29 @@ def create_app(
 
 def _placement(app: faust.App, names: t.TopicNames) -> Placement | None:
     """Where inputs may be detected in place: with Faust's default partitioner only (a
-    partitioner of one's own may choose otherwise), by the partition counts the worker's
-    consumer has from the broker (the ones its group was assigned by)."""
-    # A Param descriptor whose value is a callable: mypy binds it as a method (faust's own
-    # aiokafka driver carries the same ignore).
-    if app.conf.producer_partitioner is not None:  # type: ignore[misc]
+    partitioner of one's own may choose otherwise), by the partition counts in the
+    worker's consumer's cluster metadata."""
+    # Any: a Param descriptor whose value is a callable, which mypy binds as a method.
+    if cast(Any, app.conf).producer_partitioner is not None:
         return None
     return Placement(
         customer_events=names.name(t.CUSTOMER_EVENTS),
-        partition_count=lambda topic: app.consumer.topic_partitions(topic),
+        partition_count=lambda topic: partition_count(app, topic),
     )
+
+
+def partition_count(app: faust.App, topic: str) -> int | None:
+    """Partitions of `topic` in the cluster metadata of the worker's aiokafka consumer
+    (which reads every topic a worker subscribes to); None before it has started or on
+    another transport.
+
+    Not Faust's `Consumer.topic_partitions`: that reads the group coordinator's metadata
+    snapshot, which aiokafka 0.14 fills only on the group's leader (the member that
+    computes the assignment), so on every other worker it knows no topic at all.
+    """
+    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    client = getattr(consumer, "_client", None)
+    if client is None:
+        return None
+    partitions = client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None

@@ -20,7 +20,9 @@ docs/performance.md):
   the same as from partition p of `customer-events`.
 
 Anything else (another key, another partitioner, another partition count, counts not
-known yet) takes the hop, which is always correct.
+known yet) takes the hop, which is always correct. The worker reads the counts from its
+consumer's cluster metadata (`app.partition_count`), the metadata every member has, not
+only the group's leader.
 """
 
 from __future__ import annotations
