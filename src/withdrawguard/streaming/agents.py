@@ -4,6 +4,11 @@ Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets c
 committed past in-flight events otherwise), and every event is handled inside its own
 try: a failure sends the message to dead-letters and the stream goes on (#315).
 
+An input keyed by its customer id that already sits on the partition the re-key would
+choose is detected in place, by the ingest agent, with the same detect step; any other
+input takes the hop through `customer-events` (`streaming/placement.py` says when the
+two are the same).
+
 Metrics: each decoded message is counted, each output as it is sent, and each event
 that produced verdicts gives two latencies, measured once its outputs are handed to the
 producer: from the event's `occurred_at`, and from its arrival, the Kafka timestamp of
@@ -35,11 +40,12 @@ from withdrawguard.engine.crossref import (
 )
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
-from withdrawguard.engine.events import Notice
+from withdrawguard.engine.events import CustomerEvent, Notice
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
+from withdrawguard.streaming.placement import Placement
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class Pipeline:
     destinations: TableT[bytes, bytes]
     source_ips: TableT[bytes, bytes]
     metrics: Metrics
+    placement: Placement | None
+    """None: every input takes the hop (the producer has a partitioner of its own)."""
 
     def register(self, app: faust.App) -> None:
         for topic, name, handler in (
@@ -93,7 +101,8 @@ class Pipeline:
     # ------------------------------------------------------------ agents
 
     async def _ingest_one(self, msg: Any) -> None:  # a faust Message
-        """Validate an input message and re-key it by customer id with our partitioner."""
+        """Validate an input message; detect it here if it sits where re-keying it by
+        customer id would put it, else re-key it onto customer-events."""
         event_type = self.input_types.get(msg.topic)
         if event_type is None:
             raise InvalidEvent("", f"no event type is expected on topic {msg.topic!r}")
@@ -101,17 +110,34 @@ class Pipeline:
         decoded = decode_input(value, event_type, self.settings.max_message_bytes)
         self.metrics.event_consumed(msg.topic, event_type)
         check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
+        key = decoded.customer_id.encode()
+        if (
+            msg.key == key
+            and self.placement is not None
+            and self.placement.in_place(msg.topic, msg.partition, key)
+        ):
+            await self._detect(key, decoded, msg.timestamp)
+            return
         await self.customer_events.send(
-            key=decoded.customer_id.encode(),
+            key=key,
             value=wire.forward(event_type, value),
             timestamp=msg.timestamp,  # the arrival time, for the latency metric
         )
 
     async def _detect_one(self, msg: Any) -> None:  # a faust Message
-        """Apply a customer event to the customer's state and send what follows."""
-        key = msg.key
+        """A re-keyed input or a notice from a cross-customer stage: the detect step."""
         ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
         self.metrics.event_consumed(msg.topic, ev.type)
+        await self._detect(msg.key, ev, msg.timestamp)
+
+    async def _detect(self, key: bytes, ev: CustomerEvent, arrived: float) -> None:
+        """Apply a customer event to the customer's state and send what follows.
+
+        Runs inside the ingest or the detect agent, on partition p of an input or of
+        customer-events (the same store and changelog partition, see placement.py); no
+        await between reading the state and writing it back, so the two never interleave
+        on one customer. `arrived`: the input record's Kafka timestamp.
+        """
         raw = self.customers.get(key)
         state = decode_state(raw) if raw is not None else CustomerState(ev.customer_id)
         outcome = self.engine.apply(state, ev)
@@ -120,7 +146,7 @@ class Pipeline:
         await self._send(outcome)
         if outcome.verdicts and not outcome.duplicate:
             now = time.time()
-            self.metrics.decision_latency(now - ev.occurred_at.timestamp(), now - msg.timestamp)
+            self.metrics.decision_latency(now - ev.occurred_at.timestamp(), now - arrived)
 
     async def _destination_one(self, msg: Any) -> None:  # a faust Message
         key = msg.key

@@ -9,7 +9,7 @@ worker entry point (`withdrawguard worker`) and the tests call it. Unless given 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TableT
@@ -25,6 +25,7 @@ from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_feed import register_notifier
+from withdrawguard.streaming.placement import Placement
 from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
@@ -137,6 +138,7 @@ def create_app(
         destinations=table("destinations"),
         source_ips=table("source-ips"),
         metrics=metrics,
+        placement=_placement(app, names),
     )
     pipeline.register(app)
     register_health(app)
@@ -151,3 +153,33 @@ def create_app(
         offsets=GroupOffsets(settings, settings.app_id),
     )
     return Detector(app, pipeline, settings, metrics)
+
+
+def _placement(app: faust.App, names: t.TopicNames) -> Placement | None:
+    """Where inputs may be detected in place: with Faust's default partitioner only (a
+    partitioner of one's own may choose otherwise), by the partition counts in the
+    worker's consumer's cluster metadata."""
+    # Any: a Param descriptor whose value is a callable, which mypy binds as a method.
+    if cast(Any, app.conf).producer_partitioner is not None:
+        return None
+    return Placement(
+        customer_events=names.name(t.CUSTOMER_EVENTS),
+        partition_count=lambda topic: partition_count(app, topic),
+    )
+
+
+def partition_count(app: faust.App, topic: str) -> int | None:
+    """Partitions of `topic` in the cluster metadata of the worker's aiokafka consumer
+    (which reads every topic a worker subscribes to); None before it has started or on
+    another transport.
+
+    Not Faust's `Consumer.topic_partitions`: that reads the group coordinator's metadata
+    snapshot, which aiokafka 0.14 fills only on the group's leader (the member that
+    computes the assignment), so on every other worker it knows no topic at all.
+    """
+    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    client = getattr(consumer, "_client", None)
+    if client is None:
+        return None
+    partitions = client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
