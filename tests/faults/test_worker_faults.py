@@ -14,7 +14,6 @@ from tests.faults.run import fault_run
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.fault_smoke
 def test_worker_killed_five_times_mid_stream_loses_no_verdict(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:

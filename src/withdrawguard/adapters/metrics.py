@@ -76,7 +76,7 @@ class Metrics(Protocol):
         """Records of each output partition this worker's registry feed has not applied."""
 
     def partition_stall(self, topic: str) -> None:
-        """A partition of `topic` found stalled and kicked (`streaming.stall_watch`)."""
+        """A partition of `topic` found stalled and resumed (`streaming.stall_watch`)."""
 
 
 class NoMetrics:
@@ -161,7 +161,7 @@ class PrometheusMetrics:
         )
         self._stalls = counter(
             "partition_stalls",
-            "Partitions found behind with no progress for a minute, and kicked.",
+            "Partitions found behind with no progress for a minute, and resumed.",
             "topic",
         )
         self._from_arrival = Histogram(

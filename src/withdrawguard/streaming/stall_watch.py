@@ -1,27 +1,28 @@
-"""Acting on a stalled partition: say so loudly, count it, and kick the fetcher.
+"""Acting on a stalled partition: say so loudly, count it, and resume it.
 
 Every `LAG_INTERVAL` the lag timer (`monitoring`) hands this guard the log end and the
 committed offset of each partition this worker reads for the detector, as the broker
-reports them (asked on connections of its own: a stuck consumer must not hide itself). A partition
-behind its log end whose committed offset has not moved for `STALL_AFTER` seconds, while
+reports them (asked on connections of its own: a stuck consumer must not hide itself). A
+partition behind its log end whose committed offset has not moved for `STALL_AFTER` seconds, while
 the worker is neither rebalancing nor restoring tables, is stalled (`stalls.StallWatch`).
 The guard then logs an error with Faust's view of the partition (paused, active,
 buffer-full), counts it (`withdrawguard_partition_stalls_total`, alert
-WithdrawguardPartitionStalled), resumes the partition in Faust's consumer and seeks it
-to its committed offset, which makes aiokafka fetch it afresh. Records fetched twice
-this way are processed twice, which the engine makes harmless (a repeat changes nothing
-and re-sends identical outputs).
+WithdrawguardPartitionStalled) and resumes the partition in Faust's consumer, which ends
+a stall of Faust's own bookkeeping (a partition left paused). It does not seek: a seek
+while Faust drains a batch fetched before it makes Faust record the skipped offsets as
+a gap, which its commit logic then counts as processed (`Consumer._drain_messages` and
+`_add_gap`), so a later crash would lose those events. A stall inside aiokafka's fetcher
+is therefore reported, not repaired: the alert says to restart the worker.
 
 Why a guard rather than a fix: the stall seen once in the fault suite after a takeover
 (docs/reliability.md) matches faust-streaming #629, which is open and not yet
 reproduced on purpose here. A worker that stops fetching part of its partitions with no
 error leaves those customers' withdrawals waiting (fail closed); this makes it visible
-within about a minute and gives the consumer a way out.
+within about a minute.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -34,7 +35,6 @@ from withdrawguard.streaming.stalls import StallWatch
 log = logging.getLogger(__name__)
 
 STALL_AFTER = 60.0
-KICK_TIMEOUT = 5.0
 
 
 class StallMetrics(Protocol):
@@ -66,7 +66,8 @@ class StallGuard:
         log.error(
             "partition %s[%d] has had %d messages to process and its committed offset %d "
             "has not moved for %.0f s (paused=%s, active=%s, buffer full=%s); resuming it "
-            "and seeking it to %d so it is fetched again (faust-streaming #629)",
+            "(faust-streaming #629). If this repeats for the same partition, restart this "
+            "worker",
             topic,
             partition,
             end - offset,
@@ -75,11 +76,6 @@ class StallGuard:
             tp in getattr(consumer, "_paused_partitions", ()),
             tp in (getattr(consumer, "_active_partitions", None) or ()),
             tp in getattr(consumer, "_buffered_partitions", ()),
-            offset,
         )
         self._metrics.partition_stall(topic)
-        try:
-            consumer.resume_partitions({tp})
-            await asyncio.wait_for(consumer.seek(tp, offset), KICK_TIMEOUT)
-        except Exception:
-            log.exception("could not seek %s[%d]; it is tried again", topic, partition)
+        consumer.resume_partitions({tp})
