@@ -211,16 +211,7 @@ class Pipeline:
 
     async def _dead_letter(self, event: Any, error: str, field: str) -> None:
         msg = event.message
-        record = wire.dead_letter(
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
-            error=error,
-            error_field=field,
-            received_at=datetime.now(UTC),
-        )
+        record = wire.dead_letter_of(msg, error, field)
         await self.dead_letters.send(key=msg.key, value=_json(record))
 
 

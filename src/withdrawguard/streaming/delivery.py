@@ -9,7 +9,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from withdrawguard.adapters.notify.base import Channel, NotifyMetrics, SendContext
@@ -139,16 +138,7 @@ class Deliverer:
 
     async def _fail(self, name: str, job: Job, action: str, error: str) -> None:
         src = job.source
-        record = wire.dead_letter(
-            topic=src.topic,
-            partition=src.partition,
-            offset=src.offset,
-            key=src.key,
-            value=src.value,
-            error=error,
-            error_field="",
-            received_at=datetime.now(UTC),
-        )
+        record = wire.dead_letter_of(src, error)
         record["channel"] = name
         record["alert_id"] = None if action == "resolve" else job.payload.get("alert_id")
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import faust
@@ -139,16 +138,8 @@ async def _hand_over(msg: Record, handle: Handler, dead_letter: Any, done: Done)
         await handle(payload, source, done)
     except Exception as exc:
         log.exception("notification failed for %s[%s]@%s", msg.topic, msg.partition, msg.offset)
-        record = wire.dead_letter(
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
-            error=f"notification failed: {type(exc).__name__}: {exc}",
-            error_field="",
-            received_at=datetime.now(UTC),
-        )
+        error = f"notification failed: {type(exc).__name__}: {exc}"
+        record = wire.dead_letter_of(msg, error)
         record["channel"] = ""
         record["alert_id"] = None
         await dead_letter(msg.key, record)

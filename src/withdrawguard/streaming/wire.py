@@ -9,8 +9,8 @@ stages are plain JSON objects.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import orjson
 
@@ -104,6 +104,40 @@ def _text(raw: bytes | None) -> tuple[str | None, str | None, bool]:
         return cut.decode("utf-8"), "utf-8", len(raw) > DEAD_LETTER_MAX
     except UnicodeDecodeError:
         return base64.b64encode(cut).decode(), "base64", len(raw) > DEAD_LETTER_MAX
+
+
+class Received(Protocol):
+    """Where a message came from and what it held (a Faust message, an aiokafka record,
+    a notification's source)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def dead_letter_of(msg: Received, error: str, error_field: str = "") -> dict[str, Any]:
+    """The dead-letter record for `msg`, received now."""
+    return dead_letter(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        error=error,
+        error_field=error_field,
+        received_at=datetime.now(UTC),
+    )
 
 
 def dead_letter(
