@@ -14,9 +14,9 @@ WG_TOPIC_PREFIX), then times, one after the other on the same data:
   per-customer state in quixstreams, in its own process;
 - withdrawguard: `withdrawguard worker` processes (full rule set, every output, hold
   registry in Redis) in a fresh consumer group each, from the first process's launch
-  until the group's lag is zero on every topic it reads: inputs, internal topics
-  (customer-events, destination and IP observations) and the outputs its registry agent
-  projects into Redis.
+  until the lag is zero on every topic read: the detector's group on the inputs and
+  internal topics (customer-events, destination and IP observations), the registry
+  feed's group on the outputs it projects into Redis.
 
 Each figure is events / wall seconds from start (so start-up counts against everyone),
 with CPU seconds beside it (the machine may be shared: events per CPU second is the

@@ -3,7 +3,7 @@ an output collector that keeps partitions and offsets, the group's lag, and the 
 stack's broker and Redis processes (by the pid files `scripts/stack.sh` writes).
 
 Secrets are seeded so the log scan has something to look for: a webhook signing secret
-(the notify agent posts critical alerts to a local receiver), a console session secret,
+(the notify feed posts critical alerts to a local receiver), a console session secret,
 a service token and a console user's password.
 """
 
