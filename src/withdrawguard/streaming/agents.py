@@ -143,6 +143,13 @@ class Pipeline:
         outcome = self.engine.apply(state, ev)
         if not outcome.duplicate:
             self.customers[key] = encode_state(state)  # reassigned: reaches the changelog
+        elif raw is not None:
+            # A repeat is mostly a replay after a crash, and the local store may already
+            # hold this event while its changelog record died with the process (RocksDB
+            # is written at once, the changelog when the producer flushes). Writing the
+            # state again puts it on the changelog, which recovery and takeovers restore
+            # from; otherwise a later restore would lose the event (docs/reliability.md).
+            self.customers[key] = raw
         await self._send(outcome)
         if outcome.verdicts and not outcome.duplicate:
             now = time.time()
