@@ -97,35 +97,38 @@ def test_an_alert_in_delivery_is_not_committed_past_and_survives_a_kill(
     settings = settings_for(services, gate, tmp_path)
     worker = Worker(settings, tmp_path / "worker.log")
     worker.start()
-    first, second = unique("critical"), unique("high")
-    topic = t.TopicNames(settings).name(t.FRAUD_ALERTS)
-    security = kafka_python_options(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **security)
-    offsets = []
-    for alert_id, severity in ((first, "critical"), (second, "high")):
-        payload = alert(customer_id=unique("c"), alert_id=alert_id, severity=severity)
-        sent = producer.send(topic, key=b"c", value=orjson.dumps(payload), partition=0)
-        offsets.append(sent.get(timeout=30).offset)
-    producer.close()
-
-    # The high alert, and the critical one on its answering channel, are delivered; the
-    # critical one is still retrying on the gated channel, so it is not finished.
-    wait("both alerts on the answering channel", lambda: {first, second} <= set(gate.taken["ok"]))
-    time.sleep(3)  # the feed commits after every fetch (at most every 0.5 s)
-    group = t.TopicNames(settings).sink_group("notify")
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **security)
     try:
-        committed = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
-    tp = TopicPartition(topic, 0)
-    assert tp not in committed or committed[tp].offset <= offsets[0], (
-        f"committed {committed[tp].offset} past the unfinished alert at {offsets[0]}"
-    )
-    assert gate.taken["gate"] == []
+        first, second = unique("critical"), unique("high")
+        topic = t.TopicNames(settings).name(t.FRAUD_ALERTS)
+        security = kafka_python_options(settings)
+        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, **security)
+        offsets = []
+        for alert_id, severity in ((first, "critical"), (second, "high")):
+            payload = alert(customer_id=unique("c"), alert_id=alert_id, severity=severity)
+            sent = producer.send(topic, key=b"c", value=orjson.dumps(payload), partition=0)
+            offsets.append(sent.get(timeout=30).offset)
+        producer.close()
 
-    worker.stop(signal.SIGKILL)
-    gate.open.set()
-    worker.start()
-    wait("the critical alert delivered after the restart", lambda: first in gate.taken["gate"])
-    worker.stop()
+        # The high alert, and the critical one on its answering channel, are delivered; the
+        # critical one is still retrying on the gated channel, so it is not finished.
+        both = {first, second}
+        wait("both alerts on the answering channel", lambda: both <= set(gate.taken["ok"]))
+        time.sleep(3)  # the feed commits after every fetch (at most every 0.5 s)
+        group = t.TopicNames(settings).sink_group("notify")
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **security)
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        finally:
+            admin.close()
+        tp = TopicPartition(topic, 0)
+        assert tp not in committed or committed[tp].offset <= offsets[0], (
+            f"committed {committed[tp].offset} past the unfinished alert at {offsets[0]}"
+        )
+        assert gate.taken["gate"] == []
+
+        worker.stop(signal.SIGKILL)
+        gate.open.set()
+        worker.start()
+        wait("the critical alert delivered after the restart", lambda: first in gate.taken["gate"])
+    finally:
+        worker.stop()  # also when an assertion failed: no worker left running
