@@ -1,5 +1,5 @@
-"""How the fault suite tells a registry that is merely behind its topics (the open finding
-reported as xfail) from one that answers wrongly (a failure)."""
+"""How the fault suite tells a registry that is merely behind its topics (still failing
+closed) from one that answers wrongly; both fail the suite, the report names which."""
 
 from __future__ import annotations
 
