@@ -16,6 +16,9 @@ Two gauges are refreshed by Faust timers on every worker:
 - table sizes, every `TABLE_INTERVAL` seconds: `len(table)`, the keys of the table's
   partitions this worker holds. On RocksDB that counts keys by iterating, hence the
   longer interval.
+
+A third timer, every `LAG_INTERVAL` seconds, watches a table restore under way for
+changelog partitions that deliver nothing (`recovery_watch`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
+from withdrawguard.streaming.recovery_watch import RecoveryGuard
 from withdrawguard.streaming.stall_watch import StallGuard
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ def register_metrics(
         )
     watched = list(tables)
     guard = StallGuard(app, metrics)
+    restore_guard = RecoveryGuard(app, metrics)
     busy = asyncio.Lock()
 
     async def report_consumer_lag() -> None:
@@ -78,6 +83,9 @@ def register_metrics(
         metrics.consumer_lag({k: max(0, ends[k] - v) for k, v in done.items()})
         await guard.check(done, ends)
 
+    async def watch_table_restore() -> None:
+        await restore_guard.check()
+
     async def report_table_sizes() -> None:
         for table in watched:
             metrics.table_size(table.name, len(table))
@@ -88,4 +96,5 @@ def register_metrics(
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
     app.timer(LAG_INTERVAL, name="withdrawguard.consumer_lag")(report_consumer_lag)
+    app.timer(LAG_INTERVAL, name="withdrawguard.table_restore")(watch_table_restore)
     app.timer(TABLE_INTERVAL, name="withdrawguard.table_sizes")(report_table_sizes)

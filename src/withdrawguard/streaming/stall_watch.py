@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from faust.types import TP
 
+from withdrawguard.streaming.fetch_state import describe_fetch
 from withdrawguard.streaming.stalls import StallWatch
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class StallGuard:
             "partition %s[%d] has had %d messages to process and its committed offset %d "
             "has not moved for %.0f s (paused=%s, active=%s, buffer full=%s); resuming it "
             "(faust-streaming #629). If this repeats for the same partition, restart this "
-            "worker",
+            "worker. Fetch state:\n%s",
             topic,
             partition,
             end - offset,
@@ -76,6 +77,7 @@ class StallGuard:
             tp in getattr(consumer, "_paused_partitions", ()),
             tp in (getattr(consumer, "_active_partitions", None) or ()),
             tp in getattr(consumer, "_buffered_partitions", ()),
+            describe_fetch(self._app, [tp]),
         )
         self._metrics.partition_stall(topic)
         consumer.resume_partitions({tp})

@@ -7,6 +7,10 @@ that is merely busy moves; one that is caught up has nothing to move. faust-stre
 has open reports of a worker that, after a rebalance, stops fetching some of its
 partitions with no error (#629; the recovery stalls #176, #596); the fault suite saw it
 once after a takeover. `withdrawguard.streaming.stall_watch` acts on what this finds.
+
+During a table restore committed offsets stand still on purpose, so there the question is
+another one (`silent_changelogs`): which changelog partitions the restore still needs have
+delivered nothing for a while. `withdrawguard.streaming.recovery_watch` acts on that.
 """
 
 from __future__ import annotations
@@ -47,3 +51,25 @@ class StallWatch(Generic[K]):
             self._unmoved.clear()
         for key in keys or ():
             self._unmoved.pop(key, None)
+
+
+def silent_changelogs(
+    now: float,
+    started: float,
+    received: Mapping[K, float],
+    offsets: Mapping[K, int],
+    highwaters: Mapping[K, int],
+    after: float,
+) -> list[K]:
+    """Changelog partitions a table restore that began at `started` still needs (read
+    offset below the highwater it must reach) from which nothing has come for `after`
+    seconds as of `now`: since their last record (`received`), or since the start when
+    none came at all."""
+    silent: list[K] = []
+    for key, high in highwaters.items():
+        if offsets.get(key, -1) >= high:
+            continue  # restored (or nothing to restore)
+        last = max(received.get(key, started), started)
+        if now - last >= after:
+            silent.append(key)
+    return silent
