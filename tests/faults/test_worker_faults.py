@@ -120,3 +120,29 @@ def test_a_partition_the_consumer_stops_fetching_is_found_and_resumed(
         kicked = [line for line in log.splitlines() if "has not moved for" in line]
         assert kicked, "the stall guard never found the stalled partition"
         assert kicked[0].split("partition ", 1)[1].startswith(stalled + " ")
+
+
+@pytest.mark.fault_smoke
+def test_a_table_restore_that_receives_nothing_is_found_and_resumed(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "silent table restore", fault_events, fault_seed) as run:
+        first = run.dep.worker("w1")
+        first.start()
+        run.start(seconds=40)
+        run.running()  # the first worker has written its tables' changelogs
+        fresh = run.dep.worker("w2")  # an empty data dir: every table is restored
+
+        def replace_the_worker() -> None:
+            first.stop(signal.SIGKILL)
+            fresh.command = ("-m", "tests.faults.silent_restore_worker")
+            fresh.start(timeout=240)  # ready once its restore is complete
+
+        run.fault(replace_the_worker)  # recovery: the guard resumed it, it caught up
+        run.finish()
+        log = fresh.log_path.read_text()
+        [induced] = [line for line in log.splitlines() if "induced silent" in line]
+        silent = induced.split("restore of ", 1)[1].split(" ", 1)[0]
+        kicked = [line for line in log.splitlines() if "has received nothing for" in line]
+        assert kicked, "the restore guard never found the silent changelog partition"
+        assert f"from {silent};" in kicked[0], kicked[0]  # exactly the silent partition

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pytest
+from faust.types import TP as FaustTP
 
 from withdrawguard.streaming import recovery_watch
 from withdrawguard.streaming.fetch_state import describe_fetch
@@ -139,6 +140,9 @@ async def test_the_guard_resumes_the_silent_partition_and_leaves_flow_control_al
     clock[0] = 61
     assert await guard.check() == [X]
     assert app.consumer.resumed == [{X}] and not app.consumer._paused_partitions
+    # Faust's own TP, whatever the recovery's maps hold (aiokafka's TopicPartition):
+    # Faust's fetcher crashes on anything else in its active set
+    assert all(type(tp) is FaustTP for tp in app.consumer.resumed[0])
     assert counts.stalls == ["customers-changelog"]
     assert app._fetcher.started == 1
     # flow was on: resuming Faust's flow control would have emptied the changelog queue
@@ -185,7 +189,10 @@ async def test_the_fetch_state_names_unreadable_fields_and_where_the_fetch_loop_
     async def _drain_messages() -> None:  # the name Faust's fetch loop has
         await wait_until_producer_ebb()
 
-    task = asyncio.create_task(_drain_messages())
+    async def _execute_task() -> None:  # the task runs the fetch loop some calls down
+        await _drain_messages()
+
+    task = asyncio.create_task(_execute_task())
     await asyncio.sleep(0)
     try:
         text = describe_fetch(object(), [X])

@@ -73,31 +73,40 @@ def _stacks(app: Any) -> list[str]:
         mine = list(asyncio.all_tasks())
     except RuntimeError:  # not called from the event loop
         mine = []
-    drains = [t for t in mine if "_drain_messages" in repr(t.get_coro())]
+    chains = [_await_frames(t.get_coro()) for t in mine]
+    drains = [c for c in chains if any(f.f_code.co_name == "_drain_messages" for f in c)]
     if not drains:
-        lines.append("fetch loop: no task running Consumer._drain_messages")
-    for task in drains:
+        lines.append("fetch loop: no task is in Consumer._drain_messages")
+    for chain in drains:
+        at = next(i for i, f in enumerate(chain) if f.f_code.co_name == "_drain_messages")
         lines.append("fetch loop waits at:")
-        lines.extend(_await_chain(task.get_coro()))
+        lines.extend(_frame_lines(chain[at:]))
     # another thread's loop: a snapshot, read without its lock
     theirs = _read(lambda: list(asyncio.all_tasks(app.consumer._thread.thread_loop)))
     for task in theirs if isinstance(theirs, list) else ():
         if "_fetch_requests_routine" in repr(task.get_coro()):
             lines.append("consumer thread's fetch routine waits at:")
-            lines.extend(_await_chain(task.get_coro()))
+            lines.extend(_frame_lines(_await_frames(task.get_coro())))
     return lines
 
 
-def _await_chain(coro: Any) -> list[str]:
+def _await_frames(coro: Any) -> list[Any]:
     """The frames of a suspended coroutine and of what it awaits, outermost first (a
     task's own `get_stack` gives only the outermost frame of a suspended coroutine)."""
-    lines: list[str] = []
-    while coro is not None and len(lines) < STACK_FRAMES:
+    frames: list[Any] = []
+    while coro is not None and len(frames) < 40:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is not None:
-            name = frame.f_code.co_filename.rsplit("site-packages/", 1)[-1]
-            lines.append(f"    {name}:{frame.f_lineno} {frame.f_code.co_name}")
+            frames.append(frame)
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
+
+
+def _frame_lines(frames: list[Any]) -> list[str]:
+    lines = []
+    for frame in frames[:STACK_FRAMES]:
+        name = frame.f_code.co_filename.rsplit("site-packages/", 1)[-1]
+        lines.append(f"    {name}:{frame.f_lineno} {frame.f_code.co_name}")
     return lines
 
 

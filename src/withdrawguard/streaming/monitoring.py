@@ -17,8 +17,9 @@ Two gauges are refreshed by Faust timers on every worker:
   partitions this worker holds. On RocksDB that counts keys by iterating, hence the
   longer interval.
 
-A third timer, every `LAG_INTERVAL` seconds, watches a table restore under way for
-changelog partitions that deliver nothing (`recovery_watch`).
+A third loop, every `LAG_INTERVAL` seconds, watches a table restore under way for
+changelog partitions that deliver nothing (`recovery_watch`). It is not a Faust timer:
+those start only after the first restore has completed.
 """
 
 from __future__ import annotations
@@ -83,8 +84,21 @@ def register_metrics(
         metrics.consumer_lag({k: max(0, ends[k] - v) for k, v in done.items()})
         await guard.check(done, ends)
 
-    async def watch_table_restore() -> None:
-        await restore_guard.check()
+    restore_watch: list[Any] = []
+
+    async def watch_table_restores() -> None:
+        async for _ in app.itertimer(LAG_INTERVAL, name="withdrawguard.table_restore"):
+            try:
+                await restore_guard.check()
+            except Exception:  # a bug here must not end the watch
+                log.exception("the table restore guard failed")
+
+    async def start_restore_watch(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Faust starts app timers only once the first restore is complete, and that one
+        # (a new worker, or one whose data dir was lost) needs watching most: so the
+        # watch starts with the first assignment instead, and runs until the app stops.
+        if not restore_watch:
+            restore_watch.append(app.add_future(watch_table_restores()))
 
     async def report_table_sizes() -> None:
         for table in watched:
@@ -95,6 +109,6 @@ def register_metrics(
             await offsets.close()
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
+    app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
     app.timer(LAG_INTERVAL, name="withdrawguard.consumer_lag")(report_consumer_lag)
-    app.timer(LAG_INTERVAL, name="withdrawguard.table_restore")(watch_table_restore)
     app.timer(TABLE_INTERVAL, name="withdrawguard.table_sizes")(report_table_sizes)

@@ -26,6 +26,8 @@ import logging
 import time
 from typing import Any, Protocol
 
+from faust.types import TP
+
 from withdrawguard.streaming.fetch_state import describe_fetch
 from withdrawguard.streaming.stalls import silent_changelogs
 
@@ -82,7 +84,9 @@ class RecoveryGuard:
         for tp in tps:
             self._metrics.partition_stall(tp.topic)
         consumer = app.consumer
-        consumer.resume_partitions(set(tps))
+        # Faust's own TP: the recovery's maps are keyed by aiokafka's TopicPartition, and
+        # Faust's consumer asserts its active set holds only TPs (a fetcher crash if not)
+        consumer.resume_partitions({TP(tp.topic, tp.partition) for tp in tps})
         if not consumer.flow_active:
             consumer.resume_flow()
         if not app.flow_control.is_active():
