@@ -13,6 +13,7 @@ from tests.faults.run import fault_run
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
+@pytest.mark.fault_smoke
 def test_the_surviving_worker_takes_over_a_killed_workers_partitions_and_tables(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:

@@ -76,7 +76,8 @@ class Metrics(Protocol):
         """Records of each output partition this worker's registry feed has not applied."""
 
     def partition_stall(self, topic: str) -> None:
-        """A partition of `topic` found stalled and resumed (`streaming.stall_watch`)."""
+        """A partition of `topic` found stalled and resumed (`streaming.stall_watch`, or
+        `streaming.recovery_watch` for a changelog partition a restore still needs)."""
 
 
 class NoMetrics:
@@ -161,7 +162,8 @@ class PrometheusMetrics:
         )
         self._stalls = counter(
             "partition_stalls",
-            "Partitions found behind with no progress for a minute, and resumed.",
+            "Partitions found behind with no progress for a minute (changelog partitions: a "
+            "table restore that received nothing from them for a minute), and resumed.",
             "topic",
         )
         self._from_arrival = Histogram(
