@@ -16,6 +16,8 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aiokafka.structs import TopicPartition
+
 STACK_FRAMES = 8
 
 
@@ -55,8 +57,6 @@ def _partition_line(consumer: Any, kafka: Any, kafka_paused: Any, tp: Any) -> st
 
 
 def _position(kafka: Any, tp: Any) -> Any:
-    from aiokafka.structs import TopicPartition
-
     state = kafka._subscription.subscription.assignment.state_value(
         TopicPartition(tp.topic, tp.partition)
     )
