@@ -27,6 +27,7 @@ from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.placement import Placement
 from withdrawguard.streaming.registry_feed import register_registry
+from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
 
@@ -95,6 +96,9 @@ def create_app(
     }
     config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)
+    # Faust empties the agents' queues after a restore while inputs are being fetched
+    # into them, losing those events (streaming/restore_handover.py): held off here.
+    hold_flow_until_streams_are_sought()
     app = faust.App(settings.app_id, **config)
 
     def topic(logical: str, *extra: str) -> faust.TopicT:
