@@ -44,7 +44,9 @@ async def slow_seek_to_committed(self: Any) -> Mapping[Any, int]:
 def _queued(app: Any) -> int:
     """Records waiting in the queues of the channels that read the input topics."""
     channels = {ch for chans in app.topics._tp_index.values() for ch in chans}
-    return sum(ch.queue.qsize() for ch in channels)
+    # `_queue`, not `queue`: reading the property would create a queue nobody reads
+    queues = [q for q in (getattr(ch, "_queue", None) for ch in channels) if q is not None]
+    return sum(q.qsize() for q in queues)
 
 
 if __name__ == "__main__":
