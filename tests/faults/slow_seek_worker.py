@@ -17,6 +17,7 @@ import asyncio
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ _seek = Consumer.seek_to_committed
 
 
 async def slow_seek_to_committed(self: Any) -> Mapping[Any, int]:
+    caller = next((f.name for f in reversed(traceback.extract_stack()) if f.name in CALLERS), "?")
+    log.warning("fault suite: seek from %s, before: %s", caller, _books(self))
     offsets = await _seek(self)
     deadline = time.monotonic() + SLOW_SEEK
     while time.monotonic() < deadline and not _queued(self.app):  # noqa: ASYNC110 - no event to wait on
@@ -38,7 +41,36 @@ async def slow_seek_to_committed(self: Any) -> Mapping[Any, int]:
         "fault suite: seek to committed offsets held until %d input records were queued",
         _queued(self.app),
     )
+    log.warning(
+        "fault suite: seek from %s, committed %s, after: %s", caller, _plain(offsets), _books(self)
+    )
     return offsets
+
+
+CALLERS = {"on_recovery_completed", "getmany", "_resume_streams"}
+
+
+def _books(consumer: Any) -> str:
+    """Faust's commit bookkeeping of the input partitions: read offset, committed offset,
+    lowest acknowledged offset and how many are acknowledged."""
+    tps = set(consumer._read_offset) | set(consumer._committed_offset) | set(consumer._acked)
+    rows = []
+    for tp in sorted(t for t in tps if not t.topic.endswith("-changelog")):
+        acked = consumer._acked.get(tp) or []
+        rows.append(
+            f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]="
+            f"r{consumer._read_offset.get(tp)}/c{consumer._committed_offset.get(tp)}"
+            f"/a{min(acked) if acked else '-'}x{len(acked)}"
+        )
+    return " ".join(rows)
+
+
+def _plain(offsets: Mapping[Any, int]) -> str:
+    return " ".join(
+        f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]={o}"
+        for tp, o in sorted(offsets.items())
+        if not tp.topic.endswith("-changelog")
+    )
 
 
 def _queued(app: Any) -> int:
