@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from faust.types import TP
 
 from withdrawguard.streaming.fetch_state import describe_fetch
+from withdrawguard.streaming.stall_watch import StallMetrics
 from withdrawguard.streaming.stalls import silent_changelogs
 
 log = logging.getLogger(__name__)
 
 SILENT_AFTER = 60.0
-
-
-class StallMetrics(Protocol):
-    def partition_stall(self, topic: str) -> None: ...
 
 
 class RecoveryGuard:

@@ -63,21 +63,17 @@ class StallGuard:
     async def _kick(self, key: Any, offset: int, end: int) -> None:
         topic, partition = key
         tp = TP(topic, partition)
-        consumer = self._app.consumer
         log.error(
             "partition %s[%d] has had %d messages to process and its committed offset %d "
-            "has not moved for %.0f s (paused=%s, active=%s, buffer full=%s); resuming it "
-            "(faust-streaming #629). If this repeats for the same partition, restart this "
-            "worker. Fetch state:\n%s",
+            "has not moved for %.0f s; resuming it (faust-streaming #629). If this repeats "
+            "for the same partition, restart this worker. Fetch state (paused, active, "
+            "buffer full, position):\n%s",
             topic,
             partition,
             end - offset,
             offset,
             self._after,
-            tp in getattr(consumer, "_paused_partitions", ()),
-            tp in (getattr(consumer, "_active_partitions", None) or ()),
-            tp in getattr(consumer, "_buffered_partitions", ()),
             describe_fetch(self._app, [tp]),
         )
         self._metrics.partition_stall(topic)
-        consumer.resume_partitions({tp})
+        self._app.consumer.resume_partitions({tp})
