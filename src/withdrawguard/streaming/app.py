@@ -28,6 +28,7 @@ from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.placement import Placement
 from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
+from withdrawguard.streaming.uncommitted_seek import seek_uncommitted_partitions_too
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
 
@@ -99,6 +100,9 @@ def create_app(
     # Faust empties the agents' queues after a restore while inputs are being fetched
     # into them, losing those events (streaming/restore_handover.py): held off here.
     hold_flow_until_streams_are_sought()
+    # Faust's seek back to the committed offsets skips a partition that has none, and the
+    # records it had just discarded with it (streaming/uncommitted_seek.py): sought too.
+    seek_uncommitted_partitions_too()
     app = faust.App(settings.app_id, **config)
 
     def topic(logical: str, *extra: str) -> faust.TopicT:
