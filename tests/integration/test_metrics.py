@@ -7,6 +7,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,13 +51,18 @@ def scrape_until(worker: Worker, what: str, names: list[str], timeout: float = 4
 
 @pytest.fixture(scope="module")
 def scraped(bus: Bus, worker: Worker) -> str:
-    """/metrics after an SBI chain and an honest customer went through the worker."""
+    """/metrics after an SBI chain and an honest customer went through the worker, and one
+    unkeyed login that takes the hop through customer-events (the others are decided in
+    place), so that every topic the agents read has a committed offset to report lag of."""
     cid = unique("metrics-sbi")
     dest = {"bank_code": "0009", "branch_code": "222", "account_number": "5550123"}
     chain = s.sbi_chain(cid, NOW - timedelta(hours=1), dest, attacker_ip="198.18.77.9")
     bus.send(chain[:-1])
     bus.send(s.honest_withdrawal(unique("metrics-honest"), NOW - timedelta(minutes=30)))
     bus.send_raw("withdrawals", b"broken", b"{not json")
+    cid_unkeyed = unique("metrics-unkeyed")
+    topic, login = s.login(cid_unkeyed, f"{cid_unkeyed}-l1", NOW - timedelta(minutes=20))
+    bus.send_raw(topic, None, orjson.dumps(login))
     bus.wait_idle()  # the chain's evidence first, so the hold is placed with all of it
     bus.send(chain[-1:])
     wid = f"{cid}-wd-attack"
@@ -107,6 +113,14 @@ def test_lag_and_table_gauges_report_the_worker_partitions_and_tables(scraped: s
     assert any(topic.endswith("-customer-events") for topic in lag_topics)
     tables = {labels["table"] for labels in found["withdrawguard_table_keys"]}
     assert tables == {"customers", "destinations", "source-ips"}
+    memory = {
+        (sample.labels["table"], sample.labels["kind"]): sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "withdrawguard_table_memory_bytes"
+    }
+    assert {table for table, _ in memory} == tables  # the worker's tables are on RocksDB
+    assert memory["customers", "memtables"] > 0  # the chain's customer was written
 
 
 def test_health_and_ready_still_answer(worker: Worker) -> None:

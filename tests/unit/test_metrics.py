@@ -60,6 +60,7 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
         "withdrawguard_table_keys": "gauge",
+        "withdrawguard_table_memory_bytes": "gauge",
     }
 
 
@@ -137,6 +138,18 @@ def test_table_size_is_a_gauge_per_table(
     assert registry.get_sample_value("withdrawguard_table_keys", {"table": "customers"}) == 12.0
 
 
+def test_table_memory_is_a_gauge_per_table_and_kind(
+    registry: CollectorRegistry, metrics: PrometheusMetrics
+) -> None:
+    metrics.table_memory("customers", "block_cache", 100)
+    metrics.table_memory("customers", "memtables", 7)
+    metrics.table_memory("customers", "block_cache", 300)
+    sample = registry.get_sample_value
+    name = "withdrawguard_table_memory_bytes"
+    assert sample(name, {"table": "customers", "kind": "block_cache"}) == 300.0
+    assert sample(name, {"table": "customers", "kind": "memtables"}) == 7.0
+
+
 def test_many_instances_live_side_by_side_and_never_touch_the_global_registry() -> None:
     before = set(REGISTRY._names_to_collectors)  # what prometheus-client exposes by default
     first, second = CollectorRegistry(), CollectorRegistry()
@@ -158,6 +171,7 @@ def test_no_metrics_accepts_every_call_and_registers_nothing() -> None:
     m.decision_latency(1.0, 0.1)
     m.consumer_lag({("t", 0): 1})
     m.table_size("customers", 3)
+    m.table_memory("customers", "memtables", 3)
     m.notification_sent("slack")
     m.notification_failed("slack")
     m.notification_deduplicated("slack")

@@ -57,6 +57,10 @@ class Metrics(Protocol):
     def table_size(self, table: str, n: int) -> None:
         """Number of keys in a table's local partitions."""
 
+    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
+        """Memory a table's local RocksDB partitions use, by `kind`: `block_cache`,
+        `memtables`, `table_readers` (indexes and filters outside the block cache)."""
+
     def notification_sent(self, channel: str) -> None:
         """A notification delivered on `channel`."""
 
@@ -105,6 +109,9 @@ class NoMetrics:
         pass
 
     def table_size(self, table: str, n: int) -> None:
+        pass
+
+    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
         pass
 
     def notification_sent(self, channel: str) -> None:
@@ -198,6 +205,13 @@ class PrometheusMetrics:
             ["table"],
             registry=registry,
         )
+        self._table_memory = Gauge(
+            f"{PREFIX}_table_memory_bytes",
+            "Memory of the table's RocksDB partitions held by this worker, by kind: "
+            "block_cache, memtables, table_readers.",
+            ["table", "kind"],
+            registry=registry,
+        )
 
     def event_consumed(self, topic: str, event_type: str) -> None:
         child = self._consumed_by.get((topic, event_type))
@@ -237,6 +251,9 @@ class PrometheusMetrics:
 
     def table_size(self, table: str, n: int) -> None:
         self._tables.labels(table).set(n)
+
+    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
+        self._table_memory.labels(table, kind).set(n_bytes)
 
     def notification_sent(self, channel: str) -> None:
         self._sent.labels(channel).inc()

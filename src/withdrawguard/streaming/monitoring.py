@@ -15,7 +15,9 @@ Two gauges are refreshed by Faust timers on every worker:
   processed-but-uncommitted work. The same offsets feed the stall guard.
 - table sizes, every `TABLE_INTERVAL` seconds: `len(table)`, the keys of the table's
   partitions this worker holds. On RocksDB that counts keys by iterating, hence the
-  longer interval.
+  longer interval. With it, the memory those RocksDB partitions hold (`rocksdb_memory`):
+  the worker's RSS grows as their block caches and memtables fill, up to the bounds set
+  in `streaming/app.py`, and this says how much of it they are.
 
 A third loop, every `LAG_INTERVAL` seconds, watches a table restore under way for
 changelog partitions that deliver nothing (`recovery_watch`). It is not a Faust timer:
@@ -45,6 +47,27 @@ TABLE_INTERVAL = 30.0
 FAUST_PREFIX = "faust"
 """Faust's sensor would name its metrics after the app id; a fixed prefix keeps the
 dashboard and the alert rules the same for every deployment."""
+
+
+ROCKSDB_MEMORY = {
+    "block_cache": "rocksdb.block-cache-usage",
+    "memtables": "rocksdb.cur-size-all-mem-tables",
+    "table_readers": "rocksdb.estimate-table-readers-mem",
+}
+"""Our kind → the RocksDB property giving it, in bytes, per database."""
+
+
+def rocksdb_memory(store: Any) -> dict[str, int]:
+    """Bytes each kind of RocksDB memory takes, summed over the partitions a Faust
+    RocksDB store has open; empty for any other store (the memory store)."""
+    dbs = getattr(store, "_dbs", None)
+    if not dbs:
+        return {}
+    total = dict.fromkeys(ROCKSDB_MEMORY, 0)
+    for db in list(dbs.values()):
+        for kind, prop in ROCKSDB_MEMORY.items():
+            total[kind] += db.property_int_value(prop) or 0
+    return total
 
 
 def register_metrics(
@@ -103,6 +126,8 @@ def register_metrics(
     async def report_table_sizes() -> None:
         for table in watched:
             metrics.table_size(table.name, len(table))
+            for kind, n_bytes in rocksdb_memory(table.data).items():
+                metrics.table_memory(table.name, kind, n_bytes)
 
     async def close(app: Any, **kwargs: Any) -> None:
         if offsets is not None:
