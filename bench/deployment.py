@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -199,6 +201,20 @@ class Running:
 
     def rss_bytes(self) -> int:
         return sum(rss_bytes(pid) for pid in self.pids)
+
+    def table_memory_bytes(self) -> int | None:
+        """What the workers' `/metrics` say their tables' RocksDB memory is (block caches,
+        memtables, table readers; refreshed every 30 s), or None before the first report."""
+        total, seen = 0.0, False
+        for w in self.workers:
+            url = f"http://127.0.0.1:{w.settings.web_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                text = resp.read().decode()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == "withdrawguard_table_memory_bytes":
+                        total, seen = total + sample.value, True
+        return int(total) if seen else None
 
     def stop(self) -> None:
         for w in self.workers:

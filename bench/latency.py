@@ -14,7 +14,8 @@ history (bench/history.py, same population) are produced at that steady rate for
 `--duration` seconds (default 120). Decision latency is, for every withdrawal, from just
 before it is handed to the producer until its first verdict is read from
 `withdrawal-decisions` by a consumer in this process: p50, p95, p99, max. The worker's
-RSS is sampled every 5 s: at the start and end of each phase, with its spread.
+RSS is sampled every 5 s: at the start and end of each phase, with its spread; beside
+it, what the worker's `/metrics` says its tables' RocksDB memory is.
 `--loads 50 --duration 600` is the 10-minute flatness check. Ends with one JSON line.
 """
 
@@ -135,9 +136,17 @@ class RssSampler:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    tables: list[tuple[float, int]] = field(default_factory=list)
+
     def _run(self) -> None:
         while True:
             self.samples.append((time.perf_counter(), self.running.rss_bytes()))
+            try:
+                tables = self.running.table_memory_bytes()
+            except OSError:  # the worker's web server busy or gone: next sample
+                tables = None
+            if tables is not None:
+                self.tables.append((time.perf_counter(), tables))
             if self.stop.wait(self.every):
                 return
 
@@ -149,11 +158,19 @@ class RssSampler:
 
     def per_minute(self) -> list[float]:
         """RSS in MiB at the start of each minute of the phase, and at its end."""
-        first = self.samples[0][0]
-        marks: dict[int, int] = {}
-        for at, rss in self.samples:
-            marks.setdefault(int((at - first) // 60), rss)
-        return [round(x / 2**20, 1) for x in [*marks.values(), self.samples[-1][1]]]
+        return _per_minute(self.samples, self.samples[0][0])
+
+    def tables_per_minute(self) -> list[float]:
+        """The tables' RocksDB memory in MiB (as the worker last reported it) at the start
+        of each minute of the phase, and at its end."""
+        return _per_minute(self.tables, self.samples[0][0]) if self.tables else []
+
+
+def _per_minute(samples: list[tuple[float, int]], first: float) -> list[float]:
+    marks: dict[int, int] = {}
+    for at, value in samples:
+        marks.setdefault(int((at - first) // 60), value)
+    return [round(x / 2**20, 1) for x in [*marks.values(), samples[-1][1]]]
 
 
 def phase(
@@ -192,13 +209,16 @@ def phase(
         "rss_max_mib": round(max(mib), 1),
         "rss_change": round(mib[-1] / mib[0] - 1, 4),
         "rss_per_minute_mib": rss.per_minute(),
+        "table_memory_per_minute_mib": rss.tables_per_minute(),
     }
     print(
         f"{load:>3}% load, {rate:,.0f} events/s for {load_seconds:.0f} s: "
         f"{len(got):,} verdicts ({missing} missing); latency p50 {result['p50_ms']} ms, "
         f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
         f"RSS {mib[0]:.0f} -> {mib[-1]:.0f} MiB (min {min(mib):.0f}, max {max(mib):.0f}; "
-        f"each minute: {', '.join(f'{x:.0f}' for x in rss.per_minute())})",
+        f"each minute: {', '.join(f'{x:.0f}' for x in rss.per_minute())}); "
+        f"of which tables' RocksDB memory each minute: "
+        f"{', '.join(f'{x:.0f}' for x in rss.tables_per_minute()) or 'not reported'} MiB",
         flush=True,
     )
     return result

@@ -32,17 +32,16 @@ def test_the_surviving_worker_takes_over_a_killed_workers_partitions_and_tables(
         assert first.proc is not None and first.proc.poll() is None, "the survivor died"
 
 
+@pytest.mark.fault_smoke
 def test_inputs_fetched_while_a_restore_hands_over_to_the_streams_are_not_lost(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
     """The takeover again, with the survivor's seek after its restore held until input
     records are in its agents' queues (`slow_seek_worker`): the window in which Faust
     used to drop them (`streaming/restore_handover.py`). Only a worker that is already
-    running has its fetcher on at that moment, hence two workers.
-
-    Open (docs/reliability.md): with the fix, the stuck partition of the original finding
-    no longer happens here, but in its first run two account changes of one customer
-    were lost; the cause is not found yet, so this test is not in CI."""
+    running has its fetcher on at that moment, hence two workers. It also catches
+    records discarded on a partition the killed worker never committed, which aiokafka's
+    seek to the committed offsets used to skip (`streaming/uncommitted_seek.py`)."""
     with fault_run(services, fault_dir, "restore handover", fault_events, fault_seed) as run:
         survivor, second = run.dep.worker("w1"), run.dep.worker("w2")
         survivor.command = ("-m", "tests.faults.slow_seek_worker")
