@@ -296,7 +296,11 @@ def stack_pid(service: str) -> int:
 
 
 def stack_up() -> None:
-    """`scripts/stack.sh up`: starts whatever of the local stack is down."""
+    """`scripts/stack.sh up`: starts whatever of the local stack is down. A broker that
+    holds many partitions (every test deployment's topics stay for post-mortems) loads
+    them all before it answers: 80 s for 18,000 here, past the script's default 90 s
+    wait once its probe is counted, so the wait is raised to just under this call's
+    own timeout."""
     result = subprocess.run(
         [str(ROOT / "scripts" / "stack.sh"), "up"],
         cwd=ROOT,
@@ -304,7 +308,7 @@ def stack_up() -> None:
         text=True,
         timeout=300,
         check=False,
-        env={**os.environ, "WG_STACK": "local"},
+        env={**os.environ, "WG_STACK": "local", "WG_STACK_TIMEOUT": "280"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
