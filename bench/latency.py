@@ -40,6 +40,7 @@ import deployment as d  # bench/deployment.py
 import history  # bench/history.py
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.monitoring import TABLE_INTERVAL
 
 
 @dataclass
@@ -130,23 +131,28 @@ class RssSampler:
     running: d.Running
     every: float = 5.0
     samples: list[tuple[float, int]] = field(default_factory=list)
+    tables: list[tuple[float, int]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    tables: list[tuple[float, int]] = field(default_factory=list)
-
     def _run(self) -> None:
+        scraped = float("-inf")
         while True:
-            self.samples.append((time.perf_counter(), self.running.rss_bytes()))
-            try:
-                tables = self.running.table_memory_bytes()
-            except OSError:  # the worker's web server busy or gone: next sample
-                tables = None
-            if tables is not None:
-                self.tables.append((time.perf_counter(), tables))
+            now = time.perf_counter()
+            self.samples.append((now, self.running.rss_bytes()))
+            # the worker refreshes that gauge every TABLE_INTERVAL: scraping its /metrics
+            # more often would only add work to the worker being measured
+            if now - scraped >= TABLE_INTERVAL:
+                try:
+                    tables = self.running.table_memory_bytes()
+                except OSError:  # the worker's web server busy or gone: next sample
+                    tables = None
+                if tables is not None:
+                    scraped = now
+                    self.tables.append((now, tables))
             if self.stop.wait(self.every):
                 return
 
