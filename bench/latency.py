@@ -45,10 +45,13 @@ from withdrawguard.streaming.monitoring import TABLE_INTERVAL
 
 @dataclass
 class Verdicts:
-    """Reads withdrawal-decisions from its end; first arrival time per withdrawal id."""
+    """Reads withdrawal-decisions from its end; per withdrawal id, when its first verdict
+    was read and that verdict's record timestamp (when the worker handed it to its
+    producer: aiokafka stamps a record as it is sent)."""
 
     settings: Settings
     first_seen: dict[str, float] = field(default_factory=dict)
+    sent: dict[str, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -73,7 +76,9 @@ class Verdicts:
                 now = time.time()
                 for r in records:
                     wid = orjson.loads(r.value)["withdrawal_id"]
-                    self.first_seen.setdefault(wid, now)
+                    if wid not in self.first_seen:
+                        self.first_seen[wid] = now
+                        self.sent[wid] = r.timestamp / 1000
 
     def close(self) -> None:
         self.stop.set()
@@ -172,6 +177,21 @@ class RssSampler:
         return _per_minute(self.tables, self.samples[0][0]) if self.tables else []
 
 
+def _write_latencies(
+    path: Path, seen: list[str], produced: dict[str, float], verdicts: Verdicts
+) -> None:
+    """One row per withdrawal: when it was produced (s, Unix time) and both legs (ms), to
+    see whether the slow ones cluster in time (commits, flushes, timers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        out.write("produced,to_send_ms,to_read_ms\n")
+        for w in seen:
+            at, sent = produced[w], verdicts.sent[w]
+            out.write(
+                f"{at:.3f},{1000 * (sent - at):.1f},{1000 * (verdicts.first_seen[w] - sent):.1f}\n"
+            )
+
+
 def _per_minute(samples: list[tuple[float, int]], first: float) -> list[float]:
     marks: dict[int, int] = {}
     for at, value in samples:
@@ -194,8 +214,13 @@ def phase(
         time.sleep(0.2)
     verdicts.close()
     samples = rss.close()
-    got = [1000 * (verdicts.first_seen[w] - at) for w, at in produced.items()]
-    got = sorted(x for w, x in zip(produced, got, strict=True) if w in verdicts.first_seen)
+    seen = [w for w in produced if w in verdicts.first_seen]
+    got = sorted(1000 * (verdicts.first_seen[w] - produced[w]) for w in seen)
+    # the two legs: produced -> the worker sends the verdict; sent -> read here
+    to_send = sorted(1000 * (verdicts.sent[w] - produced[w]) for w in seen)
+    to_read = sorted(1000 * (verdicts.first_seen[w] - verdicts.sent[w]) for w in seen)
+    if args.keep:
+        _write_latencies(args.keep / f"latency-{load}.csv", seen, produced, verdicts)
     missing = len(produced) - len(got)
     mib = [x / 2**20 for x in samples]
     result = {
@@ -209,6 +234,10 @@ def phase(
         "p95_ms": round(percentile(got, 95), 1),
         "p99_ms": round(percentile(got, 99), 1),
         "max_ms": round(got[-1], 1) if got else None,
+        "to_send_p50_ms": round(percentile(to_send, 50), 1),
+        "to_send_p99_ms": round(percentile(to_send, 99), 1),
+        "to_read_p50_ms": round(percentile(to_read, 50), 1),
+        "to_read_p99_ms": round(percentile(to_read, 99), 1),
         "rss_start_mib": round(mib[0], 1),
         "rss_end_mib": round(mib[-1], 1),
         "rss_min_mib": round(min(mib), 1),
@@ -220,7 +249,10 @@ def phase(
     print(
         f"{load:>3}% load, {rate:,.0f} events/s for {load_seconds:.0f} s: "
         f"{len(got):,} verdicts ({missing} missing); latency p50 {result['p50_ms']} ms, "
-        f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
+        f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms "
+        f"(produced -> worker sends the verdict: p50 {result['to_send_p50_ms']} ms, "
+        f"p99 {result['to_send_p99_ms']} ms; sent -> read: p50 {result['to_read_p50_ms']} "
+        f"ms, p99 {result['to_read_p99_ms']} ms); "
         f"RSS {mib[0]:.0f} -> {mib[-1]:.0f} MiB (min {min(mib):.0f}, max {max(mib):.0f}; "
         f"each minute: {', '.join(f'{x:.0f}' for x in rss.per_minute())}); "
         f"of which tables' RocksDB memory each minute: "
@@ -237,7 +269,11 @@ def main() -> None:
     parser.add_argument("--loads", default="50,80", help="percent of the maximum")
     parser.add_argument("--duration", type=float, default=120, help="seconds per load")
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--keep", type=Path, help="keep worker data and logs in DIR")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep worker data and logs, and each phase's latencies (CSV), in DIR",
+    )
     args = parser.parse_args()
     loads = [int(x) for x in args.loads.split(",") if x.strip()]
     work = d.workdir(args.keep)
