@@ -65,6 +65,8 @@ class Settings:
     """Where the worker keeps its RocksDB tables."""
     store: str = "rocksdb"
     """Table store: `rocksdb` (default) or `memory` (tests: state is rebuilt from changelogs)."""
+    table_memory_mb: int = 128
+    """MiB the worker's RocksDB tables share: block cache and memtables, all partitions."""
     web_host: str = "127.0.0.1"
     """Interface the worker's web server binds to."""
     web_port: int = 6066
@@ -115,6 +117,10 @@ class Settings:
             raise SettingsError("WG_REPLICATION_FACTOR must be at least 1")
         if self.store not in ("rocksdb", "memory"):
             raise SettingsError(f"WG_STORE must be 'rocksdb' or 'memory', got {self.store!r}")
+        if self.table_memory_mb < 16:
+            raise SettingsError(
+                f"WG_TABLE_MEMORY_MB must be at least 16, got {self.table_memory_mb}"
+            )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"WG_WEB_PORT must be a TCP port, got {self.web_port}")
         if self.max_message_bytes < 1024:
@@ -220,6 +226,7 @@ _INTS = {
     "session_hours",
     "kafka_session_timeout",
     "kafka_heartbeat_interval",
+    "table_memory_mb",
 }
 _PATHS = {
     "data_dir",

@@ -44,6 +44,8 @@ def test_unprefixed_variables_that_faust_reads_are_ignored() -> None:
     [
         ({"WG_PARTITIONS": "six"}, "WG_PARTITIONS must be an integer"),
         ({"WG_PARTITIONS": "0"}, "WG_PARTITIONS must be at least 1"),
+        ({"WG_TABLE_MEMORY_MB": "8"}, "WG_TABLE_MEMORY_MB must be at least 16, got 8"),
+        ({"WG_TABLE_MEMORY_MB": "lots"}, "WG_TABLE_MEMORY_MB must be an integer"),
         ({"WG_STORE": "redis"}, "WG_STORE must be 'rocksdb' or 'memory'"),
         ({"WG_WEB_PORT": "70000"}, "WG_WEB_PORT must be a TCP port"),
         ({"WG_MAX_MESSAGE_BYTES": "10"}, "WG_MAX_MESSAGE_BYTES must be at least 1024"),

@@ -28,6 +28,7 @@ from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.placement import Placement
 from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
+from withdrawguard.streaming.table_store import SCHEME, TableMemory
 from withdrawguard.streaming.uncommitted_seek import seek_uncommitted_partitions_too
 from withdrawguard.web.console import register_console
 from withdrawguard.web.health import register_health
@@ -47,7 +48,7 @@ def create_app(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, **overrides: Any
 ) -> Detector:
     names = t.TopicNames(settings)
-    store = "memory://" if settings.store == "memory" else "rocksdb://"
+    store = "memory://" if settings.store == "memory" else SCHEME
     config: dict[str, Any] = {
         "broker": settings.broker_url,
         "store": store,
@@ -87,13 +88,15 @@ def create_app(
         "broker_commit_every": 10_000,
         # -- end of throughput and latency
     }
-    # RocksDB, per table partition (3 tables x 6 partitions here): Faust's defaults (a 2 GiB
-    # block cache and up to 3 x 64 MiB memtables each) let the worker's memory grow with
-    # every key it touches; these bound it (docs/performance.md).
+    # RocksDB: every partition of every table draws on one memory budget (a block cache
+    # with the memtables charged to it, streaming/table_store.py); small memtables, so
+    # each flush is short. Faust's defaults (a 2 GiB cache and 3 x 64 MiB memtables per
+    # partition) let the worker's memory grow with every key and partition it touches.
+    memory = TableMemory(settings.table_memory_mb * 1024**2) if store != "memory://" else None
     rocksdb_options = {
+        "memory": memory,
         "write_buffer_size": 4 * 1024**2,
         "max_write_buffer_number": 2,
-        "block_cache_size": 16 * 1024**2,
     }
     config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)
@@ -124,7 +127,7 @@ def create_app(
             key_type=bytes,
             value_type=bytes,
             partitions=settings.partitions,
-            options=rocksdb_options if store == "rocksdb://" else None,
+            options=dict(rocksdb_options) if memory is not None else None,
         )
 
     if metrics is None:
@@ -159,6 +162,7 @@ def create_app(
         source_topics=pipeline.source_topics(),
         tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
         offsets=GroupOffsets(settings, settings.app_id),
+        memory=memory,
     )
     return Detector(app, pipeline, settings, metrics)
 

@@ -13,11 +13,11 @@ Two gauges are refreshed by Faust timers on every worker:
   reported: this was seen). This is Kafka's usual definition (what
   `kafka-consumer-groups` shows), so it includes up to one commit interval of
   processed-but-uncommitted work. The same offsets feed the stall guard.
-- table sizes, every `TABLE_INTERVAL` seconds: `len(table)`, the keys of the table's
-  partitions this worker holds. On RocksDB that counts keys by iterating, hence the
-  longer interval. With it, the memory those RocksDB partitions hold (`rocksdb_memory`):
-  the worker's RSS grows as their block caches and memtables fill, up to the bounds set
-  in `streaming/app.py`, and this says how much of it they are.
+- table sizes, every `TABLE_INTERVAL` seconds: the keys of the table's partitions this
+  worker holds (RocksDB's estimate, `table_store.table_keys`), and the memory those
+  RocksDB partitions hold: each table's memtables and table readers, and the block cache
+  they all share (`table="all"`). The worker's RSS grows as they fill, up to the budget
+  `WG_TABLE_MEMORY_MB`, and this says how much of it they are.
 
 A third loop, every `LAG_INTERVAL` seconds, watches a table restore under way for
 changelog partitions that deliver nothing (`recovery_watch`). It is not a Faust timer:
@@ -38,36 +38,18 @@ from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
 from withdrawguard.streaming.recovery_watch import RecoveryGuard
 from withdrawguard.streaming.stall_watch import StallGuard
+from withdrawguard.streaming.table_store import TableMemory, rocksdb_memory, table_keys
 
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL = 5.0
 PROBE_TIMEOUT = 15.0
 TABLE_INTERVAL = 30.0
+SHARED_CACHE = "all"
+"""The `table` label of the block cache every table shares."""
 FAUST_PREFIX = "faust"
 """Faust's sensor would name its metrics after the app id; a fixed prefix keeps the
 dashboard and the alert rules the same for every deployment."""
-
-
-ROCKSDB_MEMORY = {
-    "block_cache": "rocksdb.block-cache-usage",
-    "memtables": "rocksdb.cur-size-all-mem-tables",
-    "table_readers": "rocksdb.estimate-table-readers-mem",
-}
-"""Our kind → the RocksDB property giving it, in bytes, per database."""
-
-
-def rocksdb_memory(store: Any) -> dict[str, int]:
-    """Bytes each kind of RocksDB memory takes, summed over the partitions a Faust
-    RocksDB store has open; empty for any other store (the memory store)."""
-    dbs = getattr(store, "_dbs", None)
-    if not dbs:
-        return {}
-    total = dict.fromkeys(ROCKSDB_MEMORY, 0)
-    for db in list(dbs.values()):
-        for kind, prop in ROCKSDB_MEMORY.items():
-            total[kind] += db.property_int_value(prop) or 0
-    return total
 
 
 def register_metrics(
@@ -76,6 +58,7 @@ def register_metrics(
     source_topics: Collection[str],
     tables: Iterable[Any],
     offsets: GroupOffsets | None = None,
+    memory: TableMemory | None = None,
 ) -> None:
     """Serve `/metrics` (for Prometheus metrics) and start the lag and table timers. The
     lag timer also watches for stalled partitions (`stall_watch`); it reads offsets with
@@ -125,9 +108,11 @@ def register_metrics(
 
     async def report_table_sizes() -> None:
         for table in watched:
-            metrics.table_size(table.name, len(table))
+            metrics.table_size(table.name, table_keys(table))
             for kind, n_bytes in rocksdb_memory(table.data).items():
                 metrics.table_memory(table.name, kind, n_bytes)
+        if memory is not None:  # one cache for every table
+            metrics.table_memory(SHARED_CACHE, "block_cache", memory.cached_blocks())
 
     async def close(app: Any, **kwargs: Any) -> None:
         if offsets is not None:
