@@ -22,8 +22,9 @@ Each figure is events / wall seconds from start (so start-up counts against ever
 with CPU seconds beside it (the machine may be shared: events per CPU second is the
 steadier figure). The default N, 2,000,000 over 100,000 customers, is the issue's full
 size and takes about 40 minutes on two cores (most of it the workers);
-`--events 200000` (10,000 customers) gives the same picture in under 10 minutes. Uses WG_KAFKA_BOOTSTRAP and WG_REDIS_URL. `--profile DIR` samples the
-one-worker run with py-spy and prints the top entries. Ends with one JSON line.
+`--events 200000` (10,000 customers) gives the same picture in under 10 minutes. Uses
+WG_KAFKA_BOOTSTRAP and WG_REDIS_URL. `--profile DIR` samples the one-worker run with
+py-spy and prints the top entries. Ends with one JSON line.
 """
 
 from __future__ import annotations
