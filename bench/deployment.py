@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,26 @@ def services() -> tuple[str, str]:
     return bootstrap, redis_url
 
 
+OWN = {"kafka_bootstrap", "redis_url", "app_id", "topic_prefix", "data_dir", "web_port"}
+"""Settings every benchmark deployment chooses for itself."""
+
+
 def fresh_deployment(name: str, work: Path) -> Settings:
-    """A deployment with a topic prefix, consumer group and data dir of its own."""
-    return harness.isolated_settings(services(), name, work / "worker-0")
+    """A deployment with a topic prefix, consumer group and data dir of its own, and
+    whatever other worker settings the environment gives (for example
+    WG_TABLE_MEMORY_MB=512), as a worker started by hand would take them."""
+    return harness.isolated_settings(services(), name, work / "worker-0", **tuning())
+
+
+def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The `WG_` settings of `environ` (default: this process's) that differ from the
+    defaults, except those each deployment chooses for itself (`OWN`)."""
+    given, default = Settings.from_env(environ), Settings()
+    return {
+        name: getattr(given, name)
+        for name in given.__dataclass_fields__
+        if name not in OWN and getattr(given, name) != getattr(default, name)
+    }
 
 
 def another_group(settings: Settings, work: Path, tag: str) -> Settings:
