@@ -58,8 +58,9 @@ class Metrics(Protocol):
         """Number of keys in a table's local partitions."""
 
     def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
-        """Memory a table's local RocksDB partitions use, by `kind`: `block_cache`,
-        `memtables`, `table_readers` (indexes and filters outside the block cache)."""
+        """Memory a table's local RocksDB partitions use, by `kind`: `memtables`,
+        `table_readers` (indexes and filters outside the block cache); and `block_cache`
+        for the cache every table shares, under the table name `all`."""
 
     def notification_sent(self, channel: str) -> None:
         """A notification delivered on `channel`."""
@@ -207,8 +208,8 @@ class PrometheusMetrics:
         )
         self._table_memory = Gauge(
             f"{PREFIX}_table_memory_bytes",
-            "Memory of the table's RocksDB partitions held by this worker, by kind: "
-            "block_cache, memtables, table_readers.",
+            "Memory of the RocksDB partitions held by this worker: memtables and "
+            "table_readers per table, block_cache once for the cache they share (table=all).",
             ["table", "kind"],
             registry=registry,
         )
