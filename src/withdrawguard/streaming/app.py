@@ -127,7 +127,7 @@ def create_app(
             key_type=bytes,
             value_type=bytes,
             partitions=settings.partitions,
-            options=dict(rocksdb_options) if memory is not None else None,
+            options=rocksdb_options if memory is not None else None,  # the store copies it
         )
 
     if metrics is None:

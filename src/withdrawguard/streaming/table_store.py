@@ -50,7 +50,6 @@ class TableMemory:
     def __init__(self, budget: int) -> None:
         if budget < 8 * 1024**2:
             raise ValueError(f"the tables' memory budget must be at least 8 MiB, got {budget}")
-        self.budget = budget
         self.cache = rocksdict.Cache(budget)
         self.write_buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
             budget // WRITE_BUFFER_SHARE, False, self.cache
