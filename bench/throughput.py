@@ -87,6 +87,32 @@ def peer(settings: Settings, total: int) -> dict[str, Any]:
     return result
 
 
+def faust_floor(
+    settings: Settings, mode: str, topics: list[str], total: int, work: Path
+) -> dict[str, Any]:
+    """bench/faust_floor.py in its own process and consumer group: what a trivial Faust
+    agent does on the same data (the framework's own ceiling)."""
+    script = Path(__file__).with_name("faust_floor.py")
+    app_id = f"{settings.app_id}-floor-{mode}"
+    data = work / f"floor-{mode}"
+    args = [sys.executable, str(script), mode, settings.kafka_bootstrap, app_id, str(data)]
+    done = subprocess.run([*args, str(total), *topics], capture_output=True, check=False)
+    # Faust's worker draws a spinner on stdout: the figures are the last '{' onwards.
+    out = done.stdout.decode()
+    if done.returncode != 0 or '{"mode"' not in out:
+        sys.exit(f"the Faust floor ({mode}) failed:\n{done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = json.loads(out[out.rindex('{"mode"') :].splitlines()[0])
+    return result
+
+
+FLOORS = {
+    "faust_events": ("events", "Faust agent, decode only"),
+    "faust_table": ("table", "Faust agent + table write"),
+    "faust_table_batch": ("table-batch", "Faust take_events + table"),
+}
+CONTENDERS = ("ceiling", "peer", *FLOORS, "workers")
+
+
 def withdrawguard(
     settings: Settings, workers: int, total: int, work: Path, profile: Path | None
 ) -> dict[str, Any]:
@@ -146,8 +172,16 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
     parser.add_argument("--profile", type=Path, help="py-spy the one-worker run into DIR")
     parser.add_argument("--keep", type=Path, help="keep worker data and logs in DIR")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"which to run, in this order (default all: {','.join(CONTENDERS)})",
+    )
     args = parser.parse_args()
-    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    chosen = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    if unknown := set(chosen) - set(CONTENDERS):
+        parser.error(f"unknown contender(s) {sorted(unknown)}; choose from {CONTENDERS}")
+    counts = [int(n) for n in args.workers.split(",") if n.strip()] if "workers" in chosen else []
     args.customers = args.customers or max(1000, args.events // 20)
     work = d.workdir(args.keep)
     work.mkdir(parents=True, exist_ok=True)
@@ -165,10 +199,16 @@ def main() -> None:
         inputs = [t.TopicNames(settings).name(n) for n in d.TOPIC_OF.values()]
         results: dict[str, Any] = {}
         rates: dict[str, float] = {}
-        results["ceiling"] = ceiling(settings, inputs, events)
-        rates["ceiling"] = show("ceiling (aiokafka+orjson)", events, results["ceiling"])
-        results["peer"] = peer(settings, events)
-        rates["peer"] = show("peer (quixstreams)", events, results["peer"])
+        if "ceiling" in chosen:
+            results["ceiling"] = ceiling(settings, inputs, events)
+            rates["ceiling"] = show("ceiling (aiokafka+orjson)", events, results["ceiling"])
+        if "peer" in chosen:
+            results["peer"] = peer(settings, events)
+            rates["peer"] = show("peer (quixstreams)", events, results["peer"])
+        for name, (mode, label) in FLOORS.items():
+            if name in chosen:
+                results[name] = faust_floor(settings, mode, inputs, events, work)
+                rates[name] = show(label, events, results[name])
         profile_top = None
         for n in counts:
             s = d.another_group(settings, work, f"{n}w")
@@ -183,8 +223,9 @@ def main() -> None:
                 profile_top = print_profile(prof)
         ratios: dict[str, float] = {}
         if "workers_1" in rates:
-            ratios["withdrawguard_vs_ceiling"] = rates["workers_1"] / rates["ceiling"]
-            ratios["withdrawguard_vs_peer"] = rates["workers_1"] / rates["peer"]
+            for other in ("faust_events", "faust_table", "ceiling", "peer"):
+                if other in rates:
+                    ratios[f"withdrawguard_vs_{other}"] = rates["workers_1"] / rates[other]
             if "workers_2" in rates:
                 ratios["two_workers_vs_one"] = rates["workers_2"] / rates["workers_1"]
         print()

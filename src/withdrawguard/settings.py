@@ -77,6 +77,10 @@ class Settings:
     """Largest input payload accepted; larger ones go to dead-letters."""
     max_clock_skew: int = 3600
     """Seconds occurred_at may be ahead of the worker's clock; later events are dead-lettered."""
+    batch_max: int = 500
+    """Most events a table-writing agent handles in one batch; 1 handles each on its own."""
+    batch_within_ms: int = 5
+    """Milliseconds an agent waits for a batch to fill before it handles what it has."""
     log_level: str = "info"
     """Log level of the worker."""
     notify_config: Path | None = None
@@ -125,6 +129,12 @@ class Settings:
             raise SettingsError(f"WG_WEB_PORT must be a TCP port, got {self.web_port}")
         if self.max_message_bytes < 1024:
             raise SettingsError("WG_MAX_MESSAGE_BYTES must be at least 1024")
+        if not 1 <= self.batch_max <= 10_000:
+            raise SettingsError(f"WG_BATCH_MAX must be between 1 and 10000, got {self.batch_max}")
+        if not 1 <= self.batch_within_ms <= 1000:
+            raise SettingsError(
+                f"WG_BATCH_WITHIN_MS must be between 1 and 1000, got {self.batch_within_ms}"
+            )
         if not self.console_url.startswith(("http://", "https://")):
             raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
         if not 1 <= self.session_hours <= 24 * 30:
@@ -227,6 +237,8 @@ _INTS = {
     "kafka_session_timeout",
     "kafka_heartbeat_interval",
     "table_memory_mb",
+    "batch_max",
+    "batch_within_ms",
 }
 _PATHS = {
     "data_dir",

@@ -3,9 +3,10 @@ Sends to output topics are captured instead of produced."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.app import Detector, create_app
+from withdrawguard.streaming.batch_writes import Record
 
 
 class Sent:
@@ -21,6 +23,7 @@ class Sent:
 
     def __init__(self) -> None:
         self.by_topic: dict[str, list[tuple[bytes | None, bytes]]] = defaultdict(list)
+        self.partitions: dict[str, list[int | None]] = defaultdict(list)
 
     def json(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(v) for _, v in self.by_topic[topic]]
@@ -34,24 +37,35 @@ def detector(tmp_path: Any) -> tuple[Detector, Sent]:
 
 
 def capture_sends(detector: Detector) -> Sent:
-    """Replace the pipeline's output topics by recorders of what is sent to them."""
+    """Replace the pipeline's producer by a recorder of what is sent, per pipeline
+    attribute of the topic (`changelog:<table attribute>` for the tables' changelogs).
+    Each record is acknowledged at once, with its position among the topic's records as
+    its offset."""
     sent = Sent()
     p = detector.pipeline
-    for attr in (
-        "customer_events",
-        "destination_observations",
-        "ip_observations",
-        "decisions",
-        "holds",
-        "alerts",
-        "dead_letters",
-    ):
-        topic = getattr(p, attr)
+    names = {
+        getattr(p, attr).get_topic_name(): attr
+        for attr in (
+            "customer_events",
+            "destination_observations",
+            "ip_observations",
+            "decisions",
+            "holds",
+            "alerts",
+            "dead_letters",
+        )
+    }
+    for attr in ("customers", "destinations", "source_ips"):
+        names[getattr(p, attr).changelog_topic.get_topic_name()] = f"changelog:{attr}"
 
-        async def capture(
-            *, key: bytes | None = None, value: bytes = b"", _a: str = attr, **_: Any
-        ) -> None:
-            sent.by_topic[_a].append((key, value))
+    async def produce(record: Record) -> asyncio.Future[Any]:
+        topic, key, value, partition, _timestamp = record
+        attr = names[topic]
+        sent.by_topic[attr].append((key, value))
+        sent.partitions[attr].append(partition)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(offset=len(sent.by_topic[attr]) - 1))
+        return done
 
-        setattr(p, attr, mock.Mock(wraps=topic, send=capture))
+    p.produce = produce
     return sent

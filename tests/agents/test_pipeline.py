@@ -52,7 +52,8 @@ async def test_detector_writes_state_and_sends_the_verdict(detector: Any) -> Non
     assert verdict["withdrawal_id"] == "wd-3"
     assert verdict["decision"] == "allow"
     assert app.pipeline.customers[b"cust-3"] is not None
-    [obs] = sent.json("destination_observations")
+    [record] = sent.json("destination_observations")
+    [obs] = record["observations"]
     assert obs["kind"] == "used"
 
 

@@ -1,27 +1,40 @@
-"""The agents: decode, load, decide, write back, send. No business branching here.
+"""The agents: decode, load, decide, write back, send, a batch at a time. No business
+branching here.
+
+Each agent takes its events in batches (`stream.take_events`, at most `WG_BATCH_MAX`,
+waiting at most `WG_BATCH_WITHIN_MS` for one to fill; `WG_BATCH_MAX=1` handles each event
+on its own). Per batch the events are grouped by their key in arrival order; each key's
+state is read once, the key's events are applied in order, and the state is written
+once (`streaming/batch_writes.py`: one changelog record per key per batch). Observations
+for the cross-customer stages are packed, one record per partition of the stage's topic
+per batch. Every output and changelog record of the batch is handed to the producer
+together, and the batch's events are acknowledged only after the broker has
+acknowledged all of them: at-least-once, as when each event was handled alone.
 
 Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
 committed past in-flight events otherwise), and every event is handled inside its own
-try: a failure sends the message to dead-letters and the stream goes on (#315).
+guard: a failure sends that message to dead-letters and the rest of the batch goes on
+(#315). An event whose engine step fails leaves its customer's state as if it had never
+come: the key's state is read again and the events before it applied again.
 
 An input keyed by its customer id that already sits on the partition the re-key would
 choose is detected in place, by the ingest agent, with the same detect step; any other
 input takes the hop through `customer-events` (`streaming/placement.py` says when the
 two are the same).
 
-Metrics: each decoded message is counted, each output as it is sent, and each event
-that produced verdicts gives two latencies, measured once its outputs are handed to the
-producer: from the event's `occurred_at`, and from its arrival, the Kafka timestamp of
-the input record (ingest copies it onto the re-keyed customer-events record; for a
-verdict a cross-customer notice triggered, it is when the notice was sent).
+Metrics: each decoded message is counted, each output as it is made, and each event
+that produced verdicts gives two latencies, measured once its batch is acknowledged:
+from the event's `occurred_at`, and from its arrival, the Kafka timestamp of the input
+record (ingest copies it onto the re-keyed customer-events record; for a verdict a
+cross-customer notice triggered, it is when the notice was sent).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,15 +54,52 @@ from withdrawguard.engine.crossref import (
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
 from withdrawguard.engine.events import CustomerEvent, Notice
-from withdrawguard.engine.outputs import Outcome
+from withdrawguard.engine.outputs import DestinationObservation, IpObservation, Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
-from withdrawguard.streaming.placement import Placement
+from withdrawguard.streaming.batch_writes import Outbox, Produce, TableWrites, flush
+from withdrawguard.streaming.batches import grouped
+from withdrawguard.streaming.placement import Placement, partition_for
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
+PACK_MAX = 500
+"""Most observations in one packed record (about 70 KiB, far below Kafka's 1 MiB)."""
+
+
+@dataclass
+class Item:
+    """One decoded customer event of a batch."""
+
+    event: Any  # the faust Event it came in
+    key: bytes
+    ev: CustomerEvent
+    arrived: float
+
+
+@dataclass
+class Batch:
+    """What one batch of one agent writes and sends."""
+
+    tables: dict[str, TableWrites]
+    outbox: Outbox = field(default_factory=Outbox)
+    ips: list[IpObservation] = field(default_factory=list)
+    destinations: list[DestinationObservation] = field(default_factory=list)
+    timed: list[tuple[float, float]] = field(default_factory=list)
+    """(occurred_at, arrived) of each event that produced verdicts."""
+
+
+@dataclass
+class Piece:
+    """The part of a received message that failed, for its dead letter."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass
@@ -72,25 +122,61 @@ class Pipeline:
     metrics: Metrics
     placement: Placement | None
     """None: every input takes the hop (the producer has a partitioner of its own)."""
+    produce: Produce
+    """Hands a record to the worker's producer (`batch_writes.Produce`)."""
+    partitions: Callable[[str], int]
+    """Partitions of a topic by name (where packed observations go)."""
 
     def register(self, app: faust.App) -> None:
         for topic, name, handler in (
-            (self.inputs, "ingest", self._ingest_one),
-            (self.customer_events, "detect", self._detect_one),
-            (self.destination_observations, "destinations", self._destination_one),
-            (self.ip_observations, "source-ips", self._ip_one),
+            (self.inputs, "ingest", self._ingest),
+            (self.customer_events, "detect", self._detect),
+            (self.destination_observations, "destinations", self._destination_stage),
+            (self.ip_observations, "source-ips", self._ip_stage),
         ):
-            app.agent(topic, name=name, concurrency=1)(self._each(handler))
+            app.agent(topic, name=name, concurrency=1)(self._batches(handler))
 
-    def _each(self, handler: Callable[[Any], Awaitable[None]]) -> Handler:
-        """An agent that runs `handler` on every message, each inside its own guard."""
+    def _batches(self, handler: Callable[[Sequence[Any], Batch], None]) -> Handler:
+        """An agent that runs `handler` on each batch of events and sends what it made."""
+        most, within = self.settings.batch_max, self.settings.batch_within_ms / 1000
 
         async def agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-            async for event in stream.events():
-                await self._guard(event, handler(event.message))
-                yield None
+            if most == 1:
+                async for event in stream.events():
+                    await self.handle(handler, [event])
+                    yield None
+            else:
+                # take_events: on faust.Stream, not on the StreamT protocol
+                batches = stream.take_events(most, within=within)  # type: ignore[attr-defined]
+                async for events in batches:
+                    await self.handle(handler, events)
+                    yield None
 
         return agent
+
+    async def handle(
+        self, handler: Callable[[Sequence[Any], Batch], None], events: Sequence[Any]
+    ) -> None:
+        """One batch: decide, then send everything and wait until it is acknowledged."""
+        batch = Batch(
+            tables={
+                "customers": TableWrites(self.customers),
+                "destinations": TableWrites(self.destinations),
+                "source_ips": TableWrites(self.source_ips),
+            }
+        )
+        handler(events, batch)
+        self._pack(self.ip_observations, batch.ips, lambda o: o.ip, batch.outbox)
+        self._pack(
+            self.destination_observations,
+            batch.destinations,
+            lambda o: o.destination_key,
+            batch.outbox,
+        )
+        await flush(self.produce, batch.outbox, list(batch.tables.values()))
+        now = time.time()
+        for occurred, arrived in batch.timed:
+            self.metrics.decision_latency(now - occurred, now - arrived)
 
     def source_topics(self) -> set[str]:
         """Names of every topic an agent reads."""
@@ -98,128 +184,238 @@ class Pipeline:
         read += [self.destination_observations, self.ip_observations]
         return {name for topic in read for name in topic.topics}
 
-    # ------------------------------------------------------------ agents
+    # ------------------------------------------------------------ customer events
 
-    async def _ingest_one(self, msg: Any) -> None:  # a faust Message
-        """Validate an input message; detect it here if it sits where re-keying it by
-        customer id would put it, else re-key it onto customer-events."""
-        event_type = self.input_types.get(msg.topic)
-        if event_type is None:
-            raise InvalidEvent("", f"no event type is expected on topic {msg.topic!r}")
-        value = msg.value or b""
-        decoded = decode_input(value, event_type, self.settings.max_message_bytes)
-        self.metrics.event_consumed(msg.topic, event_type)
-        check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
-        key = decoded.customer_id.encode()
-        if (
-            msg.key == key
-            and self.placement is not None
-            and self.placement.in_place(msg.topic, msg.partition, key)
-        ):
-            await self._detect(key, decoded, msg.timestamp)
-            return
-        await self.customer_events.send(
-            key=key,
-            value=wire.forward(event_type, value),
-            timestamp=msg.timestamp,  # the arrival time, for the latency metric
-        )
+    def _ingest(self, events: Sequence[Any], batch: Batch) -> None:
+        """Validate input messages; detect those that sit where re-keying them by
+        customer id would put them, re-key the others onto customer-events."""
+        here: list[Item] = []
+        for event in events:
+            msg = event.message
+            try:
+                event_type = self.input_types.get(msg.topic)
+                if event_type is None:
+                    raise InvalidEvent("", f"no event type is expected on topic {msg.topic!r}")
+                value = msg.value or b""
+                decoded = decode_input(value, event_type, self.settings.max_message_bytes)
+                self.metrics.event_consumed(msg.topic, event_type)
+                check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
+            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+                self._reject(event.message, exc, batch)
+                continue
+            key = decoded.customer_id.encode()
+            if (
+                msg.key == key
+                and self.placement is not None
+                and self.placement.in_place(msg.topic, msg.partition, key)
+            ):
+                here.append(Item(event, key, decoded, msg.timestamp))
+                continue
+            batch.outbox.add(
+                _name(self.customer_events),
+                key,
+                wire.forward(event_type, value),
+                timestamp=msg.timestamp,  # the arrival time, for the latency metric
+            )
+        self._decide(here, batch)
 
-    async def _detect_one(self, msg: Any) -> None:  # a faust Message
-        """A re-keyed input or a notice from a cross-customer stage: the detect step."""
-        ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
-        self.metrics.event_consumed(msg.topic, ev.type)
-        await self._detect(msg.key, ev, msg.timestamp)
+    def _detect(self, events: Sequence[Any], batch: Batch) -> None:
+        """Re-keyed inputs and notices from the cross-customer stages: the detect step."""
+        items: list[Item] = []
+        for event in events:
+            msg = event.message
+            try:
+                ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
+                self.metrics.event_consumed(msg.topic, ev.type)
+            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+                self._reject(msg, exc, batch)
+                continue
+            items.append(Item(event, msg.key, ev, msg.timestamp))
+        self._decide(items, batch)
 
-    async def _detect(self, key: bytes, ev: CustomerEvent, arrived: float) -> None:
-        """Apply a customer event to the customer's state and send what follows.
+    def _decide(self, items: list[Item], batch: Batch) -> None:
+        """Apply each customer's events to its state in order; one write per customer.
 
-        Runs inside the ingest or the detect agent, on partition p of an input or of
-        customer-events (the same store and changelog partition, see placement.py); no
-        await between reading the state and writing it back, so the two never interleave
-        on one customer. `arrived`: the input record's Kafka timestamp.
+        Partition p of an input or of customer-events: the same store and changelog
+        partition (see placement.py). Nothing awaits between reading and writing a state.
         """
-        raw = self.customers.get(key)
-        state = decode_state(raw) if raw is not None else CustomerState(ev.customer_id)
-        outcome = self.engine.apply(state, ev)
-        if not outcome.duplicate:
-            self.customers[key] = encode_state(state)  # reassigned: reaches the changelog
-        elif raw is not None:
-            # A repeat is mostly a replay after a crash, and the local store may already
-            # hold this event while its changelog record died with the process (RocksDB
-            # is written at once, the changelog when the producer flushes). Writing the
-            # state again puts it on the changelog, which recovery and takeovers restore
-            # from; otherwise a later restore would lose the event (docs/reliability.md).
-            self.customers[key] = raw
-        await self._send(outcome)
-        if outcome.verdicts and not outcome.duplicate:
-            now = time.time()
-            self.metrics.decision_latency(now - ev.occurred_at.timestamp(), now - arrived)
+        customers = batch.tables["customers"]
+        for group in grouped(items, lambda i: (i.event.message.partition, i.key)).values():
+            first = group[0]
+            failed: set[int] = set()
+            try:
+                raw = customers.get(first.event, first.key)
+                applied = self._apply(raw, group, failed, batch)
+                if any(not outcome.duplicate for _, outcome in applied):
+                    customers.put(first.event, first.key, encode_state(applied.state))
+                elif raw is not None:
+                    # A repeat is mostly a replay after a crash, and the local store may
+                    # already hold this event while its changelog record died with the
+                    # process (RocksDB is written at once, the changelog when the producer
+                    # delivers). Writing the state again puts it on the changelog, which
+                    # recovery and takeovers restore from (docs/reliability.md).
+                    customers.put(first.event, first.key, raw)
+            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+                for i, item in enumerate(group):
+                    if i not in failed:
+                        self._reject(item.event.message, exc, batch)
+                continue
+            for item, outcome in applied:
+                self._send(outcome, batch)
+                if outcome.verdicts and not outcome.duplicate:
+                    batch.timed.append((item.ev.occurred_at.timestamp(), item.arrived))
 
-    async def _destination_one(self, msg: Any) -> None:  # a faust Message
-        key = msg.key
-        obs = wire.decode_destination_observation(msg.value)
-        self.metrics.event_consumed(msg.topic, f"destination_{obs.kind}")
-        raw = self.destinations.get(key)
-        st = decode_destination(raw) if raw is not None else DestinationState()
-        notices = self.crossref.destination(st, obs)
-        self.destinations[key] = encode(st)
-        await self._notify(notices)
+    def _apply(
+        self, raw: bytes | None, group: list[Item], failed: set[int], batch: Batch
+    ) -> Applied:
+        """The group's events applied in order to the state `raw` holds; an event whose
+        step fails is dead-lettered and the others applied again without it."""
+        while True:
+            state = decode_state(raw) if raw is not None else CustomerState(group[0].ev.customer_id)
+            applied = Applied(state)
+            at = -1
+            try:
+                for at, item in enumerate(group):
+                    if at not in failed:
+                        applied.append((item, self.engine.apply(state, item.ev)))
+                return applied
+            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+                failed.add(at)
+                self._reject(group[at].event.message, exc, batch)
 
-    async def _ip_one(self, msg: Any) -> None:  # a faust Message
-        key = msg.key
-        obs = wire.decode_ip_observation(msg.value)
-        self.metrics.event_consumed(msg.topic, "login_attempt")
-        raw = self.source_ips.get(key)
-        st = decode_ip(raw) if raw is not None else IpState()
-        notices = self.crossref.ip(st, obs)
-        self.source_ips[key] = encode(st)
-        await self._notify(notices)
+    # ------------------------------------------------------------ cross-customer stages
+
+    def _destination_stage(self, events: Sequence[Any], batch: Batch) -> None:
+        observed = self._observations(events, wire.decode_destination_observations, batch)
+        for group in grouped(
+            observed, lambda x: (x[0].message.partition, x[1].destination_key)
+        ).values():
+            self._fold(
+                group,
+                "destinations",
+                DestinationState,
+                decode_destination,
+                self.crossref.destination,
+                batch,
+            )
+
+    def _ip_stage(self, events: Sequence[Any], batch: Batch) -> None:
+        observed = self._observations(events, wire.decode_ip_observations, batch)
+        for group in grouped(observed, lambda x: (x[0].message.partition, x[1].ip)).values():
+            self._fold(group, "source_ips", IpState, decode_ip, self.crossref.ip, batch)
+
+    def _observations(
+        self, events: Sequence[Any], decode: Callable[[bytes], list[Any]], batch: Batch
+    ) -> list[tuple[Any, Any]]:
+        """(event, observation) of every observation of the batch's records, in order."""
+        out: list[tuple[Any, Any]] = []
+        for event in events:
+            msg = event.message
+            try:
+                observations = decode(msg.value or b"")
+            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+                self._reject(msg, exc, batch)
+                continue
+            for obs in observations:
+                kind = (
+                    f"destination_{obs.kind}"
+                    if isinstance(obs, DestinationObservation)
+                    else "login_attempt"
+                )
+                self.metrics.event_consumed(msg.topic, kind)
+                out.append((event, obs))
+        return out
+
+    def _fold(
+        self,
+        group: list[tuple[Any, Any]],
+        table: str,
+        empty: Callable[[], Any],
+        decode: Callable[[bytes], Any],
+        fold: Callable[[Any, Any], list[Notice]],
+        batch: Batch,
+    ) -> None:
+        """One destination's or source IP's observations folded into its state, in order."""
+        event, first = group[0]
+        key = (
+            first.destination_key if isinstance(first, DestinationObservation) else first.ip
+        ).encode()
+        writes = batch.tables[table]
+        try:
+            raw = writes.get(event, key)
+            st = decode(raw) if raw is not None else empty()
+            notices = [n for _, obs in group for n in fold(st, obs)]
+            writes.put(event, key, encode(st))
+        except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
+            for ev in dict.fromkeys(e for e, _ in group):  # each record once, in order
+                msg = ev.message
+                value = wire.encode_observations([o for e, o in group if e is ev])
+                self._reject(Piece(msg.topic, msg.partition, msg.offset, key, value), exc, batch)
+            return
+        for n in notices:
+            batch.outbox.add(
+                _name(self.customer_events), n.customer_id.encode(), wire.encode_notice(n)
+            )
 
     # ------------------------------------------------------------ sending
 
-    async def _send(self, out: Outcome) -> None:
+    def _send(self, out: Outcome, batch: Batch) -> None:
+        box = batch.outbox
         for v in out.verdicts:
-            await self.decisions.send(key=v.withdrawal_id.encode(), value=_json(v.to_wire()))
+            box.add(_name(self.decisions), v.withdrawal_id.encode(), _json(v.to_wire()))
             self.metrics.verdict(v.decision)
         for h in out.holds:
-            await self.holds.send(key=h.withdrawal_id.encode(), value=_json(h.to_wire()))
+            box.add(_name(self.holds), h.withdrawal_id.encode(), _json(h.to_wire()))
             for code in h.placed_reasons:
                 self.metrics.hold(code)
         for a in out.alerts:
-            await self.alerts.send(key=a.customer_id.encode(), value=_json(a.to_wire()))
+            box.add(_name(self.alerts), a.customer_id.encode(), _json(a.to_wire()))
             self.metrics.alert(a.severity)
-        for d in out.destinations:
-            await self.destination_observations.send(
-                key=d.destination_key.encode(), value=_json(d.to_wire())
-            )
-        for i in out.ips:
-            await self.ip_observations.send(key=i.ip.encode(), value=_json(i.to_wire()))
+        batch.destinations.extend(out.destinations)
+        batch.ips.extend(out.ips)
 
-    async def _notify(self, notices: list[Notice]) -> None:
-        for n in notices:
-            await self.customer_events.send(key=n.customer_id.encode(), value=wire.encode_notice(n))
+    def _pack(
+        self,
+        topic: faust.TopicT,
+        observations: Sequence[Any],
+        key: Callable[[Any], str],
+        box: Outbox,
+    ) -> None:
+        """The batch's observations, one record per partition of `topic` (the partition
+        Faust's default partitioner gives each observation's key), in order."""
+        if not observations:
+            return
+        name = _name(topic)
+        count = self.partitions(name)
+        by_partition = grouped(observations, lambda o: partition_for(key(o).encode(), count))
+        for partition, listed in by_partition.items():
+            for at in range(0, len(listed), PACK_MAX):
+                chunk = listed[at : at + PACK_MAX]
+                box.add(name, key(chunk[0]).encode(), wire.encode_observations(chunk), partition)
 
-    async def _guard(self, event: Any, work: Awaitable[None]) -> None:
-        """Run one event's work; on any failure, dead-letter the message and go on."""
-        try:
-            await work
-        except InvalidEvent as exc:
-            await self._dead_letter(event, str(exc), exc.field)
-            self.metrics.dead_letter(exc.kind)
-        except Exception as exc:
-            log.exception(
-                "processing failed for %s[%s]@%s",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
-            await self._dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", "")
-            self.metrics.dead_letter(f"processing failed ({type(exc).__name__})")
+    def _reject(self, msg: wire.Received, exc: Exception, batch: Batch) -> None:
+        """Dead-letter one message (or the failed part of one) and say why."""
+        if isinstance(exc, InvalidEvent):
+            error, where, kind = str(exc), exc.field, exc.kind
+        else:
+            log.exception("processing failed for %s[%s]@%s", msg.topic, msg.partition, msg.offset)
+            error, where = f"processing failed: {type(exc).__name__}: {exc}", ""
+            kind = f"processing failed ({type(exc).__name__})"
+        record = wire.dead_letter_of(msg, error, where)
+        batch.outbox.add(_name(self.dead_letters), msg.key, _json(record))
+        self.metrics.dead_letter(kind)
 
-    async def _dead_letter(self, event: Any, error: str, field: str) -> None:
-        msg = event.message
-        record = wire.dead_letter_of(msg, error, field)
-        await self.dead_letters.send(key=msg.key, value=_json(record))
+
+class Applied(list[tuple[Item, Outcome]]):
+    """The outcomes of a group's events, and the state they were applied to."""
+
+    def __init__(self, state: CustomerState) -> None:
+        super().__init__()
+        self.state = state
+
+
+def _name(topic: faust.TopicT) -> str:
+    return topic.get_topic_name()
 
 
 def _json(obj: Any) -> bytes:

@@ -8,6 +8,7 @@ worker entry point (`withdrawguard worker`) and the tests call it. Unless given 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
+from withdrawguard.streaming.batch_writes import Produce, Record
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.placement import Placement
@@ -150,6 +152,8 @@ def create_app(
         source_ips=table("source-ips"),
         metrics=metrics,
         placement=_placement(app, names),
+        produce=producer_of(app),
+        partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)
     register_health(app)
@@ -165,6 +169,17 @@ def create_app(
         memory=memory,
     )
     return Detector(app, pipeline, settings, metrics)
+
+
+def producer_of(app: faust.App) -> Produce:
+    """Records straight to the worker's producer (Faust's aiokafka producer): awaiting
+    the result enqueues a record, awaiting what it returns waits for the broker."""
+
+    async def produce(record: Record) -> Awaitable[Any]:
+        topic, key, value, partition, timestamp = record
+        return await app.producer.send(topic, key, value, partition, timestamp, None)
+
+    return produce
 
 
 def _placement(app: faust.App, names: t.TopicNames) -> Placement | None:

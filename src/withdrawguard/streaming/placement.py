@@ -51,3 +51,9 @@ class Placement:
             return False
         partitions = list(range(n))
         return bool(_MURMUR2(key, partitions, partitions) == partition)
+
+
+def partition_for(key: bytes, count: int) -> int:
+    """The partition of `count` that Faust's default partitioner gives `key`."""
+    partitions = list(range(count))
+    return int(_MURMUR2(key, partitions, partitions))

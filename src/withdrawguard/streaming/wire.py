@@ -3,7 +3,10 @@
 Internal `customer-events` messages are `<type>\\0<json>`: an input payload exactly as
 received (validated once, by the ingest agent; the detector only rebuilds the event, see
 `engine/validated.py`) or a notice from a cross-customer stage. Observations for those
-stages are plain JSON objects.
+stages are JSON objects `{"observations": [...]}`: every observation one batch of the
+detector made for the keys (destinations, source IPs) of one partition of the stage's
+topic, in the order they were made. A single observation object (what workers before
+the batch agents sent) is read as a list of one.
 """
 
 from __future__ import annotations
@@ -88,12 +91,28 @@ def decode_customer_event(value: bytes, max_bytes: int) -> CustomerEvent:
     )
 
 
-def decode_destination_observation(value: bytes) -> DestinationObservation:
-    return DestinationObservation(**orjson.loads(value))
+def encode_observations(observations: list[DestinationObservation] | list[IpObservation]) -> bytes:
+    return orjson.dumps({"observations": [o.to_wire() for o in observations]})
 
 
-def decode_ip_observation(value: bytes) -> IpObservation:
-    return IpObservation(**orjson.loads(value))
+def decode_destination_observations(value: bytes) -> list[DestinationObservation]:
+    return [DestinationObservation(**b) for b in _observations(value)]
+
+
+def decode_ip_observations(value: bytes) -> list[IpObservation]:
+    return [IpObservation(**b) for b in _observations(value)]
+
+
+def _observations(value: bytes) -> list[dict[str, Any]]:
+    body = orjson.loads(value)
+    if not isinstance(body, dict):
+        raise ValueError("an observation record must be a JSON object")
+    listed = body.get("observations")
+    if listed is None:
+        return [body]  # one observation, as sent before the batch agents
+    if not isinstance(listed, list) or not all(isinstance(b, dict) for b in listed):
+        raise ValueError("observations must be a list of JSON objects")
+    return listed
 
 
 def _text(raw: bytes | None) -> tuple[str | None, str | None, bool]:

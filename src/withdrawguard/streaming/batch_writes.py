@@ -1,0 +1,140 @@
+"""What one batch writes: table values and output records, sent together at its end.
+
+A batch agent reads each key's value once, applies the batch's events for that key, and
+writes the value once: `TableWrites` keeps one value per key and writes them all to the
+local store in one RocksDB write batch per partition, with one changelog record each; `Outbox` keeps the batch's
+output records in order. `flush()` hands everything to the producer without waiting for
+each record, then waits until the broker has acknowledged all of them (acks=all) before
+the agent lets Faust acknowledge the batch's events: the offsets never move past an
+event whose state or outputs could still be lost (at-least-once, as per event before).
+
+Changelog records are produced directly, not through Faust's per-key table path, which
+costs more than Faust's whole stream path per event (docs/performance.md). They are the
+records Faust would write (raw key and value, the event's partition), and once they are
+acknowledged the store's persisted offset moves to the last of them, as Faust's own
+callback does, so a restart replays the changelog from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import rocksdict
+from faust.types import TP, TableT
+
+from withdrawguard.streaming.batches import in_event
+
+Record = tuple[str, bytes | None, bytes, int | None, float | None]
+"""topic, key, value, partition (None: by the key) and timestamp (None: now)."""
+Produce = Callable[[Record], Awaitable[Awaitable[Any] | None]]
+"""Hands one record to the producer: awaiting it enqueues the record, awaiting what it
+returns waits for the broker's acknowledgement (its RecordMetadata)."""
+
+
+@dataclass
+class TableWrites:
+    """One table's writes in one batch, at most one per key: kept until `flush`, which
+    writes them to the store (one RocksDB write batch per partition) and sends their
+    changelog records. `get` sees the batch's own writes."""
+
+    table: TableT[bytes, bytes]
+    pending: dict[tuple[int, bytes], tuple[Any, bytes]] = field(default_factory=dict)
+    """(partition, key) -> (the event whose partition it is, value)."""
+
+    def get(self, event: Any, key: bytes) -> bytes | None:
+        """The key's value in the store of `event`'s partition (this batch's write if any)."""
+        partition = event.message.partition
+        mine = self.pending.get((partition, key))
+        if mine is not None:
+            return mine[1]
+        db = _partition_db(self.table, partition)
+        if db is not None:
+            found: bytes | None = db.get(key)
+            return found
+        with in_event(event):  # another store (memory): it finds the partition itself
+            value: bytes | None = self.table.data.get(key)
+        return value
+
+    def put(self, event: Any, key: bytes, value: bytes) -> None:
+        """Write the key's value in the store of `event`'s partition, at `flush`."""
+        self.pending[(event.message.partition, key)] = (event, value)
+
+    async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
+        """Write the batch's values to the store, then hand their changelog records to
+        the producer (before Faust could commit past the batch: it has not acked it)."""
+        batches: dict[int, Any] = {}
+        for (partition, key), (event, value) in self.pending.items():
+            db = _partition_db(self.table, partition)
+            if db is None:
+                with in_event(event):
+                    self.table.data[key] = value
+                continue
+            wb = batches.get(partition)
+            if wb is None:
+                wb = batches[partition] = (db, rocksdict.WriteBatch(raw_mode=True))
+            wb[1].put(key, value)
+        for db, wb in batches.values():
+            db.write(wb)
+        topic = self.table.changelog_topic.get_topic_name()
+        return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
+
+    def persisted(self, results: list[Any]) -> None:
+        """Move each partition's persisted offset to its last acknowledged record, as
+        Faust's own changelog callback does, so a restart replays the changelog from there."""
+        last: dict[int, int] = {}
+        for (partition, _), meta in zip(self.pending, results, strict=True):
+            offset = getattr(meta, "offset", None)
+            if offset is not None and offset > last.get(partition, -1):
+                last[partition] = offset
+        topic = self.table.changelog_topic.get_topic_name()
+        store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
+        for partition, offset in last.items():
+            store.set_persisted_offset(TP(topic, partition), offset)
+        self.pending.clear()
+
+
+@dataclass
+class Outbox:
+    """A batch's output records, in the order they were made."""
+
+    records: list[Record] = field(default_factory=list)
+
+    def add(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        self.records.append((topic, key, value, partition, timestamp))
+
+    async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
+        sent = [await produce(record) for record in self.records]
+        self.records.clear()
+        return sent
+
+
+def _partition_db(table: TableT[bytes, bytes], partition: int) -> Any:
+    """The RocksDB database of the table's partition, or None for another store."""
+    store: Any = table.data
+    open_db = getattr(store, "_db_for_partition", None)  # faust's RocksDB store
+    return open_db(partition) if open_db is not None else None
+
+
+async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
+    """Send the outputs and changelog records of a batch; return once all are acknowledged."""
+    sent = await outbox.flush(produce)
+    per_table = [await t.flush(produce) for t in tables]
+    await _acknowledged(sent)
+    for t, results in zip(tables, per_table, strict=True):
+        t.persisted(await _acknowledged(results))
+
+
+async def _acknowledged(sent: list[Awaitable[Any] | None]) -> list[Any]:
+    waiting = [s for s in sent if s is not None]
+    done = iter(await asyncio.gather(*waiting))
+    return [next(done) if s is not None else None for s in sent]
