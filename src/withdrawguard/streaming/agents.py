@@ -74,6 +74,8 @@ class Item:
     """One decoded customer event of a batch."""
 
     event: Any  # the faust Event it came in
+    position: int
+    """Its place in the batch."""
     key: bytes
     ev: CustomerEvent
     arrived: float
@@ -85,8 +87,9 @@ class Batch:
 
     tables: dict[str, TableWrites]
     outbox: Outbox = field(default_factory=Outbox)
-    ips: list[IpObservation] = field(default_factory=list)
-    destinations: list[DestinationObservation] = field(default_factory=list)
+    ips: list[tuple[int, IpObservation]] = field(default_factory=list)
+    destinations: list[tuple[int, DestinationObservation]] = field(default_factory=list)
+    """Observations with the position of the event that made them."""
     timed: list[tuple[float, float]] = field(default_factory=list)
     """(occurred_at, arrived) of each event that produced verdicts."""
 
@@ -166,13 +169,8 @@ class Pipeline:
             }
         )
         handler(events, batch)
-        self._pack(self.ip_observations, batch.ips, lambda o: o.ip, batch.outbox)
-        self._pack(
-            self.destination_observations,
-            batch.destinations,
-            lambda o: o.destination_key,
-            batch.outbox,
-        )
+        self._pack(self.ip_observations, batch.ips, batch.outbox)
+        self._pack(self.destination_observations, batch.destinations, batch.outbox)
         await flush(self.produce, batch.outbox, list(batch.tables.values()))
         now = time.time()
         for occurred, arrived in batch.timed:
@@ -190,7 +188,7 @@ class Pipeline:
         """Validate input messages; detect those that sit where re-keying them by
         customer id would put them, re-key the others onto customer-events."""
         here: list[Item] = []
-        for event in events:
+        for at, event in enumerate(events):
             msg = event.message
             try:
                 event_type = self.input_types.get(msg.topic)
@@ -201,7 +199,7 @@ class Pipeline:
                 self.metrics.event_consumed(msg.topic, event_type)
                 check_not_ahead(decoded, datetime.now(UTC), self.settings.max_clock_skew)
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-                self._reject(event.message, exc, batch)
+                self._reject(at, msg, exc, batch)
                 continue
             key = decoded.customer_id.encode()
             if (
@@ -209,9 +207,10 @@ class Pipeline:
                 and self.placement is not None
                 and self.placement.in_place(msg.topic, msg.partition, key)
             ):
-                here.append(Item(event, key, decoded, msg.timestamp))
+                here.append(Item(event, at, key, decoded, msg.timestamp))
                 continue
             batch.outbox.add(
+                at,
                 _name(self.customer_events),
                 key,
                 wire.forward(event_type, value),
@@ -222,15 +221,15 @@ class Pipeline:
     def _detect(self, events: Sequence[Any], batch: Batch) -> None:
         """Re-keyed inputs and notices from the cross-customer stages: the detect step."""
         items: list[Item] = []
-        for event in events:
+        for at, event in enumerate(events):
             msg = event.message
             try:
                 ev = wire.decode_customer_event(msg.value, self.settings.max_message_bytes)
                 self.metrics.event_consumed(msg.topic, ev.type)
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-                self._reject(msg, exc, batch)
+                self._reject(at, msg, exc, batch)
                 continue
-            items.append(Item(event, msg.key, ev, msg.timestamp))
+            items.append(Item(event, at, msg.key, ev, msg.timestamp))
         self._decide(items, batch)
 
     def _decide(self, items: list[Item], batch: Batch) -> None:
@@ -258,10 +257,10 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
                 for i, item in enumerate(group):
                     if i not in failed:
-                        self._reject(item.event.message, exc, batch)
+                        self._reject(item.position, item.event.message, exc, batch)
                 continue
             for item, outcome in applied:
-                self._send(outcome, batch)
+                self._send(item.position, outcome, batch)
                 if outcome.verdicts and not outcome.duplicate:
                     batch.timed.append((item.ev.occurred_at.timestamp(), item.arrived))
 
@@ -281,40 +280,33 @@ class Pipeline:
                 return applied
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
                 failed.add(at)
-                self._reject(group[at].event.message, exc, batch)
+                item = group[at]
+                self._reject(item.position, item.event.message, exc, batch)
 
     # ------------------------------------------------------------ cross-customer stages
 
     def _destination_stage(self, events: Sequence[Any], batch: Batch) -> None:
         observed = self._observations(events, wire.decode_destination_observations, batch)
-        for group in grouped(
-            observed, lambda x: (x[0].message.partition, x[1].destination_key)
-        ).values():
-            self._fold(
-                group,
-                "destinations",
-                DestinationState,
-                decode_destination,
-                self.crossref.destination,
-                batch,
-            )
+        fold = self.crossref.destination
+        for group in grouped(observed, _destination_of).values():
+            self._fold(group, "destinations", DestinationState, decode_destination, fold, batch)
 
     def _ip_stage(self, events: Sequence[Any], batch: Batch) -> None:
         observed = self._observations(events, wire.decode_ip_observations, batch)
-        for group in grouped(observed, lambda x: (x[0].message.partition, x[1].ip)).values():
+        for group in grouped(observed, _ip_of).values():
             self._fold(group, "source_ips", IpState, decode_ip, self.crossref.ip, batch)
 
     def _observations(
         self, events: Sequence[Any], decode: Callable[[bytes], list[Any]], batch: Batch
-    ) -> list[tuple[Any, Any]]:
-        """(event, observation) of every observation of the batch's records, in order."""
-        out: list[tuple[Any, Any]] = []
+    ) -> list[Observed]:
+        """Every observation of the batch's records, in order, with its position."""
+        out: list[Observed] = []
         for event in events:
             msg = event.message
             try:
                 observations = decode(msg.value or b"")
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-                self._reject(msg, exc, batch)
+                self._reject(len(out), msg, exc, batch)
                 continue
             for obs in observations:
                 kind = (
@@ -323,77 +315,76 @@ class Pipeline:
                     else "login_attempt"
                 )
                 self.metrics.event_consumed(msg.topic, kind)
-                out.append((event, obs))
+                out.append((len(out), event, obs))
         return out
 
     def _fold(
         self,
-        group: list[tuple[Any, Any]],
+        group: list[Observed],
         table: str,
         empty: Callable[[], Any],
         decode: Callable[[bytes], Any],
         fold: Callable[[Any, Any], list[Notice]],
         batch: Batch,
     ) -> None:
-        """One destination's or source IP's observations folded into its state, in order."""
-        event, first = group[0]
-        key = (
-            first.destination_key if isinstance(first, DestinationObservation) else first.ip
-        ).encode()
+        """One destination's or source IP's observations folded into its state, in order;
+        each notice keeps the position of the observation that raised it."""
+        _, event, first = group[0]
+        key = _observed_key(first).encode()
         writes = batch.tables[table]
         try:
             raw = writes.get(event, key)
             st = decode(raw) if raw is not None else empty()
-            notices = [n for _, obs in group for n in fold(st, obs)]
+            notices = [(at, n) for at, _, obs in group for n in fold(st, obs)]
             writes.put(event, key, encode(st))
         except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-            for ev in dict.fromkeys(e for e, _ in group):  # each record once, in order
+            for ev in dict.fromkeys(e for _, e, _ in group):  # each record once, in order
                 msg = ev.message
-                value = wire.encode_observations([o for e, o in group if e is ev])
-                self._reject(Piece(msg.topic, msg.partition, msg.offset, key, value), exc, batch)
+                value = wire.encode_observations([o for _, e, o in group if e is ev])
+                piece = Piece(msg.topic, msg.partition, msg.offset, key, value)
+                self._reject(group[0][0], piece, exc, batch)
             return
-        for n in notices:
+        for at, n in notices:
             batch.outbox.add(
-                _name(self.customer_events), n.customer_id.encode(), wire.encode_notice(n)
+                at, _name(self.customer_events), n.customer_id.encode(), wire.encode_notice(n)
             )
 
     # ------------------------------------------------------------ sending
 
-    def _send(self, out: Outcome, batch: Batch) -> None:
+    def _send(self, at: int, out: Outcome, batch: Batch) -> None:
         box = batch.outbox
         for v in out.verdicts:
-            box.add(_name(self.decisions), v.withdrawal_id.encode(), _json(v.to_wire()))
+            box.add(at, _name(self.decisions), v.withdrawal_id.encode(), _json(v.to_wire()))
             self.metrics.verdict(v.decision)
         for h in out.holds:
-            box.add(_name(self.holds), h.withdrawal_id.encode(), _json(h.to_wire()))
+            box.add(at, _name(self.holds), h.withdrawal_id.encode(), _json(h.to_wire()))
             for code in h.placed_reasons:
                 self.metrics.hold(code)
         for a in out.alerts:
-            box.add(_name(self.alerts), a.customer_id.encode(), _json(a.to_wire()))
+            box.add(at, _name(self.alerts), a.customer_id.encode(), _json(a.to_wire()))
             self.metrics.alert(a.severity)
-        batch.destinations.extend(out.destinations)
-        batch.ips.extend(out.ips)
+        batch.destinations.extend((at, d) for d in out.destinations)
+        batch.ips.extend((at, i) for i in out.ips)
 
-    def _pack(
-        self,
-        topic: faust.TopicT,
-        observations: Sequence[Any],
-        key: Callable[[Any], str],
-        box: Outbox,
-    ) -> None:
+    def _pack(self, topic: faust.TopicT, observations: list[tuple[int, Any]], box: Outbox) -> None:
         """The batch's observations, one record per partition of `topic` (the partition
-        Faust's default partitioner gives each observation's key), in order."""
+        Faust's default partitioner gives each observation's key), in the order of the
+        events that made them."""
         if not observations:
             return
         name = _name(topic)
         count = self.partitions(name)
-        by_partition = grouped(observations, lambda o: partition_for(key(o).encode(), count))
+        observations.sort(key=lambda x: x[0])  # stable: one event's keep their order
+        by_partition = grouped(
+            observations, lambda x: partition_for(_observed_key(x[1]).encode(), count)
+        )
         for partition, listed in by_partition.items():
-            for at in range(0, len(listed), PACK_MAX):
-                chunk = listed[at : at + PACK_MAX]
-                box.add(name, key(chunk[0]).encode(), wire.encode_observations(chunk), partition)
+            for start in range(0, len(listed), PACK_MAX):
+                chunk = [obs for _, obs in listed[start : start + PACK_MAX]]
+                record = wire.encode_observations(chunk)
+                box.add(listed[start][0], name, _observed_key(chunk[0]).encode(), record, partition)
 
-    def _reject(self, msg: wire.Received, exc: Exception, batch: Batch) -> None:
+    def _reject(self, at: int, msg: wire.Received, exc: Exception, batch: Batch) -> None:
         """Dead-letter one message (or the failed part of one) and say why."""
         if isinstance(exc, InvalidEvent):
             error, where, kind = str(exc), exc.field, exc.kind
@@ -402,8 +393,24 @@ class Pipeline:
             error, where = f"processing failed: {type(exc).__name__}: {exc}", ""
             kind = f"processing failed ({type(exc).__name__})"
         record = wire.dead_letter_of(msg, error, where)
-        batch.outbox.add(_name(self.dead_letters), msg.key, _json(record))
+        batch.outbox.add(at, _name(self.dead_letters), msg.key, _json(record))
         self.metrics.dead_letter(kind)
+
+
+Observed = tuple[int, Any, Any]
+"""(position in the batch, the faust Event it came in, the observation)."""
+
+
+def _observed_key(obs: DestinationObservation | IpObservation) -> str:
+    return obs.destination_key if isinstance(obs, DestinationObservation) else obs.ip
+
+
+def _destination_of(x: Observed) -> tuple[int, str]:
+    return x[1].message.partition, x[2].destination_key
+
+
+def _ip_of(x: Observed) -> tuple[int, str]:
+    return x[1].message.partition, x[2].ip
 
 
 class Applied(list[tuple[Item, Outcome]]):

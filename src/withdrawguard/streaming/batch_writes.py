@@ -98,22 +98,27 @@ class TableWrites:
 
 @dataclass
 class Outbox:
-    """A batch's output records, in the order they were made."""
+    """A batch's output records, sent in the order of what caused them: each is added
+    with the position in the batch of the event (or observation) it came from, so the
+    records leave in the order handling each event alone would send them, whatever
+    order the batch was worked through in (by key)."""
 
-    records: list[Record] = field(default_factory=list)
+    records: list[tuple[int, Record]] = field(default_factory=list)
 
     def add(
         self,
+        at: int,
         topic: str,
         key: bytes | None,
         value: bytes,
         partition: int | None = None,
         timestamp: float | None = None,
     ) -> None:
-        self.records.append((topic, key, value, partition, timestamp))
+        self.records.append((at, (topic, key, value, partition, timestamp)))
 
     async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
-        sent = [await produce(record) for record in self.records]
+        self.records.sort(key=lambda r: r[0])  # stable: one event's records keep their order
+        sent = [await produce(record) for _, record in self.records]
         self.records.clear()
         return sent
 
