@@ -4,9 +4,10 @@ A batch agent reads each key's value once, applies the batch's events for that k
 writes the value once: `TableWrites` keeps one value per key and writes them all to the
 local store in one RocksDB write batch per partition, with one changelog record each;
 `Outbox` keeps the batch's output records in order. `flush()` hands everything to the
-producer without waiting for each record, then waits until the broker has acknowledged all of them (acks=all) before
-the agent lets Faust acknowledge the batch's events: the offsets never move past an
-event whose state or outputs could still be lost (at-least-once, as per event before).
+producer without waiting for each record, then waits until the broker has acknowledged
+all of them (acks=all) before the agent lets Faust acknowledge the batch's events: the
+offsets never move past an event whose state or outputs could still be lost (at-least-
+once, as per event before).
 
 Changelog records are produced directly, not through Faust's per-key table path, which
 costs more than Faust's whole stream path per event (docs/performance.md). They are the
