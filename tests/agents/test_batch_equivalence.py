@@ -12,6 +12,7 @@ verdict, hold, alert and dead letter, and every table's final state, must be the
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +30,10 @@ from withdrawguard.streaming.placement import Placement, partition_for
 
 PARTITIONS = 6
 OUTPUTS = ("decisions", "holds", "alerts", "dead_letters")
-STAGES = {
-    "customer_events": "_detect",
-    "ip_observations": "_ip_stage",
-    "destination_observations": "_destination_stage",
+STAGES: dict[str, Callable[[Any], Any]] = {
+    "customer_events": lambda p: p._detect,
+    "ip_observations": lambda p: p.stages.source_ips,
+    "destination_observations": lambda p: p.stages.destinations,
 }
 
 
@@ -78,7 +79,7 @@ async def replay(
         Event(Message(names.name(topic), partition_for(key, PARTITIONS), i, key, value, ts))
         for i, (topic, key, value, ts) in enumerate(history)
     ]
-    await in_batches(p, "_ingest", inputs, size)
+    await in_batches(p, p._ingest, inputs, size)
     read: dict[str, int] = defaultdict(int)
     while True:
         fed = False
@@ -90,7 +91,7 @@ async def replay(
                 Event(Message(attr, stage_partition(key, at), read[attr] + i, key, value, 0.0))
                 for i, ((key, value), at) in enumerate(zip(records, where, strict=True))
             ]
-            await in_batches(p, handler, events, size)
+            await in_batches(p, handler(p), events, size)
             fed = fed or bool(events)
         if not fed:
             return
@@ -104,9 +105,9 @@ def stage_partition(key: bytes | None, given: int | None) -> int:
     return partition_for(key, PARTITIONS)
 
 
-async def in_batches(p: Any, handler: str, events: list[Event], size: int) -> None:
+async def in_batches(p: Any, handler: Any, events: list[Event], size: int) -> None:
     for at in range(0, len(events), size):
-        await p.handle(getattr(p, handler), events[at : at + size])
+        await p.handle(handler, events[at : at + size])
 
 
 def outputs(sent: Sent) -> dict[str, list[Any]]:

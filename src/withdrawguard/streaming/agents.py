@@ -22,6 +22,9 @@ choose is detected in place, by the ingest agent, with the same detect step; any
 input takes the hop through `customer-events` (`streaming/placement.py` says when the
 two are the same).
 
+The cross-customer stages (destination and source-IP observations) are in
+`streaming/observation_stages.py`; this module registers them beside the customer agents.
+
 Metrics: each decoded message is counted, each output as it is made, and each event
 that produced verdicts gives two latencies, measured once its batch is acknowledged:
 from the event's `occurred_at`, and from its arrival, the Kafka timestamp of the input
@@ -43,23 +46,17 @@ import orjson
 from faust.types import TableT
 
 from withdrawguard.adapters.metrics import Metrics
-from withdrawguard.engine.crossref import (
-    CrossReference,
-    DestinationState,
-    IpState,
-    decode_destination,
-    decode_ip,
-    encode,
-)
+from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
-from withdrawguard.engine.events import CustomerEvent, Notice
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation, Outcome
+from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
-from withdrawguard.streaming.batch_writes import Outbox, Produce, TableWrites, flush
+from withdrawguard.streaming.batch import Batch, Item
+from withdrawguard.streaming.batch_writes import Outbox, Produce, flush
 from withdrawguard.streaming.batches import grouped
+from withdrawguard.streaming.observation_stages import ObservationStages, observed_key
 from withdrawguard.streaming.placement import Placement, partition_for
 
 log = logging.getLogger(__name__)
@@ -67,42 +64,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
 PACK_MAX = 500
 """Most observations in one packed record (about 70 KiB, far below Kafka's 1 MiB)."""
-
-
-@dataclass
-class Item:
-    """One decoded customer event of a batch."""
-
-    event: Any  # the faust Event it came in
-    position: int
-    """Its place in the batch."""
-    key: bytes
-    ev: CustomerEvent
-    arrived: float
-
-
-@dataclass
-class Batch:
-    """What one batch of one agent writes and sends."""
-
-    tables: dict[str, TableWrites]
-    outbox: Outbox = field(default_factory=Outbox)
-    ips: list[tuple[int, IpObservation]] = field(default_factory=list)
-    destinations: list[tuple[int, DestinationObservation]] = field(default_factory=list)
-    """Observations with the position of the event that made them."""
-    timed: list[tuple[float, float]] = field(default_factory=list)
-    """(occurred_at, arrived) of each event that produced verdicts."""
-
-
-@dataclass
-class Piece:
-    """The part of a received message that failed, for its dead letter."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 @dataclass
@@ -129,13 +90,19 @@ class Pipeline:
     """Hands a record to the worker's producer (`batch_writes.Produce`)."""
     partitions: Callable[[str], int]
     """Partitions of a topic by name (where packed observations go)."""
+    stages: ObservationStages = field(init=False)
+    """The cross-customer stages (`streaming/observation_stages.py`)."""
+
+    def __post_init__(self) -> None:
+        notices = _name(self.customer_events)
+        self.stages = ObservationStages(self.crossref, self.metrics, notices, self._reject)
 
     def register(self, app: faust.App) -> None:
         for topic, name, handler in (
             (self.inputs, "ingest", self._ingest),
             (self.customer_events, "detect", self._detect),
-            (self.destination_observations, "destinations", self._destination_stage),
-            (self.ip_observations, "source-ips", self._ip_stage),
+            (self.destination_observations, "destinations", self.stages.destinations),
+            (self.ip_observations, "source-ips", self.stages.source_ips),
         ):
             app.agent(topic, name=name, concurrency=1)(self._batches(handler))
 
@@ -161,17 +128,16 @@ class Pipeline:
         self, handler: Callable[[Sequence[Any], Batch], None], events: Sequence[Any]
     ) -> None:
         """One batch: decide, then send everything and wait until it is acknowledged."""
-        batch = Batch(
-            tables={
-                "customers": TableWrites(self.customers),
-                "destinations": TableWrites(self.destinations),
-                "source_ips": TableWrites(self.source_ips),
-            }
-        )
+        tables = {
+            "customers": self.customers,
+            "destinations": self.destinations,
+            "source_ips": self.source_ips,
+        }
+        batch = Batch(tables)
         handler(events, batch)
         self._pack(self.ip_observations, batch.ips, batch.outbox)
         self._pack(self.destination_observations, batch.destinations, batch.outbox)
-        await flush(self.produce, batch.outbox, list(batch.tables.values()))
+        await flush(self.produce, batch.outbox, list(batch.written.values()))
         now = time.time()
         for occurred, arrived in batch.timed:
             self.metrics.decision_latency(now - occurred, now - arrived)
@@ -238,7 +204,7 @@ class Pipeline:
         Partition p of an input or of customer-events: the same store and changelog
         partition (see placement.py). Nothing awaits between reading and writing a state.
         """
-        customers = batch.tables["customers"]
+        customers = batch.writes("customers")
         for group in grouped(items, lambda i: (i.event.message.partition, i.key)).values():
             first = group[0]
             failed: set[int] = set()
@@ -283,72 +249,6 @@ class Pipeline:
                 item = group[at]
                 self._reject(item.position, item.event.message, exc, batch)
 
-    # ------------------------------------------------------------ cross-customer stages
-
-    def _destination_stage(self, events: Sequence[Any], batch: Batch) -> None:
-        observed = self._observations(events, wire.decode_destination_observations, batch)
-        fold = self.crossref.destination
-        for group in grouped(observed, _destination_of).values():
-            self._fold(group, "destinations", DestinationState, decode_destination, fold, batch)
-
-    def _ip_stage(self, events: Sequence[Any], batch: Batch) -> None:
-        observed = self._observations(events, wire.decode_ip_observations, batch)
-        for group in grouped(observed, _ip_of).values():
-            self._fold(group, "source_ips", IpState, decode_ip, self.crossref.ip, batch)
-
-    def _observations(
-        self, events: Sequence[Any], decode: Callable[[bytes], list[Any]], batch: Batch
-    ) -> list[Observed]:
-        """Every observation of the batch's records, in order, with its position."""
-        out: list[Observed] = []
-        for event in events:
-            msg = event.message
-            try:
-                observations = decode(msg.value or b"")
-            except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-                self._reject(len(out), msg, exc, batch)
-                continue
-            for obs in observations:
-                kind = (
-                    f"destination_{obs.kind}"
-                    if isinstance(obs, DestinationObservation)
-                    else "login_attempt"
-                )
-                self.metrics.event_consumed(msg.topic, kind)
-                out.append((len(out), event, obs))
-        return out
-
-    def _fold(
-        self,
-        group: list[Observed],
-        table: str,
-        empty: Callable[[], Any],
-        decode: Callable[[bytes], Any],
-        fold: Callable[[Any, Any], list[Notice]],
-        batch: Batch,
-    ) -> None:
-        """One destination's or source IP's observations folded into its state, in order;
-        each notice keeps the position of the observation that raised it."""
-        _, event, first = group[0]
-        key = _observed_key(first).encode()
-        writes = batch.tables[table]
-        try:
-            raw = writes.get(event, key)
-            st = decode(raw) if raw is not None else empty()
-            notices = [(at, n) for at, _, obs in group for n in fold(st, obs)]
-            writes.put(event, key, encode(st))
-        except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
-            for ev in dict.fromkeys(e for _, e, _ in group):  # each record once, in order
-                msg = ev.message
-                value = wire.encode_observations([o for _, e, o in group if e is ev])
-                piece = Piece(msg.topic, msg.partition, msg.offset, key, value)
-                self._reject(group[0][0], piece, exc, batch)
-            return
-        for at, n in notices:
-            batch.outbox.add(
-                at, _name(self.customer_events), n.customer_id.encode(), wire.encode_notice(n)
-            )
-
     # ------------------------------------------------------------ sending
 
     def _send(self, at: int, out: Outcome, batch: Batch) -> None:
@@ -376,13 +276,13 @@ class Pipeline:
         count = self.partitions(name)
         observations.sort(key=lambda x: x[0])  # stable: one event's keep their order
         by_partition = grouped(
-            observations, lambda x: partition_for(_observed_key(x[1]).encode(), count)
+            observations, lambda x: partition_for(observed_key(x[1]).encode(), count)
         )
         for partition, listed in by_partition.items():
             for start in range(0, len(listed), PACK_MAX):
                 chunk = [obs for _, obs in listed[start : start + PACK_MAX]]
                 record = wire.encode_observations(chunk)
-                box.add(listed[start][0], name, _observed_key(chunk[0]).encode(), record, partition)
+                box.add(listed[start][0], name, observed_key(chunk[0]).encode(), record, partition)
 
     def _reject(self, at: int, msg: wire.Received, exc: Exception, batch: Batch) -> None:
         """Dead-letter one message (or the failed part of one) and say why."""
@@ -395,22 +295,6 @@ class Pipeline:
         record = wire.dead_letter_of(msg, error, where)
         batch.outbox.add(at, _name(self.dead_letters), msg.key, _json(record))
         self.metrics.dead_letter(kind)
-
-
-Observed = tuple[int, Any, Any]
-"""(position in the batch, the faust Event it came in, the observation)."""
-
-
-def _observed_key(obs: DestinationObservation | IpObservation) -> str:
-    return obs.destination_key if isinstance(obs, DestinationObservation) else obs.ip
-
-
-def _destination_of(x: Observed) -> tuple[int, str]:
-    return x[1].message.partition, x[2].destination_key
-
-
-def _ip_of(x: Observed) -> tuple[int, str]:
-    return x[1].message.partition, x[2].ip
 
 
 class Applied(list[tuple[Item, Outcome]]):

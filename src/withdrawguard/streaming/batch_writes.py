@@ -44,6 +44,12 @@ class TableWrites:
     table: TableT[bytes, bytes]
     pending: dict[tuple[int, bytes], tuple[Any, bytes]] = field(default_factory=dict)
     """(partition, key) -> (the event whose partition it is, value)."""
+    open_db: Callable[[int], Any] | None = field(init=False)
+    """The store's RocksDB database of a partition; None for another store (memory)."""
+
+    def __post_init__(self) -> None:
+        store: Any = self.table.data
+        self.open_db = getattr(store, "_db_for_partition", None)  # faust's RocksDB store
 
     def get(self, event: Any, key: bytes) -> bytes | None:
         """The key's value in the store of `event`'s partition (this batch's write if any)."""
@@ -51,9 +57,8 @@ class TableWrites:
         mine = self.pending.get((partition, key))
         if mine is not None:
             return mine[1]
-        db = _partition_db(self.table, partition)
-        if db is not None:
-            found: bytes | None = db.get(key)
+        if self.open_db is not None:
+            found: bytes | None = self.open_db(partition).get(key)
             return found
         with in_event(event):  # another store (memory): it finds the partition itself
             value: bytes | None = self.table.data.get(key)
@@ -66,19 +71,20 @@ class TableWrites:
     async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
         """Write the batch's values to the store, then hand their changelog records to
         the producer (before Faust could commit past the batch: it has not acked it)."""
+        open_db = self.open_db
         batches: dict[int, Any] = {}
         for (partition, key), (event, value) in self.pending.items():
-            db = _partition_db(self.table, partition)
-            if db is None:
+            if open_db is None:
                 with in_event(event):
                     self.table.data[key] = value
                 continue
             wb = batches.get(partition)
             if wb is None:
-                wb = batches[partition] = (db, rocksdict.WriteBatch(raw_mode=True))
-            wb[1].put(key, value)
-        for db, wb in batches.values():
-            db.write(wb)
+                wb = batches[partition] = rocksdict.WriteBatch(raw_mode=True)
+            wb.put(key, value)
+        if open_db is not None:
+            for partition, wb in batches.items():
+                open_db(partition).write(wb)
         topic = self.table.changelog_topic.get_topic_name()
         return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
 
@@ -122,13 +128,6 @@ class Outbox:
         sent = [await produce(record) for _, record in self.records]
         self.records.clear()
         return sent
-
-
-def _partition_db(table: TableT[bytes, bytes], partition: int) -> Any:
-    """The RocksDB database of the table's partition, or None for another store."""
-    store: Any = table.data
-    open_db = getattr(store, "_db_for_partition", None)  # faust's RocksDB store
-    return open_db(partition) if open_db is not None else None
 
 
 async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
