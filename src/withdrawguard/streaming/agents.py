@@ -92,10 +92,17 @@ class Pipeline:
     """Partitions of a topic by name (where packed observations go)."""
     stages: ObservationStages = field(init=False)
     """The cross-customer stages (`streaming/observation_stages.py`)."""
+    tables: dict[str, TableT[bytes, bytes]] = field(init=False)
+    """The tables a batch may write, by the name its handlers use."""
 
     def __post_init__(self) -> None:
         notices = _name(self.customer_events)
         self.stages = ObservationStages(self.crossref, self.metrics, notices, self._reject)
+        self.tables = {
+            "customers": self.customers,
+            "destinations": self.destinations,
+            "source_ips": self.source_ips,
+        }
 
     def register(self, app: faust.App) -> None:
         for topic, name, handler in (
@@ -128,12 +135,7 @@ class Pipeline:
         self, handler: Callable[[Sequence[Any], Batch], None], events: Sequence[Any]
     ) -> None:
         """One batch: decide, then send everything and wait until it is acknowledged."""
-        tables = {
-            "customers": self.customers,
-            "destinations": self.destinations,
-            "source_ips": self.source_ips,
-        }
-        batch = Batch(tables)
+        batch = Batch(self.tables)
         handler(events, batch)
         self._pack(self.ip_observations, batch.ips, batch.outbox)
         self._pack(self.destination_observations, batch.destinations, batch.outbox)

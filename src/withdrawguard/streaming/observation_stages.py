@@ -57,12 +57,12 @@ class ObservationStages:
     def destinations(self, events: Sequence[Any], batch: Batch) -> None:
         observed = self._observations(events, wire.decode_destination_observations, batch)
         fold = self.crossref.destination
-        for group in grouped(observed, _destination_of).values():
+        for group in grouped(observed, _placed).values():
             self._fold(group, "destinations", DestinationState, decode_destination, fold, batch)
 
     def source_ips(self, events: Sequence[Any], batch: Batch) -> None:
         observed = self._observations(events, wire.decode_ip_observations, batch)
-        for group in grouped(observed, _ip_of).values():
+        for group in grouped(observed, _placed).values():
             self._fold(group, "source_ips", IpState, decode_ip, self.crossref.ip, batch)
 
     def _observations(
@@ -123,9 +123,6 @@ def observed_key(obs: DestinationObservation | IpObservation) -> str:
     return obs.destination_key if isinstance(obs, DestinationObservation) else obs.ip
 
 
-def _destination_of(x: Observed) -> tuple[int, str]:
-    return x[1].message.partition, x[2].destination_key
-
-
-def _ip_of(x: Observed) -> tuple[int, str]:
-    return x[1].message.partition, x[2].ip
+def _placed(x: Observed) -> tuple[int, str]:
+    """Where an observation's state is kept: its record's partition and its key."""
+    return x[1].message.partition, observed_key(x[2])
