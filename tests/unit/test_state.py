@@ -7,13 +7,26 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from tests.unit.player import Player
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.events import Login
 from withdrawguard.engine.policy import DAY as DAY_MS
-from withdrawguard.engine.state import CustomerState, decode_state, encode_state
+from withdrawguard.engine.state import (
+    STATE_VERSION,
+    CaseRec,
+    ChangeRec,
+    CustomerState,
+    FlagRec,
+    LoginRec,
+    SharedRec,
+    Sighting,
+    WithdrawalRec,
+    decode_state,
+    encode_state,
+)
 from withdrawguard.engine.timeutil import to_ms
 from withdrawguard.sim import scenarios as s
 
@@ -22,6 +35,7 @@ ATTACKER_IP = "198.51.100.7"
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+RECORDS = (LoginRec, Sighting, ChangeRec, CaseRec, WithdrawalRec, SharedRec, FlagRec)
 
 
 def rich_state(player: Player) -> CustomerState:
@@ -60,6 +74,65 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
     assert again == state
     assert encode_state(again) == raw
     assert decode_state(player.states["c1"]) == state
+
+
+def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Player) -> None:
+    state = rich_state(player)
+    version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
+    assert version_1.startswith(b'{"customer_id"')
+    assert decode_state(version_1) == state
+    assert len(encode_state(state)) < len(version_1) * 0.8  # and version 2 is smaller
+
+
+def test_the_version_2_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
+    # Version 2 writes each record's fields by position, in declaration order: adding,
+    # removing or moving a field would make stored states decode wrongly. Change these
+    # only together with STATE_VERSION (and a reader for the old version).
+    assert STATE_VERSION == 2
+    assert {cls.__name__: cls.__slots__ for cls in RECORDS} == {
+        "LoginRec": ("ts", "ip", "device", "net"),
+        "Sighting": ("first", "last", "event_id"),
+        "ChangeRec": ("ts", "change_type", "channel", "ip", "device", "net", "verified", "dest"),
+        "CaseRec": ("decision_id", "action", "ts", "actor", "note"),
+        "WithdrawalRec": (
+            "event_id",
+            "ts",
+            "amount",
+            "currency",
+            "dest",
+            "channel",
+            "ip",
+            "device",
+            "net",
+            "balance",
+            "decision",
+            "risk_score",
+            "severity",
+            "reasons",
+            "evidence",
+            "decided_at",
+            "hold",
+            "hold_created",
+            "hold_updated",
+            "actor",
+            "note",
+            "alerts",
+            "late_note",
+        ),
+        "SharedRec": ("first_ts", "customers", "evidence"),
+        "FlagRec": ("start", "end", "customers", "evidence"),
+    }
+    assert CustomerState.__slots__ == (
+        "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
+        "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
+        "flagged_ips", "seen", "pruned",
+    )  # fmt: skip
+
+
+def test_a_state_of_an_unknown_version_is_refused_with_its_version() -> None:
+    raw = encode_state(CustomerState("c-future")).replace(b"[2,", b"[3,", 1)
+    with pytest.raises(ValueError, match="version 3"):
+        decode_state(raw)
 
 
 def test_empty_state_round_trips() -> None:

@@ -2,18 +2,19 @@
 
 Every collection is keyed by an event id (or withdrawal id), which makes applying the
 same event twice a no-op. Times are epoch milliseconds (UTC event time). The state
-is encoded as compact JSON (orjson) for the Faust table; `decode_state(encode_state(s))`
-equals `s`.
+is encoded as compact JSON (orjson) for the Faust table, records as positional arrays
+(version 2, below); `decode_state(encode_state(s))` equals `s`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -124,12 +125,78 @@ class CustomerState:
     """The horizon at the last full prune."""
 
 
+# ---------------------------------------------------------------- encoding
+# Version 2 (the current one): a JSON array, each record a positional array of its
+# fields in declaration order, which orjson writes and reads at about half the cost of
+# version 1's objects (one key per field per record) and in two thirds of the bytes.
+# The layout is pinned by tests/unit/test_state.py: a change to any record's fields
+# needs a new version. Version 1 (a JSON object) is still read, so tables and
+# changelogs written before stay usable.
+
+_LOGIN = attrgetter(*LoginRec.__slots__)
+_SIGHTING = attrgetter(*Sighting.__slots__)
+_CHANGE = attrgetter(*ChangeRec.__slots__)
+_CASE = attrgetter(*CaseRec.__slots__)
+_WITHDRAWAL = attrgetter(*WithdrawalRec.__slots__)
+_SHARED = attrgetter(*SharedRec.__slots__)
+_FLAG = attrgetter(*FlagRec.__slots__)
+
+
 def encode_state(state: CustomerState) -> bytes:
-    return orjson.dumps(state)
+    s = state
+    return orjson.dumps(
+        (
+            STATE_VERSION,
+            s.customer_id,
+            s.horizon,
+            s.pruned,
+            {k: _LOGIN(v) for k, v in s.logins_ok.items()},
+            s.logins_failed,
+            {k: _SIGHTING(v) for k, v in s.devices.items()},
+            {k: _SIGHTING(v) for k, v in s.networks.items()},
+            {k: _CHANGE(v) for k, v in s.changes.items()},
+            {k: _WITHDRAWAL(v) for k, v in s.withdrawals.items()},
+            {k: _CASE(v) for k, v in s.cases.items()},
+            {k: _SHARED(v) for k, v in s.shared.items()},
+            s.fraud_dest,
+            s.verified_dest,
+            {ip: {k: _FLAG(v) for k, v in waves.items()} for ip, waves in s.flagged_ips.items()},
+            s.seen,
+        )
+    )
 
 
 def decode_state(raw: bytes) -> CustomerState:
     d = orjson.loads(raw)
+    if isinstance(d, dict):
+        return _decode_v1(d)
+    version, cid, horizon, pruned, logins, failed, devices, networks, *rest = d
+    if version != STATE_VERSION:
+        raise ValueError(f"customer state version {version} is not one this worker reads")
+    changes, withdrawals, cases, shared, fraud_dest, verified_dest, flagged, seen = rest
+    return CustomerState(
+        customer_id=cid,
+        horizon=horizon,
+        logins_ok={k: LoginRec(*v) for k, v in logins.items()},
+        logins_failed=failed,
+        devices={k: Sighting(*v) for k, v in devices.items()},
+        networks={k: Sighting(*v) for k, v in networks.items()},
+        changes={k: ChangeRec(*v) for k, v in changes.items()},
+        withdrawals={k: WithdrawalRec(*v) for k, v in withdrawals.items()},
+        cases={k: CaseRec(*v) for k, v in cases.items()},
+        shared={k: SharedRec(*v) for k, v in shared.items()},
+        fraud_dest=fraud_dest,
+        verified_dest=verified_dest,
+        flagged_ips={
+            ip: {k: FlagRec(*v) for k, v in waves.items()} for ip, waves in flagged.items()
+        },
+        seen=seen,
+        pruned=pruned,
+    )
+
+
+def _decode_v1(d: dict[str, Any]) -> CustomerState:
+    """Version 1: one JSON object, each record an object of its fields."""
     return CustomerState(
         customer_id=d["customer_id"],
         horizon=d["horizon"],
