@@ -315,6 +315,30 @@ def workdir(keep: Path | None) -> Path:
     return keep or Path(tempfile.mkdtemp(prefix="wg-bench-"))
 
 
-def cleanup(work: Path, keep: Path | None) -> None:
-    if keep is None:
-        shutil.rmtree(work, ignore_errors=True)
+def cleanup(work: Path, keep: Path | None, settings: Settings | None = None) -> None:
+    """Remove the run's work directory and, given its settings, its topics and consumer
+    groups from the broker; with `keep` (for a post-mortem) leave all of them."""
+    if keep is not None:
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    if settings is not None:
+        remove_from_broker(settings)
+
+
+def remove_from_broker(settings: Settings) -> None:
+    """Delete a deployment's topics (inputs, outputs, internal topics, Faust's changelogs)
+    and consumer groups, so that the broker does not gather the partitions of every run
+    (a broker holding thousands of partitions takes minutes to start)."""
+    ours = (settings.topic_prefix, f"{settings.app_id}-")
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        topics = [name for name in admin.list_topics() if name.startswith(ours)]
+        if topics:
+            admin.delete_topics(topics)
+        groups = [
+            g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(settings.app_id)
+        ]
+        if groups:
+            admin.delete_groups(groups)
+    finally:
+        admin.close()

@@ -9,10 +9,10 @@ MODE is one of
 - `table-batch`: `stream.take_events(1000, within=0.005)`, one table value per distinct
   key of the batch (what the worker's batch agents pay for their state).
 
-Each runs a Faust worker in this process, at concurrency 1, in a new consumer group
-(`APP_ID`), and ends when it has seen TOTAL events: the time from the app's start to
-the last event, and the process's CPU seconds, as one JSON line (bench/throughput.py
-runs it beside the ceiling, the peer and the worker).
+Each runs a Faust worker in this process, on uvloop as the worker does, at concurrency
+1, in a new consumer group (`APP_ID`), and ends when it has seen TOTAL events: the time
+from the app's start to the last event, and the process's CPU seconds, as one JSON line
+(bench/throughput.py runs it beside the ceiling, the peer and the worker).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 import faust
 import orjson
+import uvloop
 
 from withdrawguard.streaming.batches import in_event
 
@@ -108,6 +109,9 @@ def main() -> None:
     if mode not in MODES:
         sys.exit(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     logging.basicConfig(level=logging.WARNING)
+    # The worker's event loop (streaming/worker.py), so the floor is the framework's on
+    # the same loop, not asyncio's slower one.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = build(mode, bootstrap, app_id, data_dir, int(total), topics)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app.main = lambda: None  # type: ignore[method-assign]  # no CLI: the worker below

@@ -278,6 +278,7 @@ def main() -> None:
     loads = [int(x) for x in args.loads.split(",") if x.strip()]
     work = d.workdir(args.keep)
     work.mkdir(parents=True, exist_ok=True)
+    settings: Settings | None = None
     try:
         settings = d.fresh_deployment("lat", work)
         calibration: dict[str, Any] | None = None
@@ -311,7 +312,7 @@ def main() -> None:
         }
         print(json.dumps(figures))
     finally:
-        d.cleanup(work, args.keep)
+        d.cleanup(work, args.keep, settings)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,7 @@ def main() -> None:
     args.customers = args.customers or max(1000, args.events // 20)
     work = d.workdir(args.keep)
     work.mkdir(parents=True, exist_ok=True)
+    settings: Settings | None = None
     try:
         settings = d.fresh_deployment("tput", work)
         print(f"topic prefix {settings.topic_prefix!r}, broker {settings.kafka_bootstrap}")
@@ -247,7 +248,7 @@ def main() -> None:
         }
         print(json.dumps(figures))
     finally:
-        d.cleanup(work, args.keep)
+        d.cleanup(work, args.keep, settings)
 
 
 if __name__ == "__main__":
