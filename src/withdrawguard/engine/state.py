@@ -127,8 +127,9 @@ class CustomerState:
 
 # ---------------------------------------------------------------- encoding
 # Version 2 (the current one): a JSON array, each record a positional array of its
-# fields in declaration order, which orjson writes and reads at about half the cost of
-# version 1's objects (one key per field per record) and in two thirds of the bytes.
+# fields in declaration order: against version 1's objects (one key per field per
+# record), decoding costs about 60% and encoding 50-80% (same-run pairs on a 2.6 KB
+# state), in 62% of the bytes.
 # The layout is pinned by tests/unit/test_state.py: a change to any record's fields
 # needs a new version. Version 1 (a JSON object) is still read, so tables and
 # changelogs written before stay usable.
@@ -142,8 +143,7 @@ _SHARED = attrgetter(*SharedRec.__slots__)
 _FLAG = attrgetter(*FlagRec.__slots__)
 
 
-def encode_state(state: CustomerState) -> bytes:
-    s = state
+def encode_state(s: CustomerState) -> bytes:
     return orjson.dumps(
         (
             STATE_VERSION,
@@ -170,9 +170,10 @@ def decode_state(raw: bytes) -> CustomerState:
     d = orjson.loads(raw)
     if isinstance(d, dict):
         return _decode_v1(d)
-    version, cid, horizon, pruned, logins, failed, devices, networks, *rest = d
-    if version != STATE_VERSION:
+    if not d or d[0] != STATE_VERSION:
+        version = d[0] if d else None
         raise ValueError(f"customer state version {version} is not one this worker reads")
+    _, cid, horizon, pruned, logins, failed, devices, networks, *rest = d
     changes, withdrawals, cases, shared, fraud_dest, verified_dest, flagged, seen = rest
     return CustomerState(
         customer_id=cid,
