@@ -139,7 +139,11 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
     conf.write_text(_properties(base / "data", port, controller, pki))
     log = base / "kafka.log"
     cp = ["-cp", f"{LIBS}/*", f"-Dlog4j2.configurationFile={LOG4J}"]
-    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # A Kafka cluster id is 16 bytes in URL-safe base64; one that starts with "-" (1 in
+    # 64) is read by StorageTool's argument parser as an option, and the format fails.
+    cluster = "-"
+    while cluster.startswith("-"):
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     with log.open("ab") as out:
         subprocess.run(
             [java, *cp, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(conf),
