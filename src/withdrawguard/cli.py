@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     from withdrawguard.sim import demo as demo_command
 
     demo_command.add_arguments(demo)
+    policy = sub.add_parser(
+        "policy",
+        help="policy versions: publish, list, show, diff, shadow, promote, roll back",
+        description="Policy versions on the policies topic (docs/policy.md).",
+    )
+    from withdrawguard.policy import cli as policy_cli
+
+    policy_cli.add_arguments(policy)
     users = sub.add_parser("users", help="manage ops console users (WG_USERS_FILE)")
     users_cli.add_arguments(users)
     return parser
@@ -89,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from withdrawguard.sim import demo as demo_command
 
         return demo_command.run(args, settings)
+    if args.command == "policy":
+        from withdrawguard.policy import cli as policy_cli
+
+        return policy_cli.run(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings)
     if args.command == "worker":

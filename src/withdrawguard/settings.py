@@ -91,6 +91,8 @@ class Settings:
     """Service tokens for `/api/withdrawals/<id>/decision`, one a line; unset means refuse all."""
     users_file: Path | None = None
     """Console users and roles (JSON, made by `withdrawguard users add`); unset: nobody signs in."""
+    admin_password_file: Path | None = None
+    """Password of the `--user` admin of `withdrawguard policy` changes; unset: asked on a tty."""
     session_secret_file: Path | None = None
     """Secret that signs console sessions; unset means one generated in `WG_DATA_DIR` (logged)."""
     session_hours: int = 8
@@ -246,6 +248,7 @@ _PATHS = {
     "notify_config",
     "service_tokens_file",
     "users_file",
+    "admin_password_file",
     "session_secret_file",
     "kafka_sasl_password_file",
     "kafka_ssl_cafile",

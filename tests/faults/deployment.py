@@ -43,7 +43,7 @@ SECRETS = {
 }
 # What each consumer group reads: the detector's (the app id) the inputs and the internal
 # topics; the registry feed's the outputs it projects; the notify feed's the alerts.
-DETECTOR_READS = [spec.logical for spec in t.SPECS if spec.role is not t.Role.OUTPUT]
+DETECTOR_READS = [s.logical for s in t.SPECS if s.role in (t.Role.INPUT, t.Role.INTERNAL)]
 REGISTRY_READS = list(SOURCES)
 NOTIFY_READS = [t.FRAUD_ALERTS]
 COLLECTED = [t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.DEAD_LETTERS]

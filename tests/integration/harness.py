@@ -222,7 +222,8 @@ class Bus:
     def wait_idle(self, timeout: float = 30) -> None:
         """Wait until the worker's group has committed every input and internal message."""
         names = t.TopicNames(self.settings)
-        watched = [names.name(s.logical) for s in t.SPECS if s.role is not t.Role.OUTPUT]
+        read = (t.Role.INPUT, t.Role.INTERNAL)
+        watched = [names.name(s.logical) for s in t.SPECS if s.role in read]
         security = kafka_python_options(self.settings)
         admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, **security)
         probe = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, **security)

@@ -140,7 +140,7 @@ def output_ends(settings: Settings) -> dict[TopicPartition, int]:
     parts = [
         TopicPartition(names.name(spec.logical), p)
         for spec in t.SPECS
-        if spec.role is not t.Role.INPUT
+        if spec.role in (t.Role.OUTPUT, t.Role.INTERNAL)
         for p in range(settings.partitions)
     ]
     probe = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)

@@ -72,7 +72,7 @@ def test_users_file_is_private_and_holds_no_password(tmp_path: Path) -> None:
 
 def test_unknown_roles_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsersFileError):
-        add_user(tmp_path / "u.json", "x", "admin", "password")
+        add_user(tmp_path / "u.json", "x", "root", "password")
     (tmp_path / "bad.json").write_text(
         json.dumps({"users": [{"name": "x", "role": "root", "password": ""}]})
     )
@@ -171,4 +171,5 @@ def test_sign_ins_are_limited_per_user_and_per_address() -> None:
 def test_analysts_may_act_and_viewers_may_only_look() -> None:
     assert may("analyst", "analyst") and may("analyst", "viewer")
     assert may("viewer", "viewer") and not may("viewer", "analyst")
-    assert not may("", "viewer") and not may("admin", "viewer")
+    assert may("admin", "admin") and may("admin", "analyst") and not may("analyst", "admin")
+    assert not may("", "viewer") and not may("root", "viewer")

@@ -13,8 +13,6 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from withdrawguard import __version__
 from withdrawguard.engine.events import (
     AccountChange,
@@ -36,7 +34,7 @@ from withdrawguard.engine.outputs import (
     Outcome,
     Verdict,
 )
-from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
+from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy, fingerprint
 from withdrawguard.engine.rules import REGISTRY, Finding, Rule, Subject
 from withdrawguard.engine.state import (
     CaseRec,
@@ -94,8 +92,8 @@ class Engine:
             "withdrawals": max(policy.longest_window_ms, reeval),
             "devices": r["new_device"]["memory_days"] * DAY,
         }
-        fingerprint = digest(orjson.dumps(policy.raw, default=str).decode())[:8]
-        self.version = f"{__version__}+policy.{fingerprint}"
+        self.policy_id = fingerprint(policy)
+        self.version = f"{__version__}+policy.{self.policy_id}"
 
     # ------------------------------------------------------------ entry point
 

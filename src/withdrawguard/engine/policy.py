@@ -6,12 +6,15 @@ Unknown sections or keys, and values of the wrong type, are errors that name the
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 SEVERITIES = ("low", "medium", "high", "critical")
 _DEFAULT = ("withdrawguard.policy", "default.toml")
@@ -67,6 +70,25 @@ and amounts would overflow instead of deciding."""
 HOUR = 3_600_000
 DAY = 24 * HOUR
 MINUTE = 60_000
+
+
+def fingerprint(policy: Policy) -> str:
+    """The policy's id: 8 hex digits of a digest of the merged policy, so two files that
+    say the same thing (in any order, with or without defaults spelled out) share it.
+    Verdicts carry it (`detector_version`), and a published version is named by it."""
+    merged = orjson.dumps(policy.raw, default=str).decode()
+    return hashlib.blake2b(merged.encode(), digest_size=12).hexdigest()[:8]
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    """A policy from TOML text (laid over the defaults); PolicyError names the problem."""
+    try:
+        override = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source} nests too deeply") from None
+    return policy_from(override, source)
 
 
 def default_text() -> str:

@@ -46,7 +46,7 @@ def create_topics(settings: Settings, log: Callable[[str], None] = print) -> lis
         missing = [
             NewTopic(
                 name=name,
-                num_partitions=settings.partitions,
+                num_partitions=spec.partitions or settings.partitions,
                 replication_factor=settings.replication_factor,
                 topic_configs=dict(spec.config),
             )

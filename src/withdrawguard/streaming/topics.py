@@ -16,6 +16,9 @@ class Role(Enum):
     INPUT = "input"
     OUTPUT = "output"
     INTERNAL = "internal"
+    CONTROL = "control"
+    """Written by operators through the product (policy versions, their audit trail) and
+    read by every worker in full, outside the consumer group."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,8 @@ class TopicSpec:
     """What the message key is (documentation and contract tests)."""
     compacted: bool = False
     config: dict[str, str] = field(default_factory=dict)
+    partitions: int | None = None
+    """A fixed partition count; None: WG_PARTITIONS."""
 
 
 LOGINS = "logins"
@@ -42,6 +47,11 @@ DEAD_LETTERS = "dead-letters"
 CUSTOMER_EVENTS = "customer-events"
 DESTINATION_OBSERVATIONS = "destination-observations"
 IP_OBSERVATIONS = "ip-observations"
+# Policy as data (docs/policy.md): versions and the live/shadow pointers, their audit
+# trail, and the shadow version's verdicts.
+POLICIES = "policies"
+POLICY_AUDIT = "policy-audit"
+SHADOW_DECISIONS = "shadow-decisions"
 
 # Faust tables; each has a compacted changelog topic `<app id>-<table>-changelog`.
 TABLES = ("customers", "destinations", "source-ips")
@@ -68,6 +78,11 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(CUSTOMER_EVENTS, Role.INTERNAL, "customer_id"),
     TopicSpec(DESTINATION_OBSERVATIONS, Role.INTERNAL, "destination identity"),
     TopicSpec(IP_OBSERVATIONS, Role.INTERNAL, "source IP"),
+    TopicSpec(SHADOW_DECISIONS, Role.OUTPUT, "withdrawal_id"),
+    # One partition: a pointer never overtakes the version record it names.
+    TopicSpec(POLICIES, Role.CONTROL, "version:<id>, live or shadow", True, dict(_COMPACT), 1),
+    # Kept for ever and never compacted: the product only appends to it.
+    TopicSpec(POLICY_AUDIT, Role.CONTROL, "version id", False, {"retention.ms": "-1"}, 1),
 )
 
 

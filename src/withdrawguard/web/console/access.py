@@ -26,7 +26,7 @@ log = logging.getLogger("withdrawguard.console.access")
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login"})
 SERVICE_PREFIX = "/api/"
 REFUSED_PREFIXES = ("/table", "/router")
-RANK = {"viewer": 1, "analyst": 2}
+RANK = {"viewer": 1, "analyst": 2, "admin": 3}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,7 +38,7 @@ class Revocations(Protocol):
 
 
 def may(role: str, need: str) -> bool:
-    """Whether `role` is allowed what `need` is: analysts do all a viewer does."""
+    """Whether `role` is allowed what `need` is: each role does all the ones below it do."""
     return RANK.get(role, 0) >= RANK[need]
 
 
@@ -84,13 +84,17 @@ class Access:
         request["session"] = session
         return await handler(request)
 
-    def check_action(self, request: web.Request, form: Mapping[str, Any]) -> Session:
-        """The acting session; raises a refusal unless an analyst with the CSRF token."""
+    def check_action(
+        self, request: web.Request, form: Mapping[str, Any], need: str = "analyst"
+    ) -> Session:
+        """The acting session; raises a refusal unless it has the role `need` (or one
+        above it) and the CSRF token."""
         session: Session | None = request.get("session")
         if session is None:
             raise _refusal(deny(request, 401, "not signed in"))
-        if not may(session.role, "analyst"):
-            raise _refusal(deny(request, 403, "the viewer role cannot act", session.user))
+        if not may(session.role, need):
+            why = f"the {session.role} role cannot do this (it needs {need})"
+            raise _refusal(deny(request, 403, why, session.user))
         if not self.signer.csrf_ok(session, form.get("csrf")):
             raise _refusal(deny(request, 403, "missing or wrong CSRF token", session.user))
         return session

@@ -9,6 +9,7 @@ from html import escape
 from urllib.parse import quote
 
 from withdrawguard.web.console import scripts
+from withdrawguard.web.console.access import may
 from withdrawguard.web.console.sessions import Session
 from withdrawguard.web.console.timeline import Entry
 
@@ -75,14 +76,14 @@ def overview_page(session: Session, csrf: str) -> str:
         "<table><thead><tr><th>Severity</th><th>At (UTC)</th><th>Customer</th><th>Rules</th>"
         '<th>Summary</th></tr></thead><tbody id="alerts"></tbody></table>'
     )
-    js = scripts.OVERVIEW_ANALYST if session.role == "analyst" else scripts.OVERVIEW_VIEWER
+    js = scripts.OVERVIEW_ANALYST if may(session.role, "analyst") else scripts.OVERVIEW_VIEWER
     return _layout("Holds and alerts", body, session, csrf, js)
 
 
 def customer_page(
     customer_id: str, entries: list[Entry], session: Session, csrf: str, flash: str = ""
 ) -> str:
-    acts = session.role == "analyst"
+    acts = may(session.role, "analyst")
     rows = "".join(_row(customer_id, e, csrf, acts) for e in entries)
     note = f'<p class="flash">{escape(flash)}</p>' if flash else ""
     empty = '<p class="muted">The detector holds no history for this customer.</p>'

@@ -1,7 +1,7 @@
 """Console users: roles, salted scrypt password hashes, and the users file.
 
 The users file is JSON (written by `withdrawguard users add`, read once when the worker
-starts): `{"users": [{"name": ..., "role": "viewer" | "analyst", "password": <hash>}]}`.
+starts): `{"users": [{"name": ..., "role": "viewer" | "analyst" | "admin", "password": <hash>}]}`.
 A hash carries its own parameters: `scrypt$<n>$<r>$<p>$<salt, base64>$<key, base64>`.
 """
 
@@ -16,8 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLES = ("viewer", "analyst")
-"""`viewer` looks; `analyst` looks and acts."""
+ROLES = ("viewer", "analyst", "admin")
+"""`viewer` looks; `analyst` looks and acts on holds; `admin` also changes the policy
+(publish, shadow, promote, roll back: docs/policy.md)."""
 
 N, R, P = 2**14, 8, 1
 KEY_BYTES = 32
