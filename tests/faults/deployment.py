@@ -297,10 +297,12 @@ def stack_pid(service: str) -> int:
 
 def stack_up() -> None:
     """`scripts/stack.sh up`: starts whatever of the local stack is down. A broker that
-    holds many partitions (every test deployment's topics stay for post-mortems) loads
-    them all before it answers: 80 s for 18,000 here, past the script's default 90 s
-    wait once its probe is counted, so the wait is raised to just under this call's
-    own timeout."""
+    holds many partitions loads them all before it answers: 80 s for 18,000 here, when
+    every test deployment's topics stayed, past the script's default 90 s wait once its
+    probe is counted. Passing tests now delete theirs and at most a few failed ones are
+    kept (tests/broker_cleanup.py), but other deployments on the broker (benchmarks kept
+    with --keep, other checkouts) still count, so the wait stays raised to just under
+    this call's own timeout."""
     result = subprocess.run(
         [str(ROOT / "scripts" / "stack.sh"), "up"],
         cwd=ROOT,

@@ -30,6 +30,7 @@ import pytest
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from tests import broker_cleanup
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.secret import Secret
 from withdrawguard.settings import Settings
@@ -98,7 +99,8 @@ def isolated_settings(
     services: tuple[str, str], name: str, data_dir: Path, **extra: Any
 ) -> Settings:
     """Settings of an isolated deployment (its own topics, consumer group, Redis key
-    prefix, data dir and web port), with its topics created."""
+    prefix, data dir and web port), with its topics created. Its topics and groups are
+    deleted when the tests that used it pass (tests/broker_cleanup.py)."""
     run = uuid.uuid4().hex[:8]
     s = Settings(
         kafka_bootstrap=services[0],
@@ -109,6 +111,7 @@ def isolated_settings(
         web_port=_free_port(),
     )
     s = replace(s, **extra)
+    broker_cleanup.created(s)
     create_topics(s, log=lambda _line: None)
     return s
 
