@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,30 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 from tests.unit.player import Player
 from withdrawguard.engine import decode
+from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
 from withdrawguard.engine.events import CASE_ACTIONS, CHANGE_TYPES, CHANNELS
+from withdrawguard.engine.policy import parse_policy
+from withdrawguard.engine.state import CustomerState
 from withdrawguard.engine.validated import revive
+from withdrawguard.policy import actions, versions
+from withdrawguard.policy.shadow import AGREE, WOULD_ALLOW, WOULD_HOLD, Comparison, compare
+from withdrawguard.policy.versions import (
+    Catalog,
+    Pointer,
+    make_version,
+    pointer_record,
+    version_record,
+)
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES, SPECS, Role
+from withdrawguard.streaming.topics import (
+    INPUT_EVENT_TYPES,
+    POLICIES,
+    POLICY_AUDIT,
+    SPECS,
+    Role,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "contract.md"
@@ -51,6 +69,11 @@ INPUT_PAYLOADS = {t.replace("_", "-"): t for t in INPUT_EVENT_TYPES.values()}
 _INPUT_TOPIC_PAYLOADS = [(topic, t.replace("_", "-")) for topic, t in INPUT_EVENT_TYPES.items()]
 # payload name of each output topic: the topic name in the singular
 OUTPUT_PAYLOADS = {s.logical.removesuffix("s"): s for s in SPECS if s.role is Role.OUTPUT}
+# payload name of each control topic: not derivable from the topic name, so named here
+CONTROL_TOPIC_PAYLOADS = {POLICIES: "policy-record", POLICY_AUDIT: "policy-action"}
+CONTROL_PAYLOADS = {CONTROL_TOPIC_PAYLOADS[s.logical]: s for s in SPECS if s.role is Role.CONTROL}
+# what the product writes (outputs, control records), as against what it reads
+WRITTEN_PAYLOADS = {**OUTPUT_PAYLOADS, **CONTROL_PAYLOADS}
 
 
 # ------------------------------------------------------------------ schemas
@@ -167,13 +190,13 @@ def test_every_example_marker_is_followed_by_a_json_block() -> None:
     assert DOC.count("<!-- example:") == len(EXAMPLES)
     for example in EXAMPLES:
         json.loads(example.text)  # raises with the offending example's text
-        assert example.payload in INPUT_PAYLOADS or example.payload in OUTPUT_PAYLOADS, example.id
+        assert example.payload in INPUT_PAYLOADS or example.payload in WRITTEN_PAYLOADS, example.id
         assert (example.field is None) == (example.kind == "valid"), example.id
 
 
 def test_every_payload_has_a_valid_example_and_every_input_has_invalid_ones() -> None:
     kinds = {(e.payload, e.kind) for e in EXAMPLES}
-    for payload in [*INPUT_PAYLOADS, *OUTPUT_PAYLOADS]:
+    for payload in [*INPUT_PAYLOADS, *WRITTEN_PAYLOADS]:
         assert (payload, "valid") in kinds, payload
     for payload in INPUT_PAYLOADS:
         assert (payload, "invalid") in kinds, payload
@@ -210,7 +233,8 @@ def test_invalid_input_example_fails_schema_and_decoder_on_the_named_field(
 
 
 @pytest.mark.parametrize("example", _of("valid", inputs=False))
-def test_output_example_matches_its_schema(example: Example) -> None:
+def test_output_and_control_example_matches_its_schema(example: Example) -> None:
+    assert example.payload in WRITTEN_PAYLOADS
     assert _errors(example.payload, example.obj) == []
 
 
@@ -245,8 +269,14 @@ def test_schema_file_is_referenced_in_the_contract(path: Path) -> None:
     assert f"(schemas/{path.name})" in DOC
 
 
-def test_schema_files_are_exactly_the_input_and_output_payloads() -> None:
-    expected = {f"{p}.schema.json" for p in [*INPUT_PAYLOADS, *OUTPUT_PAYLOADS]}
+def test_every_control_topic_has_its_payload_named() -> None:
+    control = {s.logical for s in SPECS if s.role is Role.CONTROL}
+    assert set(CONTROL_TOPIC_PAYLOADS) == control
+    assert len(CONTROL_PAYLOADS) == len(control)  # no two control topics share a payload
+
+
+def test_schema_files_are_exactly_the_input_output_and_control_payloads() -> None:
+    expected = {f"{p}.schema.json" for p in [*INPUT_PAYLOADS, *WRITTEN_PAYLOADS]}
     assert {p.name for p in SCHEMA_FILES} == expected
 
 
@@ -303,20 +333,21 @@ def test_topics_table_matches_the_topic_specs() -> None:
     rows = {m["name"]: m for m in _TOPIC_ROW.finditer(DOC)}
     public = [s for s in SPECS if s.role is not Role.INTERNAL]
     assert set(rows) == {s.logical for s in public}
-    partitions = str(Settings().partitions)
     for spec in public:
         row = rows[spec.logical]
         assert row["role"] == spec.role.value, spec.logical
         assert row["key"] == spec.key, spec.logical
         assert row["compacted"] == ("yes" if spec.compacted else "no"), spec.logical
-        assert row["partitions"].startswith(partitions), spec.logical
+        partitions = str(spec.partitions or Settings().partitions)
+        assert row["partitions"].split(",")[0] == partitions, spec.logical
         assert ("co-partitioned" in row["partitions"]) == (spec.role is Role.INPUT)
         assert row["file"] == f"{row['payload']}.schema.json"
-        expected = (
-            spec.logical.removesuffix("s")
-            if spec.role is Role.OUTPUT
-            else INPUT_EVENT_TYPES[spec.logical].replace("_", "-")
-        )
+        if spec.role is Role.OUTPUT:
+            expected = spec.logical.removesuffix("s")
+        elif spec.role is Role.CONTROL:
+            expected = CONTROL_TOPIC_PAYLOADS[spec.logical]
+        else:
+            expected = INPUT_EVENT_TYPES[spec.logical].replace("_", "-")
         assert row["payload"] == expected, spec.logical
     for spec in SPECS:
         if spec.role is Role.INTERNAL:
@@ -333,13 +364,24 @@ def _table_fields(section: str) -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
 
 
+def _object_schemas(payload: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The payload's object schemas whose fields its section lists: the top level, each
+    `oneOf` kind, and (for what the product writes) the objects named in `$defs`."""
+    found = [schema, *schema.get("oneOf", ())]
+    if payload not in INPUT_PAYLOADS:
+        found += [d for d in schema.get("$defs", {}).values() if d.get("type") == "object"]
+    return found
+
+
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
 def test_field_table_lists_every_schema_property(path: Path) -> None:
     schema = json.loads(path.read_text(encoding="utf-8"))
+    payload = path.name.removesuffix(".schema.json")
     section = _section(f"Schema: [`{path.name}`]")
-    assert _table_fields(section) == set(schema["properties"])
+    listed = {name for obj in _object_schemas(payload, schema) for name in obj["properties"]}
+    assert _table_fields(section) == listed
     required = set(schema["required"])
-    if path.stem in INPUT_PAYLOADS:
+    if payload in INPUT_PAYLOADS:
         for row in re.finditer(r"^\| `([a-z_]+)` \| [^|]+ \| ([^|]+) \|", section, re.M):
             if row[2].strip() == "yes":
                 assert row[1] in required, row[1]
@@ -448,6 +490,251 @@ def test_engine_outputs_for_the_contract_examples_match_their_schemas(player: Pl
         assert "1234567" not in json.dumps(wire), wire
     statuses = {h.to_wire()["status"] for h in player.holds}
     assert statuses == {"held", "released", "confirmed_fraud"}
+
+
+# ------------------------------------------------------------------ written payloads
+
+
+@pytest.mark.parametrize("payload", sorted(WRITTEN_PAYLOADS))
+def test_written_payload_requires_every_field_it_lists_and_allows_new_ones(payload: str) -> None:
+    schema = _schema(payload)
+    for obj in _object_schemas(payload, schema):
+        assert set(obj["required"]) == set(obj["properties"]), obj.get("title", payload)
+        assert obj["additionalProperties"] is True, obj.get("title", payload)
+
+
+def test_control_topics_are_described_next_to_the_topics_table() -> None:
+    topics = _section("## Topics")
+    [bullet] = re.findall(r"^- \*\*Control topics\*\*.*?(?=^- |\Z)", topics, re.M | re.S)
+    for spec in SPECS:
+        if spec.role is Role.CONTROL:
+            assert f"`{spec.logical}`" in bullet, spec.logical
+    for words in ("`withdrawguard policy", "admin", "every worker in full", "outside the consumer"):
+        assert words in " ".join(bullet.split()), words
+
+
+def test_policy_schemas_match_the_code() -> None:
+    record = _schema("policy-record")
+    version, pointer = record["oneOf"]
+    assert record["$defs"]["version_id"]["pattern"] == versions._ID.pattern
+    assert set(record["$defs"]["role"]["enum"]) == set(versions.ROLES)
+    assert version["properties"]["text"]["maxLength"] == versions.MAX_TEXT
+    assert {version["properties"]["kind"]["const"], pointer["properties"]["kind"]["const"]} == set(
+        record["properties"]["kind"]["enum"]
+    )
+    action = _schema("policy-action")
+    assert set(action["properties"]["action"]["enum"]) == set(actions.ACTIONS)
+    assert action["$defs"] == record["$defs"]
+    shadow = _schema("shadow-decision")
+    assert set(shadow["properties"]["outcome"]["enum"]) == {AGREE, WOULD_HOLD, WOULD_ALLOW}
+    codes = _schema("withdrawal-decision")["$defs"]["reasons"]["items"]["properties"]["code"]
+    assert shadow["$defs"]["reason_code"]["enum"] == codes["enum"]
+
+
+LOWER = "[decision]\nhold_score = 50\n\n[rules.drain]\nweight = 30\n"
+
+
+def test_policy_records_and_audit_records_the_code_writes_match_their_schemas() -> None:
+    """Every action, as the CLI plans it, on a catalog folded from its own records."""
+    made = make_version(LOWER, "ana", "try it", 1)
+    written = [version_record(made), pointer_record(Pointer("shadow", None, "ana", "off", 2))]
+    catalog = Catalog()
+    plans = [actions.publish(catalog, "", "ana", "the defaults", 10, "live")]
+    for step in (
+        lambda: actions.publish(catalog, LOWER, "ana", "lower the bar", 11, "shadow"),
+        lambda: actions.set_shadow(catalog, None, "bo", "pause it", 12),
+        lambda: actions.set_shadow(catalog, made.id, "bo", "again", 13),
+        lambda: actions.promote(catalog, "bo", "looks right", 14),
+        lambda: actions.rollback(catalog, plans[0].version or "", "bo", "too many holds", 15),
+    ):
+        for key, value in plans[-1].policies:
+            catalog.apply(key, value)
+        plans.append(step())
+    assert [p.action for p in plans] == [
+        "publish",
+        "publish",
+        "shadow-off",
+        "shadow",
+        "promote",
+        "rollback",
+    ]
+    assert {p.action for p in plans} == set(actions.ACTIONS)
+    for key, value in [*written, *(r for p in plans for r in p.policies)]:
+        record = orjson.loads(value)
+        assert _errors("policy-record", record) == [], record
+        expected_key = f"version:{record['id']}" if record["kind"] == "version" else record["role"]
+        assert key == expected_key.encode()
+        Catalog().apply(key, value)  # and the workers' reader takes it
+    kinds = {orjson.loads(v)["kind"] for p in plans for _, v in p.policies}
+    assert kinds == {"version", "pointer"}
+    for plan in plans:
+        audit = orjson.loads(plan.audit)
+        assert _errors("policy-action", audit) == [], audit
+        assert audit["action"] == plan.action and audit["version"] == plan.version
+
+
+@pytest.mark.parametrize(
+    "example",
+    [pytest.param(e, id=e.id) for e in EXAMPLES if e.payload == "policy-record"],
+)
+def test_policy_record_example_is_read_by_the_catalog(example: Example) -> None:
+    record = example.obj
+    key = f"version:{record['id']}" if record["kind"] == "version" else record["role"]
+    catalog = Catalog()
+    catalog.apply(key.encode(), example.text.encode())
+    if record["kind"] == "version":
+        assert make_version(record["text"], "x", "x", 0).id == record["id"]
+        catalog.version(record["id"]).policy()  # loads as a worker would, or raises
+    else:
+        assert catalog.pointers[record["role"]].id == record["id"]
+
+
+_POINTER = {"kind": "pointer", "role": "live", "id": "6d36727c", "actor": "a", "note": "n", "at": 1}
+_VERSION = {"kind": "version", "id": "6d36727c", "text": "", "author": "a", "note": "n"}
+
+
+@pytest.mark.parametrize(
+    ("record", "blamed"),
+    [
+        ({**_POINTER, "kind": "rule"}, "kind"),
+        ({**_POINTER, "id": "6D36727C"}, "id"),
+        ({**_POINTER, "id": None}, "id"),
+        ({**_POINTER, "role": "canary"}, "role"),
+        ({**_POINTER, "at": "1"}, "at"),
+        (_VERSION, "published_at"),
+        ({**_VERSION, "published_at": 1, "note": " "}, "note"),
+        ({**_VERSION, "published_at": True}, "published_at"),
+    ],
+)
+def test_policy_record_schema_refuses_what_the_product_never_writes(
+    record: dict[str, Any], blamed: str
+) -> None:
+    assert blamed in _blamed(_errors("policy-record", record))
+
+
+@pytest.mark.parametrize(
+    ("changes", "blamed"),
+    [
+        ({"action": "undo"}, "action"),
+        ({"role": "shadow"}, "role"),
+        ({"version": None}, "version"),
+        ({"action": "shadow-off"}, "version"),
+        ({"previous": "c0d9"}, "previous"),
+        ({"note": ""}, "note"),
+    ],
+)
+def test_policy_action_schema_refuses_what_the_product_never_writes(
+    changes: dict[str, Any], blamed: str
+) -> None:
+    promote = {"action": "promote", "actor": "bo", "at": 1, "note": "ok", "role": "live"}
+    audit = {**promote, "version": "c0d9fdd5", "previous": "6d36727c", **changes}
+    assert blamed in _blamed(_errors("policy-action", audit))
+
+
+_SIDE = {"version": "0.1.0+policy.6d36727c", "decision": "allow", "risk_score": 0}
+
+
+@pytest.mark.parametrize(
+    ("changes", "blamed"),
+    [
+        ({"outcome": "disagree"}, "outcome"),
+        ({"decided_at": "2024-05-01T01:02:31Z"}, "decided_at"),
+        ({"live": {**_SIDE, "reason_codes": [], "version": "6d36727c"}}, "live.version"),
+        ({"live": {**_SIDE, "reason_codes": ["TOO_RICH"]}}, "live.reason_codes.0"),
+        ({"shadow": {**_SIDE, "reason_codes": [], "risk_score": 101}}, "shadow.risk_score"),
+        ({"shadow": _SIDE}, "shadow.reason_codes"),
+        ({"event_id": None}, "event_id"),
+    ],
+)
+def test_shadow_decision_schema_refuses_what_the_product_never_writes(
+    changes: dict[str, Any], blamed: str
+) -> None:
+    side = {**_SIDE, "reason_codes": []}
+    comparison = {
+        "withdrawal_id": "W-1",
+        "customer_id": "C-1",
+        "event_id": "wd-1",
+        "outcome": "agree",
+        "decided_at": "2024-05-01T01:02:31+00:00",
+        "live": side,
+        "shadow": side,
+    }
+    assert _errors("shadow-decision", comparison) == []
+    assert blamed in _blamed(_errors("shadow-decision", {**comparison, **changes}))
+
+
+_NO_CHANNEL = "[rules.dest_changed_recently]\nholding_channels = []\n"
+
+
+def _customer(cid: str, at: datetime, *last: scenarios.Message) -> list[scenarios.Message]:
+    return [*scenarios.honest_history(cid, at), scenarios.login(cid, f"{cid}-l", at), *last]
+
+
+def test_shadow_comparisons_of_a_real_engine_pair_match_their_schema(engine: Engine) -> None:
+    """The live engine and a candidate (a destination change on the web no longer holds by
+    itself; DRAIN weighs 60) on a small history: every outcome occurs and fits the schema."""
+    shadow = Engine(parse_policy(f"{_NO_CHANNEL}[rules.drain]\nweight = 60\n", "candidate"))
+    at = datetime(2024, 5, 1, 1, tzinfo=UTC)
+    new = {"bank_code": "0009", "branch_code": "310", "account_number": "4455667"}
+    home = {"ip": scenarios.home_ip("c-web"), "device": "dev-home"}
+    histories = [
+        scenarios.sbi_chain("c-chain", at),
+        _customer(
+            "c-web",
+            at,
+            scenarios.change(
+                "c-web", "c-web-ac", at, "withdrawal_destination", destination=new, **home
+            ),
+            scenarios.withdrawal(
+                "c-web",
+                "c-web-w",
+                at + timedelta(hours=30),
+                "c-web-wd",
+                "50000",
+                destination=new,
+                balance="9000000",
+                **home,
+            ),
+            scenarios.case(
+                "c-web", "c-web-cd", at + timedelta(hours=31), "release", withdrawal_id="c-web-wd"
+            ),
+        ),
+        _customer(
+            "c-drain",
+            at,
+            scenarios.withdrawal(
+                "c-drain",
+                "c-drain-w",
+                at + timedelta(minutes=5),
+                "c-drain-wd",
+                "9000000",
+                destination=scenarios.HOME_DEST,
+                balance="9500000",
+                ip=scenarios.home_ip("c-drain"),
+                device="dev-home",
+            ),
+        ),
+    ]
+    found: list[Comparison] = []
+    for messages in histories:
+        state = CustomerState(messages[0][1]["customer_id"])
+        applied = []
+        for topic, obj in messages:
+            event = decode_object(obj, INPUT_EVENT_TYPES[topic])
+            applied.append((event, engine.apply(state, event)))
+        found += compare(shadow, engine.version, CustomerState(state.customer_id), applied)
+    outcomes = {(c.withdrawal_id, c.event_id): c.outcome for c in found}
+    assert outcomes[("c-chain-wd-attack", "c-chain-w-attack")] == AGREE
+    assert outcomes[("c-web-wd", "c-web-w")] == WOULD_ALLOW
+    assert outcomes[("c-web-wd", "c-web-cd")] == AGREE  # released by a person: allow on both
+    assert outcomes[("c-drain-wd", "c-drain-w")] == WOULD_HOLD
+    for comparison in found:
+        wire = orjson.loads(orjson.dumps(comparison.to_wire()))
+        assert _errors("shadow-decision", wire) == [], wire
+        assert (wire["live"]["version"], wire["shadow"]["version"]) == (
+            engine.version,
+            shadow.version,
+        )
 
 
 # ------------------------------------------------------------------ properties
