@@ -7,10 +7,12 @@ own (BROKER_URL, APP_*), which is why ours all carry the `WG_` prefix.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from withdrawguard.secret import Secret
 
@@ -71,6 +73,10 @@ class Settings:
     """Interface the worker's web server binds to."""
     web_port: int = 6066
     """Port of the worker's web server."""
+    canonical_url: str = ""
+    """URL the other workers reach this one's web server at (the console forwards a customer's
+    pages and actions to its owner); unset: `http://<WG_WEB_HOST>:<WG_WEB_PORT>`, with the
+    host name for a wildcard WG_WEB_HOST."""
     policy_file: Path | None = None
     """Detection policy (TOML); unset means the packaged default policy."""
     max_message_bytes: int = 262_144
@@ -137,6 +143,7 @@ class Settings:
             raise SettingsError(
                 f"WG_BATCH_WITHIN_MS must be between 1 and 1000, got {self.batch_within_ms}"
             )
+        _validate_canonical_url(self.canonical_url)
         if not self.console_url.startswith(("http://", "https://")):
             raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
         if not 1 <= self.session_hours <= 24 * 30:
@@ -164,6 +171,43 @@ class Settings:
     @property
     def bootstrap_servers(self) -> list[str]:
         return [h.strip() for h in self.kafka_bootstrap.split(",") if h.strip()]
+
+    @property
+    def advertised_url(self) -> str:
+        """The URL this worker gives the group for its web server: WG_CANONICAL_URL, or
+        `http://<WG_WEB_HOST>:<WG_WEB_PORT>` with the machine's host name in place of a
+        wildcard address (other workers cannot reach a worker at 0.0.0.0)."""
+        if self.canonical_url:
+            return self.canonical_url
+        host = socket.gethostname() if self.web_host in WILDCARD_HOSTS else self.web_host
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"http://{host}:{self.web_port}"
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 - names of the wildcards, bound nowhere
+
+
+def _validate_canonical_url(url: str) -> None:
+    if not url:
+        return
+    problem = ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "it must be an http(s) URL with a host"
+        elif parts.hostname in WILDCARD_HOSTS:
+            problem = "a wildcard address is where a server listens, not where others reach it"
+        elif parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            problem = "it must be scheme://host[:port] only (no path, query or user)"
+        elif port == 0:
+            problem = "the port must not be 0"
+    if problem:
+        raise SettingsError(f"WG_CANONICAL_URL: {problem}, got {url!r}")
 
 
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")

@@ -127,7 +127,7 @@ def test_the_web_port_is_the_settings_default_everywhere() -> None:
     for name in ("withdrawguard-workers", "withdrawguard-web"):
         [service_port] = one("Service", name)["spec"]["ports"]
         assert service_port["targetPort"] == "web"
-    assert ENV["NODE_CANONICAL_URL"]["value"].endswith(f":{default}")
+    assert ENV["WG_CANONICAL_URL"]["value"].endswith(f":{default}")
 
 
 def test_every_wg_variable_is_a_setting_and_read_as_written(tmp_path: Path) -> None:
@@ -206,23 +206,27 @@ def test_the_grace_period_covers_a_clean_stop() -> None:
     assert POD["spec"]["terminationGracePeriodSeconds"] > needed
 
 
-def test_workers_advertise_their_stable_pod_name_to_each_other() -> None:
+def test_workers_advertise_their_stable_pod_name_to_each_other(tmp_path: Path) -> None:
     names = list(ENV)
-    assert names.index("POD_NAME") < names.index("NODE_CANONICAL_URL")
-    assert names.index("POD_NAMESPACE") < names.index("NODE_CANONICAL_URL")
+    assert names.index("POD_NAME") < names.index("WG_CANONICAL_URL")
+    assert names.index("POD_NAMESPACE") < names.index("WG_CANONICAL_URL")
     assert ENV["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    url = ENV["NODE_CANONICAL_URL"]["value"]
+    assert "NODE_CANONICAL_URL" not in ENV  # Faust's own variable would win over ours
+    url = ENV["WG_CANONICAL_URL"]["value"]
     url = url.replace("$(POD_NAME)", "withdrawguard-0").replace("$(POD_NAMESPACE)", "ns")
-    settings = Settings(web_host=CONFIG["WG_WEB_HOST"], web_port=int(CONFIG["WG_WEB_PORT"]))
-    # As create_app passes them; Faust lets its own variable decide the advertised URL.
+    env = _with_secret_files(dict(CONFIG) | {"WG_CANONICAL_URL": url}, tmp_path)
+    settings = Settings.from_env(env)
+    service = STATEFULSET["spec"]["serviceName"]
+    assert settings.advertised_url == f"http://withdrawguard-0.{service}.ns.svc:6066"
+    # As create_app passes it to Faust, which advertises it to the group.
     conf = FaustSettings(
         "withdrawguard",
-        env={"NODE_CANONICAL_URL": url},
+        env={},
         web_host=settings.web_host,
         web_port=settings.web_port,
+        canonical_url=settings.advertised_url,
     )
-    service = STATEFULSET["spec"]["serviceName"]
-    assert str(conf.canonical_url) == f"http://withdrawguard-0.{service}.ns.svc:6066"
+    assert str(conf.canonical_url) == settings.advertised_url
 
 
 def test_service_links_are_off_because_faust_reads_their_variables() -> None:

@@ -58,6 +58,9 @@ def create_app(
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
         "web_port": settings.web_port,
+        # Where the other workers forward the console's requests for a customer this one
+        # owns (web/console/views.py). Faust's NODE_CANONICAL_URL, when set, wins over it.
+        "canonical_url": settings.advertised_url,
         "web_enabled": True,
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
