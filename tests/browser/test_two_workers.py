@@ -1,0 +1,295 @@
+"""The ops console and the decision API with two workers in one consumer group.
+
+Two `withdrawguard worker` processes share a deployment (topics, group, Redis keys,
+users, session secret) and each has its own web port, data dir and WG_CANONICAL_URL.
+Once the group has split the partitions, customers are sent an SBI chain each, one
+customer on every partition, so both workers hold some. In a real Chromium an analyst
+signs in on worker A and releases the hold of a customer worker B owns, and the other
+way round. The release only succeeds on the owner (a worker without the customer's
+state refuses it), so each shows the request reached the owner; then the hold is
+released in the registry, each customer's page (read from the owner's table, wherever it is
+asked) lists the case decision, and the decision API answers alike from both workers.
+The deployment's topics and consumer groups are deleted when every test passed
+(tests/broker_cleanup.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.browser.test_report_renders import ARGS, chromium_or_fail
+from tests.integration.harness import (
+    Worker,
+    _free_port,
+    collecting_bus,
+    env_of,
+    isolated_settings,
+    unique,
+)
+from tests.integration.test_detector import attacker
+from withdrawguard.settings import Settings
+from withdrawguard.sim import scenarios as s
+from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.placement import partition_for
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "analyst-pass-2"
+TOKEN = uuid.uuid4().hex
+NOTE = "Customer confirmed the withdrawal by call-back."
+LAG = "withdrawguard_consumer_lag_messages"
+
+
+def base(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.web_port}"
+
+
+@pytest.fixture(scope="module")
+def pair(
+    services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, Settings]:
+    """Settings of workers A and B of one deployment (isolated_settings: its topics and
+    groups are deleted when every test here passed, tests/broker_cleanup.py)."""
+    d = tmp_path_factory.mktemp("two-workers")
+    (d / "session.secret").write_text(uuid.uuid4().hex + uuid.uuid4().hex)
+    (d / "tokens").write_text(TOKEN + "\n")
+    a = isolated_settings(
+        services,
+        "two",
+        d / "a",
+        users_file=d / "users.json",
+        session_secret_file=d / "session.secret",
+        service_tokens_file=d / "tokens",
+    )
+    a = replace(a, canonical_url=base(a))
+    port_b = _free_port()
+    b = replace(a, data_dir=d / "b", web_port=port_b, canonical_url=f"http://127.0.0.1:{port_b}")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "withdrawguard",
+            "users",
+            "add",
+            "ana",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],
+        input=PASSWORD.encode(),
+        env=env_of(a),
+        check=True,
+        capture_output=True,
+    )
+    return a, b
+
+
+def get(url: str, token: str = "") -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - http://127.0.0.1 only
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - as above
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def consumed_partitions(settings: Settings) -> set[int]:
+    """Partition numbers the worker reports consumer lag for: those it was assigned, of
+    every topic an agent reads (the group gives a worker the same numbers of each)."""
+    _, text = get(base(settings) + "/metrics")
+    return {
+        int(sample.labels["partition"])
+        for family in text_string_to_metric_families(text.decode())
+        if family.name == LAG
+        for sample in family.samples
+    }
+
+
+def wait(what: str, check: Any, timeout: float = 40) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.3)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def workers(
+    pair: tuple[Settings, Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, Worker]]:
+    logs = tmp_path_factory.mktemp("two-workers-logs")
+    a, b = (Worker(st, logs / f"worker-{n}.log") for n, st in zip("ab", pair, strict=True))
+    a.start()
+    try:
+        b.start()
+        # B is ready once it holds partitions; A is ready again after the rebalance.
+        wait("both workers ready", lambda: all(get(base(st) + "/ready")[0] == 200 for st in pair))
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
+
+
+@pytest.fixture(scope="module")
+def owned(
+    pair: tuple[Settings, Settings], workers: tuple[Worker, Worker]
+) -> dict[str, tuple[str, int]]:
+    """One SBI-chain customer on every partition, sent once both workers are in the group:
+    withdrawal id -> (customer id, index of the owning worker, 0 for A, 1 for B)."""
+    a, _ = pair
+    customers: dict[int, str] = {}
+    while len(customers) < a.partitions:
+        cid = unique("two")
+        customers.setdefault(partition_for(cid.encode(), a.partitions), cid)
+    chains = {}
+    for cid in customers.values():
+        ip, dest = attacker()
+        chains[cid] = s.sbi_chain(cid, datetime.now(UTC) - timedelta(hours=1), dest, attacker_ip=ip)
+    # A customer's events share a key, so one partition, in order: no wait between them.
+    with collecting_bus(a, (t.WITHDRAWAL_HOLDS,)) as bus:
+        bus.send(m for chain in chains.values() for m in chain)
+    wids = {f"{cid}-wd-attack": cid for cid in customers.values()}
+    held = lambda: {x["hold_status"] for x in decisions(pair[:1], list(wids))} == {"held"}  # noqa: E731
+    wait("every customer's hold in the registry", held)
+    # Each worker reports lag for its partitions once it has committed offsets there.
+    mine, _ = wait("each worker's partitions", lambda: _split(pair))
+    return {
+        w: (cid, 0 if partition_for(cid.encode(), a.partitions) in mine else 1)
+        for w, cid in wids.items()
+    }
+
+
+def _split(pair: tuple[Settings, Settings]) -> tuple[set[int], set[int]] | None:
+    mine, theirs = (consumed_partitions(st) for st in pair)
+    everything = set(range(pair[0].partitions))
+    if mine and theirs and not mine & theirs and mine | theirs == everything:
+        return mine, theirs
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_or_fail()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(executable), args=ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(browser: Any, pair: tuple[Settings, Settings], on: Settings) -> tuple[Any, Any]:
+    """A browser signed in on worker `on`, allowed to reach only the two workers."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    local = tuple(base(st) + "/" for st in pair)
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(local) else route.abort(),
+    )
+    page = context.new_page()
+    page.goto(base(on) + "/console")
+    page.fill("input[name=user]", "ana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(base(on) + "/console")
+    return context, page
+
+
+def decisions(pair: tuple[Settings, ...], wids: list[str]) -> list[dict[str, Any]]:
+    """Each worker's decision API answers for `wids`, A's then B's."""
+    answers = []
+    for st in pair:
+        for wid in wids:
+            status, body = get(f"{base(st)}/api/withdrawals/{wid}/decision", TOKEN)
+            assert status == 200, (st.web_port, wid, body)
+            answers.append(json.loads(body))
+    return answers
+
+
+def test_the_workers_advertise_distinct_urls_and_split_the_customers(
+    pair: tuple[Settings, Settings], owned: dict[str, tuple[str, int]]
+) -> None:
+    assert pair[0].advertised_url != pair[1].advertised_url
+    owners = [owner for _, owner in owned.values()]
+    assert sorted(set(owners)) == [0, 1]
+    for st in pair:
+        _, body = get(base(st) + "/ready")
+        assert json.loads(body)["assigned_partitions"] > 0
+
+
+def test_the_decision_api_answers_alike_from_either_worker_while_held(
+    pair: tuple[Settings, Settings], owned: dict[str, tuple[str, int]]
+) -> None:
+    wids = sorted(owned)
+    answers = decisions(pair, wids)
+    from_a, from_b = answers[: len(wids)], answers[len(wids) :]
+    assert from_a == from_b
+    assert {(x["decision"], x["hold_status"]) for x in from_a} == {("hold", "held")}
+    assert [x["customer_id"] for x in from_a] == [owned[w][0] for w in wids]
+
+
+def test_a_release_on_either_worker_reaches_the_owner_and_both_show_it(
+    pair: tuple[Settings, Settings], owned: dict[str, tuple[str, int]], browser: Any
+) -> None:
+    released = []
+    for console, served_by in ((0, pair[0]), (1, pair[1])):
+        # A hold of a customer the *other* worker owns, released on this one's console.
+        wid = next(w for w, (_, owner) in sorted(owned.items()) if owner != console)
+        context, page = sign_in(browser, pair, served_by)
+        row = page.locator(f"[id='hold-{wid}']")
+        row.wait_for(timeout=20_000)
+        row.locator("input[name=note]").fill(NOTE)
+        with page.expect_response(lambda r: r.url.endswith("/actions")) as posted:
+            row.locator("button[value=release]").click()
+        # The owner accepted it (a worker without the customer's state answers 400) and
+        # the console returns to the overview, from which the hold then leaves.
+        assert posted.value.status == 303, posted.value.text()
+        page.wait_for_url(base(served_by) + "/console")
+        page.locator(f"[id='hold-{wid}']").wait_for(state="detached", timeout=20_000)
+        context.close()
+        released.append(wid)
+
+    # Each customer's page, asked of either worker, is read from the owner's table: it
+    # lists the case decision the owner applied, and the registry state as released.
+    context, page = sign_in(browser, pair, pair[0])
+    for wid in released:
+        cid, _ = owned[wid]
+        for st in pair:
+            applied = page.locator("tr", has_text=f"case decision release on {wid} by ana")
+
+            def listed(url: str = f"{base(st)}/customers/{cid}", rows: Any = applied) -> int:
+                page.goto(url)
+                return int(rows.count())
+
+            wait(f"{cid}'s page on :{st.web_port} to list the release", listed, 20)
+            assert NOTE in applied.first.inner_text()
+            cell = page.locator(f"[data-wid='{wid}']")
+            page.wait_for_function(
+                "el => el.textContent.startsWith('released')", arg=cell.element_handle()
+            )
+    context.close()
+
+    wids = sorted(owned)
+    answers = decisions(pair, wids)
+    from_a, from_b = answers[: len(wids)], answers[len(wids) :]
+    assert from_a == from_b
+    for wid, answer in zip(wids, from_a, strict=True):
+        expected = ("allow", "released") if wid in released else ("hold", "held")
+        assert (answer["decision"], answer["hold_status"]) == expected, wid
