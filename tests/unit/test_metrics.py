@@ -52,6 +52,8 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_notifications_sent": "counter",
         "withdrawguard_notifications_failed": "counter",
         "withdrawguard_notifications_deduplicated": "counter",
+        "withdrawguard_notification_backlog": "gauge",
+        "withdrawguard_notification_backpressure_seconds": "counter",
         "withdrawguard_registry_writes": "counter",
         "withdrawguard_registry_retries": "counter",
         "withdrawguard_registry_lag_messages": "gauge",
@@ -86,6 +88,18 @@ def test_counters_count_by_their_labels(
     assert value("withdrawguard_notifications_sent_total", {"channel": "slack"}) == 1.0
     assert value("withdrawguard_notifications_failed_total", {"channel": "webhook"}) == 1.0
     assert value("withdrawguard_notifications_deduplicated_total", {"channel": "pagerduty"}) == 1.0
+
+
+def test_the_notification_backlog_is_a_level_and_back_pressure_adds_up_seconds(
+    registry: CollectorRegistry, metrics: PrometheusMetrics
+) -> None:
+    metrics.notification_backlog(7)
+    metrics.notification_backlog(3)
+    metrics.notification_backpressure(0.2)
+    metrics.notification_backpressure(0.3)
+    value = registry.get_sample_value
+    assert value("withdrawguard_notification_backlog") == 3.0
+    assert value("withdrawguard_notification_backpressure_seconds_total") == pytest.approx(0.5)
 
 
 def test_decision_latency_fills_both_histograms_in_seconds(

@@ -71,6 +71,12 @@ class Metrics(Protocol):
     def notification_deduplicated(self, channel: str) -> None:
         """A notification not sent because the same one went out within the window."""
 
+    def notification_backlog(self, n: int) -> None:
+        """Alerts the notifier now holds in memory (bounded by WG_NOTIFY_BACKLOG_MAX)."""
+
+    def notification_backpressure(self, seconds: float) -> None:
+        """Seconds the notify feed just spent paused, waiting for room in the backlog."""
+
     def registry_write(self, topic: str) -> None:
         """An output record of `topic` projected into the Redis hold registry."""
 
@@ -124,6 +130,12 @@ class NoMetrics:
     def notification_deduplicated(self, channel: str) -> None:
         pass
 
+    def notification_backlog(self, n: int) -> None:
+        pass
+
+    def notification_backpressure(self, seconds: float) -> None:
+        pass
+
     def registry_write(self, topic: str) -> None:
         pass
 
@@ -161,6 +173,16 @@ class PrometheusMetrics:
         )
         self._dedup = counter(
             "notifications_deduplicated", "Notifications suppressed as repeats.", "channel"
+        )
+        self._backlog = Gauge(
+            f"{PREFIX}_notification_backlog",
+            "Alerts the notifier holds in memory: retrying, queued, or awaiting a digest.",
+            registry=registry,
+        )
+        self._backpressure = Counter(
+            f"{PREFIX}_notification_backpressure_seconds",
+            "Seconds the notify feed spent paused because its backlog was full.",
+            registry=registry,
         )
         self._registry_writes = counter(
             "registry_writes", "Records projected into the Redis hold registry.", "topic"
@@ -264,6 +286,12 @@ class PrometheusMetrics:
 
     def notification_deduplicated(self, channel: str) -> None:
         self._dedup.labels(channel).inc()
+
+    def notification_backlog(self, n: int) -> None:
+        self._backlog.set(n)
+
+    def notification_backpressure(self, seconds: float) -> None:
+        self._backpressure.inc(seconds)
 
     def registry_write(self, topic: str) -> None:
         self._registry_writes.labels(topic).inc()

@@ -50,6 +50,8 @@ class NotifyConfig:
     channels: tuple[ChannelConfig, ...]
     dedup_window_seconds: int = 1800
     attempts: int = 4
+    """Tries per notification before it goes to dead-letters; 0: until delivered (only a
+    refusal of the message itself, a 4xx other than 408/429, dead-letters it)."""
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 30.0
     timeout_seconds: float = 5.0
@@ -109,8 +111,6 @@ def parse_notify_config(
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
             raise NotifyConfigError(f"'notify.{key}' must be a number from 0 to 1e9")
         values[key] = kind(value)
-    if values.get("attempts", 1) < 1:
-        raise NotifyConfigError("'notify.attempts' must be at least 1")
     channels = tuple(
         _channel(str(name), _table(table, f"channels.{name}"), environ, base)
         for name, table in _table(raw.get("channels", {}), "channels").items()

@@ -18,7 +18,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], floa
     """Seconds to wait after failed attempt `attempt` (1-based): "equal jitter", a delay
     between half and all of min(cap, base * 2**(attempt-1)), so retries of many workers
     spread out but never come back at once."""
-    ceiling = min(cap, base * 2.0 ** (attempt - 1))
+    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 64))  # 2.0**1024 would overflow
     return ceiling / 2 + rand() * ceiling / 2
 
 

@@ -6,6 +6,7 @@ message's tracker told that this channel is done with it."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class Deliverer:
         """Send with retries; then settle every job (delivered, or dead-lettered)."""
         channel, attempts = self._channels[name], self._config.attempts
         error = ""
-        for attempt in range(1, attempts + 1):
+        for attempt in itertools.count(1) if attempts == 0 else range(1, attempts + 1):
             ctx = SendContext(d.message, d.action, d.incident, d.delivery_id, self._clock())
             try:
                 await asyncio.wait_for(channel.send(d.payload, ctx), self._config.timeout_seconds)
@@ -102,14 +103,14 @@ class Deliverer:
                     await self._finish(job, delivered=True)
                 return
             log.warning(
-                "notification %s via %s failed (%d/%d): %s",
+                "notification %s via %s failed (%d/%s): %s",
                 d.delivery_id,
                 name,
                 attempt,
-                attempts,
+                attempts or "until delivered",
                 error,
             )
-            if attempt < attempts:
+            if attempts == 0 or attempt < attempts:
                 await self._sleep(
                     backoff_delay(
                         attempt,

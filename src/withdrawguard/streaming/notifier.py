@@ -2,10 +2,14 @@
 delivery to `delivery.Deliverer` (retries, dead letters).
 
 The notify feed (`notify_feed`) hands every alert to `Notifier.submit` and moves on:
-each channel has its own bounded queue and worker tasks, so a slow or failing channel
-delays only itself. Each attempt is bounded by a timeout; retries back off exponentially
-with jitter; after the last one the alert goes to `dead-letters` with the channel and the
-error.
+each channel has its own queue and worker tasks, so a slow or failing channel delays
+only itself, until the notifier holds `WG_NOTIFY_BACKLOG_MAX` unfinished alerts (the
+backlog, `notify.backlog`) or a channel's queue holds `queue_size` deliveries: then
+`has_room` is false and the feed stops reading until there is room again, so an outage
+keeps alerts in Kafka, not in memory. Each attempt is bounded by a timeout; retries back
+off exponentially with jitter; after the last one (never, with `attempts = 0`, unless
+the receiver refuses the message itself) the alert goes to `dead-letters` with the
+channel and the error.
 
 Nothing is lost on a crash: an alert is finished only once every channel is done with it
 (sent, found a duplicate, folded into a delivered digest, or dead-lettered), and the feed
@@ -26,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from withdrawguard.adapters.notify.base import Channel, NoMetrics, NotifyMetrics
+from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.config import ChannelConfig, NotifyConfig, routes
 from withdrawguard.notify.dedup import DedupStore, IncidentStore, claim_key, incident_key
 from withdrawguard.notify.ratelimit import RateLimiter
@@ -39,7 +44,9 @@ from withdrawguard.streaming.delivery import (
     Tracker,
 )
 
-__all__ = ["Notifier", "Source"]
+__all__ = ["DEFAULT_BACKLOG", "Notifier", "Source"]
+
+DEFAULT_BACKLOG = 1000
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,7 @@ class Notifier:
         prefix: str,
         incidents: IncidentStore | None = None,
         metrics: NotifyMetrics | None = None,
+        backlog: Backlog | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -69,6 +77,7 @@ class Notifier:
         self._limiters: dict[str, RateLimiter[Job]] = {
             c.name: RateLimiter(c.rate_per_minute) for c in config.channels
         }
+        self.backlog = backlog or Backlog(DEFAULT_BACKLOG)
         self._queues: dict[str, asyncio.Queue[Delivery]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._digests: dict[str, asyncio.Task[None]] = {}
@@ -82,12 +91,30 @@ class Notifier:
             c.type == "pagerduty" for c in self.config.channels
         )
 
-    # ------------------------------------------------------------ intake (the agents)
+    def has_room(self) -> bool:
+        """False while the backlog is full or a channel's queue holds `queue_size`
+        deliveries: the feed then reads nothing more until it is true again."""
+        return not self.backlog.full() and all(
+            q.qsize() < self.config.queue_size for q in self._queues.values()
+        )
+
+    # ------------------------------------------------------------ intake (the feed)
 
     async def submit(
         self, alert: dict[str, Any], source: Source, done: Callable[[], object]
     ) -> None:
-        """Queue `alert` for every channel its severity routes to; `done` once all finish."""
+        """Queue `alert` for every channel its severity routes to; `done` once all finish.
+        Waits while the backlog is full (the feed asks `has_room` first and never waits)."""
+        leave = await self.backlog.enter()
+        try:
+            await self._submit(alert, source, _both(leave, done))
+        except BaseException:
+            leave()
+            raise
+
+    async def _submit(
+        self, alert: dict[str, Any], source: Source, done: Callable[[], object]
+    ) -> None:
         self._start()
         chosen = routes(self.config, str(alert.get("severity", "")))
         alert_id = str(alert.get("alert_id", ""))
@@ -121,6 +148,16 @@ class Notifier:
         self, hold: dict[str, Any], source: Source, done: Callable[[], object]
     ) -> None:
         """A hold changed: resolve the PagerDuty incidents whose every hold is settled."""
+        leave = await self.backlog.enter()
+        try:
+            await self._hold_update(hold, source, _both(leave, done))
+        except BaseException:
+            leave()
+            raise
+
+    async def _hold_update(
+        self, hold: dict[str, Any], source: Source, done: Callable[[], object]
+    ) -> None:
         self._start()
         settled: list[str] = []
         if self._incidents is not None:
@@ -161,7 +198,9 @@ class Notifier:
         if self._queues:
             return
         for ch in self.config.channels:
-            queue: asyncio.Queue[Delivery] = asyncio.Queue(self.config.queue_size)
+            # Unbounded here: `has_room` stops the intake at queue_size, and a put that
+            # waited would stall the feed's consumer, which must keep polling Kafka.
+            queue: asyncio.Queue[Delivery] = asyncio.Queue()
             self._queues[ch.name] = queue
             # PagerDuty gets one worker: a resolve must never overtake its trigger.
             workers = 1 if ch.type == "pagerduty" else max(1, self.config.workers_per_channel)
@@ -169,7 +208,7 @@ class Notifier:
                 self._tasks.append(asyncio.create_task(self._work(ch.name, queue)))
 
     async def _put(self, ch: ChannelConfig, delivery: Delivery) -> None:
-        await self._queues[ch.name].put(delivery)  # waits only when the channel is far behind
+        self._queues[ch.name].put_nowait(delivery)
 
     def _schedule_digest(self, ch: ChannelConfig) -> None:
         task = self._digests.get(ch.name)
@@ -219,3 +258,11 @@ class Notifier:
         self._queues.clear()
         for close in self._closers:
             await close()
+
+
+def _both(first: Callable[[], object], then: Callable[[], object]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        then()
+
+    return call

@@ -16,6 +16,12 @@ the handler calls `done` (at once, or later: notifications finish when every cha
 done); `offsets.OffsetTracker` gives the offset below which everything is finished, and
 only that is committed, after every fetch, on a rebalance and on stop.
 
+Back-pressure: a sink given `has_room` asks it before handing over each record; while it
+says no, every assigned partition is paused and the consumer keeps polling (which hands
+over nothing, keeps the group membership, whose `max_poll_interval_ms` a handler that
+simply waited would exceed after five minutes, and commits what finishes meanwhile).
+Fetching resumes where it stopped: records not yet handed over stay unread in Kafka.
+
 Scaling is unchanged: every worker runs the same sinks in the same groups, so the
 partitions of the topics they read split between workers as the detector's do. After a
 rebalance the new owner starts from the last commit; records handled twice (by the old
@@ -44,6 +50,7 @@ FETCH_MAX_RECORDS = 500
 LAG_INTERVAL = 5.0
 RESTART_DELAY = 2.0
 STOP_WAIT = 10.0
+PAUSED_POLL_MS = 200
 
 Record = Any  # aiokafka's ConsumerRecord: topic, partition, offset, key, value
 Done = Callable[[], None]
@@ -78,11 +85,15 @@ class SinkConsumer:
         handle: Handler,
         consumer_factory: Callable[[ConsumerRebalanceListener], Consumer],
         report_lag: Callable[[Mapping[tuple[str, int], int]], None] | None = None,
+        has_room: Callable[[], bool] | None = None,
+        waited: Callable[[float], None] | None = None,
     ) -> None:
         self.name = name
         self._handle = handle
         self._factory = consumer_factory
         self._report_lag = report_lag
+        self._has_room = has_room
+        self._waited = waited
         self._consumer: Consumer | None = None
         self._tracked: dict[TopicPartition, OffsetTracker] = {}
         self._committed: dict[TopicPartition, int] = {}
@@ -133,11 +144,37 @@ class SinkConsumer:
                 for record in records:
                     if self._stopping or tp not in consumer.assignment():
                         break  # revoked meanwhile: the new owner starts from the commit
+                    if self._has_room is not None and not self._has_room():
+                        await self._wait_for_room(consumer)
+                        if self._stopping or tp not in consumer.assignment():
+                            break
                     tracker = self._tracked.setdefault(tp, OffsetTracker())
                     tracker.begin(record.offset)
                     await self._handle(record, _finisher(tracker, record.offset))
             await self.commit(consumer)
             self._lag(consumer)
+
+    async def _wait_for_room(self, consumer: Consumer) -> None:
+        """Poll with every partition paused until `has_room` (or stop); committing as
+        handlers finish, and counting the time in `waited` every poll."""
+        assert self._has_room is not None
+        log.info("%s: handler full; pausing intake", self.name)
+        try:
+            while not self._stopping and not self._has_room():
+                began = time.monotonic()
+                consumer.pause(*consumer.assignment())  # again: a rebalance unpauses
+                batch = await consumer.getmany(timeout_ms=PAUSED_POLL_MS, max_records=1)
+                for tp, records in batch.items():
+                    # Assigned mid-poll and fetched before the pause reached it: read
+                    # again later, never skipped.
+                    consumer.seek(tp, records[0].offset)
+                await self.commit(consumer)
+                self._lag(consumer)
+                if self._waited is not None:
+                    self._waited(time.monotonic() - began)
+        finally:
+            consumer.resume(*consumer.assignment())
+        log.info("%s: room again; intake resumed", self.name)
 
     async def commit(self, consumer: Consumer, only: set[TopicPartition] | None = None) -> None:
         """Commit, per partition (all, or those of `only`), the offset below which every
