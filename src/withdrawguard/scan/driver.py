@@ -85,56 +85,94 @@ def scan(
     started = clock()
     show = progress or Progress(None)
     source.open()  # before anything is written: a source that cannot be read fails first
-    engine = Engine(options.policy)
     options.out_dir.mkdir(parents=True, exist_ok=True)
     spill = Spill(options.tmp_dir or options.out_dir)
-    counts = Counts()
     try:
         with RejectLog(options.out_dir / "rejected.jsonl") as rejects:
-            _ingest(source, spill, rejects, counts, options, show)
-            show.phase("sort", counts.valid)
-            spill.index()
-            show.update(counts.valid)
-            show.done()
-
-            def failed(customer_id: str, value: bytes, exc: Exception) -> None:
-                counts.valid -= 1  # valid on the wire, but the engine failed on it
-                counts.rejected += 1
-                error = f"processing failed: {type(exc).__name__}: {exc}"
-                rejects.add(f"customer {customer_id}", 0, error, value)
-
-            replay = Replayer(engine, spill, options.max_message_bytes, failed)
-            show.phase("detect", counts.valid)
-            for customer_id, values in spill.histories():
-                counts.customers += 1
-                replay.run(customer_id, _ticking(values, show), observe=True)
-            show.done()
-            _cross_reference(spill, CrossReference(options.policy), show)
-            show.phase("re-check", spill.notified_events())
-            for customer_id in spill.notified():
-                spill.forget_verdicts(customer_id)
-                replay.run(customer_id, _ticking(spill.history(customer_id), show), observe=False)
-            show.done()
-        spill.commit()
-        return write_outputs(
-            spill,
-            options.out_dir,
-            header={
-                "policy": {"source": options.policy.source, "version": engine.version},
-                "inputs": list(source.names),
-                "events": {
-                    "read": counts.read,
-                    "valid": counts.valid,
-                    "rejected": counts.rejected,
-                    "by_type": dict(sorted(counts.by_type.items())),
-                },
-                "customers": counts.customers,
-            },
-            span=(counts.first_ts, counts.last_ts),
-            elapsed=lambda: clock() - started,
-        )
+            counts = ingest(source, spill, rejects, options, show)
+            engine = detect(spill, counts, options.policy, options, rejects, show)
+        return summarize(spill, engine, source, counts, options.out_dir, lambda: clock() - started)
     finally:
         spill.close()
+
+
+def ingest(
+    source: Source, spill: Spill, rejects: RejectLog, options: ScanOptions, show: Progress
+) -> Counts:
+    """Read and validate every record into the spill, and sort them by customer and time."""
+    counts = Counts()
+    _ingest(source, spill, rejects, counts, options, show)
+    show.phase("sort", counts.valid)
+    spill.index()
+    show.update(counts.valid)
+    show.done()
+    return counts
+
+
+def detect(
+    spill: Spill,
+    counts: Counts,
+    policy: Policy,
+    options: ScanOptions,
+    rejects: RejectLog,
+    show: Progress,
+    *,
+    every_verdict: bool = False,
+) -> Engine:
+    """Decide every withdrawal of the spilled history under `policy` (detect, cross-
+    reference, re-check); the verdicts stay in the spill. `counts` learns of the events
+    the engine failed on."""
+    engine = Engine(policy)
+    counts.customers = 0
+
+    def failed(customer_id: str, value: bytes, exc: Exception) -> None:
+        counts.valid -= 1  # valid on the wire, but the engine failed on it
+        counts.rejected += 1
+        error = f"processing failed: {type(exc).__name__}: {exc}"
+        rejects.add(f"customer {customer_id}", 0, error, value)
+
+    replay = Replayer(engine, spill, options.max_message_bytes, failed, every_verdict)
+    show.phase("detect", counts.valid)
+    for customer_id, values in spill.histories():
+        counts.customers += 1
+        replay.run(customer_id, _ticking(values, show), observe=True)
+    show.done()
+    _cross_reference(spill, CrossReference(policy), show)
+    show.phase("re-check", spill.notified_events())
+    for customer_id in spill.notified():
+        spill.forget_verdicts(customer_id)
+        replay.run(customer_id, _ticking(spill.history(customer_id), show), observe=False)
+    show.done()
+    spill.commit()
+    return engine
+
+
+def summarize(
+    spill: Spill,
+    engine: Engine,
+    source: Source,
+    counts: Counts,
+    out_dir: Path,
+    elapsed: Callable[[], float],
+) -> dict[str, Any]:
+    """Write the output files of the verdicts in the spill; return the summary."""
+    return write_outputs(
+        spill,
+        out_dir,
+        header={
+            "policy": {"source": engine.policy.source, "version": engine.version},
+            "inputs": list(source.names),
+            "events": {
+                "read": counts.read,
+                "valid": counts.valid,
+                "rejected": counts.rejected,
+                "by_type": dict(sorted(counts.by_type.items())),
+            },
+            "customers": counts.customers,
+        },
+        span=(counts.first_ts, counts.last_ts),
+        elapsed=elapsed,
+    )
 
 
 def _ticking(values: Iterable[bytes], show: Progress) -> Iterator[bytes]:

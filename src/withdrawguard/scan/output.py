@@ -43,14 +43,15 @@ CSV_COLUMNS = (
 
 
 class RejectLog:
-    """rejected.jsonl, written as the records are read."""
+    """rejected.jsonl, written as the records are read (`append`: after what is there)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
         self.path = path
+        self.mode = "ab" if append else "wb"
         self._fh: IO[bytes] | None = None
 
     def __enter__(self) -> RejectLog:
-        self._fh = self.path.open("wb")
+        self._fh = self.path.open(self.mode)
         return self
 
     def __exit__(

@@ -1,6 +1,7 @@
 """One customer's history through the engine, the way the worker's `detect` agent does
 it: decode the `customer-events` message, `Engine.apply` it to the customer's state,
-take what comes out. Only the last verdict on each withdrawal is kept.
+take what comes out. Only the last verdict on each withdrawal is kept: the finding when
+it is a hold, and with `every_verdict` (a backtest) a verdict line for every withdrawal.
 
 An event the engine fails on is reported (once, in the observing pass) and skipped, as
 the worker dead-letters it; the state goes on from wherever the engine left it.
@@ -34,6 +35,7 @@ class Replayer:
     spill: Spill
     max_bytes: int
     on_failure: Failure
+    every_verdict: bool = False
 
     def run(self, customer_id: str, values: Iterable[bytes], *, observe: bool) -> None:
         """Apply every event in order. With `observe`, the destination and IP
@@ -72,7 +74,8 @@ class Replayer:
         for wid, (v, ts, event_id) in verdicts.items():
             held = v.decision == "hold"
             body = orjson.dumps(finding(v.payload, event_id)) if held else None
-            self.spill.put_verdict(customer_id, wid, ts, held, body)
+            line = orjson.dumps(verdict_line(v.payload)) if self.every_verdict else None
+            self.spill.put_verdict(customer_id, wid, ts, held, body, line)
 
 
 def _where(state: CustomerState, v: Verdict) -> tuple[int, str]:
@@ -97,4 +100,18 @@ def finding(payload: dict[str, Any], event_id: str) -> dict[str, Any]:
         "severity": payload["severity"],
         "reasons": payload["reasons"],
         "evidence_event_ids": payload["evidence_event_ids"],
+    }
+
+
+def verdict_line(payload: dict[str, Any]) -> dict[str, Any]:
+    """A withdrawal's last verdict as a backtest's `verdicts.jsonl` gives it."""
+    return {
+        "customer_id": payload["customer_id"],
+        "withdrawal_id": payload["withdrawal_id"],
+        "occurred_at": payload["withdrawal_occurred_at"],
+        "amount": payload["amount"],
+        "currency": payload["currency"],
+        "decision": payload["decision"],
+        "risk_score": payload["risk_score"],
+        "reasons": [r["code"] for r in payload["reasons"]],
     }

@@ -6,7 +6,11 @@ Tables:
   `customer-events` messages (`<type>\\0<json>`), indexed by (customer_id, ts, seq);
 - `dest_obs`, `ip_obs`: the observations the engine made for the cross-customer stages;
 - `notified`: customers that were sent at least one notice;
-- `verdicts`: the last verdict per withdrawal (with the finding, when it is a hold).
+- `verdicts`: the last verdict per withdrawal (with the finding, when it is a hold, and
+  for a backtest every withdrawal's verdict line).
+
+A backtest decides the same events under two policies: `reset_detection` drops what the
+first policy's pass added (notices, observations, verdicts) and keeps the events.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ CREATE TABLE ip_obs (ip TEXT NOT NULL, ts INTEGER NOT NULL, customer_id TEXT NOT
 CREATE TABLE notified (customer_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE verdicts (customer_id TEXT NOT NULL, withdrawal_id TEXT NOT NULL,
                        ts INTEGER NOT NULL, held INTEGER NOT NULL, finding BLOB,
-                       PRIMARY KEY (customer_id, withdrawal_id));
+                       verdict BLOB, PRIMARY KEY (customer_id, withdrawal_id));
 """
 
 
@@ -65,7 +69,7 @@ class Spill:
         self._events: list[tuple[str, int, int, bytes]] = []
         self._dests: list[tuple[str, int, int, str, str]] = []
         self._ips: list[tuple[str, int, str, str, int]] = []
-        self._verdicts: list[tuple[str, str, int, int, bytes | None]] = []
+        self._verdicts: list[tuple[str, str, int, int, bytes | None, bytes | None]] = []
         self._notices = 0
 
     def close(self) -> None:
@@ -90,7 +94,8 @@ class Spill:
             db.executemany("INSERT INTO ip_obs VALUES (?, ?, ?, ?, ?)", self._ips)
             self._ips.clear()
         if self._verdicts:
-            db.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)", self._verdicts)
+            insert = "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)"
+            db.executemany(insert, self._verdicts)
             self._verdicts.clear()
 
     def _maybe_flush(self, buffer: list[Any]) -> None:
@@ -197,9 +202,15 @@ class Spill:
     # ------------------------------------------------------------ verdicts
 
     def put_verdict(
-        self, customer_id: str, withdrawal_id: str, ts: int, held: bool, finding: bytes | None
+        self,
+        customer_id: str,
+        withdrawal_id: str,
+        ts: int,
+        held: bool,
+        finding: bytes | None,
+        verdict: bytes | None = None,
     ) -> None:
-        self._verdicts.append((customer_id, withdrawal_id, ts, int(held), finding))
+        self._verdicts.append((customer_id, withdrawal_id, ts, int(held), finding, verdict))
         self._maybe_flush(self._verdicts)
 
     def forget_verdicts(self, customer_id: str) -> None:
@@ -227,3 +238,28 @@ class Spill:
         self._flush()
         (n,) = self.db.execute("SELECT COUNT(*) FROM verdicts").fetchone()
         return int(n)
+
+    def verdict_lines(self) -> Iterator[bytes]:
+        """Every withdrawal's verdict line (kept only when asked), by customer then
+        withdrawal id (byte order, the order `backtest` merges two runs in)."""
+        self._flush()
+        rows = self.db.execute(
+            "SELECT verdict FROM verdicts WHERE verdict IS NOT NULL "
+            "ORDER BY customer_id, withdrawal_id"
+        )
+        return (v for (v,) in rows)
+
+    def reset_detection(self) -> None:
+        """Forget every result of a detection pass (verdicts, observations, notices and
+        who got them); the input events stay, sorted, for the next pass."""
+        self._flush()
+        for statement in (
+            "DELETE FROM verdicts",
+            "DELETE FROM dest_obs",
+            "DELETE FROM ip_obs",
+            "DELETE FROM notified",
+        ):
+            self.db.execute(statement)
+        self.db.execute("DELETE FROM events WHERE seq >= ?", (NOTICE_SEQ,))
+        self._notices = 0
+        self.commit()
