@@ -280,7 +280,8 @@ def test_a_viewer_is_shown_no_action_and_its_posted_action_is_refused(
     posted = site.call(
         "POST", customer + "/actions", urlencode(form).encode(), FORM | {"Cookie": sessions["vic"]}
     )
-    assert posted.status == 403 and b"the viewer role cannot do this (it needs analyst)" in posted.body
+    refusal = b"the viewer role cannot do this (it needs analyst)"
+    assert posted.status == 403 and refusal in posted.body
     state = site.call(
         "GET",
         f"/console/api/withdrawals?ids={site.held_withdrawal}",

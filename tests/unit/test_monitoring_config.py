@@ -16,6 +16,7 @@ from tests.monitoring_refs import (
     referenced_metrics,
 )
 from withdrawguard.adapters.metrics import PrometheusMetrics
+from withdrawguard.adapters.policy_metrics import PrometheusPolicyMetrics
 
 PROMETHEUS = ROOT / "deploy/prometheus"
 GRAFANA = ROOT / "deploy/grafana"
@@ -62,6 +63,7 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
 def test_every_withdrawguard_metric_the_dashboard_and_rules_use_is_defined() -> None:
     registry = CollectorRegistry()
     PrometheusMetrics(registry)
+    PrometheusPolicyMetrics(registry)  # the worker registers both on its registry
     defined = exposed_names(generate_latest(registry).decode())
     ours = {n: where for n, where in referenced_metrics().items() if n.startswith("withdrawguard_")}
     assert ours

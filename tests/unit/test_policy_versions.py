@@ -34,9 +34,9 @@ def test_a_version_is_named_by_the_fingerprint_its_verdicts_carry() -> None:
 
 
 def test_an_unusable_text_is_refused_at_publish_naming_the_key() -> None:
-    with pytest.raises(actions.ActionError, match="unknown policy key 'decision.hold_scor'"):
+    with pytest.raises(actions.ActionError, match=r"unknown policy key 'decision\.hold_scor'"):
         actions.publish(Catalog(), "[decision]\nhold_scor = 1\n", "ana", "typo", 1, "live")
-    with pytest.raises(actions.ActionError, match="'decision.hold_score' must be between"):
+    with pytest.raises(actions.ActionError, match=r"'decision\.hold_score' must be between"):
         actions.publish(Catalog(), "[decision]\nhold_score = 101\n", "ana", "range", 1, "live")
     with pytest.raises(actions.ActionError, match="note is required"):
         actions.publish(Catalog(), LOWER, "ana", "  ", 1, "live")
@@ -114,7 +114,7 @@ def test_records_that_cannot_be_read_leave_the_catalog_as_it_was() -> None:
 
 def test_a_version_whose_text_no_longer_matches_its_id_fails_to_load() -> None:
     forged = PolicyVersion("00000000", LOWER, "ana", "n", 1)
-    with pytest.raises(ValueError, match="fingerprint .* not the id it was published under"):
+    with pytest.raises(ValueError, match=r"fingerprint \w+, not the id it was published under"):
         forged.policy()
 
 

@@ -44,7 +44,7 @@ def read_catalog(
         consumer.seek_to_beginning(*parts)
         ends: dict[Any, int] = consumer.end_offsets(parts)
         left = {tp for tp in parts if ends[tp] > consumer.position(tp)}
-        for record in consumer:
+        for record in consumer if left else ():
             tp = TopicPartition(record.topic, record.partition)
             try:
                 catalog.apply(record.key, record.value)

@@ -34,6 +34,7 @@ cross-customer notice triggered, it is when the notice was sent).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -46,11 +47,13 @@ import orjson
 from faust.types import TableT
 
 from withdrawguard.adapters.metrics import Metrics
+from withdrawguard.adapters.policy_metrics import NoPolicyMetrics, PolicyMetrics
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
+from withdrawguard.policy.shadow import compare
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
 from withdrawguard.streaming.batch import Batch, Item
@@ -80,6 +83,7 @@ class Pipeline:
     holds: faust.TopicT
     alerts: faust.TopicT
     dead_letters: faust.TopicT
+    shadow_decisions: faust.TopicT
     customers: TableT[bytes, bytes]
     destinations: TableT[bytes, bytes]
     source_ips: TableT[bytes, bytes]
@@ -90,6 +94,12 @@ class Pipeline:
     """Hands a record to the worker's producer (`batch_writes.Produce`)."""
     partitions: Callable[[str], int]
     """Partitions of a topic by name (where packed observations go)."""
+    policy_metrics: PolicyMetrics = field(default_factory=NoPolicyMetrics)
+    shadow: Engine | None = None
+    """The shadow version's engine (docs/policy.md); None: no shadow runs."""
+    policy_ready: asyncio.Event | None = None
+    """Set once the worker knows which version is live (`streaming/policy_watch.py`);
+    None: the engine given is the one to run (the agent tests)."""
     stages: ObservationStages = field(init=False)
     """The cross-customer stages (`streaming/observation_stages.py`)."""
     tables: dict[str, TableT[bytes, bytes]] = field(init=False)
@@ -103,6 +113,15 @@ class Pipeline:
             "destinations": self.destinations,
             "source_ips": self.source_ips,
         }
+
+    def switch(self, live: Engine, shadow: Engine | None) -> None:
+        """Run these engines from the next batch on (a batch runs without awaiting
+        between its first decision and its last, so it is decided by one version)."""
+        if live is not self.engine:
+            self.engine = live
+            self.crossref = CrossReference(live.policy)
+            self.stages.crossref = self.crossref
+        self.shadow = shadow
 
     def register(self, app: faust.App) -> None:
         for topic, name, handler in (
@@ -135,6 +154,8 @@ class Pipeline:
         self, handler: Callable[[Sequence[Any], Batch], None], events: Sequence[Any]
     ) -> None:
         """One batch: decide, then send everything and wait until it is acknowledged."""
+        if self.policy_ready is not None and not self.policy_ready.is_set():
+            await self.policy_ready.wait()  # the live version is not known yet
         batch = Batch(self.tables)
         handler(events, batch)
         self._pack(self.ip_observations, batch.ips, batch.outbox)
@@ -207,12 +228,13 @@ class Pipeline:
         partition (see placement.py). Nothing awaits between reading and writing a state.
         """
         customers = batch.writes("customers")
+        engine, shadow = self.engine, self.shadow
         for group in grouped(items, lambda i: (i.event.message.partition, i.key)).values():
             first = group[0]
             failed: set[int] = set()
             try:
                 raw = customers.get(first.event, first.key)
-                applied = self._apply(raw, group, failed, batch)
+                applied = self._apply(engine, raw, group, failed, batch)
                 if any(not outcome.duplicate for _, outcome in applied):
                     customers.put(first.event, first.key, encode_state(applied.state))
                 elif raw is not None:
@@ -231,9 +253,31 @@ class Pipeline:
                 self._send(item.position, outcome, batch)
                 if outcome.verdicts and not outcome.duplicate:
                     batch.timed.append((item.ev.occurred_at.timestamp(), item.arrived))
+            if shadow is not None:
+                self._shadow(shadow, engine.version, raw, applied, batch)
+
+    def _shadow(
+        self, shadow: Engine, live: str, raw: bytes | None, applied: Applied, batch: Batch
+    ) -> None:
+        """The shadow version on the same events and state; only its comparisons leave.
+        A failure there is counted and logged, and never touches the live outputs."""
+        try:
+            before = (
+                decode_state(raw) if raw is not None else CustomerState(applied.state.customer_id)
+            )
+            found = compare(shadow, live, before, [(item.ev, out) for item, out in applied])
+        except Exception:  # the shadow must never stop or change the stream
+            log.exception("shadow version %s failed for a customer", shadow.policy_id)
+            self.policy_metrics.shadow_failed()
+            return
+        name = _name(self.shadow_decisions)
+        at = applied[-1][0].position if applied else 0
+        for c in found:
+            batch.outbox.add(at, name, c.withdrawal_id.encode(), _json(c.to_wire()))
+            self.policy_metrics.shadow_verdict(c.outcome, c.holding_reasons)
 
     def _apply(
-        self, raw: bytes | None, group: list[Item], failed: set[int], batch: Batch
+        self, engine: Engine, raw: bytes | None, group: list[Item], failed: set[int], batch: Batch
     ) -> Applied:
         """The group's events applied in order to the state `raw` holds; an event whose
         step fails is dead-lettered and the others applied again without it."""
@@ -244,7 +288,7 @@ class Pipeline:
             try:
                 for at, item in enumerate(group):
                     if at not in failed:
-                        applied.append((item, self.engine.apply(state, item.ev)))
+                        applied.append((item, engine.apply(state, item.ev)))
                 return applied
             except Exception as exc:  # noqa: BLE001 - _reject logs it and dead-letters the message
                 failed.add(at)

@@ -19,8 +19,14 @@ from prometheus_client import CollectorRegistry
 from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.kafka_security import faust_credentials
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
+from withdrawguard.adapters.policy_metrics import (
+    NoPolicyMetrics,
+    PolicyMetrics,
+    PrometheusPolicyMetrics,
+)
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
+from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.agents import Pipeline
@@ -28,6 +34,7 @@ from withdrawguard.streaming.batch_writes import Produce, Record
 from withdrawguard.streaming.monitoring import register_metrics
 from withdrawguard.streaming.notify_feed import register_notifier
 from withdrawguard.streaming.placement import Placement
+from withdrawguard.streaming.policy_watch import PolicyWatch
 from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
 from withdrawguard.streaming.table_store import SCHEME, TableMemory
@@ -47,8 +54,14 @@ class Detector:
 
 
 def create_app(
-    settings: Settings, engine: Engine, metrics: Metrics | None = None, **overrides: Any
+    settings: Settings,
+    engine: Engine,
+    metrics: Metrics | None = None,
+    watch_policies: bool = False,
+    **overrides: Any,
 ) -> Detector:
+    """The app deciding with `engine`; with `watch_policies` (the worker), with the
+    version the policies topic names live once it is published (policy_watch.py)."""
     names = t.TopicNames(settings)
     store = "memory://" if settings.store == "memory" else SCHEME
     config: dict[str, Any] = {
@@ -150,15 +163,22 @@ def create_app(
         holds=topic(t.WITHDRAWAL_HOLDS),
         alerts=topic(t.FRAUD_ALERTS),
         dead_letters=topic(t.DEAD_LETTERS),
+        shadow_decisions=topic(t.SHADOW_DECISIONS),
         customers=table("customers"),
         destinations=table("destinations"),
         source_ips=table("source-ips"),
         metrics=metrics,
+        policy_metrics=_policy_metrics(metrics),
         placement=_placement(app, names),
         produce=producer_of(app),
         partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)
+    if watch_policies:
+        selection = EngineSelection(engine, pipeline.policy_metrics)
+        watch = PolicyWatch(settings, selection, pipeline.switch)
+        pipeline.policy_ready = watch.ready
+        app.task(watch.run)
     register_health(app)
     register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
@@ -172,6 +192,12 @@ def create_app(
         memory=memory,
     )
     return Detector(app, pipeline, settings, metrics)
+
+
+def _policy_metrics(metrics: Metrics) -> PolicyMetrics:
+    if isinstance(metrics, PrometheusMetrics):
+        return PrometheusPolicyMetrics(metrics.registry)
+    return NoPolicyMetrics()
 
 
 def producer_of(app: faust.App) -> Produce:

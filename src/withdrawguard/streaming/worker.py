@@ -39,7 +39,7 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
     # Faust, its consumer thread and aiohttp all run on it.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        detector = create_app(settings, Engine(policy))
+        detector = create_app(settings, Engine(policy), watch_policies=True)
     except NotifyConfigError as exc:
         print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
         return 2
