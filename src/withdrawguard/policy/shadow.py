@@ -21,6 +21,7 @@ from withdrawguard.engine.state import CustomerState, WithdrawalRec
 from withdrawguard.engine.timeutil import iso
 
 AGREE, WOULD_HOLD, WOULD_ALLOW = "agree", "would_hold", "would_allow"
+SCORE_ONLY = "SCORE_ONLY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +65,13 @@ class Comparison:
 
     @property
     def holding_reasons(self) -> tuple[str, ...]:
-        """The reason codes of the side that holds, in a disagreement."""
+        """The reason codes of the side that holds, in a disagreement (`SCORE_ONLY` when
+        it holds on its score threshold alone, with no rule's finding)."""
         outcome = self.outcome
         if outcome == AGREE:
             return ()
-        return self.shadow.reasons if outcome == WOULD_HOLD else self.live.reasons
+        codes = self.shadow.reasons if outcome == WOULD_HOLD else self.live.reasons
+        return codes or (SCORE_ONLY,)
 
     def to_wire(self) -> dict[str, Any]:
         return {

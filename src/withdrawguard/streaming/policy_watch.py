@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Switch = Callable[[Engine, Engine | None], None]
 RETRY_S = 2.0
+POLICY_PARTITIONS = t.spec(t.POLICIES).partitions or 1
 
 
 class PolicyWatch:
@@ -65,14 +66,14 @@ class PolicyWatch:
         )
         await consumer.start()
         try:
-            await consumer.topics()  # fetches the cluster's metadata
-            found = consumer.partitions_for_topic(self.topic)
-            if not found:
+            # topics() reads fresh metadata (partitions_for_topic only knows the topics
+            # the client already follows, and this one is not followed yet).
+            if self.topic not in await consumer.topics():
                 # Nothing was ever published: the version the worker started with is
                 # live. Look again later (the worker creates the topic when it starts).
                 self._select(Catalog())
                 raise LookupError(f"topic {self.topic} does not exist yet")
-            parts = [TopicPartition(self.topic, p) for p in sorted(found)]
+            parts = [TopicPartition(self.topic, p) for p in range(POLICY_PARTITIONS)]
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)

@@ -114,3 +114,8 @@ class TopicNames:
 
 
 _BY_NAME = {s.logical: s for s in SPECS}
+
+
+def spec(logical: str) -> TopicSpec:
+    """The spec of a topic by its logical name."""
+    return _BY_NAME[logical]
