@@ -22,7 +22,12 @@ Each figure is events / wall seconds from start (so start-up counts against ever
 with CPU seconds beside it (the machine may be shared: events per CPU second is the
 steadier figure). The default N, 2,000,000 over 100,000 customers, is the issue's full
 size and takes about 40 minutes on two cores (most of it the workers);
-`--events 200000` (10,000 customers) gives the same picture in under 10 minutes. Uses
+`--events 200000` (10,000 customers) gives the same picture in under 10 minutes.
+
+`--switch-every S` adds the contender `switching`: one worker while a new live policy
+version is published every S seconds (two versions that differ in `alert_score` only,
+taken in turn), so every worker switches engines mid-run (docs/policy.md); beside the
+plain one-worker run it shows what a live switch costs. Uses
 WG_KAFKA_BOOTSTRAP and WG_REDIS_URL. `--profile DIR` samples the one-worker run with
 py-spy and prints the top entries. Ends with one JSON line.
 """
@@ -36,6 +41,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,11 +116,46 @@ FLOORS = {
     "faust_table": ("table", "Faust agent + table write"),
     "faust_table_batch": ("table-batch", "Faust take_events + table"),
 }
-CONTENDERS = ("ceiling", "peer", *FLOORS, "workers")
+CONTENDERS = ("ceiling", "peer", *FLOORS, "workers", "switching")
+SWITCH_TEXTS = ("[decision]\nalert_score = 30\n", "[decision]\nalert_score = 31\n")
+
+
+class Switcher:
+    """Publishes SWITCH_TEXTS in turn as the live version every `every` seconds."""
+
+    def __init__(self, settings: Settings, every: float) -> None:
+        self.settings, self.every = settings, every
+        self.stop = threading.Event()
+        self.published = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from withdrawguard.policy import actions
+        from withdrawguard.policy.log import append, read_catalog
+
+        while not self.stop.wait(self.every):
+            catalog = read_catalog(self.settings, warn=lambda _m: None)
+            text = SWITCH_TEXTS[self.published % 2]
+            now = int(time.time() * 1000)
+            append(self.settings, actions.publish(catalog, text, "bench", "switch", now, "live"))
+            self.published += 1
+
+    def __enter__(self) -> Switcher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def withdrawguard(
-    settings: Settings, workers: int, total: int, work: Path, profile: Path | None
+    settings: Settings,
+    workers: int,
+    total: int,
+    work: Path,
+    profile: Path | None,
+    switch_every: float | None = None,
 ) -> dict[str, Any]:
     probe = d.LagProbe.of_worker(settings)
     running = d.start_workers(settings, workers, work)
@@ -122,15 +163,22 @@ def withdrawguard(
     if profile is not None:
         spy = d.Profiler(running.pids[0], profile)
         spy.start()
+    switcher = Switcher(settings, switch_every) if switch_every else None
     try:
+        if switcher is not None:
+            switcher.__enter__()
         seconds = d.wait_lag_zero(probe, running.alive, running.started, timeout=3600)
         cpu, rss = running.cpu_seconds(), running.rss_bytes()
     finally:
+        if switcher is not None:
+            switcher.__exit__()
         if spy is not None:
             spy.stop()
         running.stop()
         probe.close()
+    extra = {"versions_published": switcher.published} if switcher is not None else {}
     return {
+        **extra,
         "workers": workers,
         "seconds": seconds,
         "seconds_after_ready": seconds - running.ready,
@@ -172,6 +220,13 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
     parser.add_argument("--profile", type=Path, help="py-spy the one-worker run into DIR")
     parser.add_argument("--keep", type=Path, help="keep worker data and logs in DIR")
+    parser.add_argument(
+        "--switch-every",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="the switching contender publishes a live version every S seconds (default 5)",
+    )
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
@@ -222,7 +277,15 @@ def main() -> None:
             rates[f"workers_{n}"] = show(label, events, results[f"workers_{n}"])
             if prof is not None and prof.exists():
                 profile_top = print_profile(prof)
+        if "switching" in chosen:
+            s = d.another_group(settings, work, "switch")
+            results["switching"] = withdrawguard(s, 1, events, work, None, args.switch_every)
+            label = f"1 worker, switch each {args.switch_every:g} s"
+            rates["switching"] = show(label, events, results["switching"])
+            print(f"  ({results['switching']['versions_published']} versions published)")
         ratios: dict[str, float] = {}
+        if "switching" in rates and "workers_1" in rates:
+            ratios["switching_vs_one_worker"] = rates["switching"] / rates["workers_1"]
         if "workers_1" in rates:
             for other in ("faust_events", "faust_table", "ceiling", "peer"):
                 if other in rates:

@@ -53,7 +53,6 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
-from withdrawguard.policy.shadow import compare
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
 from withdrawguard.streaming.batch import Batch, Item
@@ -61,6 +60,7 @@ from withdrawguard.streaming.batch_writes import Outbox, Produce, flush
 from withdrawguard.streaming.batches import grouped
 from withdrawguard.streaming.observation_stages import ObservationStages, observed_key
 from withdrawguard.streaming.placement import Placement, partition_for
+from withdrawguard.streaming.shadow_run import ShadowRun
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class Pipeline:
     """Set once the worker knows which version is live (`streaming/policy_watch.py`);
     None: the engine given is the one to run (the agent tests)."""
     stages: ObservationStages = field(init=False)
+    shadow_run: ShadowRun = field(init=False)
     """The cross-customer stages (`streaming/observation_stages.py`)."""
     tables: dict[str, TableT[bytes, bytes]] = field(init=False)
     """The tables a batch may write, by the name its handlers use."""
@@ -108,6 +109,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         notices = _name(self.customer_events)
         self.stages = ObservationStages(self.crossref, self.metrics, notices, self._reject)
+        self.shadow_run = ShadowRun(_name(self.shadow_decisions), self.policy_metrics)
         self.tables = {
             "customers": self.customers,
             "destinations": self.destinations,
@@ -254,27 +256,10 @@ class Pipeline:
                 if outcome.verdicts and not outcome.duplicate:
                     batch.timed.append((item.ev.occurred_at.timestamp(), item.arrived))
             if shadow is not None:
-                self._shadow(shadow, engine.version, raw, applied, batch)
-
-    def _shadow(
-        self, shadow: Engine, live: str, raw: bytes | None, applied: Applied, batch: Batch
-    ) -> None:
-        """The shadow version on the same events and state; only its comparisons leave.
-        A failure there is counted and logged, and never touches the live outputs."""
-        try:
-            before = (
-                decode_state(raw) if raw is not None else CustomerState(applied.state.customer_id)
-            )
-            found = compare(shadow, live, before, [(item.ev, out) for item, out in applied])
-        except Exception:  # the shadow must never stop or change the stream
-            log.exception("shadow version %s failed for a customer", shadow.policy_id)
-            self.policy_metrics.shadow_failed()
-            return
-        name = _name(self.shadow_decisions)
-        at = applied[-1][0].position if applied else 0
-        for c in found:
-            batch.outbox.add(at, name, c.withdrawal_id.encode(), _json(c.to_wire()))
-            self.policy_metrics.shadow_verdict(c.outcome, c.holding_reasons)
+                positioned = [(item.position, item.ev, out) for item, out in applied]
+                self.shadow_run(
+                    shadow, engine.version, first.ev.customer_id, raw, positioned, batch
+                )
 
     def _apply(
         self, engine: Engine, raw: bytes | None, group: list[Item], failed: set[int], batch: Batch
