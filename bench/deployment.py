@@ -152,7 +152,7 @@ class LagProbe:
         """The detector's group on the inputs and internal topics, and the registry
         feed's group on the outputs it projects into Redis."""
         names = t.TopicNames(settings)
-        read = [s.logical for s in t.SPECS if s.role is not t.Role.OUTPUT]
+        read = [s.logical for s in t.SPECS if s.role in (t.Role.INPUT, t.Role.INTERNAL)]
         return cls(
             settings,
             {
