@@ -28,6 +28,8 @@ border-radius:3px;padding:0 5px;margin:1px 2px;font-size:12px;font-weight:600}
 .sev-medium .sev{background:#fde293} .status{font-weight:600} .st-held{color:#b3261e}
 .st-released{color:#188038} .st-confirmed_fraud{color:#fff;background:#b3261e;padding:0 4px}
 form.act input[name=note],form.act textarea{width:220px} button{margin-left:4px}
+form.policy-act{margin:8px 0} form.policy-act input[name=note]{width:220px}
+form.policy-act textarea{width:640px;font-family:monospace}
 .login{max-width:320px;margin:60px auto;background:#fff;padding:24px;border-radius:6px}
 .login input{width:100%;margin:4px 0 12px;padding:6px;box-sizing:border-box}
 """
@@ -39,7 +41,7 @@ def _layout(title: str, body: str, session: Session | None, csrf: str = "", js: 
     if session is not None:
         attrs = f' data-role="{escape(session.role)}" data-csrf="{escape(csrf)}"'
         nav = (
-            '<a href="/console">Holds and alerts</a>'
+            '<a href="/console">Holds and alerts</a><a href="/policy">Policy</a>'
             f'<span class="me">{escape(session.user)} ({escape(session.role)})</span>'
             '<form method="post" action="/logout">'
             f'<input type="hidden" name="csrf" value="{escape(csrf)}">'

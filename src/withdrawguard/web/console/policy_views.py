@@ -1,0 +1,125 @@
+"""The console's policy page (`/policy`, any signed-in role) and its actions
+(`POST /policy/actions`, admins only, with the CSRF token).
+
+An action is planned with `policy/actions.py` against the catalog as this worker read
+it from the policies topic, and its records are written with the worker's producer,
+each awaited until the broker acknowledges it: the policies records, then the audit
+record on `policy-audit`, the actor being the signed-in user. The answer waits (a few
+seconds at most) until the page's own reader has read the last policies record back,
+so the page it redirects to shows the change.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from faust.web import View
+
+from withdrawguard.policy import actions
+from withdrawguard.policy.actions import ActionError, Plan
+from withdrawguard.policy.versions import Catalog
+from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.batch_writes import Produce
+from withdrawguard.streaming.policy_feed import PolicyFeed
+from withdrawguard.web.console.access import Refused, deny, read_form
+from withdrawguard.web.console.auth_views import _html, _see_other
+from withdrawguard.web.console.policy_pages import PolicyView, policy_page
+
+if TYPE_CHECKING:
+    from withdrawguard.web.console.wiring import Console
+
+Running = Callable[[], tuple[str, str | None]]
+DONE = {
+    "publish": "Published",
+    "promote": "Promoted the shadow to live",
+    "rollback": "Rolled back",
+    "shadow-off": "Stopped the shadow",
+}
+_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+def register(console: Console, running: Running, produce: Produce) -> PolicyFeed:
+    """Serve the policy page from `console`'s app; returns the feed it reads (started
+    as an app task)."""
+    app = console.app
+    feed = PolicyFeed(console.settings)
+    app.task(feed.run)
+    names = t.TopicNames(console.settings)
+
+    def view() -> PolicyView:
+        return PolicyView(running(), feed.catalog, feed.tally)
+
+    @app.page("/policy")
+    class Policy(View):
+        async def get(self, request: web.Request) -> web.Response:
+            session = request["session"]
+            csrf = console.access.signer.csrf_token(session)
+            flash = ""
+            if (done := request.query.get("done")) in DONE:
+                version = request.query.get("version", "")
+                shown = version if _ID.match(version) else "none"
+                flash = f"{DONE[done]} (version {shown}) as {session.user}."
+            return _html(policy_page(view(), session, csrf, flash))
+
+    @app.page("/policy/actions")
+    class Action(View):
+        async def post(self, request: web.Request) -> web.Response:
+            try:
+                form = await read_form(request)
+                session = console.access.check_action(request, form, need=actions.ADMIN_ROLE)
+            except Refused as refused:
+                return refused.response
+            catalog = feed.catalog
+            if catalog is None:
+                return deny(request, 503, "the policies topic is not read yet", session.user)
+            try:
+                plan = _plan(catalog, form, session.user, int(time.time() * 1000))
+            except ActionError as exc:
+                deny(request, 400, str(exc), session.user)  # logs the refusal
+                csrf = console.access.signer.csrf_token(session)
+                text = str(form.get("text", ""))
+                page = policy_page(view(), session, csrf, error=str(exc), text=text)
+                return _html(page, status=400)
+            partition, offset = await _write(names, produce, plan)
+            await feed.wait_read(partition, offset)
+            version = plan.version or "none"
+            return _see_other(f"/policy?done={plan.action}&version={version}")
+
+    return feed
+
+
+def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:
+    action = str(form.get("action", ""))
+    note = str(form.get("note", ""))
+    if action == "publish":
+        role = str(form.get("role", ""))
+        return actions.publish(catalog, str(form.get("text", "")), actor, note, now, role)
+    if action == "promote":
+        return actions.promote(catalog, actor, note, now)
+    if action == "rollback":
+        return actions.rollback(catalog, str(form.get("version", "")), actor, note, now)
+    if action == "shadow-off":
+        return actions.set_shadow(catalog, None, actor, note, now)
+    raise ActionError(f"unknown action {action!r}")
+
+
+async def _write(names: t.TopicNames, produce: Produce, plan: Plan) -> tuple[int, int]:
+    """The plan's records, each acknowledged before the next; the partition and offset
+    of the last policies record."""
+    last: Any = None
+    for key, value in plan.policies:
+        last = await _acked(produce((names.name(t.POLICIES), key, value, None, None)))
+    audit_key = (plan.version or "none").encode()
+    await _acked(produce((names.name(t.POLICY_AUDIT), audit_key, plan.audit, None, None)))
+    return int(last.partition), int(last.offset)
+
+
+async def _acked(sent: Awaitable[Awaitable[Any] | None]) -> Any:
+    ack = await sent
+    if ack is None:
+        raise RuntimeError("the producer gave no acknowledgement to wait for")
+    return await ack

@@ -1,0 +1,98 @@
+"""The console's policy page without a broker: the live-against-shadow tally of real
+comparison records (policy/shadow.py), and the page as each role sees it."""
+
+from __future__ import annotations
+
+import orjson
+
+from withdrawguard.policy.actions import publish
+from withdrawguard.policy.shadow import Comparison, Side
+from withdrawguard.policy.shadow_tally import RECENT, ShadowTally, policy_id_of
+from withdrawguard.policy.versions import Catalog
+from withdrawguard.web.console.policy_pages import PolicyView, policy_page
+from withdrawguard.web.console.sessions import Session
+
+LIVE, SHADOW = "0.9.0+policy.aaaaaaaa", "0.9.0+policy.bbbbbbbb"
+
+
+def record(wid: str, live: tuple[str, tuple[str, ...]], shadow: tuple[str, ...] | str) -> bytes:
+    shadow_decision, shadow_reasons = (shadow, ()) if isinstance(shadow, str) else ("hold", shadow)
+    c = Comparison(
+        f"C-{wid}",
+        wid,
+        f"e-{wid}",
+        1_700_000_000_000,
+        Side(LIVE, live[0], 70 if live[0] == "hold" else 0, live[1]),
+        Side(SHADOW, shadow_decision, 0, shadow_reasons),
+    )
+    return orjson.dumps(c.to_wire())
+
+
+def test_a_verdict_version_names_its_policy_id() -> None:
+    assert policy_id_of(LIVE) == "aaaaaaaa"
+
+
+def test_the_tally_counts_each_outcome_and_the_holding_sides_reasons() -> None:
+    tally = ShadowTally("aaaaaaaa", "bbbbbbbb")
+    assert tally.add(record("w1", ("allow", ()), "allow"))
+    assert tally.add(record("w2", ("allow", ()), ("NEW_DEVICE",)))
+    assert tally.add(record("w3", ("hold", ("DRAIN", "NEW_DEVICE")), "allow"))
+    assert dict(tally.counts) == {"agree": 1, "would_hold": 1, "would_allow": 1}
+    assert dict(tally.reasons["would_hold"]) == {"NEW_DEVICE": 1}
+    assert dict(tally.reasons["would_allow"]) == {"DRAIN": 1, "NEW_DEVICE": 1}
+    assert [d.withdrawal_id for d in tally.recent] == ["w3", "w2"]
+    assert tally.recent[0].live.reasons == ("DRAIN", "NEW_DEVICE")
+
+
+def test_the_tally_ignores_other_pairs_and_unreadable_records() -> None:
+    tally = ShadowTally("aaaaaaaa", "cccccccc")
+    assert not tally.add(record("w1", ("allow", ()), "hold"))  # another shadow
+    assert not ShadowTally("dddddddd", "bbbbbbbb").add(record("w1", ("allow", ()), "hold"))
+    assert ShadowTally(None, "bbbbbbbb").add(record("w1", ("allow", ()), "hold"))  # any live
+    assert not tally.add(b"not json")
+    assert not tally.add(b'{"live": {}}')
+    assert tally.skipped == 2
+    assert not tally.counts
+
+
+def test_a_withdrawal_compared_again_is_listed_once_as_its_latest_comparison() -> None:
+    tally = ShadowTally("aaaaaaaa", "bbbbbbbb")
+    tally.add(record("w1", ("allow", ()), "hold"))
+    tally.add(record("w2", ("allow", ()), "hold"))
+    tally.add(record("w1", ("allow", ()), ("DRAIN",)))
+    assert [(d.withdrawal_id, d.shadow.reasons) for d in tally.recent] == [
+        ("w1", ("DRAIN",)),
+        ("w2", ()),
+    ]
+    tally.add(record("w2", ("allow", ()), "allow"))  # now they agree: no longer listed
+    assert [d.withdrawal_id for d in tally.recent] == ["w1"]
+    assert dict(tally.counts) == {"would_hold": 3, "agree": 1}
+
+
+def test_the_tally_keeps_only_the_most_recent_differences() -> None:
+    tally = ShadowTally("aaaaaaaa", "bbbbbbbb")
+    for n in range(RECENT + 5):
+        tally.add(record(f"w{n}", ("allow", ()), "hold"))
+    assert tally.counts["would_hold"] == RECENT + 5
+    assert len(tally.recent) == RECENT
+    assert tally.recent[0].withdrawal_id == f"w{RECENT + 4}"
+
+
+def view() -> PolicyView:
+    catalog = Catalog()
+    plan = publish(catalog, "[decision]\nhold_score = 0\n", "root", "<b>try</b>", 1, "shadow")
+    for key, value in plan.policies:
+        catalog.apply(key, value)
+    tally = ShadowTally(None, catalog.shadow)
+    return PolicyView(("aaaaaaaa", catalog.shadow), catalog, tally)
+
+
+def test_only_an_admin_is_shown_the_forms_and_every_value_is_escaped() -> None:
+    for role in ("viewer", "analyst"):
+        page = policy_page(view(), Session("u", role, "sid", 0), "tok")
+        assert '<form class="policy-act"' not in page
+        assert "&lt;b&gt;try&lt;/b&gt;" in page and "<b>try</b>" not in page
+    page = policy_page(view(), Session("root", "admin", "sid", 0), "tok")
+    for action in ("publish", "promote", "shadow-off", "rollback"):
+        assert f'id="form-{action}"' in page
+    assert 'href="/policy"' in page  # the nav links the page
