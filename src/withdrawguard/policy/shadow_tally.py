@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.policy.shadow import AGREE, WOULD_ALLOW, WOULD_HOLD
+from withdrawguard.policy.shadow import AGREE, SCORE_ONLY, WOULD_ALLOW, WOULD_HOLD
 
 OUTCOMES = (AGREE, WOULD_HOLD, WOULD_ALLOW)
 RECENT = 100
@@ -55,7 +55,8 @@ class ShadowTally:
     """When the pair began (its later pointer's time): what is read starts there."""
     counts: Counter[str] = field(default_factory=Counter)
     reasons: dict[str, Counter[str]] = field(default_factory=dict)
-    """Per disagreement outcome, the holding side's reason codes."""
+    """Per disagreement outcome, the holding side's reason codes (`SCORE_ONLY` when it
+    holds on the score alone), as the metric labels them."""
     recent: deque[Difference] = field(default_factory=lambda: deque(maxlen=RECENT))
     skipped: int = 0
     """Records that could not be read."""
@@ -84,7 +85,7 @@ class ShadowTally:
         if outcome == AGREE:
             return True
         holding = shadow if outcome == WOULD_HOLD else live
-        self.reasons.setdefault(outcome, Counter()).update(holding.reasons or ("(none)",))
+        self.reasons.setdefault(outcome, Counter()).update(holding.reasons or (SCORE_ONLY,))
         self.recent.appendleft(
             Difference(
                 wid,
