@@ -177,9 +177,7 @@ def _diff(catalog: Catalog, a: str, b: str, out: TextIO) -> None:
         print(f"  {key}: {before} -> {after}", file=out)
     if not changes:
         print("  (none: the two decide alike)", file=out)
-    text = difflib.unified_diff(
-        ta.splitlines(keepends=True), tb.splitlines(keepends=True), la, lb
-    )
+    text = difflib.unified_diff(ta.splitlines(keepends=True), tb.splitlines(keepends=True), la, lb)
     print("".join(text), file=out, end="")
 
 
