@@ -40,6 +40,7 @@ DONE = {
     "shadow-off": "Stopped the shadow",
 }
 _ID = re.compile(r"^[0-9a-f]{8}$")
+MAX_NOTE = 2048
 
 
 def register(console: Console, running: Running, produce: Produce) -> PolicyFeed:
@@ -84,7 +85,11 @@ def register(console: Console, running: Running, produce: Produce) -> PolicyFeed
                 text = str(form.get("text", ""))
                 page = policy_page(view(), session, csrf, error=str(exc), text=text)
                 return _html(page, status=400)
-            partition, offset = await _write(names, produce, plan)
+            try:
+                partition, offset = await _write(names, produce, plan)
+            except Exception as exc:  # noqa: BLE001 - refused with the reason, logged by deny
+                why = f"the policy topics cannot be written ({type(exc).__name__}: {exc})"
+                return deny(request, 503, why[:300], session.user)
             await feed.wait_read(partition, offset)
             version = plan.version or "none"
             return _see_other(f"/policy?done={plan.action}&version={version}")
@@ -95,6 +100,8 @@ def register(console: Console, running: Running, produce: Produce) -> PolicyFeed
 def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:
     action = str(form.get("action", ""))
     note = str(form.get("note", ""))
+    if len(note) > MAX_NOTE:
+        raise ActionError(f"the note is longer than {MAX_NOTE} characters")
     if action == "publish":
         role = str(form.get("role", ""))
         return actions.publish(catalog, str(form.get("text", "")), actor, note, now, role)
