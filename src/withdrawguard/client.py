@@ -11,21 +11,26 @@
 Both flavours read the hold registry the worker keeps in Redis (`withdrawguard.registry`).
 They fail closed: `decision()` answers `hold` (with `fail_closed=True` and `error`) when
 Redis cannot be reached, and `await_decision()` answers `hold` when no verdict arrived by
-the timeout. Keyword arguments beyond `redis_client` go to redis-py's `Redis.from_url`
-(`password`, `username`, `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`...). See
-docs/payment-integration.md and docs/security.md.
+the timeout. Keyword arguments beyond `redis_client`, `mode`, `sentinels` and
+`sentinel_master` go to redis-py (`password`, `username`, `ssl_ca_certs`, `ssl_certfile`,
+`ssl_keyfile`...). For a Redis Cluster pass `mode="cluster"` (the URL names any node);
+for Sentinel `mode="sentinel"`, `sentinels=["host:port", ...]` and `sentinel_master`
+(the URL then gives only the scheme and database). See docs/payment-integration.md,
+docs/deploy.md and docs/security.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import redis
 import redis.asyncio
 
+from withdrawguard.adapters.redis_topology import Topology, async_client, sync_client
 from withdrawguard.registry.decision import Decision, fail_closed, read_decision
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
 
@@ -53,11 +58,15 @@ class DecisionClient:
         app_id: str = "withdrawguard",
         *,
         redis_client: HashReader | None = None,
+        mode: str = "standalone",
+        sentinels: Sequence[str] = (),
+        sentinel_master: str = "",
         **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
-        self._redis: HashReader = redis_client or redis.Redis.from_url(
-            redis_url,
+        where = Topology.of(mode, redis_url, sentinels, sentinel_master)
+        self._redis: HashReader = redis_client or sync_client(
+            where,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             **redis_options,
@@ -107,11 +116,15 @@ class AsyncDecisionClient:
         app_id: str = "withdrawguard",
         *,
         redis_client: AsyncHashReader | None = None,
+        mode: str = "standalone",
+        sentinels: Sequence[str] = (),
+        sentinel_master: str = "",
         **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
-        self._redis: AsyncHashReader = redis_client or redis.asyncio.Redis.from_url(
-            redis_url,
+        where = Topology.of(mode, redis_url, sentinels, sentinel_master)
+        self._redis: AsyncHashReader = redis_client or async_client(
+            where,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             **redis_options,

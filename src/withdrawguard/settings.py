@@ -55,6 +55,14 @@ class Settings:
     """Client certificate (PEM) when Redis asks for one (`rediss://` only)."""
     redis_tls_keyfile: Path | None = None
     """Private key (PEM) of the client certificate."""
+    redis_mode: str = "standalone"
+    """`standalone`, `cluster` (WG_REDIS_URL names one node) or `sentinel` (docs/deploy.md)."""
+    redis_sentinels: str = ""
+    """Sentinels, comma-separated host:port (WG_REDIS_MODE=sentinel only)."""
+    redis_sentinel_master: str = ""
+    """Service name of the master the sentinels watch (WG_REDIS_MODE=sentinel only)."""
+    redis_min_replicas: int = 0
+    """Replicas that confirm each registry write (Redis WAIT) before it counts; 1+ for sentinel."""
     app_id: str = "withdrawguard"
     """Faust application id: the consumer group and the prefix of internal topics."""
     topic_prefix: str = ""
@@ -266,6 +274,30 @@ def _validate_redis_security(s: Settings) -> None:
     if (s.redis_tls_certfile is None) != (s.redis_tls_keyfile is None):
         raise SettingsError("WG_REDIS_TLS_CERTFILE and WG_REDIS_TLS_KEYFILE go together")
     _readable(s.redis_password_file, "WG_REDIS_PASSWORD_FILE")
+    _validate_redis_topology(s)
+
+
+def _validate_redis_topology(s: Settings) -> None:
+    from withdrawguard.adapters.redis_topology import Topology, TopologyError
+
+    if not s.app_id or "{" in s.app_id or "}" in s.app_id:
+        raise SettingsError(f"WG_APP_ID must be non-empty and without braces, got {s.app_id!r}")
+    try:
+        Topology.of(s.redis_mode, s.redis_url, s.redis_sentinels, s.redis_sentinel_master)
+    except TopologyError as exc:
+        names = "WG_REDIS_URL, WG_REDIS_SENTINELS, WG_REDIS_SENTINEL_MASTER"
+        raise SettingsError(f"WG_REDIS_MODE={s.redis_mode}: {exc} ({names})") from None
+    if not 0 <= s.redis_min_replicas <= 5:
+        raise SettingsError(f"WG_REDIS_MIN_REPLICAS must be 0 to 5, got {s.redis_min_replicas}")
+    if s.redis_mode == "sentinel" and s.redis_min_replicas < 1:
+        raise SettingsError(
+            "WG_REDIS_MODE=sentinel needs WG_REDIS_MIN_REPLICAS of at least 1: without it a "
+            "failover can lose registry writes the old master acknowledged"
+        )
+    if s.redis_mode == "cluster" and s.redis_min_replicas:
+        raise SettingsError(
+            "WG_REDIS_MIN_REPLICAS is not supported with WG_REDIS_MODE=cluster (docs/deploy.md)"
+        )
 
 
 def _readable(path: Path | None, name: str) -> None:
@@ -285,6 +317,7 @@ _INTS = {
     "table_memory_mb",
     "batch_max",
     "batch_within_ms",
+    "redis_min_replicas",
 }
 _PATHS = {
     "data_dir",

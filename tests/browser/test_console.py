@@ -37,6 +37,7 @@ from tests.integration.harness import (
     unique,
 )
 from tests.integration.test_detector import attacker
+from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
@@ -216,7 +217,7 @@ def test_analyst_sees_the_hold_releases_it_with_a_note_and_it_leaves_the_open_li
     assert decision["note"] == NOTE
     assert decision["withdrawal_id"] == wid
     r = redis.Redis.from_url(console_settings.redis_url)
-    prefix = f"wg:{console_settings.app_id}:"
+    prefix = registry_prefix(console_settings.app_id)
     assert r.hget(f"{prefix}wd:{wid}", "hold_status") == b"released"
     assert r.zscore(f"{prefix}holds:open", wid) is None
 
@@ -266,4 +267,5 @@ def test_a_viewer_and_requests_without_the_csrf_token_cannot_act(
     time.sleep(2)
     assert len(case_decisions(bus)) == before
     r = redis.Redis.from_url(console_settings.redis_url)
-    assert r.hget(f"wg:{console_settings.app_id}:wd:{other}", "hold_status") == b"held"
+    held = r.hget(f"{registry_prefix(console_settings.app_id)}wd:{other}", "hold_status")
+    assert held == b"held"

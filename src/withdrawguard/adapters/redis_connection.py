@@ -1,9 +1,11 @@
-"""How every Redis client of withdrawguard connects: password and TLS from the settings.
+"""How every Redis client of withdrawguard connects: where, password and TLS from the
+settings.
 
 The registry writer, the notifier's de-duplication, the console and the decision API
-all build their clients here. TLS is chosen by the URL (`rediss://`); the CA, client
-certificate and key come from WG_REDIS_TLS_*; the password from WG_REDIS_PASSWORD_FILE
-(or WG_REDIS_PASSWORD), never from the URL, so it is never in a log line or a repr.
+all build their clients here, for the topology of WG_REDIS_MODE (`redis_topology`). TLS
+is chosen by the URL (`rediss://`); the CA, client certificate and key come from
+WG_REDIS_TLS_*; the password from WG_REDIS_PASSWORD_FILE (or WG_REDIS_PASSWORD), never
+from the URL, so it is never in a log line or a repr.
 """
 
 from __future__ import annotations
@@ -15,8 +17,19 @@ import redis
 import redis.asyncio
 from redis.exceptions import AuthenticationError
 
+from withdrawguard.adapters.redis_topology import Topology, async_client, sync_client
 from withdrawguard.secret import read_secret_file
 from withdrawguard.settings import Settings
+
+
+def topology(settings: Settings) -> Topology:
+    """Where the settings' Redis is (checked when the settings were built)."""
+    return Topology.of(
+        settings.redis_mode,
+        settings.redis_url,
+        settings.redis_sentinels,
+        settings.redis_sentinel_master,
+    )
 
 
 def redis_options(settings: Settings) -> dict[str, Any]:
@@ -39,18 +52,12 @@ def redis_options(settings: Settings) -> dict[str, Any]:
 
 def async_redis(settings: Settings, **extra: Any) -> redis.asyncio.Redis[bytes]:
     """An asyncio client (connects on first use)."""
-    client: redis.asyncio.Redis[bytes] = redis.asyncio.Redis.from_url(
-        settings.redis_url, **redis_options(settings), **extra
-    )
-    return client
+    return async_client(topology(settings), **redis_options(settings), **extra)
 
 
 def sync_redis(settings: Settings, **extra: Any) -> redis.Redis[bytes]:
     """A blocking client (connects on first use)."""
-    client: redis.Redis[bytes] = redis.Redis.from_url(
-        settings.redis_url, **redis_options(settings), **extra
-    )
-    return client
+    return sync_client(topology(settings), **redis_options(settings), **extra)
 
 
 def shown_url(url: str) -> str:
@@ -68,6 +75,8 @@ def explain(exc: BaseException, settings: Settings) -> str:
     """A one-line, secret-free account of why Redis could not be used, naming the
     setting to look at."""
     where = f"Redis at {shown_url(settings.redis_url)}"
+    if settings.redis_mode == "sentinel":
+        where = f"Redis master {settings.redis_sentinel_master!r} of {settings.redis_sentinels}"
     text = str(exc)
     auth = ("NOAUTH", "WRONGPASS", "Authentication required", "already authenticated")
     if isinstance(exc, AuthenticationError) or any(a in text for a in auth):

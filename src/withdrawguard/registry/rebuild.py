@@ -1,7 +1,9 @@
 """`withdrawguard registry rebuild`: the registry again, from the compacted topics.
 
 Deletes the deployment's registry keys (`keys.RegistryKeys.patterns`, never the
-notifier's), then reads `withdrawal-decisions`, `withdrawal-holds` and `fraud-alerts`
+notifier's) and any left under the prefix used before keys were hash-tagged
+(`keys.legacy_prefix`: clients of older versions then read `pending` and hold, rather
+than a frozen copy), then reads `withdrawal-decisions`, `withdrawal-holds` and `fraud-alerts`
 from the earliest offset up to the end offsets captured at the start, with a consumer
 that has no group (`group_id=None`: it never joins the worker's group nor commits), and
 projects every record as the registry feed does. A worker running meanwhile is
@@ -22,7 +24,7 @@ from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.adapters.registry_redis import RedisRegistry
 from withdrawguard.registry.apply import apply_record
-from withdrawguard.registry.keys import registry_prefix
+from withdrawguard.registry.keys import legacy_prefix, registry_prefix
 from withdrawguard.registry.projection import SOURCES, BadRecord
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.topics import TopicNames
@@ -39,7 +41,7 @@ async def _rebuild(settings: Settings, out: Callable[[str], None]) -> int:
     names = TopicNames(settings)
     logical = {names.name(s): s for s in SOURCES}
     redis = async_redis(settings)
-    store = RedisRegistry(redis, registry_prefix(settings.app_id))
+    store = RedisRegistry(redis, registry_prefix(settings.app_id), settings.redis_min_replicas)
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
@@ -60,6 +62,10 @@ async def _rebuild(settings: Settings, out: Callable[[str], None]) -> int:
         total = sum(stop[tp] - start[tp] for tp in stop)
         deleted = await store.clear()
         out(f"registry {store.keys.prefix}: deleted {deleted} keys; {total} records to read")
+        old = legacy_prefix(settings.app_id)
+        legacy = await RedisRegistry(redis, old).clear()
+        if legacy:
+            out(f"deleted {legacy} keys of the layout before hash tags ({old})")
         applied = skipped = read = 0
         last = time.monotonic()
         while stop:

@@ -24,6 +24,7 @@ from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.notify.config import load_notify_config
+from withdrawguard.registry.keys import notify_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import wire
 from withdrawguard.streaming.notifier import Notifier, Source
@@ -75,7 +76,7 @@ def register_notifier(
     config = load_notify_config(settings.notify_config, os.environ)
     http = HttpClient()
     redis = async_redis(settings)  # connects on first use
-    prefix = f"wg:{settings.app_id}:notify"
+    prefix = notify_prefix(settings.app_id)  # the registry's hash tag: one cluster slot
 
     async def dead_letter(key: bytes | None, record: dict[str, Any]) -> None:
         await pipeline.dead_letters.send(key=key, value=orjson.dumps(record))

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import faust
 
-from withdrawguard.adapters.redis_connection import async_redis, redis_options
+from withdrawguard.adapters.redis_connection import async_redis, redis_options, topology
 from withdrawguard.adapters.registry_redis import RedisRegistry
 from withdrawguard.client import AsyncDecisionClient
 from withdrawguard.registry.apply import RegistryStore
@@ -55,7 +55,7 @@ def register_registry(app: faust.App, settings: Settings, metrics: FeedMetrics) 
     )
     names = TopicNames(settings)
     logical = {names.name(s): s for s in SOURCES}
-    store = RedisRegistry(writer, registry_prefix(settings.app_id))
+    store = RedisRegistry(writer, registry_prefix(settings.app_id), settings.redis_min_replicas)
     group = names.sink_group("registry")
     feed = SinkConsumer(
         "registry feed",
@@ -64,7 +64,15 @@ def register_registry(app: faust.App, settings: Settings, metrics: FeedMetrics) 
         metrics.registry_lag,
     )
     app.task(feed.run)
-    reader = AsyncDecisionClient(settings.redis_url, settings.app_id, **redis_options(settings))
+    where = topology(settings)
+    reader = AsyncDecisionClient(
+        settings.redis_url,
+        settings.app_id,
+        mode=where.mode,
+        sentinels=[f"{host}:{port}" for host, port in where.sentinels],
+        sentinel_master=where.sentinel_master,
+        **redis_options(settings),
+    )
     register_decision_api(app, reader, load_tokens(settings.service_tokens_file))
 
     async def close(app: Any, **kwargs: Any) -> None:

@@ -1,6 +1,7 @@
 """Redis behind `DedupStore` and `IncidentStore` (redis.asyncio), shared by all workers.
 
-Keys, under `<prefix>` (`wg:<app id>:notify`):
+Keys, under `<prefix>` (`wg:{<app id>}:notify`: the registry's hash tag, so the MULTI of
+`link` and the MGET of `_settled` stay in one Redis Cluster slot):
 - `<prefix>:dedup:<channel>:<incident>` -> `pending:<alert id>` / `done:<alert id>`,
   expiring after the dedup window;
 - `<prefix>:incident:<incident>` -> set of withdrawal ids the incident waits for;

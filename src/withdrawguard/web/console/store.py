@@ -1,8 +1,8 @@
 """Reading the hold registry the projector keeps in Redis, and revoked sessions.
 
-Keys (prefix `wg:<app id>:`): `wd:<withdrawal id>` a hash per withdrawal; `holds:open`
-a sorted set of open holds by creation time (oldest first); `alerts` a sorted set of
-alert ids by time, each alert's JSON at `alert:<alert id>`.
+Keys (prefix `wg:{<app id>}:`, `registry.keys`): `wd:<withdrawal id>` a hash per
+withdrawal; `holds:open` a sorted set of open holds by creation time (oldest first);
+`alerts` a sorted set of alert ids by time, each alert's JSON at `alert:<alert id>`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from faust.types import TableT
 from redis.asyncio import Redis
 
 from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
 from withdrawguard.web.console.access import Access, Handler
@@ -41,7 +42,7 @@ class Console:
 
     @property
     def prefix(self) -> str:
-        return f"wg:{self.settings.app_id}:"
+        return registry_prefix(self.settings.app_id)
 
     @property
     def redis(self) -> Redis[bytes]:
@@ -69,7 +70,9 @@ class Console:
         return load_users(self.settings.users_file)
 
 
-def register_console(app: faust.App, settings: Settings, customers: TableT[bytes, bytes]) -> None:
+def register_console(
+    app: faust.App, settings: Settings, customers: TableT[bytes, bytes]
+) -> Console:
     """Serve the console from `app`'s web server, behind the sign-in gate."""
     from withdrawguard.web.console import auth_views, views
 
@@ -99,3 +102,4 @@ def register_console(app: faust.App, settings: Settings, customers: TableT[bytes
     views.register(console)
     if settings.users_file is None:
         log.warning("WG_USERS_FILE is unset: nobody can sign in to the console")
+    return console
