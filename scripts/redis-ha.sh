@@ -35,10 +35,11 @@ for v in CLUSTER_PORT SENTINEL_PORT DOWN_AFTER_MS; do
 done
 command -v redis-server >/dev/null || die "redis-server is missing: run scripts/stack.sh up (it installs Debian's redis-server) or apt-get install redis-server"
 
-cli() { # port args... (password from the environment, never on the command line)
-  local port=$1; shift
-  REDISCLI_AUTH="$PASSWORD" redis-cli -h 127.0.0.1 -p "$port" "$@"
-}
+# redis-cli takes the data nodes' password from the environment, never the command line
+# (and sends an empty one if the variable is set but empty); the sentinels have none.
+if [[ -n $PASSWORD ]]; then export REDISCLI_AUTH="$PASSWORD"; else unset REDISCLI_AUTH; fi
+cli() { local port=$1; shift; redis-cli -h 127.0.0.1 -p "$port" "$@"; }
+sentinel_cli() { local port=$1; shift; env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 
 # A pid file names a live node of ours only if that pid runs redis-server on its port.
 alive() {
@@ -93,11 +94,11 @@ up_cluster() {
   fi
   local seeds=()
   for i in "${ports[@]}"; do seeds+=("127.0.0.1:$i"); done
-  REDISCLI_AUTH="$PASSWORD" redis-cli --cluster create "${seeds[@]}" --cluster-yes \
+  redis-cli --cluster create "${seeds[@]}" --cluster-yes \
     >"$DIR/cluster-create.log" 2>&1 || die "cluster create failed; read $DIR/cluster-create.log"
   for i in "${ports[@]}"; do
     wait_until "cluster state on $i" bash -c \
-      "REDISCLI_AUTH='$PASSWORD' redis-cli -p $i cluster info | grep -q '^cluster_state:ok'"
+      "redis-cli -p $i cluster info | grep -q '^cluster_state:ok'"
   done
   say "cluster ok: ${seeds[*]}"
 }
@@ -107,7 +108,7 @@ up_sentinel() {
   start_node sentinel-master "$master"
   for i in 1 2; do
     start_node "sentinel-replica-$i" "$((master + i))" "replicaof 127.0.0.1 $master"
-    wait_until "replica $i in sync" bash -c "REDISCLI_AUTH='$PASSWORD' redis-cli \
+    wait_until "replica $i in sync" bash -c "redis-cli \
       -p $((master + i)) info replication | grep -q 'master_link_status:up'"
   done
   for i in 0 1 2; do
@@ -125,12 +126,12 @@ up_sentinel() {
     } >"$d/sentinel.conf"
     chmod 600 "$d/sentinel.conf"
     redis-server "$d/sentinel.conf" --sentinel
-    wait_until "sentinel-$i" redis-cli -p "$port" ping
+    wait_until "sentinel-$i" sentinel_cli "$port" ping
     say "sentinel-$i up on 127.0.0.1:$port (pid $(<"$d/pid"))"
   done
   for i in 0 1 2; do
     wait_until "sentinel-$i to see the replica and the other sentinels" bash -c \
-      "redis-cli -p $((SENTINEL_PORT + 10 + i)) sentinel ckquorum $MASTER_NAME | grep -q '^OK'"
+      "env -u REDISCLI_AUTH redis-cli -p $((SENTINEL_PORT + 10 + i)) sentinel ckquorum $MASTER_NAME | grep -q '^OK'"
   done
   say "sentinel ok: master $MASTER_NAME at 127.0.0.1:$master, replicas on +1 +2, sentinels 127.0.0.1:$((SENTINEL_PORT + 10))-$((SENTINEL_PORT + 12))"
 }
