@@ -27,7 +27,8 @@ size and takes about 40 minutes on two cores (most of it the workers);
 `--switch-every S` adds the contender `switching`: one worker while a new live policy
 version is published every S seconds (two versions that differ in `alert_score` only,
 taken in turn), so every worker switches engines mid-run (docs/policy.md); beside the
-plain one-worker run it shows what a live switch costs. Uses
+plain one-worker run it shows what a live switch costs. The contender `shadowing` is one
+worker with a shadow version (`hold_score = 50`) deciding beside the live one. Uses
 WG_KAFKA_BOOTSTRAP and WG_REDIS_URL. `--profile DIR` samples the one-worker run with
 py-spy and prints the top entries. Ends with one JSON line.
 """
@@ -116,8 +117,23 @@ FLOORS = {
     "faust_table": ("table", "Faust agent + table write"),
     "faust_table_batch": ("table-batch", "Faust take_events + table"),
 }
-CONTENDERS = ("ceiling", "peer", *FLOORS, "workers", "switching")
+CONTENDERS = ("ceiling", "peer", *FLOORS, "workers", "switching", "shadowing")
 SWITCH_TEXTS = ("[decision]\nalert_score = 30\n", "[decision]\nalert_score = 31\n")
+
+
+def policy_action(settings: Settings, action: str, text: str) -> None:
+    """Publish `text` live (`publish`), run it in shadow (`shadow`), or stop the shadow."""
+    from withdrawguard.policy import actions
+    from withdrawguard.policy.log import append, read_catalog
+
+    catalog = read_catalog(settings, warn=lambda _m: None)
+    now = int(time.time() * 1000)
+    if action == "shadow-off":
+        plan = actions.set_shadow(catalog, None, "bench", "done", now)
+    else:
+        role = "shadow" if action == "shadow" else "live"
+        plan = actions.publish(catalog, text, "bench", action, now, role)
+    append(settings, plan)
 
 
 class Switcher:
@@ -266,24 +282,37 @@ def main() -> None:
                 results[name] = faust_floor(settings, mode, inputs, events, work)
                 rates[name] = show(label, events, results[name])
         profile_top = None
-        for n in counts:
-            s = d.another_group(settings, work, f"{n}w")
-            prof = None
-            if args.profile is not None and n == 1:
-                args.profile.mkdir(parents=True, exist_ok=True)
-                prof = args.profile / "worker.collapsed"
-            results[f"workers_{n}"] = withdrawguard(s, n, events, work, prof)
-            label = f"withdrawguard, {n} worker(s)"
-            rates[f"workers_{n}"] = show(label, events, results[f"workers_{n}"])
-            if prof is not None and prof.exists():
-                profile_top = print_profile(prof)
-        if "switching" in chosen:
-            s = d.another_group(settings, work, "switch")
-            results["switching"] = withdrawguard(s, 1, events, work, None, args.switch_every)
-            label = f"1 worker, switch each {args.switch_every:g} s"
-            rates["switching"] = show(label, events, results["switching"])
-            print(f"  ({results['switching']['versions_published']} versions published)")
+        # The worker contenders run in the order given (a run after another on a busy
+        # machine can be slower for that alone: swap them to see).
+        for contender in [c for c in chosen if c in ("workers", "switching", "shadowing")]:
+            if contender == "workers":
+                for n in counts:
+                    s = d.another_group(settings, work, f"{n}w")
+                    prof = None
+                    if args.profile is not None and n == 1:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        prof = args.profile / "worker.collapsed"
+                    results[f"workers_{n}"] = withdrawguard(s, n, events, work, prof)
+                    label = f"withdrawguard, {n} worker(s)"
+                    rates[f"workers_{n}"] = show(label, events, results[f"workers_{n}"])
+                    if prof is not None and prof.exists():
+                        profile_top = print_profile(prof)
+            elif contender == "switching":
+                s = d.another_group(settings, work, "switch")
+                results["switching"] = withdrawguard(s, 1, events, work, None, args.switch_every)
+                label = f"1 worker, switch each {args.switch_every:g} s"
+                rates["switching"] = show(label, events, results["switching"])
+                print(f"  ({results['switching']['versions_published']} versions published)")
+                policy_action(s, "publish", SWITCH_TEXTS[0])  # the default's values again
+            else:
+                s = d.another_group(settings, work, "shadow")
+                policy_action(s, "shadow", "[decision]\nhold_score = 50\n")
+                results["shadowing"] = withdrawguard(s, 1, events, work, None)
+                rates["shadowing"] = show("1 worker + a shadow", events, results["shadowing"])
+                policy_action(s, "shadow-off", "")
         ratios: dict[str, float] = {}
+        if "shadowing" in rates and "workers_1" in rates:
+            ratios["shadowing_vs_one_worker"] = rates["shadowing"] / rates["workers_1"]
         if "switching" in rates and "workers_1" in rates:
             ratios["switching_vs_one_worker"] = rates["switching"] / rates["workers_1"]
         if "workers_1" in rates:
