@@ -39,7 +39,7 @@ from withdrawguard.streaming.registry_feed import register_registry
 from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
 from withdrawguard.streaming.table_store import SCHEME, TableMemory
 from withdrawguard.streaming.uncommitted_seek import seek_uncommitted_partitions_too
-from withdrawguard.web.console import register_console
+from withdrawguard.web.console import policy_views, register_console
 from withdrawguard.web.health import register_health
 
 
@@ -180,7 +180,9 @@ def create_app(
         pipeline.policy_ready = watch.ready
         app.task(watch.run)
     register_health(app)
-    register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
+    console = register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
+    if watch_policies:
+        policy_views.register(console, lambda: _running(pipeline), producer_of(app))
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # hold registry feed into Redis, decision API
     register_metrics(
@@ -192,6 +194,11 @@ def create_app(
         memory=memory,
     )
     return Detector(app, pipeline, settings, metrics)
+
+
+def _running(pipeline: Pipeline) -> tuple[str, str | None]:
+    """The (live, shadow) versions the pipeline decides with now."""
+    return pipeline.engine.policy_id, pipeline.shadow.policy_id if pipeline.shadow else None
 
 
 def _policy_metrics(metrics: Metrics) -> PolicyMetrics:
