@@ -77,6 +77,8 @@ class Settings:
     """Table store: `rocksdb` (default) or `memory` (tests: state is rebuilt from changelogs)."""
     table_memory_mb: int = 128
     """MiB the worker's RocksDB tables share: block cache and memtables, all partitions."""
+    table_standby_replicas: int = 1
+    """Warm copies of each table partition kept on other workers, for faster takeovers (0 to 3)."""
     web_host: str = "127.0.0.1"
     """Interface the worker's web server binds to."""
     web_port: int = 6066
@@ -140,6 +142,11 @@ class Settings:
         if self.table_memory_mb < 16:
             raise SettingsError(
                 f"WG_TABLE_MEMORY_MB must be at least 16, got {self.table_memory_mb}"
+            )
+        if not 0 <= self.table_standby_replicas <= 3:
+            raise SettingsError(
+                "WG_TABLE_STANDBY_REPLICAS must be between 0 and 3, "
+                f"got {self.table_standby_replicas}"
             )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"WG_WEB_PORT must be a TCP port, got {self.web_port}")
@@ -315,6 +322,7 @@ _INTS = {
     "kafka_session_timeout",
     "kafka_heartbeat_interval",
     "table_memory_mb",
+    "table_standby_replicas",
     "batch_max",
     "batch_within_ms",
     "redis_min_replicas",

@@ -250,6 +250,13 @@ def seeded_files(directory: Path) -> dict[str, Any]:
     }
 
 
+def standby_replicas() -> int:
+    """WG_TABLE_STANDBY_REPLICAS as a worker would read it (unset: the worker's default), so
+    that the suite measures takeovers with and without warm copies of the tables."""
+    given = {k: v for k, v in os.environ.items() if k == "WG_TABLE_STANDBY_REPLICAS"}
+    return Settings.from_env(given).table_standby_replicas
+
+
 @contextmanager
 def deployment(services: tuple[str, str], name: str, directory: Path) -> Iterator[Deployment]:
     """An isolated deployment with seeded secrets and a webhook receiver; stops its
@@ -266,7 +273,13 @@ def deployment(services: tuple[str, str], name: str, directory: Path) -> Iterato
         encoding="utf-8",
     )
     settings = isolated_settings(
-        services, name, directory / "w1", notify_config=notify, log_level="info", **extra
+        services,
+        name,
+        directory / "w1",
+        notify_config=notify,
+        log_level="info",
+        table_standby_replicas=standby_replicas(),
+        **extra,
     )
     collector = Collector(settings)
     dep = Deployment(settings, directory, collector)

@@ -3,8 +3,9 @@
     python -m tests.faults.report [results.jsonl]
 
 Reads what the fault tests appended to `.local/faults/results.jsonl` (one line per run)
-and prints one row per fault and load size: runs, events, withdrawals and holds, verdicts
-lost, repeated records (identical; conflicting), recovery times (fault to lag zero).
+and prints one row per fault, load size and standby replica count (WG_TABLE_STANDBY_REPLICAS,
+named when not 0): runs, events, withdrawals and holds, verdicts lost, repeated records
+(identical; conflicting), recovery times (fault to lag zero).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from tests.faults.invariants import RESULTS
 def table(rows: list[dict[str, Any]]) -> str:
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["fault"], row["events"])].append(row)
+        standbys = row.get("standby_replicas", 0)  # rows before the setting: none
+        fault = row["fault"] + (f" (standby {standbys})" if standbys else "")
+        groups[(fault, row["events"])].append(row)
     lines = [
         "| fault | runs | events | withdrawals (held) | verdicts lost "
         "| repeats identical / conflicting | escalations | dead letters | recovery (s) "

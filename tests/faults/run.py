@@ -79,6 +79,8 @@ def fault_run(
     name = "".join(c for c in fault.lower() if c.isalnum())[:12]
     with deployment(services, name, directory) as dep:
         try:
-            yield FaultRun(load, dep, Measure(fault, len(load.messages)), random.Random(seed), now)
+            standbys = dep.settings.table_standby_replicas
+            measure = Measure(fault, len(load.messages), standby_replicas=standbys)
+            yield FaultRun(load, dep, measure, random.Random(seed), now)
         finally:
             SUITE_LOGS.extend((path, load) for path in dep.logs)

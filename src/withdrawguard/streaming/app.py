@@ -78,7 +78,9 @@ def create_app(
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication_factor,
         "consumer_auto_offset_reset": "earliest",
-        "table_standby_replicas": 0,
+        # Warm copies of other workers' table partitions (docs/reliability.md, Standby
+        # replicas): a takeover restores only what the copy had not read yet.
+        "table_standby_replicas": settings.table_standby_replicas,
         "autodiscover": False,
         "logging_config": None,
         # --- reliability (docs/reliability.md; tests/faults show each) ---
