@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 import redis
 
-from tests.browser.test_report_renders import ARGS, chromium_or_fail
 from tests.integration.harness import (
     ROOT,
     Bus,
@@ -133,17 +132,6 @@ def status(url: str, data: bytes | None = None, cookie: str = "") -> int:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_or_fail()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(executable), args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(browser: Any, settings: Settings, user: str) -> tuple[Any, Any, list[str]]:

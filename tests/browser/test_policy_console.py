@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -32,16 +30,15 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.browser.test_report_renders import ARGS, chromium_or_fail
 from tests.integration.harness import (
     ROOT,
     Bus,
     Worker,
     collecting_bus,
-    env_of,
     isolated_settings,
     unique,
 )
+from tests.integration.web_client import add_users, base
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.engine.policy import fingerprint, load_policy, parse_policy
 from withdrawguard.policy.log import read_catalog
@@ -68,24 +65,7 @@ def deployment(services: tuple[str, str], tmp_path_factory: pytest.TempPathFacto
         users_file=d / "users.json",
         session_secret_file=d / "session.secret",
     )
-    for name, role in ROLES.items():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "withdrawguard",
-                "users",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            input=PASSWORDS[name].encode(),
-            env=env_of(settings),
-            check=True,
-            capture_output=True,
-        )
+    add_users(settings, {name: (role, PASSWORDS[name]) for name, role in ROLES.items()})
     return settings
 
 
@@ -98,10 +78,6 @@ def bus(deployment: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             yield b
     finally:
         worker.stop()
-
-
-def base(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.web_port}"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -205,17 +181,6 @@ def test_an_invalid_policy_is_refused_with_400_naming_the_problem(
     no_token = {"action": "publish", "text": HOLD_ALL, "role": "live", "note": "no token"}
     assert admin.call("/policy/actions", no_token)[0] == 403
     assert read_catalog(deployment, warn=pytest.fail).versions == {}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_or_fail()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(executable), args=ARGS)
-        yield b
-        b.close()
 
 
 def reload_until(page: Any, what: str, check: Any, timeout: float = 30) -> None:

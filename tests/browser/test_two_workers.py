@@ -16,11 +16,6 @@ The deployment's topics and consumer groups are deleted when every test passed
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,16 +25,15 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.browser.test_report_renders import ARGS, chromium_or_fail
 from tests.integration.harness import (
     Worker,
     _free_port,
     collecting_bus,
-    env_of,
     isolated_settings,
     unique,
 )
 from tests.integration.test_detector import attacker
+from tests.integration.web_client import add_users, base, get, wait
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 from withdrawguard.streaming import topics as t
@@ -51,10 +45,6 @@ PASSWORD = "analyst-pass-2"
 TOKEN = uuid.uuid4().hex
 NOTE = "Customer confirmed the withdrawal by call-back."
 LAG = "withdrawguard_consumer_lag_messages"
-
-
-def base(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.web_port}"
 
 
 @pytest.fixture(scope="module")
@@ -77,36 +67,8 @@ def pair(
     a = replace(a, canonical_url=base(a))
     port_b = _free_port()
     b = replace(a, data_dir=d / "b", web_port=port_b, canonical_url=f"http://127.0.0.1:{port_b}")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "withdrawguard",
-            "users",
-            "add",
-            "ana",
-            "--role",
-            "analyst",
-            "--password-stdin",
-        ],
-        input=PASSWORD.encode(),
-        env=env_of(a),
-        check=True,
-        capture_output=True,
-    )
+    add_users(a, {"ana": ("analyst", PASSWORD)})
     return a, b
-
-
-def get(url: str, token: str = "") -> tuple[int, bytes]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - http://127.0.0.1 only
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - as above
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
 
 
 def consumed_partitions(settings: Settings) -> set[int]:
@@ -119,15 +81,6 @@ def consumed_partitions(settings: Settings) -> set[int]:
         if family.name == LAG
         for sample in family.samples
     }
-
-
-def wait(what: str, check: Any, timeout: float = 40) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -182,17 +135,6 @@ def _split(pair: tuple[Settings, Settings]) -> tuple[set[int], set[int]] | None:
     if mine and theirs and not mine & theirs and mine | theirs == everything:
         return mine, theirs
     return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_or_fail()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(executable), args=ARGS)
-        yield b
-        b.close()
 
 
 def sign_in(browser: Any, pair: tuple[Settings, Settings], on: Settings) -> tuple[Any, Any]:

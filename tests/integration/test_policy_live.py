@@ -19,8 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -41,6 +39,7 @@ from tests.integration.harness import (
     isolated_settings,
     unique,
 )
+from tests.integration.web_client import add_users, base, get, wait
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy, parse_policy
 from withdrawguard.policy.versions import Pointer, PolicyVersion, pointer_record, version_record
@@ -80,22 +79,6 @@ class Deployment:
         return str(path)
 
 
-def base(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.web_port}"
-
-
-def get(url: str, token: str = "") -> tuple[int, bytes]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - http://127.0.0.1 only
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - as above
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
 def samples(settings: Settings, name: str) -> list[tuple[dict[str, str], float]]:
     _, text = get(base(settings) + "/metrics")
     return [
@@ -113,15 +96,6 @@ def running(settings: Settings, role: str) -> str | None:
         if labels.get("role") == role and value == 1
     ]
     return found[0] if len(found) == 1 else None
-
-
-def wait(what: str, check: Any, timeout: float = 45) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def both_run(d: Deployment, live: str, shadow: str) -> None:
@@ -175,24 +149,7 @@ def d(services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
         service_tokens_file=root / "tokens",
     )
     b = replace(a, data_dir=root / "b", web_port=_free_port())
-    for name, role in (("ada", "admin"), ("ana", "analyst")):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "withdrawguard",
-                "users",
-                "add",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-            ],
-            input=PASSWORDS[name].encode(),
-            env=env_of(a),
-            check=True,
-            capture_output=True,
-        )
+    add_users(a, {"ada": ("admin", PASSWORDS["ada"]), "ana": ("analyst", PASSWORDS["ana"])})
     logs = tmp_path_factory.mktemp("policy-live-logs")
     procs = (Worker(a, logs / "a.log"), Worker(b, logs / "b.log"))
     outputs = (
