@@ -103,6 +103,9 @@ class Settings:
     """Notification routing file (TOML, see Notifications); unset means no notifications."""
     console_url: str = "http://127.0.0.1:6066"
     """Base URL of the ops console; notifications link to `<url>/customers/<customer id>`."""
+    notify_backlog_max: int = 1000
+    """Most alerts the notifier holds in memory (retrying, queued, awaiting a digest); at the
+    bound it stops reading fraud-alerts, which wait in Kafka, uncommitted."""
     service_tokens_file: Path | None = None
     """Service tokens for `/api/withdrawals/<id>/decision`, one a line; unset means refuse all."""
     users_file: Path | None = None
@@ -161,6 +164,11 @@ class Settings:
         _validate_canonical_url(self.canonical_url)
         if not self.console_url.startswith(("http://", "https://")):
             raise SettingsError(f"WG_CONSOLE_URL must be an http(s) URL, got {self.console_url!r}")
+        if not 1 <= self.notify_backlog_max <= 1_000_000:
+            raise SettingsError(
+                "WG_NOTIFY_BACKLOG_MAX must be between 1 and 1000000, "
+                f"got {self.notify_backlog_max}"
+            )
         if not 1 <= self.session_hours <= 24 * 30:
             raise SettingsError("WG_SESSION_HOURS must be between 1 and 720")
         if not 6 <= self.kafka_session_timeout <= 300:
@@ -326,6 +334,7 @@ _INTS = {
     "batch_max",
     "batch_within_ms",
     "redis_min_replicas",
+    "notify_backlog_max",
 }
 _PATHS = {
     "data_dir",

@@ -17,6 +17,7 @@ from tests.unit.test_registry_feed import FakeConsumer, Rec
 from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.config import parse_notify_config
 from withdrawguard.notify.retry import DeliveryError, backoff_delay
+from withdrawguard.settings import Settings, SettingsError
 from withdrawguard.streaming.sink import Done, SinkConsumer
 
 TP0 = TopicPartition("alerts", 0)
@@ -128,6 +129,15 @@ def test_attempts_zero_is_accepted_and_late_backoffs_do_not_overflow() -> None:
     }
     assert parse_notify_config(raw, {"S": "s"}).attempts == 0
     assert backoff_delay(5000, 0.5, 30.0, lambda: 1.0) == 30.0
+
+
+def test_the_backlog_bound_is_a_setting_checked_at_start() -> None:
+    assert Settings.from_env({}).notify_backlog_max == 1000
+    assert Settings.from_env({"WG_NOTIFY_BACKLOG_MAX": "50"}).notify_backlog_max == 50
+    with pytest.raises(SettingsError, match="WG_NOTIFY_BACKLOG_MAX must be between 1"):
+        Settings.from_env({"WG_NOTIFY_BACKLOG_MAX": "0"})
+    with pytest.raises(SettingsError, match="WG_NOTIFY_BACKLOG_MAX must be an integer"):
+        Settings.from_env({"WG_NOTIFY_BACKLOG_MAX": "lots"})
 
 
 @dataclass

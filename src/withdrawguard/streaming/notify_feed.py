@@ -2,9 +2,11 @@
 
 A sink consumer (`sink.SinkConsumer`, group `<app id>-notify`) reads `fraud-alerts` (and,
 when a PagerDuty channel is configured, `withdrawal-holds`, to resolve incidents) and
-hands each record to the `Notifier` inside its own try; the record is finished when
-every channel is done with it (see `withdrawguard.streaming.notifier`), which may be
-after later records, and nothing at or past the first unfinished record is committed.
+hands each record to the `Notifier` inside its own try, while the notifier `has_room`
+(else the feed pauses: at most WG_NOTIFY_BACKLOG_MAX alerts in memory); the record is
+finished when every channel is done with it (see `withdrawguard.streaming.notifier`),
+which may be after later records, and nothing at or past the first unfinished record is
+committed.
 A record that cannot even be handed over is dead-lettered and the feed goes on.
 """
 
@@ -23,6 +25,7 @@ from withdrawguard.adapters.notify import NotifyMetrics, build_channels
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
 from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.config import load_notify_config
 from withdrawguard.registry.keys import notify_prefix
 from withdrawguard.settings import Settings
@@ -42,6 +45,10 @@ class WorkerMetrics(Protocol):
     def notification_failed(self, channel: str) -> None: ...
 
     def notification_deduplicated(self, channel: str) -> None: ...
+
+    def notification_backlog(self, n: int) -> None: ...
+
+    def notification_backpressure(self, seconds: float) -> None: ...
 
 
 class _Counters:
@@ -90,6 +97,9 @@ def register_notifier(
         console_url=settings.console_url,
         prefix=prefix,
         metrics=_counters(metrics),
+        backlog=Backlog(
+            settings.notify_backlog_max, None if metrics is None else metrics.notification_backlog
+        ),
         closers=(http.close, redis.aclose),  # type: ignore[attr-defined]  # stubs predate aclose
     )
 
@@ -106,6 +116,8 @@ def register_notifier(
         "notify feed",
         handle,
         lambda listener: make_consumer(settings, group, list(handlers), listener),
+        has_room=notifier.has_room,
+        waited=None if metrics is None else metrics.notification_backpressure,
     )
     app.task(feed.run)
 
