@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot bench-deps bench-throughput bench-latency clean
+.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot bench-deps bench-throughput bench-latency bench-notify-soak clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ bench-throughput: bench-deps up ## events/s: raw consumer ceiling, quixstreams p
 
 bench-latency: bench-deps up ## decision latency and worker RSS at 50% and 80% of the maximum (bench/latency.py)
 	$(PY) bench/latency.py
+
+bench-notify-soak: bench-deps up ## worker RSS while its webhooks fail for 10 minutes of alerts, then every alert delivered once (bench/notify_soak.py)
+	$(PY) bench/notify_soak.py
 
 clean: down ## stop everything and remove .local (data, jars, logs) and .venv
 	rm -rf $(LOCAL) $(VENV)
