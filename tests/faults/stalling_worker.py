@@ -24,8 +24,8 @@ STALL_CHECK = 5.0
 _create_app = worker.create_app
 
 
-def stalling_app(settings: Settings, engine: Any) -> Any:
-    detector = _create_app(settings, engine)
+def stalling_app(settings: Settings, engine: Any, **options: Any) -> Any:
+    detector = _create_app(settings, engine, **options)
     app = detector.app
     topic = TopicNames(settings).name(LOGINS)
     stalled: list[Any] = []
