@@ -48,46 +48,45 @@ class NoPolicyMetrics:
 
 class PrometheusPolicyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._info = Gauge(
-            f"{PREFIX}_policy_version",
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        self._info = gauge(
+            "policy_version",
             "1 for the policy version this worker runs, by role (live, shadow).",
-            ["role", "version"],
-            registry=registry,
+            "role",
+            "version",
         )
-        self._switches = Counter(
-            f"{PREFIX}_policy_switches",
-            "Times this worker switched the version it runs, by role.",
-            ["role"],
-            registry=registry,
+        self._switches = counter(
+            "policy_switches", "Times this worker switched the version it runs, by role.", "role"
         )
-        self._failed = Counter(
-            f"{PREFIX}_policy_load_failures",
+        self._failed = counter(
+            "policy_load_failures",
             "Published versions this worker could not load (it kept the one it had).",
-            ["role", "version"],
-            registry=registry,
+            "role",
+            "version",
         )
-        self._failing = Gauge(
-            f"{PREFIX}_policy_load_failing",
+        self._failing = gauge(
+            "policy_load_failing",
             "1 while the version named for a role failed to load on this worker.",
-            ["role"],
-            registry=registry,
+            "role",
         )
-        self._shadow = Counter(
-            f"{PREFIX}_shadow_verdicts",
+        self._shadow = counter(
+            "shadow_verdicts",
             "Withdrawals the shadow version decided, by outcome against live.",
-            ["outcome"],
-            registry=registry,
+            "outcome",
         )
-        self._differ = Counter(
-            f"{PREFIX}_shadow_disagreements",
+        self._differ = counter(
+            "shadow_disagreements",
             "Shadow disagreements by outcome, once per reason code of the side that holds.",
-            ["outcome", "reason"],
-            registry=registry,
+            "outcome",
+            "reason",
         )
-        self._shadow_failed = Counter(
-            f"{PREFIX}_shadow_failures",
-            "Events the shadow version failed on (live verdicts unaffected).",
-            registry=registry,
+        self._shadow_failed = counter(
+            "shadow_failures", "Events the shadow version failed on (live verdicts unaffected)."
         )
         self._current: dict[str, str] = {}
         for role in ("live", "shadow"):

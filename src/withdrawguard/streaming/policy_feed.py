@@ -19,11 +19,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.control_reader import group_free_consumer, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +65,11 @@ class PolicyFeed:
         return True
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id=f"{self.settings.app_id}-policy-page",
-            **kafka_python_options(self.settings),
-        )
+        consumer = group_free_consumer(self.settings, "policy-page")
         await consumer.start()
         try:
-            # Not `consumer.topics()`: it fetches the metadata but keeps only the names
-            # (aiokafka 0.14); the consumer's own metadata knows no topic before it reads.
-            cluster = await consumer._client.fetch_all_metadata()
-            policies = self._partitions(cluster, self.policies)
-            shadows = self._partitions(cluster, self.shadow_decisions)
+            policies = await partitions_of(consumer, self.policies)
+            shadows = await partitions_of(consumer, self.shadow_decisions)
             consumer.assign(policies + shadows)
             await consumer.seek_to_beginning(*policies)
             await self._seek(consumer, shadows, {})  # to the end until the pair is known
@@ -103,12 +94,6 @@ class PolicyFeed:
                     await self._restart_tally(consumer, catalog, shadows)
         finally:
             await consumer.stop()
-
-    def _partitions(self, cluster: Any, topic: str) -> list[TopicPartition]:
-        found = cluster.partitions_for_topic(topic)
-        if not found:
-            raise LookupError(f"topic {topic} does not exist yet")
-        return [TopicPartition(topic, p) for p in sorted(found)]
 
     def _fold(
         self, catalog: Catalog, key: bytes | None, value: bytes | None, part: int, offset: int

@@ -19,20 +19,17 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.engine.decide import Engine
 from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.control_reader import group_free_consumer, partitions_of
 
 log = logging.getLogger(__name__)
 
 Switch = Callable[[Engine, Engine | None], None]
 RETRY_S = 2.0
-POLICY_PARTITIONS = t.spec(t.POLICIES).partitions or 1
 
 
 class PolicyWatch:
@@ -57,23 +54,16 @@ class PolicyWatch:
             await asyncio.sleep(RETRY_S)
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id=f"{self.settings.app_id}-policy-watch",
-            **kafka_python_options(self.settings),
-        )
+        consumer = group_free_consumer(self.settings, "policy-watch")
         await consumer.start()
         try:
-            # topics() reads fresh metadata (partitions_for_topic only knows the topics
-            # the client already follows, and this one is not followed yet).
-            if self.topic not in await consumer.topics():
+            try:
+                parts = await partitions_of(consumer, self.topic)
+            except LookupError:
                 # Nothing was ever published: the version the worker started with is
                 # live. Look again later (the worker creates the topic when it starts).
                 self._select(Catalog())
-                raise LookupError(f"topic {self.topic} does not exist yet")
-            parts = [TopicPartition(self.topic, p) for p in range(POLICY_PARTITIONS)]
+                raise
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)

@@ -114,8 +114,3 @@ class TopicNames:
 
 
 _BY_NAME = {s.logical: s for s in SPECS}
-
-
-def spec(logical: str) -> TopicSpec:
-    """The spec of a topic by its logical name."""
-    return _BY_NAME[logical]
