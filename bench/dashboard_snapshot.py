@@ -35,10 +35,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from prometheus_client.parser import text_string_to_metric_families
 
+from withdrawguard.adapters.topic_admin import create_topics
+from withdrawguard.contract.topics import TopicNames
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming.admin import create_topics
-from withdrawguard.streaming.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 10  # seconds: the range of rate() and of the quantiles

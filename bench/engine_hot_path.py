@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import wire
 
 
 def generate(n: int, customers: int, seed: int) -> list[tuple[bytes, bytes]]:

@@ -29,7 +29,7 @@ import faust
 import orjson
 import uvloop
 
-from withdrawguard.streaming.batches import in_event
+from withdrawguard.streaming.faust_internals.current_event import in_event
 
 MODES = ("events", "table", "table-batch")
 
@@ -109,7 +109,7 @@ def main() -> None:
     if mode not in MODES:
         sys.exit(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     logging.basicConfig(level=logging.WARNING)
-    # The worker's event loop (streaming/worker.py), so the floor is the framework's on
+    # The worker's event loop (worker/run.py), so the floor is the framework's on
     # the same loop, not asyncio's slower one.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = build(mode, bootstrap, app_id, data_dir, int(total), topics)

@@ -38,8 +38,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 import deployment as d  # bench/deployment.py
 import history  # bench/history.py
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 from withdrawguard.streaming.monitoring import TABLE_INTERVAL
 
 

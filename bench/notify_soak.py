@@ -46,8 +46,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 import deployment as d  # bench/deployment.py (puts the repository on sys.path)
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 
 OUT = d.ROOT / ".local" / "bench" / "notify_soak.json"
 CHANNELS = ("hook", "digest")

@@ -28,9 +28,9 @@ from typing import Any
 import orjson
 
 from withdrawguard.engine.policy import load_policy
+from withdrawguard.progress import Progress, duration
 from withdrawguard.scan.csvmap import load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
-from withdrawguard.scan.progress import Progress, duration
 from withdrawguard.scan.sources import FileSource, discover
 from withdrawguard.sim.generate import SimConfig, Simulation, generate
 from withdrawguard.sim.live import play

@@ -52,8 +52,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import deployment as d  # bench/deployment.py
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 
 
 async def _ceiling(settings: Settings, topics: list[str], total: int) -> tuple[float, float]:

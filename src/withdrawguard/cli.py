@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from withdrawguard.auth import cli as users_cli
 from withdrawguard.scan import command as scan_command
 from withdrawguard.settings import Settings, SettingsError
 from withdrawguard.sim import command as simulate_command
-from withdrawguard.web.console import users_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"WG_{name.upper()}={getattr(settings, name)}")
         return 0
     if args.command == "topics":
-        from withdrawguard.streaming.admin import TopicMismatch, create_topics
+        from withdrawguard.adapters.topic_admin import TopicMismatch, create_topics
 
         try:
             create_topics(settings)
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from redis.exceptions import RedisError
 
         from withdrawguard.adapters.redis_connection import explain
-        from withdrawguard.registry.rebuild import rebuild
+        from withdrawguard.streaming.sinks.registry_rebuild import rebuild
 
         try:
             rebuild(settings)
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "users":
         return users_cli.run(args, settings)
     if args.command == "worker":
-        from withdrawguard.streaming.worker import run_worker
+        from withdrawguard.worker.run import run_worker
 
         return run_worker(settings)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guards this

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
+from withdrawguard.contract.records import Record
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.app import Detector, create_app
-from withdrawguard.streaming.batch_writes import Record
+from withdrawguard.worker.app import Detector, create_app
 
 
 class Sent:

@@ -20,13 +20,13 @@ import orjson
 import pytest
 
 from tests.agents.conftest import Sent, capture_sends
+from withdrawguard.contract import topics as t
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
 from withdrawguard.sim.generate import SimConfig, generate
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.app import Detector, create_app
-from withdrawguard.streaming.placement import Placement, partition_for
+from withdrawguard.streaming.detect.placement import Placement, partition_for
+from withdrawguard.worker.app import Detector, create_app
 
 PARTITIONS = 6
 OUTPUTS = ("decisions", "holds", "alerts", "dead_letters")

@@ -12,7 +12,7 @@ import pytest
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings, SettingsError
-from withdrawguard.streaming.app import create_app
+from withdrawguard.worker.app import create_app
 
 
 def test_unset_it_is_the_web_host_and_port() -> None:

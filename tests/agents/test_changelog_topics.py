@@ -5,8 +5,8 @@ its first assignment."""
 from __future__ import annotations
 
 from tests.agents.conftest import Sent
-from withdrawguard.streaming.app import Detector
-from withdrawguard.streaming.topics import TopicNames
+from withdrawguard.contract.topics import TopicNames
+from withdrawguard.worker.app import Detector
 
 
 def test_the_changelog_topics_created_beforehand_are_the_ones_the_tables_write(

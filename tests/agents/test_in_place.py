@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry
 from tests.agents.conftest import Sent, capture_sends
 from tests.agents.test_pipeline import TEST_TOPIC
 from withdrawguard.adapters.metrics import PrometheusMetrics
+from withdrawguard.contract.topics import INPUT_EVENT_TYPES
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming.app import Detector, create_app
-from withdrawguard.streaming.placement import Placement
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES
+from withdrawguard.streaming.detect.placement import Placement
+from withdrawguard.worker.app import Detector, create_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CUSTOMER_EVENTS = "wg-customer-events"

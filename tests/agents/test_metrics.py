@@ -11,12 +11,12 @@ from prometheus_client import CollectorRegistry
 
 from tests.agents.conftest import Sent, capture_sends
 from withdrawguard.adapters.metrics import PrometheusMetrics
+from withdrawguard.contract import wire
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import wire
-from withdrawguard.streaming.app import Detector, create_app
+from withdrawguard.worker.app import Detector, create_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TEST_TOPIC = "<internal>"  # the topic name Faust's test context gives its messages

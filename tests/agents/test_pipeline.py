@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import wire
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TEST_TOPIC = "<internal>"  # the topic name Faust's test context gives its messages

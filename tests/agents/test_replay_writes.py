@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import wire
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DEST = {"bank_code": "0005", "account_number": "1234567"}

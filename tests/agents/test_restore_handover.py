@@ -1,6 +1,6 @@
 """The end of a table restore runs with the consumer's flow off: Faust resumes the input
 partitions, seeks them and empties the agents' queues in that step, and anything fetched
-in between was dropped unprocessed (streaming/restore_handover.py; the fault test
+in between was dropped unprocessed (streaming/faust_internals/recovery.py; the fault test
 "restore handover" shows it end to end)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faust.tables.recovery import Recovery
+from faust.tables.recovery import Recovery as FaustRecovery
 
-from withdrawguard.streaming import restore_handover
-from withdrawguard.streaming.app import Detector
+from withdrawguard.streaming.faust_internals import recovery as restore_handover
+from withdrawguard.worker.app import Detector
 
 
 @dataclass
@@ -32,14 +32,20 @@ async def test_faust_finishes_a_restore_with_the_flow_off(monkeypatch: pytest.Mo
     async def faust_original(self: Any, generation_id: int = 0) -> None:
         seen.append((self.app.consumer.flow_active, generation_id))  # resume, seek, clear
 
-    monkeypatch.setattr(Recovery, "on_recovery_completed", faust_original)
-    restore_handover.hold_flow_until_streams_are_sought()
-    restore_handover.hold_flow_until_streams_are_sought()  # a second app: wrapped once
+    monkeypatch.setattr(FaustRecovery, "on_recovery_completed", faust_original)
     consumer = Consumer()
-    await Recovery.on_recovery_completed(SimpleNamespace(app=SimpleNamespace(consumer=consumer)), 7)
+    recovery = restore_handover.Recovery.__new__(restore_handover.Recovery)  # no service
+    recovery.app = SimpleNamespace(consumer=consumer)
+    await recovery.on_recovery_completed(7)
     assert seen == [(False, 7)]
     assert consumer.log == ["stop_flow"]
 
 
-def test_every_detector_app_has_it(detector: tuple[Detector, Any]) -> None:
-    assert restore_handover.is_installed()
+def test_every_detector_app_has_it_and_faust_itself_is_unchanged(
+    detector: tuple[Detector, Any],
+) -> None:
+    assert isinstance(detector[0].app.tables.recovery, restore_handover.Recovery)
+    # installed through the TableManager setting, for this app: Faust's class is Faust's
+    assert (
+        FaustRecovery.on_recovery_completed is not restore_handover.Recovery.on_recovery_completed
+    )

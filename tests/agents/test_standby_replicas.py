@@ -11,7 +11,7 @@ import pytest
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.app import create_app
+from withdrawguard.worker.app import create_app
 
 
 @pytest.mark.parametrize("replicas", ["0", "1", "2"])

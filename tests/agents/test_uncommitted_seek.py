@@ -1,16 +1,16 @@
-"""Every detector app seeks uncommitted stream partitions too (streaming/uncommitted_seek.py;
-the broker side is tests/integration/test_uncommitted_seek.py): Faust's consumer thread
-runs `seek_to_committed_or_reset` on its own thread with the app's stream topics and
-reset policy."""
+"""Every detector app seeks uncommitted stream partitions too
+(streaming/faust_internals/consumer.py; the broker side is
+tests/integration/test_uncommitted_seek.py): Faust's consumer thread runs
+`seek_to_committed_or_reset` on its own thread with the app's stream topics and reset
+policy."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-from withdrawguard.streaming import uncommitted_seek
-from withdrawguard.streaming.app import Detector
+from withdrawguard.streaming.faust_internals import consumer as uncommitted_seek
+from withdrawguard.streaming.faust_internals.consumer import ConsumerThread
+from withdrawguard.worker.app import Detector
 
 COMMITTED: Any = {"what aiokafka returned": 1}
 
@@ -32,8 +32,10 @@ async def test_the_consumer_thread_seeks_with_the_apps_streams_and_reset_policy(
             calls.append((fun, *args))
             return COMMITTED
 
-    assert uncommitted_seek.is_installed()
-    result = await AIOKafkaConsumerThread.seek_to_committed(Thread())  # type: ignore[arg-type]
+    # the app's consumer is the wgkafka transport's, whose thread seeks this way
+    assert isinstance(app.consumer, uncommitted_seek.Consumer)
+    assert app.conf.broker_consumer[0].scheme == uncommitted_seek.SCHEME
+    result = await ConsumerThread.seek_to_committed(Thread())
     assert result is COMMITTED
     [(fun, consumer, is_stream, reset)] = calls
     assert fun is uncommitted_seek.seek_to_committed_or_reset

@@ -36,11 +36,11 @@ from tests.integration.harness import (
     unique,
 )
 from tests.integration.test_detector import attacker
+from withdrawguard.adapters.topic_admin import create_topics
+from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.admin import create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -40,11 +40,11 @@ from tests.integration.harness import (
 )
 from tests.integration.web_client import add_users, base
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract import topics as t
 from withdrawguard.engine.policy import fingerprint, load_policy, parse_policy
 from withdrawguard.policy.log import read_catalog
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 

@@ -34,10 +34,10 @@ from tests.integration.harness import (
 )
 from tests.integration.test_detector import attacker
 from tests.integration.web_client import add_users, base, get, wait
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.placement import partition_for
+from withdrawguard.streaming.detect.placement import partition_for
 
 pytestmark = pytest.mark.integration
 

@@ -28,11 +28,11 @@ from kafka.errors import KafkaError
 
 from tests.faults.load import Load
 from tests.integration.harness import ROOT, Worker, _free_port, isolated_settings
+from withdrawguard.auth.users import add_user
+from withdrawguard.contract import topics as t
 from withdrawguard.registry.projection import SOURCES
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
-from withdrawguard.web.console.passwords import add_user
 
 RUN = ROOT / ".local" / "run"
 SECRETS = {

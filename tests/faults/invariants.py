@@ -44,13 +44,13 @@ from tests.faults.deployment import ROOT, SECRETS, Deployment, Out
 from tests.faults.load import Load
 from tests.faults.oracle import Expected, rule_codes
 from tests.unit.registry_fakes import MemoryRegistry
+from withdrawguard.contract import topics as t
+from withdrawguard.contract.topics import INPUT_EVENT_TYPES
 from withdrawguard.engine.decode import decode_object
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.engine.timeutil import to_ms
 from withdrawguard.registry.apply import apply_record
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES
 
 ABSENCE_CODES = frozenset({"NEW_DEVICE", "DRAIN"})
 RESULTS = ROOT / ".local" / "faults" / "results.jsonl"

@@ -17,12 +17,12 @@ from pathlib import Path
 import orjson
 
 from tests.faults.load import Load
+from withdrawguard.contract.topics import INPUT_EVENT_TYPES
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.sources import Record
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES
 
 
 @dataclass(frozen=True)

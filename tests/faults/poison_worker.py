@@ -14,7 +14,7 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.events import CustomerEvent
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState
-from withdrawguard.streaming import worker
+from withdrawguard.worker import run as worker
 
 
 class PoisonedEngine(Engine):

@@ -3,7 +3,7 @@ seeking its partitions to their committed offsets, returns only once input recor
 reached an agent's queue (or after `SLOW_SEEK` seconds). At the end of a table restore
 Faust resumes the input partitions before that seek and empties the agents' queues after
 it, so what is fetched in between is dropped unprocessed
-(`withdrawguard.streaming.restore_handover`); in the full-size takeover where this was
+(`withdrawguard.streaming.faust_internals.recovery`); in the full-size takeover where this was
 found, the seek of forty partitions took half a second, long enough for a backlog to be
 fetched. This makes the window certain instead of likely. Production has no such hook:
 this module exists only in the test tree.
@@ -78,7 +78,7 @@ def _queued(app: Any) -> int:
     channels = {ch for chans in app.topics._tp_index.values() for ch in chans}
     # Through the `queue` property, which creates a channel's queue if it has none yet:
     # with this read, the takeover lost the records of a partition the killed worker had
-    # never committed in 3 of 11 runs before `streaming/uncommitted_seek.py`; reading
+    # never committed in 3 of 11 runs before `streaming/faust_internals/consumer.py`; reading
     # `_queue` instead, in none of 16 (docs/reliability.md, *Fixed*).
     return sum(ch.queue.qsize() for ch in channels)
 

@@ -13,9 +13,9 @@ import sys
 from typing import Any
 
 from withdrawguard.cli import main
+from withdrawguard.contract.topics import LOGINS, TopicNames
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import worker
-from withdrawguard.streaming.topics import LOGINS, TopicNames
+from withdrawguard.worker import run as worker
 
 log = logging.getLogger("tests.faults.stalling_worker")
 STALL_CHECK = 5.0

@@ -32,10 +32,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from tests import broker_cleanup
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.adapters.topic_admin import create_topics
+from withdrawguard.contract import topics as t
 from withdrawguard.secret import Secret
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.admin import create_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 HOW_TO_START = "start them with `make up` (Kafka and Redis), or set WG_KAFKA_BOOTSTRAP/WG_REDIS_URL"

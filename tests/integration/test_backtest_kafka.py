@@ -19,7 +19,7 @@ from withdrawguard.engine.policy import default_text
 from withdrawguard.policy.actions import publish
 from withdrawguard.policy.log import append, read_catalog
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.scan.progress import Progress
+from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
 from withdrawguard.sim.generate import SimConfig, generate
 from withdrawguard.sim.sinks import KafkaSink, write_labels

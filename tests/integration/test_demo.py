@@ -12,10 +12,10 @@ import pytest
 
 from tests.integration.harness import Bus, Worker, env_of
 from withdrawguard import cli
+from withdrawguard.auth.users import load_users, verify_password
 from withdrawguard.settings import Settings
 from withdrawguard.sim import demo
 from withdrawguard.sim.playbooks import PLAYBOOKS
-from withdrawguard.web.console.passwords import load_users, verify_password
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,8 @@ from tests.integration.harness import (
     unique,
 )
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract import topics as t
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 

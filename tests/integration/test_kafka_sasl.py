@@ -19,11 +19,11 @@ from tests.integration.test_detector import attacker
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.adapters.redis_connection import redis_options
 from withdrawguard.client import DecisionClient
-from withdrawguard.registry.rebuild import rebuild
+from withdrawguard.contract import topics as t
 from withdrawguard.scan.kafka_input import KafkaSource
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
+from withdrawguard.streaming.sinks.registry_rebuild import rebuild
 
 pytestmark = pytest.mark.integration
 

@@ -37,13 +37,13 @@ from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
 from withdrawguard.adapters.notify.webhook import WebhookChannel
+from withdrawguard.contract import topics as t
 from withdrawguard.notify.config import NotifyConfig, parse_notify_config
 from withdrawguard.notify.dedup import incident_key
+from withdrawguard.notify.notifier import Notifier, Source
 from withdrawguard.notify.signing import HEADER, verify_signature
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.notifier import Notifier, Source
 
 pytestmark = pytest.mark.integration
 

@@ -30,8 +30,8 @@ from tests.integration.harness import Worker, isolated_settings, unique
 from tests.integration.local_http import serving
 from tests.unit.notify_fakes import alert
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 

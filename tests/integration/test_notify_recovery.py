@@ -6,7 +6,7 @@ as the detector would write them): a critical one, routed to a channel whose rec
 refuses until the test opens its gate, then a high one, routed only to a channel that
 answers at once. Faust's commit bookkeeping let exactly this pass (a single unfinished
 offset at the head of a partition did not stop a commit); the notify feed commits only
-below the first unfinished record (`streaming/sink.py`)."""
+below the first unfinished record (`streaming/sinks/consumer.py`)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from tests.integration.harness import Worker, isolated_settings, unique
 from tests.integration.local_http import serving
 from tests.unit.notify_fakes import alert
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 

@@ -40,13 +40,13 @@ from tests.integration.harness import (
     unique,
 )
 from tests.integration.web_client import add_users, base, get, wait
+from withdrawguard.contract import topics as t
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy, parse_policy
 from withdrawguard.policy.versions import Pointer, PolicyVersion, pointer_record, version_record
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.placement import partition_for
+from withdrawguard.streaming.detect.placement import partition_for
 
 pytestmark = pytest.mark.integration
 

@@ -41,11 +41,11 @@ from tests.integration.harness import (
 )
 from tests.integration.test_detector import attacker
 from withdrawguard.client import DecisionClient
+from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
 from withdrawguard.secret import Secret
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 TOKEN = "svc-token-redis-ha"

@@ -34,10 +34,10 @@ from tests.integration.harness import (
 )
 from tests.integration.test_detector import attacker
 from withdrawguard.client import DecisionClient
+from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 
 # The issue asks for Redis to stay down a minute mid-stream; set lower for quick local runs.
 REDIS_OUTAGE_SECONDS = float(os.environ.get("WG_TEST_REDIS_OUTAGE_SECONDS", "60"))

@@ -15,9 +15,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.integration.harness import ROOT, Bus, env_of, unique
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from tests.browser.test_console import PASSWORDS, console_settings
 from tests.hostile import FUZZ, ODD_TEXT
 from tests.integration.harness import Bus, Worker, collecting_bus, unique
 from tests.integration.test_detector import attacker
+from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
-from withdrawguard.streaming import topics as t
 from withdrawguard.web.console.sessions import COOKIE, Signer
 
 pytestmark = pytest.mark.integration

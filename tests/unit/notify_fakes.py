@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from withdrawguard.adapters.notify.base import SendContext
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.retry import DeliveryError
 
 

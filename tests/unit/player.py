@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from withdrawguard.contract.topics import INPUT_EVENT_TYPES
 from withdrawguard.engine.crossref import CrossReference, DestinationState, IpState
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import decode_object
 from withdrawguard.engine.events import CustomerEvent
 from withdrawguard.engine.outputs import Alert, HoldUpdate, Verdict
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES
 
 
 @dataclass

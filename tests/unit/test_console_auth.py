@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from withdrawguard.cli import main
-from withdrawguard.web.console.access import may
-from withdrawguard.web.console.passwords import (
+from withdrawguard.auth.roles import may
+from withdrawguard.auth.users import (
     UsersFileError,
     add_user,
     authenticate,
@@ -19,6 +18,7 @@ from withdrawguard.web.console.passwords import (
     load_users,
     verify_password,
 )
+from withdrawguard.cli import main
 from withdrawguard.web.console.ratelimit import FailureLimiter, SignInLimiter
 from withdrawguard.web.console.sessions import Signer, load_secret
 

@@ -32,6 +32,13 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from tests.unit.player import Player
+from withdrawguard.contract.topics import (
+    INPUT_EVENT_TYPES,
+    POLICIES,
+    POLICY_AUDIT,
+    SPECS,
+    Role,
+)
 from withdrawguard.engine import decode
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
@@ -50,13 +57,6 @@ from withdrawguard.policy.versions import (
 )
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios
-from withdrawguard.streaming.topics import (
-    INPUT_EVENT_TYPES,
-    POLICIES,
-    POLICY_AUDIT,
-    SPECS,
-    Role,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "contract.md"

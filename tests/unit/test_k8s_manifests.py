@@ -17,9 +17,9 @@ import pytest
 import yaml
 from faust.types.settings import Settings as FaustSettings
 
+from withdrawguard.auth.users import load_users
 from withdrawguard.settings import PREFIX, Settings
-from withdrawguard.streaming.sink import STOP_WAIT
-from withdrawguard.web.console.passwords import load_users
+from withdrawguard.streaming.sinks.consumer import STOP_WAIT
 from withdrawguard.web.console.sessions import load_secret
 from withdrawguard.web.decision_api import load_tokens
 from withdrawguard.web.health import register_health
@@ -195,8 +195,8 @@ def test_no_more_workers_than_partitions() -> None:
 def test_the_grace_period_covers_a_clean_stop() -> None:
     sinks = sum(
         p.read_text(encoding="utf-8").count("SinkConsumer(")
-        for p in (ROOT / "src/withdrawguard/streaming").glob("*.py")
-        if p.name != "sink.py"
+        for p in (ROOT / "src/withdrawguard/streaming/sinks").glob("*.py")
+        if p.name != "consumer.py"
     )
     assert sinks == 2  # the registry and the notifications
     sleep, seconds = CONTAINER["lifecycle"]["preStop"]["exec"]["command"]

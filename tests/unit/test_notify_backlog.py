@@ -18,7 +18,7 @@ from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.config import parse_notify_config
 from withdrawguard.notify.retry import DeliveryError, backoff_delay
 from withdrawguard.settings import Settings, SettingsError
-from withdrawguard.streaming.sink import Done, SinkConsumer
+from withdrawguard.streaming.sinks.consumer import Done, SinkConsumer
 
 TP0 = TopicPartition("alerts", 0)
 

@@ -11,8 +11,8 @@ import pytest
 
 from tests.unit.notify_fakes import Counts, MemoryDedup, MemoryIncidents, RecordingChannel, alert
 from withdrawguard.notify.config import ChannelConfig, NotifyConfig
+from withdrawguard.notify.notifier import Notifier, Source
 from withdrawguard.notify.retry import PermanentError, backoff_delay, schedule
-from withdrawguard.streaming.notifier import Notifier, Source
 
 SOURCE = Source("fraud-alerts", 2, 41, b"C-100234", b"{}")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tests.unit.notify_fakes import alert
 from tests.unit.player import Player
-from withdrawguard.adapters.notify.base import SendContext
 from withdrawguard.adapters.notify.email import build_email
 from withdrawguard.adapters.notify.pagerduty import pagerduty_event
 from withdrawguard.adapters.notify.slack import slack_blocks
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.render import REASON_WORDS, masked, render_alert, render_digest
 from withdrawguard.sim import scenarios as s
 

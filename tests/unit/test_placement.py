@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from withdrawguard.streaming.placement import Placement
+from withdrawguard.streaming.detect.placement import Placement
 
 # Kafka's own test vectors for Utils.murmur2 (clients' UtilsTest), signed 32-bit.
 JAVA_MURMUR2 = {

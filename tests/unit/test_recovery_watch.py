@@ -11,10 +11,10 @@ from typing import Any, NamedTuple
 import pytest
 from faust.types import TP as FaustTP
 
-from withdrawguard.streaming import recovery_watch
-from withdrawguard.streaming.fetch_state import describe_fetch
-from withdrawguard.streaming.recovery_watch import RecoveryGuard
-from withdrawguard.streaming.stalls import silent_changelogs
+from withdrawguard.streaming.faust_internals.fetch_state import describe_fetch
+from withdrawguard.streaming.guards import recovery_guard as recovery_watch
+from withdrawguard.streaming.guards.recovery_guard import RecoveryGuard
+from withdrawguard.streaming.guards.stall_watch import silent_changelogs
 
 
 class TP(NamedTuple):

@@ -14,8 +14,8 @@ from tests.unit.registry_fakes import MemoryRegistry
 from tests.unit.test_registry_projection import HELD_THEN_RELEASED
 from tests.unit.test_registry_retry import FlakyRegistry
 from withdrawguard.registry.projection import DECISIONS, HOLDS
-from withdrawguard.streaming.registry_feed import registry_handler
-from withdrawguard.streaming.sink import SinkConsumer
+from withdrawguard.streaming.sinks.consumer import SinkConsumer
+from withdrawguard.streaming.sinks.registry import registry_handler
 
 LOGICAL = {"p.withdrawal-decisions": DECISIONS, "p.withdrawal-holds": HOLDS}
 CONCRETE = {v: k for k, v in LOGICAL.items()}
@@ -173,7 +173,7 @@ async def test_a_partition_revoked_mid_batch_is_neither_applied_further_nor_comm
 
 
 async def test_an_unexpected_failure_restarts_the_consumer(monkeypatch: Any) -> None:
-    import withdrawguard.streaming.sink as module
+    import withdrawguard.streaming.sinks.consumer as module
 
     monkeypatch.setattr(module, "RESTART_DELAY", 0.0)
     recs = records()

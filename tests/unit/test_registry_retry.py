@@ -10,7 +10,7 @@ from tests.unit.registry_fakes import MemoryRegistry
 from tests.unit.test_registry_projection import HELD_THEN_RELEASED
 from withdrawguard.registry.apply import Change
 from withdrawguard.registry.projection import DECISIONS
-from withdrawguard.streaming.registry_retry import Backoff, apply_until_done
+from withdrawguard.streaming.sinks.registry_retry import Backoff, apply_until_done
 
 
 @dataclass

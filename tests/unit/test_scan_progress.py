@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from withdrawguard.scan.progress import Progress, duration
+from withdrawguard.progress import Progress, duration
 
 
 class Clock:

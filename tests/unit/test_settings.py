@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from withdrawguard.contract.topics import TopicNames
 from withdrawguard.settings import Settings, SettingsError
-from withdrawguard.streaming.topics import TopicNames
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from tests.unit.test_registry_feed import FakeConsumer, Rec
-from withdrawguard.streaming.offsets import OffsetTracker
-from withdrawguard.streaming.sink import Done, SinkConsumer
+from withdrawguard.streaming.sinks.consumer import Done, SinkConsumer
+from withdrawguard.streaming.sinks.offsets import OffsetTracker
 
 TP0 = TopicPartition("alerts", 0)
 

@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from withdrawguard.streaming import stall_watch
-from withdrawguard.streaming.stall_watch import StallGuard
-from withdrawguard.streaming.stalls import StallWatch
+from withdrawguard.streaming.guards import stall_guard as stall_watch
+from withdrawguard.streaming.guards.stall_guard import StallGuard
+from withdrawguard.streaming.guards.stall_watch import StallWatch
 
 
 class TP(NamedTuple):

@@ -12,7 +12,7 @@ import faust
 import pytest
 from rocksdict import Rdict
 
-from withdrawguard.streaming.table_store import (
+from withdrawguard.streaming.faust_internals.table_store import (
     SCHEME,
     SharedMemoryOptions,
     Store,

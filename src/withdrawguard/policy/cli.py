@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from withdrawguard.auth.roles import may
+from withdrawguard.auth.users import UsersFileError, authenticate, load_users
 from withdrawguard.engine.policy import PolicyError
 from withdrawguard.policy import actions
 from withdrawguard.policy.diff import changed_values
@@ -25,8 +27,6 @@ from withdrawguard.policy.log import PolicyLogError, append, read_catalog
 from withdrawguard.policy.versions import Catalog, make_version
 from withdrawguard.secret import read_secret_file
 from withdrawguard.settings import Settings
-from withdrawguard.web.console.access import may
-from withdrawguard.web.console.passwords import UsersFileError, authenticate, load_users
 
 CHANGES = ("publish", "shadow", "promote", "rollback")
 

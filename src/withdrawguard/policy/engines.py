@@ -1,5 +1,5 @@
 """Which engines a worker runs, as the policies topic says: the live one and, when a
-shadow is named, the shadow one. No I/O: `streaming/policy_watch.py` feeds it the
+shadow is named, the shadow one. No I/O: `streaming/control/engine_feed.py` feeds it the
 catalog each time a pointer moves, and hands the engines to the pipeline.
 
 Until a live version is published the worker runs the policy it started with

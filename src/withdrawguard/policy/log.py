@@ -14,10 +14,10 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract import topics as t
 from withdrawguard.policy.actions import Plan
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 
 
 class PolicyLogError(RuntimeError):

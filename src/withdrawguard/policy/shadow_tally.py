@@ -1,7 +1,7 @@
 """Live against shadow, as the console's policy page shows it: the comparisons of one
 (live, shadow) pair of versions read from `shadow-decisions`, added up in bounded memory.
 
-Pure: `streaming/policy_feed.py` reads the topic and hands each record's value here. A
+Pure: `streaming/control/policy_feed.py` reads the topic and hands each record's value here. A
 record of another pair (decided before a worker switched, or by an older shadow) is not
 counted. Counts are of comparisons, as `withdrawguard_shadow_verdicts_total` counts them:
 a withdrawal compared again (a later event re-decides it) counts again; the list of

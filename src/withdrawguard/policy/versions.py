@@ -11,7 +11,7 @@ version it names:
   version runs live, and which in shadow (`id` null: no shadow).
 
 Times are epoch milliseconds. Nothing here does I/O; `policy/log.py` reads and writes
-the topic, `streaming/policy_watch.py` follows it in a worker.
+the topic, `streaming/control/engine_feed.py` follows it in a worker.
 """
 
 from __future__ import annotations

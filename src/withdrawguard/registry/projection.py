@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.streaming import topics as t
+from withdrawguard.contract import topics as t
 
 DECISIONS = t.WITHDRAWAL_DECISIONS
 HOLDS = t.WITHDRAWAL_HOLDS

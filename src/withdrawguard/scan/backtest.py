@@ -28,7 +28,7 @@ from withdrawguard.scan.output import RejectLog
 from withdrawguard.scan.policy_spec import ChosenPolicy
 
 __all__ = ["OUTPUT_FILES", "ChosenPolicy", "run"]
-from withdrawguard.scan.progress import Progress
+from withdrawguard.progress import Progress
 from withdrawguard.scan.quality_table import assess_runs
 from withdrawguard.scan.sources import Source
 from withdrawguard.scan.spill import Spill

@@ -18,11 +18,11 @@ from typing import Any, TextIO
 
 from withdrawguard.engine.policy import PolicyError, load_policy
 from withdrawguard.engine.timeutil import to_ms
+from withdrawguard.progress import Progress
 from withdrawguard.scan import backtest
 from withdrawguard.scan.csvmap import MappingError, load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.policy_spec import CatalogOnce, SpecError, catalog_reader, choose
-from withdrawguard.scan.progress import Progress
 from withdrawguard.scan.quality_table import LabelsError, read_labels, table
 from withdrawguard.scan.sources import FileSource, Source, SourceError, discover
 from withdrawguard.settings import Settings

@@ -35,18 +35,18 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.engine.crossref import CrossReference, DestinationState, IpState
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_object, parse_json
 from withdrawguard.engine.events import InputEvent, Notice
 from withdrawguard.engine.policy import Policy
 from withdrawguard.engine.timeutil import to_ms
+from withdrawguard.progress import Progress
 from withdrawguard.scan.output import RejectLog, write_outputs
-from withdrawguard.scan.progress import Progress
 from withdrawguard.scan.replay import Replayer
 from withdrawguard.scan.sources import Record, Source
 from withdrawguard.scan.spill import Spill
-from withdrawguard.streaming import wire
 
 _RANK = {"login": 0, "account_change": 1, "withdrawal": 2, "case_decision": 3}
 _TICK = 2047  # progress is updated every 2048 items

@@ -16,9 +16,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.contract.topics import INPUT_EVENT_TYPES, TopicNames
 from withdrawguard.scan.sources import Record, SourceError
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.topics import INPUT_EVENT_TYPES, TopicNames
 
 ConsumerFactory = Callable[..., Any]
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from withdrawguard.contract.topics import POLICIES, TopicNames
 from withdrawguard.engine.policy import Policy, PolicyError, fingerprint, load_policy
 from withdrawguard.policy.versions import Catalog
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.topics import POLICIES, TopicNames
 
 _VERSION_ID = re.compile(r"^[0-9a-f]{8}$")
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.outputs import Verdict
 from withdrawguard.engine.state import CustomerState
 from withdrawguard.engine.timeutil import to_ms
 from withdrawguard.scan.spill import Spill
-from withdrawguard.streaming import wire
 
 SETTLE_AT = 4096
 """Verdicts kept in memory per customer before the settled ones are written out."""

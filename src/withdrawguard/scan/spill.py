@@ -24,10 +24,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from withdrawguard.contract import wire
 from withdrawguard.engine.events import Notice
 from withdrawguard.engine.outputs import DestinationObservation, IpObservation
 from withdrawguard.engine.timeutil import to_ms
-from withdrawguard.streaming import wire
 
 NOTICE_SEQ = 1 << 62
 """Notices sort after every input event of the same millisecond (input seqs are lower)."""

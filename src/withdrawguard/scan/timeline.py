@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.contract import wire
 from withdrawguard.engine.events import (
     AccountChange,
     CaseDecision,
@@ -27,7 +28,6 @@ from withdrawguard.engine.events import (
 from withdrawguard.engine.policy import DAY
 from withdrawguard.engine.timeutil import iso, to_ms
 from withdrawguard.scan.spill import Spill
-from withdrawguard.streaming import wire
 
 WINDOW = 7 * DAY
 LIMIT = 200

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from withdrawguard.scan.progress import Progress, duration
+from withdrawguard.progress import Progress, duration
 from withdrawguard.settings import Settings
 from withdrawguard.sim.delivery import Rates
 from withdrawguard.sim.generate import DEFAULT_START, SimConfig, generate

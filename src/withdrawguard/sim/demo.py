@@ -15,12 +15,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from withdrawguard.scan.progress import Progress
+from withdrawguard.auth.users import add_user
+from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
 from withdrawguard.sim.generate import SimConfig, generate
 from withdrawguard.sim.live import Played, play
 from withdrawguard.sim.quality import MUST_HOLD, Outcome, assess, targets_missed
-from withdrawguard.web.console.passwords import add_user
 
 DEMO_USER = "demo"
 

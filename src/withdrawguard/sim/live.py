@@ -18,12 +18,12 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
-from withdrawguard.scan.progress import Progress
+from withdrawguard.contract.topics import DEAD_LETTERS, WITHDRAWAL_DECISIONS, TopicNames
+from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
 from withdrawguard.sim.generate import Simulation
 from withdrawguard.sim.quality import Outcome
 from withdrawguard.sim.sinks import KafkaSink
-from withdrawguard.streaming.topics import DEAD_LETTERS, WITHDRAWAL_DECISIONS, TopicNames
 
 
 class VerdictCollector:

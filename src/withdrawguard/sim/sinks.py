@@ -16,11 +16,11 @@ from typing import IO, Any
 
 import orjson
 
-from withdrawguard.scan.progress import Progress
+from withdrawguard.contract.topics import TopicNames
+from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
 from withdrawguard.sim.delivery import Delivery
 from withdrawguard.sim.generate import Simulation
-from withdrawguard.streaming.topics import TopicNames
 
 EVENTS = "events"
 LABELS = "labels.jsonl"

@@ -1,9 +1,10 @@
-"""The Faust application factory: the app, its topics and tables, and its agents.
+"""The Faust application: the app, its topics and tables, and the detector's agents.
 
-Nothing happens at import. `create_app(settings, engine)` builds everything; the
-worker entry point (`withdrawguard worker`) and the tests call it. Unless given other
-`metrics`, it counts with Prometheus metrics on a registry of its own, served on
-`/metrics` with Faust's sensors.
+Nothing happens at import. `build_detector(settings, engine)` makes the Faust app with
+our extensions of Faust installed for it alone (`faust_internals`) and registers the
+pipeline's agents; it registers nothing else. The worker's one wiring point,
+`withdrawguard.worker.app.create_app`, adds health, the console, the decision API, the
+sinks, the policy feed and the guards around it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
-from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.kafka_security import faust_credentials
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
 from withdrawguard.adapters.policy_metrics import (
@@ -24,23 +24,16 @@ from withdrawguard.adapters.policy_metrics import (
     PolicyMetrics,
     PrometheusPolicyMetrics,
 )
+from withdrawguard.contract import topics as t
+from withdrawguard.contract.records import Produce, Record
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
-from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.agents import Pipeline
-from withdrawguard.streaming.batch_writes import Produce, Record
-from withdrawguard.streaming.monitoring import register_metrics
-from withdrawguard.streaming.notify_feed import register_notifier
-from withdrawguard.streaming.placement import Placement
-from withdrawguard.streaming.policy_watch import PolicyWatch
-from withdrawguard.streaming.registry_feed import register_registry
-from withdrawguard.streaming.restore_handover import hold_flow_until_streams_are_sought
-from withdrawguard.streaming.table_store import SCHEME, TableMemory
-from withdrawguard.streaming.uncommitted_seek import seek_uncommitted_partitions_too
-from withdrawguard.web.console import policy_views, register_console
-from withdrawguard.web.health import register_health
+from withdrawguard.streaming import faust_internals
+from withdrawguard.streaming.detect.pipeline import Pipeline
+from withdrawguard.streaming.detect.placement import Placement
+from withdrawguard.streaming.faust_internals.introspect import partition_count
+from withdrawguard.streaming.faust_internals.table_store import TableMemory
 
 
 @dataclass
@@ -51,22 +44,20 @@ class Detector:
     pipeline: Pipeline
     settings: Settings
     metrics: Metrics
+    memory: TableMemory | None
+    """The one memory budget of every RocksDB table partition (None: memory store)."""
 
 
-def create_app(
-    settings: Settings,
-    engine: Engine,
-    metrics: Metrics | None = None,
-    watch_policies: bool = False,
-    **overrides: Any,
+def build_detector(
+    settings: Settings, engine: Engine, metrics: Metrics | None = None, **overrides: Any
 ) -> Detector:
-    """The app deciding with `engine`; with `watch_policies` (the worker), with the
-    version the policies topic names live once it is published (policy_watch.py)."""
+    """The Faust app deciding with `engine`, with its topics, tables and agents."""
     names = t.TopicNames(settings)
-    store = "memory://" if settings.store == "memory" else SCHEME
+    memory_store = settings.store == "memory"
     config: dict[str, Any] = {
         "broker": settings.broker_url,
-        "store": store,
+        # our store, consumer transport and table manager (streaming/faust_internals/)
+        **faust_internals.app_options(settings.broker_url, memory_store),
         "datadir": str(settings.data_dir.absolute()),
         "web_bind": settings.web_host,
         "web_host": settings.web_host,
@@ -109,10 +100,10 @@ def create_app(
         # -- end of throughput and latency
     }
     # RocksDB: every partition of every table draws on one memory budget (a block cache
-    # with the memtables charged to it, streaming/table_store.py); small memtables, so
-    # each flush is short. Faust's defaults (a 2 GiB cache and 3 x 64 MiB memtables per
+    # with the memtables charged to it, faust_internals/table_store.py); small memtables,
+    # so each flush is short. Faust's defaults (a 2 GiB cache and 3 x 64 MiB memtables per
     # partition) let the worker's memory grow with every key and partition it touches.
-    memory = TableMemory(settings.table_memory_mb * 1024**2) if store != "memory://" else None
+    memory = None if memory_store else TableMemory(settings.table_memory_mb * 1024**2)
     rocksdb_options = {
         "memory": memory,
         "write_buffer_size": 4 * 1024**2,
@@ -120,12 +111,6 @@ def create_app(
     }
     config.update(faust_credentials(settings))  # TLS and SASL: WG_KAFKA_SECURITY_PROTOCOL
     config.update(overrides)
-    # Faust empties the agents' queues after a restore while inputs are being fetched
-    # into them, losing those events (streaming/restore_handover.py): held off here.
-    hold_flow_until_streams_are_sought()
-    # Faust's seek back to the committed offsets skips a partition that has none, and the
-    # records it had just discarded with it (streaming/uncommitted_seek.py): sought too.
-    seek_uncommitted_partitions_too()
     app = faust.App(settings.app_id, **config)
 
     def topic(logical: str, *extra: str) -> faust.TopicT:
@@ -176,31 +161,7 @@ def create_app(
         partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)
-    if watch_policies:
-        selection = EngineSelection(engine, pipeline.policy_metrics)
-        watch = PolicyWatch(settings, selection, pipeline.switch)
-        pipeline.policy_ready = watch.ready
-        app.task(watch.run)
-    register_health(app)
-    console = register_console(app, settings, pipeline.customers)  # ops console, behind sign-in
-    if watch_policies:
-        policy_views.register(console, lambda: _running(pipeline), producer_of(app))
-    register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
-    register_registry(app, settings, metrics)  # hold registry feed into Redis, decision API
-    register_metrics(
-        app,
-        metrics,
-        source_topics=pipeline.source_topics(),
-        tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
-        offsets=GroupOffsets(settings, settings.app_id),
-        memory=memory,
-    )
-    return Detector(app, pipeline, settings, metrics)
-
-
-def _running(pipeline: Pipeline) -> tuple[str, str | None]:
-    """The (live, shadow) versions the pipeline decides with now."""
-    return pipeline.engine.policy_id, pipeline.shadow.policy_id if pipeline.shadow else None
+    return Detector(app, pipeline, settings, metrics, memory)
 
 
 def _policy_metrics(metrics: Metrics) -> PolicyMetrics:
@@ -231,20 +192,3 @@ def _placement(app: faust.App, names: t.TopicNames) -> Placement | None:
         customer_events=names.name(t.CUSTOMER_EVENTS),
         partition_count=lambda topic: partition_count(app, topic),
     )
-
-
-def partition_count(app: faust.App, topic: str) -> int | None:
-    """Partitions of `topic` in the cluster metadata of the worker's aiokafka consumer
-    (which reads every topic a worker subscribes to); None before it has started or on
-    another transport.
-
-    Not Faust's `Consumer.topic_partitions`: that reads the group coordinator's metadata
-    snapshot, which aiokafka 0.14 fills only on the group's leader (the member that
-    computes the assignment), so on every other worker it knows no topic at all.
-    """
-    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
-    client = getattr(consumer, "_client", None)
-    if client is None:
-        return None
-    partitions = client.cluster.partitions_for_topic(topic)
-    return len(partitions) if partitions else None

@@ -12,23 +12,21 @@ Two gauges are refreshed by Faust timers on every worker:
   (through the worker's consumer, a stuck consumer would stop its own lag from being
   reported: this was seen). This is Kafka's usual definition (what
   `kafka-consumer-groups` shows), so it includes up to one commit interval of
-  processed-but-uncommitted work. The same offsets feed the stall guard.
+  processed-but-uncommitted work. The same offsets are handed to `on_offsets` (the
+  stall guard, `streaming/guards/`).
 - table sizes, every `TABLE_INTERVAL` seconds: the keys of the table's partitions this
   worker holds (RocksDB's estimate, `table_store.table_keys`), and the memory those
   RocksDB partitions hold: each table's memtables and table readers, and the block cache
   they all share (`table="all"`). The worker's RSS grows as they fill, up to the budget
   `WG_TABLE_MEMORY_MB`, and this says how much of it they are.
 
-A third loop, every `LAG_INTERVAL` seconds, watches a table restore under way for
-changelog partitions that deliver nothing (`recovery_watch`). It is not a Faust timer:
-those start only after the first restore has completed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -36,9 +34,11 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
-from withdrawguard.streaming.recovery_watch import RecoveryGuard
-from withdrawguard.streaming.stall_watch import StallGuard
-from withdrawguard.streaming.table_store import TableMemory, rocksdb_memory, table_keys
+from withdrawguard.streaming.faust_internals.table_store import (
+    TableMemory,
+    rocksdb_memory,
+    table_keys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,10 @@ PROBE_TIMEOUT = 15.0
 TABLE_INTERVAL = 30.0
 SHARED_CACHE = "all"
 """The `table` label of the block cache every table shares."""
+OffsetsReader = Callable[
+    [Mapping[tuple[str, int], int], Mapping[tuple[str, int], int]], Awaitable[Any]
+]
+"""Called with each round's committed offsets and log ends, by (topic, partition)."""
 FAUST_PREFIX = "faust"
 """Faust's sensor would name its metrics after the app id; a fixed prefix keeps the
 dashboard and the alert rules the same for every deployment."""
@@ -59,17 +63,16 @@ def register_metrics(
     tables: Iterable[Any],
     offsets: GroupOffsets | None = None,
     memory: TableMemory | None = None,
+    on_offsets: OffsetsReader | None = None,
 ) -> None:
     """Serve `/metrics` (for Prometheus metrics) and start the lag and table timers. The
-    lag timer also watches for stalled partitions (`stall_watch`); it reads offsets with
-    `offsets` (the broker, on connections of its own), not through the worker's consumer."""
+    lag timer reads offsets with `offsets` (the broker, on connections of its own), not
+    through the worker's consumer, and hands each round to `on_offsets`."""
     if isinstance(metrics, PrometheusMetrics):
         setup_prometheus_sensors(
             app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
         )
     watched = list(tables)
-    guard = StallGuard(app, metrics)
-    restore_guard = RecoveryGuard(app, metrics)
     busy = asyncio.Lock()
 
     async def report_consumer_lag() -> None:
@@ -88,23 +91,8 @@ def register_metrics(
                 return
         done = {k: v for k, v in done.items() if k in ends}
         metrics.consumer_lag({k: max(0, ends[k] - v) for k, v in done.items()})
-        await guard.check(done, ends)
-
-    restore_watch: list[Any] = []
-
-    async def watch_table_restores() -> None:
-        async for _ in app.itertimer(LAG_INTERVAL, name="withdrawguard.table_restore"):
-            try:
-                await restore_guard.check()
-            except Exception:  # a bug here must not end the watch
-                log.exception("the table restore guard failed")
-
-    async def start_restore_watch(sender: Any, *args: Any, **kwargs: Any) -> None:
-        # Faust starts app timers only once the first restore is complete, and that one
-        # (a new worker, or one whose data dir was lost) needs watching most: so the
-        # watch starts with the first assignment instead, and runs until the app stops.
-        if not restore_watch:
-            restore_watch.append(app.add_future(watch_table_restores()))
+        if on_offsets is not None:
+            await on_offsets(done, ends)
 
     async def report_table_sizes() -> None:
         for table in watched:
@@ -119,6 +107,5 @@ def register_metrics(
             await offsets.close()
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
-    app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
     app.timer(LAG_INTERVAL, name="withdrawguard.consumer_lag")(report_consumer_lag)
     app.timer(TABLE_INTERVAL, name="withdrawguard.table_sizes")(report_table_sizes)

@@ -18,7 +18,9 @@ from typing import Any
 
 import faust
 
+from withdrawguard.adapters.redis_connection import redis_options, topology
 from withdrawguard.client import AsyncDecisionClient
+from withdrawguard.settings import Settings
 
 log = logging.getLogger(__name__)
 PATH = "/api/withdrawals/{withdrawal_id}/decision"
@@ -54,9 +56,31 @@ def refusal(authorization: str | None, tokens: Sequence[bytes]) -> str | None:
     return None if match else "invalid token"
 
 
-def register_decision_api(
-    app: faust.App, client: AsyncDecisionClient, tokens: Sequence[bytes]
-) -> None:
+def register_decision_api(app: faust.App, settings: Settings) -> AsyncDecisionClient:
+    """Serve the decision API from `app`'s web server, reading the registry with a Redis
+    connection pool of its own (closed when the app stops); returns that client."""
+    where = topology(settings)
+    client = AsyncDecisionClient(
+        settings.redis_url,
+        settings.app_id,
+        mode=where.mode,
+        sentinels=[f"{host}:{port}" for host, port in where.sentinels],
+        sentinel_master=where.sentinel_master,
+        **redis_options(settings),
+    )
+    tokens = load_tokens(settings.service_tokens_file)
+
+    async def close(app: Any, **kwargs: Any) -> None:
+        await client.aclose()
+
+    app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
+    serve_decisions(app, client, tokens)
+    return client
+
+
+def serve_decisions(app: faust.App, client: AsyncDecisionClient, tokens: Sequence[bytes]) -> None:
+    """`GET PATH` answered from `client`, for callers holding one of `tokens`."""
+
     @app.page(PATH)
     async def withdrawal_decision(view: Any, request: Any, withdrawal_id: str) -> Any:
         denied = refusal(request.headers.get("Authorization"), tokens)

@@ -3,12 +3,12 @@ notifier shares between workers. `build_channels` makes them from the routing co
 
 from __future__ import annotations
 
-from withdrawguard.adapters.notify.base import Channel, NoMetrics, NotifyMetrics, SendContext
 from withdrawguard.adapters.notify.email import EmailChannel
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.pagerduty import PagerDutyChannel
 from withdrawguard.adapters.notify.slack import SlackChannel
 from withdrawguard.adapters.notify.webhook import WebhookChannel
+from withdrawguard.notify.channel import Channel, NoMetrics, NotifyMetrics, SendContext
 from withdrawguard.notify.config import ChannelConfig, NotifyConfig
 
 __all__ = ["Channel", "NoMetrics", "NotifyMetrics", "SendContext", "build_channels"]

@@ -14,7 +14,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
-from withdrawguard.adapters.notify.base import SendContext
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.config import Secret
 from withdrawguard.notify.render import Message
 from withdrawguard.notify.retry import DeliveryError, PermanentError

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.adapters.notify.base import SendContext
 from withdrawguard.adapters.notify.http import HttpClient
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.config import Secret
 
 _SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.adapters.notify.base import SendContext
 from withdrawguard.adapters.notify.http import HttpClient
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.config import Secret
 from withdrawguard.notify.render import Message
 

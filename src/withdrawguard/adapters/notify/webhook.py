@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.adapters.notify.base import SendContext
 from withdrawguard.adapters.notify.http import HttpClient
+from withdrawguard.notify.channel import SendContext
 from withdrawguard.notify.config import Secret
 from withdrawguard.notify.signing import HEADER, sign
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from withdrawguard.auth.roles import may
 from withdrawguard.web.console.sessions import COOKIE, Session, Signer
 
 log = logging.getLogger("withdrawguard.console.access")
@@ -26,7 +27,6 @@ log = logging.getLogger("withdrawguard.console.access")
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login"})
 SERVICE_PREFIX = "/api/"
 REFUSED_PREFIXES = ("/table", "/router")
-RANK = {"viewer": 1, "analyst": 2, "admin": 3}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,11 +35,6 @@ class Revocations(Protocol):
     async def revoke(self, sid: str, seconds: int) -> None: ...
 
     async def is_revoked(self, sid: str) -> bool: ...
-
-
-def may(role: str, need: str) -> bool:
-    """Whether `role` is allowed what `need` is: each role does all the ones below it do."""
-    return RANK.get(role, 0) >= RANK[need]
 
 
 def client_address(request: web.Request) -> str:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from faust.web import View
 
+from withdrawguard.auth.users import authenticate
 from withdrawguard.web.console import pages
 from withdrawguard.web.console.access import Refused, client_address, deny, read_form
-from withdrawguard.web.console.passwords import authenticate
 from withdrawguard.web.console.sessions import COOKIE
 
 if TYPE_CHECKING:

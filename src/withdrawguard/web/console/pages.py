@@ -8,8 +8,8 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
+from withdrawguard.auth.roles import may
 from withdrawguard.web.console import scripts
-from withdrawguard.web.console.access import may
 from withdrawguard.web.console.sessions import Session
 from withdrawguard.web.console.timeline import Entry
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
+from withdrawguard.auth.roles import may
 from withdrawguard.policy.shadow_tally import OUTCOMES, Difference, ShadowTally, Side
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.web.console.access import may
 from withdrawguard.web.console.pages import _layout
 from withdrawguard.web.console.sessions import Session
 

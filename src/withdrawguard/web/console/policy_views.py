@@ -14,17 +14,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from faust.web import View
 
+from withdrawguard.contract import topics as t
+from withdrawguard.contract.records import Produce
 from withdrawguard.policy import actions
 from withdrawguard.policy.actions import ActionError, Plan
+from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.streaming import topics as t
-from withdrawguard.streaming.batch_writes import Produce
-from withdrawguard.streaming.policy_feed import PolicyFeed
 from withdrawguard.web.console.access import Refused, deny, read_form
 from withdrawguard.web.console.auth_views import _html, _see_other
 from withdrawguard.web.console.policy_pages import PolicyView, policy_page
@@ -43,12 +44,31 @@ _ID = re.compile(r"^[0-9a-f]{8}$")
 MAX_NOTE = 2048
 
 
-def register(console: Console, running: Running, produce: Produce) -> PolicyFeed:
-    """Serve the policy page from `console`'s app; returns the feed it reads (started
-    as an app task)."""
+class PolicySource(Protocol):
+    """What the page reads: the catalog and the shadow tally as every worker reads them
+    from the topics (`streaming/control/policy_feed.py`)."""
+
+    catalog: Catalog | None
+    tally: ShadowTally
+
+    async def wait_read(self, partition: int, offset: int, timeout_s: float = 10) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PolicyPage:
+    """What the worker hands the console for its policy page."""
+
+    running: Running
+    """The (live, shadow) versions the worker's pipeline decides with now."""
+    produce: Produce
+    """Writes the policies and audit records (the worker's producer)."""
+    feed: PolicySource
+
+
+def register(console: Console, page: PolicyPage) -> None:
+    """Serve the policy page and its actions from `console`'s app."""
     app = console.app
-    feed = PolicyFeed(console.settings)
-    app.task(feed.run)
+    running, produce, feed = page.running, page.produce, page.feed
     names = t.TopicNames(console.settings)
 
     def view() -> PolicyView:
@@ -93,8 +113,6 @@ def register(console: Console, running: Running, produce: Produce) -> PolicyFeed
             await feed.wait_read(partition, offset)
             version = plan.version or "none"
             return _see_other(f"/policy?done={plan.action}&version={version}")
-
-    return feed
 
 
 def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from aiohttp import web
@@ -17,15 +17,18 @@ from faust.types import TableT
 from redis.asyncio import Redis
 
 from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.auth.users import User, load_users
+from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
-from withdrawguard.streaming import topics as t
 from withdrawguard.web.console.access import Access, Handler
 from withdrawguard.web.console.headers import add_security_headers
-from withdrawguard.web.console.passwords import User, load_users
 from withdrawguard.web.console.ratelimit import SignInLimiter
 from withdrawguard.web.console.sessions import Signer, load_secret
 from withdrawguard.web.console.store import RedisRevocations, RegistryReader
+
+if TYPE_CHECKING:
+    from withdrawguard.web.console.policy_views import PolicyPage
 
 log = logging.getLogger("withdrawguard.console")
 
@@ -71,10 +74,14 @@ class Console:
 
 
 def register_console(
-    app: faust.App, settings: Settings, customers: TableT[bytes, bytes]
+    app: faust.App,
+    settings: Settings,
+    customers: TableT[bytes, bytes],
+    policy: PolicyPage | None = None,
 ) -> Console:
-    """Serve the console from `app`'s web server, behind the sign-in gate."""
-    from withdrawguard.web.console import auth_views, views
+    """Serve the console from `app`'s web server, behind the sign-in gate; with
+    `policy`, its policy page too."""
+    from withdrawguard.web.console import auth_views, policy_views, views
 
     topic = app.topic(
         t.TopicNames(settings).name(t.CASE_DECISIONS),
@@ -100,6 +107,8 @@ def register_console(
     web_app.middlewares.append(gate)
     auth_views.register(console)
     views.register(console)
+    if policy is not None:
+        policy_views.register(console, policy)
     if settings.users_file is None:
         log.warning("WG_USERS_FILE is unset: nobody can sign in to the console")
     return console

@@ -1,0 +1,129 @@
+"""What the console's policy page shows, read by every worker from the topics themselves:
+the catalog (`policies`) and live against shadow (`shadow-decisions`).
+
+One aiokafka consumer without a group reads every partition of both, so every worker's
+page shows the same catalog and the same totals whichever worker serves it. The
+policies topic is read from its start (it is compacted and small). Comparisons are
+read from when the current (live, shadow) pair began, the later of the two pointers'
+times (`offsets_for_times`), into a `ShadowTally` of that pair; when a pointer moves
+the tally starts again from the new pair's start. After any broker error the reader
+reconnects and reads both again, as `policy_watch.py` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from withdrawguard.contract import topics as t
+from withdrawguard.policy.shadow_tally import ShadowTally
+from withdrawguard.policy.versions import Catalog, RecordError
+from withdrawguard.settings import Settings
+from withdrawguard.streaming.control.reader import group_free_consumer, partitions_of
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 2.0
+Pair = tuple[str | None, str | None]
+
+
+class PolicyFeed:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        names = t.TopicNames(settings)
+        self.policies = names.name(t.POLICIES)
+        self.shadow_decisions = names.name(t.SHADOW_DECISIONS)
+        self.catalog: Catalog | None = None
+        """The catalog as the topic says, once it has been read to its end (None before)."""
+        self.tally = ShadowTally(None, None)
+        self._read: dict[int, int] = {}
+        """Partition of the policies topic -> the next offset to read there."""
+
+    async def run(self) -> None:
+        """Follow both topics until cancelled, reconnecting after any failure."""
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logged; read again after a pause
+                log.warning("policy page feed: %s: %s; reading again", type(exc).__name__, exc)
+            await asyncio.sleep(RETRY_S)
+
+    async def wait_read(self, partition: int, offset: int, timeout_s: float = 10) -> bool:
+        """Wait until the record at `offset` of the policies topic has been read; False
+        if it was not within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while self._read.get(partition, 0) <= offset:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _follow(self) -> None:
+        consumer = group_free_consumer(self.settings, "policy-page")
+        await consumer.start()
+        try:
+            policies = await partitions_of(consumer, self.policies)
+            shadows = await partitions_of(consumer, self.shadow_decisions)
+            consumer.assign(policies + shadows)
+            await consumer.seek_to_beginning(*policies)
+            await self._seek(consumer, shadows, {})  # to the end until the pair is known
+            ends = await consumer.end_offsets(policies)
+            catalog = Catalog()
+            pair: Pair | None = None
+            while True:
+                fetched = await consumer.getmany(timeout_ms=500)
+                for tp, records in fetched.items():
+                    for r in records:
+                        if tp.topic == self.policies:
+                            self._fold(catalog, r.key, r.value, r.partition, r.offset)
+                        else:
+                            self.tally.add(r.value)
+                if self.catalog is not catalog:
+                    positions = [await consumer.position(tp) for tp in policies]
+                    if any(pos < ends[tp] for pos, tp in zip(positions, policies, strict=True)):
+                        continue
+                    self.catalog = catalog
+                if (catalog.live, catalog.shadow) != pair:
+                    pair = (catalog.live, catalog.shadow)
+                    await self._restart_tally(consumer, catalog, shadows)
+        finally:
+            await consumer.stop()
+
+    def _fold(
+        self, catalog: Catalog, key: bytes | None, value: bytes | None, part: int, offset: int
+    ) -> None:
+        try:
+            catalog.apply(key, value)
+        except RecordError as exc:
+            log.error("policy page feed: skipped %s[%s]@%s: %s", self.policies, part, offset, exc)
+        self._read[part] = offset + 1
+
+    async def _restart_tally(
+        self, consumer: AIOKafkaConsumer, catalog: Catalog, shadows: list[TopicPartition]
+    ) -> None:
+        """A fresh tally of the catalog's pair, read from the time the pair began."""
+        since = max((p.at for p in catalog.pointers.values()), default=0)
+        self.tally = ShadowTally(catalog.live, catalog.shadow, since)
+        if catalog.shadow is not None:
+            await self._seek(consumer, shadows, dict.fromkeys(shadows, since))
+
+    async def _seek(
+        self, consumer: AIOKafkaConsumer, parts: list[TopicPartition], times: dict[Any, int]
+    ) -> None:
+        """To the first record at or after each partition's time, else to its end.
+
+        Explicit offsets, not `seek_to_end`: that one is resolved at a later fetch and
+        skipped records written in between. The end offsets are asked first, so a record
+        after them is either found by its time or read from there.
+        """
+        ends = await consumer.end_offsets(parts)
+        found = await consumer.offsets_for_times(times) if times else {}
+        for tp in parts:
+            at = found.get(tp)
+            consumer.seek(tp, ends[tp] if at is None else at.offset)

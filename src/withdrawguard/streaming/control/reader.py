@@ -1,0 +1,37 @@
+"""Reading the control topics (docs/contract.md) the way every worker does: one aiokafka
+consumer without a group, assigned every partition, so each worker sees every record.
+Shared by the policy watch (`policy_watch.py`) and the console's policy page feed
+(`policy_feed.py`)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.settings import Settings
+from withdrawguard.streaming.faust_internals.introspect import fresh_metadata
+
+
+def group_free_consumer(settings: Settings, purpose: str) -> AIOKafkaConsumer:
+    """A consumer of no group that commits nothing (not started)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"{settings.app_id}-{purpose}",
+        **kafka_python_options(settings),
+    )
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, from fresh cluster metadata; LookupError if the topic
+    does not exist.
+
+    Not `consumer.topics()` with `partitions_for_topic`: the first fetches the metadata
+    but keeps only the names (aiokafka 0.14), and the consumer's own metadata knows no
+    topic it has not followed yet."""
+    cluster = await fresh_metadata(consumer)
+    found = cluster.partitions_for_topic(topic)
+    if not found:
+        raise LookupError(f"topic {topic} does not exist yet")
+    return [TopicPartition(topic, p) for p in sorted(found)]

@@ -1,0 +1,69 @@
+"""What one batch of one agent carries: its decoded events, the table writes and output
+records it makes, and the observations it passes to the cross-customer stages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from faust.types import TableT
+
+from withdrawguard.engine.events import CustomerEvent
+from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.streaming.detect.writes import Outbox, TableWrites
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass
+class Item:
+    """One decoded customer event of a batch."""
+
+    event: Any  # the faust Event it came in
+    position: int
+    """Its place in the batch."""
+    key: bytes
+    ev: CustomerEvent
+    arrived: float
+
+
+Observed = tuple[int, Any, Any]
+"""(position in the batch, the faust Event it came in, the observation)."""
+
+
+@dataclass
+class Batch:
+    """What one batch of one agent writes and sends."""
+
+    tables: Mapping[str, TableT[bytes, bytes]]
+    """The tables the agent may write, by name; a table's writes are made on first use."""
+    outbox: Outbox = field(default_factory=Outbox)
+    ips: list[tuple[int, IpObservation]] = field(default_factory=list)
+    destinations: list[tuple[int, DestinationObservation]] = field(default_factory=list)
+    """Observations with the position of the event that made them."""
+    timed: list[tuple[float, float]] = field(default_factory=list)
+    """(occurred_at, arrived) of each event that produced verdicts."""
+    written: dict[str, TableWrites] = field(default_factory=dict)
+
+    def writes(self, table: str) -> TableWrites:
+        """The batch's writes to `table`, made on first use (each agent writes one)."""
+        found = self.written.get(table)
+        if found is None:
+            found = self.written[table] = TableWrites(self.tables[table])
+        return found
+
+
+def grouped(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
+    """Items grouped by `key`, groups in order of first appearance, items in arrival
+    order within each group."""
+    groups: dict[K, list[T]] = {}
+    for item in items:
+        k = key(item)
+        group = groups.get(k)
+        if group is None:
+            groups[k] = [item]
+        else:
+            group.append(item)
+    return groups

@@ -1,0 +1,73 @@
+"""Every use of Faust's and aiokafka's private names lives here, and nowhere else (ruff's
+SLF rule holds everywhere else). What changes Faust's behaviour is installed for this
+app alone, through Faust's own extension points, never by patching classes:
+
+- `table_store`: the `wgrocksdb://` store, one memory budget for every partition
+  (the `faust.stores` entry point);
+- `consumer`: the `wgkafka://` transport for the app's consumer, whose seek back to the
+  committed offsets reaches partitions that have none (the `faust.transports` entry
+  point and the `broker_consumer` setting);
+- `recovery`: the table manager whose restore ends with the consumer's flow off (the
+  `TableManager` setting);
+- `current_event`: whose partition a table write goes to, inside a batch;
+- `fetch_state`, `introspect`: reading fetch, recovery and cluster state for the guards
+  and the logs.
+
+`app_options(settings)` is the app configuration that installs them; it first checks that
+the installed Faust and aiokafka are the versions this code was written against (their
+private names change without notice), and refuses others with a clear message.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from withdrawguard.streaming.faust_internals.consumer import consumer_urls
+from withdrawguard.streaming.faust_internals.recovery import TableManager
+from withdrawguard.streaming.faust_internals.table_store import SCHEME as STORE
+
+WRITTEN_FOR = {"faust-streaming": ("0.15.",), "aiokafka": ("0.14.",)}
+"""The releases whose private names this package was read against (a version prefix)."""
+
+
+class UnsupportedFaust(RuntimeError):
+    """The installed Faust or aiokafka is not a release this package was written for."""
+
+
+def check_versions(installed: dict[str, str | None] | None = None) -> None:
+    """Raise `UnsupportedFaust` naming each package whose installed version is not one
+    of `WRITTEN_FOR` (`installed`: name -> version, read from the environment if None)."""
+    found = installed if installed is not None else {n: _installed(n) for n in WRITTEN_FOR}
+    wrong = [
+        f"{name} {found.get(name) or 'not installed'} (written for {_releases(prefixes)})"
+        for name, prefixes in WRITTEN_FOR.items()
+        if not (found.get(name) or "").startswith(prefixes)
+    ]
+    if wrong:
+        raise UnsupportedFaust(
+            "withdrawguard extends private parts of Faust and aiokafka and was not written "
+            f"for the versions installed: {'; '.join(wrong)}. Install the versions of "
+            "requirements.lock, or read streaming/faust_internals/ against the new ones."
+        )
+
+
+def app_options(broker_url: str, memory_store: bool) -> dict[str, Any]:
+    """The Faust settings that install this package's extensions on one app."""
+    check_versions()
+    return {
+        "store": "memory://" if memory_store else STORE,
+        "broker_consumer": consumer_urls(broker_url),
+        "TableManager": TableManager,
+    }
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _releases(prefixes: tuple[str, ...]) -> str:
+    return " or ".join(p + "x" for p in prefixes)

@@ -1,0 +1,93 @@
+"""Faust's "seek back to the committed offsets" must also reach partitions that have none.
+
+Faust discards records it has fetched whenever they arrive while the consumer's flow is
+off, and then seeks every partition back to its committed offset so that they are
+fetched again (`Consumer.getmany` → `perform_seek` → aiokafka's `seek_to_committed`).
+aiokafka's `seek_to_committed` leaves a partition where it is when its committed offset
+is missing or 0 (`if offset and offset > 0`), so for such a partition the discarded
+records are skipped: the fetch position is already past them, Faust's read offset is
+reset to nothing, and with no committed offset Faust's head check (`_new_offset`) does
+not stop the next commit from passing them. Those events are lost without a trace.
+
+A partition has no committed offset when its previous owner died before its first
+commit there (commits run every few seconds) or on a new deployment. The fault suite
+found it after a takeover (26 November): the killed worker had never committed
+`account-changes` 1; the survivor's fetch loop fetched its first two new records while
+the end of the restore held the flow off (`restore_handover.py`), discarded them, and
+its seek left the position past them. The two account changes of one customer were never
+applied and a hold went out without two of its reasons.
+
+The fix, installed for this app alone through Faust's transport registry (the
+`faust.transports` entry point, `wgkafka://`, used for the app's consumer only: the
+producer stays on Faust's own transport): after aiokafka's seek, a stream partition (a
+topic Faust commits, not a table changelog, which the restore positions itself) with no
+committed offset is put where the consumer's `auto_offset_reset` puts a partition it has
+never read, and one committed at 0 is put at 0. What it re-reads was not committed, so
+it is replayed at least once, which the engine makes harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+SCHEME = "wgkafka"
+"""The URL scheme of this transport: Faust finds it through the `faust.transports` entry
+point (pyproject.toml), and the app takes its consumer from it (`broker_consumer`)."""
+
+
+async def seek_to_committed_or_reset(
+    consumer: AIOKafkaConsumer, is_stream: Callable[[str], bool], reset: str
+) -> Mapping[TopicPartition, int | None]:
+    """aiokafka's `seek_to_committed`, then every stream partition it left alone (no
+    committed offset, or 0) sought to where `reset` says. Returns what aiokafka returned:
+    the committed offsets, which Faust takes as its read and committed offsets."""
+    committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
+    at_zero = [tp for tp, offset in committed.items() if offset == 0 and is_stream(tp.topic)]
+    unset = [tp for tp, offset in committed.items() if offset is None and is_stream(tp.topic)]
+    for tp in at_zero:
+        consumer.seek(tp, 0)
+    if unset:
+        if reset == "earliest":
+            await consumer.seek_to_beginning(*unset)
+        elif reset == "latest":
+            await consumer.seek_to_end(*unset)
+        # "none": aiokafka raises on such a partition when it fetches, as configured
+    return committed
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, seeking uncommitted stream partitions too."""
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        """`seek_to_committed_or_reset`, run on the consumer's own thread as Faust's is."""
+        app = self.app
+        committed: Mapping[Any, int] = await self.call_thread(
+            seek_to_committed_or_reset,
+            self._ensure_consumer(),
+            app.topics.acks_enabled_for,
+            app.conf.consumer_auto_offset_reset,
+        )
+        return committed
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer with `ConsumerThread` as its thread."""
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport making `Consumer`s."""
+
+    Consumer = Consumer
+
+
+def consumer_urls(broker_url: str) -> list[str]:
+    """The app's `broker_consumer`: the same servers as `broker_url` (Faust's
+    `kafka://a;kafka://b` form), by this transport."""
+    return [f"{SCHEME}://{url.split('://', 1)[-1]}" for url in broker_url.split(";") if url]

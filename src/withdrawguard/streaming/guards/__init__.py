@@ -1,0 +1,52 @@
+"""Guards: what notices a part of the worker that has stopped moving, says so, and puts
+it back in motion.
+
+- `stall_watch`: telling a stalled partition from a busy one, and a silent changelog
+  from a restoring one (plain data in, partitions out; no Faust).
+- `stall_guard`: a stream partition whose committed offset stands still behind its log
+  end is logged with its fetch state, counted and resumed.
+- `recovery_guard`: a table restore that receives nothing is logged, counted and resumed.
+
+`register_guards` starts both on a worker: the stall guard is fed by the lag timer
+(`streaming/monitoring.py`), the restore guard runs its own loop from the first
+assignment (Faust's timers start only after the first restore has completed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from withdrawguard.streaming.guards.recovery_guard import RecoveryGuard
+from withdrawguard.streaming.guards.stall_guard import StallGuard, StallMetrics
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL = 5.0
+"""Seconds between two looks at a table restore under way."""
+
+
+def register_guards(app: faust.App, metrics: StallMetrics) -> StallGuard:
+    """Start the restore guard with the first assignment; return the stall guard, for
+    the lag timer to hand each round of offsets to (`StallGuard.check`)."""
+    restore_guard = RecoveryGuard(app, metrics)
+    started: list[Any] = []
+
+    async def watch_table_restores() -> None:
+        async for _ in app.itertimer(CHECK_INTERVAL, name="withdrawguard.table_restore"):
+            try:
+                await restore_guard.check()
+            except Exception:  # a bug here must not end the watch
+                log.exception("the table restore guard failed")
+
+    async def start_restore_watch(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # Faust starts app timers only once the first restore is complete, and that one
+        # (a new worker, or one whose data dir was lost) needs watching most: so the
+        # watch starts with the first assignment instead, and runs until the app stops.
+        if not started:
+            started.append(app.add_future(watch_table_restores()))
+
+    app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
+    return StallGuard(app, metrics)

@@ -1,0 +1,76 @@
+"""`create_app`: the worker's one wiring point.
+
+Nothing happens at import. `create_app(settings, engine)` builds the detector's Faust
+app (`streaming.app.build_detector`) and registers around it, on the same app and web
+server: health, the ops console (with its policy page when the worker follows the
+policies topic), the decision API, the registry and notify sinks, the metrics timers and
+the guards. The worker entry point (`withdrawguard worker`) and the tests call it.
+Unless given other `metrics`, it counts with Prometheus metrics on a registry of its
+own, served on `/metrics` with Faust's sensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from withdrawguard.adapters.group_offsets import GroupOffsets
+from withdrawguard.adapters.metrics import Metrics
+from withdrawguard.engine.decide import Engine
+from withdrawguard.policy.engines import EngineSelection
+from withdrawguard.settings import Settings
+from withdrawguard.streaming.app import Detector, build_detector, producer_of
+from withdrawguard.streaming.control.engine_feed import EngineFeed
+from withdrawguard.streaming.control.policy_feed import PolicyFeed
+from withdrawguard.streaming.detect.pipeline import Pipeline
+from withdrawguard.streaming.guards import register_guards
+from withdrawguard.streaming.monitoring import register_metrics
+from withdrawguard.streaming.sinks.notify import register_notifier
+from withdrawguard.streaming.sinks.registry import register_registry
+from withdrawguard.web.console import PolicyPage, register_console
+from withdrawguard.web.decision_api import register_decision_api
+from withdrawguard.web.health import register_health
+
+__all__ = ["Detector", "create_app"]
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    metrics: Metrics | None = None,
+    watch_policies: bool = False,
+    **overrides: Any,
+) -> Detector:
+    """The worker deciding with `engine`; with `watch_policies` (the worker), with the
+    version the policies topic names live once it is published (`EngineFeed`)."""
+    detector = build_detector(settings, engine, metrics, **overrides)
+    app, pipeline, metrics = detector.app, detector.pipeline, detector.metrics
+    page: PolicyPage | None = None
+    if watch_policies:
+        selection = EngineSelection(engine, pipeline.policy_metrics)
+        engines = EngineFeed(settings, selection, pipeline.switch)
+        pipeline.policy_ready = engines.ready
+        app.task(engines.run)
+        feed = PolicyFeed(settings)
+        app.task(feed.run)
+        page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
+    register_health(app)
+    register_console(app, settings, pipeline.customers, page)  # ops console, behind sign-in
+    register_decision_api(app, settings)
+    register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
+    register_registry(app, settings, metrics)  # the hold registry in Redis
+    stalls = register_guards(app, metrics)
+    register_metrics(
+        app,
+        metrics,
+        source_topics=pipeline.source_topics(),
+        tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
+        offsets=GroupOffsets(settings, settings.app_id),
+        memory=detector.memory,
+        on_offsets=stalls.check,
+    )
+    return detector
+
+
+def _running(pipeline: Pipeline) -> tuple[str, str | None]:
+    """The (live, shadow) versions the pipeline decides with now."""
+    return pipeline.engine.policy_id, pipeline.shadow.policy_id if pipeline.shadow else None

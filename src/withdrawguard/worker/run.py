@@ -1,0 +1,50 @@
+"""`withdrawguard worker`: build the app from settings and run it until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+import uvloop
+from kafka.errors import KafkaError
+
+from withdrawguard.adapters.topic_admin import TopicMismatch, create_topics
+from withdrawguard.engine.decide import Engine
+from withdrawguard.engine.policy import PolicyError, load_policy
+from withdrawguard.notify.config import NotifyConfigError
+from withdrawguard.settings import Settings
+from withdrawguard.web.decision_api import ServiceTokensError
+from withdrawguard.worker.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits the process
+    try:
+        policy = load_policy(settings.policy_file)
+    except PolicyError as exc:
+        print(f"withdrawguard: {exc}")
+        return 2
+    try:
+        # Idempotent; a deployment that forbids topic creation made them beforehand.
+        create_topics(settings, log=log.info)
+    except TopicMismatch as exc:
+        print(f"withdrawguard: {exc}")
+        return 2
+    except KafkaError as exc:
+        log.warning("could not check or create topics (%s); starting anyway", exc)
+    # libuv's event loop: with asyncio's own, a quarter of the worker's CPU went to the
+    # loop and its socket transports (docs/performance.md). Set before the app exists, so
+    # Faust, its consumer thread and aiohttp all run on it.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        detector = create_app(settings, Engine(policy), watch_policies=True)
+    except NotifyConfigError as exc:
+        print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
+        return 2
+    except ServiceTokensError as exc:
+        print(f"withdrawguard: WG_SERVICE_TOKENS_FILE: {exc}")
+        return 2
+    worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()  # exits the process when the worker stops
