@@ -39,7 +39,7 @@ from withdrawguard.contract.topics import (
     SPECS,
     Role,
 )
-from withdrawguard.engine import decode
+from withdrawguard.engine import decode, fields
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
 from withdrawguard.engine.events import CASE_ACTIONS, CHANGE_TYPES, CHANNELS
@@ -304,14 +304,14 @@ def test_schema_patterns_are_anchored_and_portable(path: Path) -> None:
 
 def test_schema_limits_and_enums_match_the_decoder() -> None:
     login = _schema("login")
-    assert login["$defs"]["id"]["maxLength"] == decode.MAX_ID
-    assert login["$defs"]["optional_text"]["maxLength"] == decode.MAX_TEXT
-    assert login["properties"]["country"]["pattern"] == f"^{decode._COUNTRY.pattern}$"
+    assert login["$defs"]["id"]["maxLength"] == fields.MAX_ID
+    assert login["$defs"]["optional_text"]["maxLength"] == fields.MAX_TEXT
+    assert login["properties"]["country"]["pattern"] == f"^{fields.COUNTRY.pattern}$"
     withdrawal = _schema("withdrawal")
-    assert withdrawal["properties"]["currency"]["pattern"] == f"^{decode._CURRENCY.pattern}$"
+    assert withdrawal["properties"]["currency"]["pattern"] == f"^{fields.CURRENCY.pattern}$"
     number, _string = withdrawal["$defs"]["amount"]["anyOf"]
-    assert Decimal(number["exclusiveMaximum"]) == decode.MAX_AMOUNT
-    assert "[0-9A-Za-z][0-9A-Za-z" in decode._CODE.pattern
+    assert Decimal(number["exclusiveMaximum"]) == fields.MAX_AMOUNT
+    assert "[0-9A-Za-z][0-9A-Za-z" in fields.CODE.pattern
     assert withdrawal["$defs"]["code"]["maxLength"] == 64
     change = _schema("account-change")["properties"]
     assert set(change["change_type"]["enum"]) == CHANGE_TYPES
@@ -399,8 +399,8 @@ def test_contract_states_the_limits_the_code_uses() -> None:
     assert "`WG_MAX_MESSAGE_BYTES`" in DOC
     assert "262144 (256 KiB)" in DOC
     assert f"default {Settings().partitions})" in DOC
-    assert f"**{decode.MAX_ID}**" in DOC
-    assert f"**{decode.MAX_TEXT}**" in DOC
+    assert f"**{fields.MAX_ID}**" in DOC
+    assert f"**{fields.MAX_TEXT}**" in DOC
 
 
 def test_payload_of_exactly_the_size_limit_is_accepted_and_one_byte_more_is_not() -> None:
@@ -747,7 +747,7 @@ def _pattern_of(payload: str, *path: str | int) -> str:
     return str(node["pattern"])
 
 
-def _ids(limit: int = decode.MAX_ID) -> st.SearchStrategy[str]:
+def _ids(limit: int = fields.MAX_ID) -> st.SearchStrategy[str]:
     short = st.text(min_size=1, max_size=12)
     longest = st.text(min_size=limit, max_size=limit)
     return st.one_of(short, longest).filter(str.strip)
@@ -822,7 +822,7 @@ _logins = st.fixed_dictionaries(
     {**_common("login"), "success": st.booleans(), "ip": _ips},
     optional={
         "device_id": _opt(_ids()),
-        "user_agent": _opt(_ids(decode.MAX_TEXT)),
+        "user_agent": _opt(_ids(fields.MAX_TEXT)),
         "country": _opt(
             st.from_regex(_pattern_of("login", "properties", "country"), fullmatch=True)
         ),
@@ -890,7 +890,7 @@ def _case_decisions(draw: st.DrawFn) -> dict[str, Any]:
     }
     optional = {
         "type": _opt(st.just("case_decision")),
-        "note": _opt(_ids(decode.MAX_TEXT)),
+        "note": _opt(_ids(fields.MAX_TEXT)),
         **_extras,
     }
     if verify:

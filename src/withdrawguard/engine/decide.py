@@ -8,12 +8,11 @@ late); only a case decision (release, or verify_destination) brings one down.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from withdrawguard import __version__
+from withdrawguard.engine.alert import SEVERITY_RANK, alert_for
 from withdrawguard.engine.events import (
     AccountChange,
     CaseDecision,
@@ -23,32 +22,24 @@ from withdrawguard.engine.events import (
     IpFlagged,
     Login,
     Withdrawal,
-    mask_key,
 )
-from withdrawguard.engine.evidence import describe
 from withdrawguard.engine.outputs import (
-    Alert,
     DestinationObservation,
     HoldUpdate,
-    IpObservation,
     Outcome,
     Verdict,
 )
 from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy, fingerprint
+from withdrawguard.engine.record import network, record_change, record_login, record_notice
 from withdrawguard.engine.rules import REGISTRY, Finding, Rule, Subject
 from withdrawguard.engine.state import (
     CaseRec,
-    ChangeRec,
     CustomerState,
-    FlagRec,
-    LoginRec,
-    SharedRec,
-    Sighting,
     WithdrawalRec,
     needs_prune,
     prune,
 )
-from withdrawguard.engine.timeutil import digest, iso, to_ms
+from withdrawguard.engine.timeutil import iso, to_ms
 
 LATE_EVIDENCE = "LATE_EVIDENCE"
 RELEASED = "RELEASED"
@@ -101,15 +92,15 @@ class Engine:
         out = Outcome()
         ts = to_ms(event.occurred_at)
         if isinstance(event, Login):
-            fresh = self._login(state, event, ts, out)
+            fresh = record_login(state, event, ts, out, self._net(event.ip))
         elif isinstance(event, AccountChange):
-            fresh = self._change(state, event, ts, out)
+            fresh = record_change(state, event, ts, out, self._net(event.ip))
         elif isinstance(event, Withdrawal):
             fresh = self._withdrawal(state, event, ts, out)
         elif isinstance(event, CaseDecision):
             fresh = self._case(state, event, ts, out)
         else:
-            fresh = self._notice(state, event, ts)
+            fresh = record_notice(state, event, ts)
         if not fresh:
             out.duplicate = True
             return out
@@ -131,7 +122,7 @@ class Engine:
         if hold:
             floors.append("medium")
         for floor in floors:
-            if _RANK[floor] > _RANK[severity]:
+            if SEVERITY_RANK[floor] > SEVERITY_RANK[severity]:
                 severity = floor
         return Assessment("hold" if hold else "allow", score, severity, findings)
 
@@ -140,35 +131,7 @@ class Engine:
     def _net(self, ip: str | None) -> str | None:
         if ip is None:
             return None
-        return _network(ip, self.v4_prefix, self.v6_prefix)
-
-    def _login(self, state: CustomerState, e: Login, ts: int, out: Outcome) -> bool:
-        if e.event_id in state.logins_ok or e.event_id in state.logins_failed:
-            return False
-        out.ips.append(IpObservation(e.ip, e.customer_id, ts, e.event_id, e.success))
-        if not e.success:
-            state.logins_failed[e.event_id] = ts
-            return True
-        net = self._net(e.ip)
-        assert net is not None
-        state.logins_ok[e.event_id] = LoginRec(ts, e.ip, e.device_id, net)
-        if e.device_id is not None:
-            _sighting(state.devices, e.device_id, ts, e.event_id)
-        _sighting(state.networks, net, ts, e.event_id)
-        return True
-
-    def _change(self, state: CustomerState, e: AccountChange, ts: int, out: Outcome) -> bool:
-        if e.event_id in state.changes:
-            return False
-        dest = e.destination.key if e.destination is not None else None
-        state.changes[e.event_id] = ChangeRec(
-            ts, e.change_type, e.channel, e.ip, e.device_id, self._net(e.ip), e.verified, dest
-        )
-        if e.change_type == "withdrawal_destination" and dest is not None:
-            out.destinations.append(
-                DestinationObservation("set", dest, e.customer_id, ts, e.event_id)
-            )
-        return True
+        return network(ip, self.v4_prefix, self.v6_prefix)
 
     def _withdrawal(self, state: CustomerState, e: Withdrawal, ts: int, out: Outcome) -> bool:
         wid = e.withdrawal_id
@@ -226,31 +189,6 @@ class Engine:
             self._apply_case(state, wid, out)
         return True
 
-    def _notice(self, state: CustomerState, e: CustomerEvent, ts: int) -> bool:
-        if e.event_id in state.seen:
-            return False
-        state.seen[e.event_id] = ts
-        if isinstance(e, DestinationShared):
-            known = state.shared.get(e.destination_key)
-            customers = set(e.customers) | set(known.customers if known else ())
-            evidence = dict.fromkeys([*(known.evidence if known else ()), *e.evidence_event_ids])
-            state.shared[e.destination_key] = SharedRec(
-                min(ts, known.first_ts) if known else ts, sorted(customers), list(evidence)
-            )
-        elif isinstance(e, DestinationFraud):
-            prior = state.fraud_dest.get(e.destination_key)
-            if prior is None or (ts, e.decision_id) < (prior[0], prior[1]):
-                state.fraud_dest[e.destination_key] = [ts, e.decision_id]
-        elif isinstance(e, IpFlagged):
-            wave = FlagRec(
-                to_ms(e.window_start),
-                to_ms(e.window_end),
-                list(e.customers),
-                list(e.evidence_event_ids),
-            )
-            state.flagged_ips.setdefault(e.ip, {})[e.event_id] = wave
-        return True
-
     # ------------------------------------------------------------ verdicts
 
     def _reevaluate(
@@ -302,7 +240,7 @@ class Engine:
             evidence.append(late.event_id)
         rec.decision, rec.reasons, rec.evidence, rec.decided_at = decision, reasons, evidence, at
         rec.risk_score = max(rec.risk_score, a.risk_score)
-        rec.severity = max(rec.severity, a.severity, key=_RANK.__getitem__)
+        rec.severity = max(rec.severity, a.severity, key=SEVERITY_RANK.__getitem__)
         out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
         if decision == "hold":
             placed = rec.hold is None
@@ -311,32 +249,10 @@ class Engine:
             rec.hold_updated = at
             out.holds.append(HoldUpdate.of(state.customer_id, wid, rec, placed=placed))
         if decision == "hold" or rec.risk_score >= self.policy.alert_score:
-            alert = self._alert(state, wid, rec)
+            alert = alert_for(state, wid, rec)
             if alert.alert_id not in rec.alerts:
                 rec.alerts.append(alert.alert_id)
                 out.alerts.append(alert)
-
-    def _alert(self, state: CustomerState, wid: str, rec: WithdrawalRec) -> Alert:
-        """One alert per withdrawal, decision and severity: a replay repeats its id."""
-        codes = tuple(c for c, _, _ in rec.reasons)
-        why = "; ".join(d for _, d, _ in rec.reasons[:3])
-        verb = "was held" if rec.decision == "hold" else f"was allowed but scores {rec.risk_score}"
-        summary = (
-            f"Withdrawal {wid} of {rec.amount} {rec.currency} by customer "
-            f"{state.customer_id} to {mask_key(rec.dest)} {verb}: {why}."
-        )
-        severity = rec.severity if rec.severity != "none" else "low"
-        return Alert(
-            alert_id=digest(state.customer_id, wid, rec.decision, severity),
-            customer_id=state.customer_id,
-            severity=severity,
-            risk_score=rec.risk_score,
-            rule_codes=codes,
-            summary=summary,
-            evidence=tuple(d for eid in rec.evidence if (d := describe(state, eid)) is not None),
-            withdrawal_id=wid,
-            created_at=rec.decided_at,
-        )
 
     # ------------------------------------------------------------ case decisions
 
@@ -401,27 +317,3 @@ class Engine:
         rec.hold_updated = max(created, ts)
         rec.actor, rec.note = actor, note
         out.holds.append(HoldUpdate.of(state.customer_id, wid, rec))
-
-
-@functools.lru_cache(maxsize=65_536)
-def _network(ip: str, v4_prefix: int, v6_prefix: int) -> str:
-    """The network an address belongs to (/24 and /64 by default). Cached: the same
-    addresses come back all the time."""
-    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
-    prefix = v4_prefix if addr.version == 4 else v6_prefix
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-
-
-_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
-def _sighting(table: dict[str, Sighting], key: str, ts: int, event_id: str) -> None:
-    seen = table.get(key)
-    if seen is None:
-        table[key] = Sighting(ts, ts, event_id)
-        return
-    if (ts, event_id) < (seen.first, seen.event_id):
-        seen.first, seen.event_id = ts, event_id
-    seen.last = max(seen.last, ts)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from withdrawguard.engine.decode import _normalize_ip, decode_object
+from withdrawguard.engine.decode import decode_object
 from withdrawguard.engine.events import (
     AccountChange,
     CaseDecision,
@@ -25,6 +25,7 @@ from withdrawguard.engine.events import (
     Login,
     Withdrawal,
 )
+from withdrawguard.engine.fields import normalize_ip
 
 
 def revive(obj: Mapping[str, Any], event_type: str) -> InputEvent:
@@ -40,7 +41,7 @@ def _time(value: str) -> datetime:
 
 
 def _ip(value: str | None) -> str | None:
-    return None if value is None else _normalize_ip(value)
+    return None if value is None else normalize_ip(value)
 
 
 def _amount(value: Any) -> Decimal | None:

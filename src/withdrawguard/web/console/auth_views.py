@@ -12,6 +12,7 @@ from faust.web import View
 from withdrawguard.auth.users import authenticate
 from withdrawguard.web.console import pages
 from withdrawguard.web.console.access import Refused, client_address, deny, read_form
+from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.sessions import COOKIE
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ def register(console: Console) -> None:
     class Login(View):
         async def get(self, request: web.Request) -> web.Response:
             if await console.access.session(request) is not None:
-                return _see_other("/console")
-            return _html(pages.login_page())
+                return see_other("/console")
+            return html_response(pages.login_page())
 
         async def post(self, request: web.Request) -> web.Response:
             try:
@@ -41,15 +42,17 @@ def register(console: Console) -> None:
             why = console.limiter.blocked(user, address, now)
             if why is not None:
                 deny(request, 429, why, user or "-")
-                return _html(pages.login_page(why, user), status=429)
+                return html_response(pages.login_page(why, user), status=429)
             found = await asyncio.to_thread(authenticate, console.users(), user, password)
             if found is None:
                 console.limiter.failed(user, address, now)
                 deny(request, 401, "wrong user name or password", user or "-")
-                return _html(pages.login_page("Wrong user name or password.", user), status=401)
+                return html_response(
+                    pages.login_page("Wrong user name or password.", user), status=401
+                )
             console.limiter.succeeded(user)
             _, cookie = console.access.signer.issue(found.name, found.role, now)
-            response = _see_other("/console")
+            response = see_other("/console")
             response.set_cookie(
                 COOKIE,
                 cookie,
@@ -72,7 +75,7 @@ def register(console: Console) -> None:
             if session is None or not console.access.signer.csrf_ok(session, _field(form, "csrf")):
                 return deny(request, 403, "sign-out without its CSRF token", _user(session))
             await console.access.revocations.revoke(session.sid, session.expires - int(time.time()))
-            response = _see_other("/login")
+            response = see_other("/login")
             response.del_cookie(COOKIE, path="/")
             return response
 
@@ -84,16 +87,3 @@ def _field(form: Any, name: str) -> str | None:
 
 def _user(session: Any) -> str:
     return str(session.user) if session is not None else "-"
-
-
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(
-        text=text,
-        status=status,
-        content_type="text/html",
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
-    )
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})

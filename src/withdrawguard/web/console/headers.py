@@ -14,7 +14,7 @@ import hashlib
 
 from aiohttp import web
 
-from withdrawguard.web.console import pages, scripts
+from withdrawguard.web.console import html, scripts
 
 INLINE_SCRIPTS = (scripts.OVERVIEW_ANALYST, scripts.OVERVIEW_VIEWER, scripts.CUSTOMER)
 
@@ -29,7 +29,7 @@ def security_headers() -> dict[str, str]:
     csp = (
         "default-src 'none'; "
         f"script-src {script_src}; "
-        f"style-src {_hash(pages.CSS)}; "
+        f"style-src {_hash(html.CSS)}; "
         "connect-src 'self'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )

@@ -10,50 +10,9 @@ from urllib.parse import quote
 
 from withdrawguard.auth.roles import may
 from withdrawguard.web.console import scripts
+from withdrawguard.web.console.html import layout
 from withdrawguard.web.console.sessions import Session
 from withdrawguard.web.console.timeline import Entry
-
-CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
-header{background:#1d2733;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:center}
-header a{color:#fff} header .me{margin-left:auto} header form{display:inline}
-main{padding:16px 20px} h1{font-size:20px} h2{font-size:16px;margin-top:24px}
-table{border-collapse:collapse;width:100%;background:#fff} th,td{padding:6px 8px;
-border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top} th{background:#eef0f3}
-.num{text-align:right;white-space:nowrap} .muted{color:#667} .flash{background:#e8f4ff;
-padding:8px 12px;border-left:4px solid #2a7ae2} .error{background:#fdecea;border-color:#d93025}
-tr.evidence td{background:#fff4c2} .tag{display:inline-block;background:#f0b400;color:#1d2733;
-border-radius:3px;padding:0 5px;margin:1px 2px;font-size:12px;font-weight:600}
-.sev-critical .sev{color:#fff;background:#b3261e} .sev-high .sev{color:#fff;background:#e8710a}
-.sev-medium .sev{background:#fde293} .status{font-weight:600} .st-held{color:#b3261e}
-.st-released{color:#188038} .st-confirmed_fraud{color:#fff;background:#b3261e;padding:0 4px}
-form.act input[name=note],form.act textarea{width:220px} button{margin-left:4px}
-form.policy-act{margin:8px 0} form.policy-act input[name=note]{width:220px}
-form.policy-act textarea{width:640px;font-family:monospace}
-.login{max-width:320px;margin:60px auto;background:#fff;padding:24px;border-radius:6px}
-.login input{width:100%;margin:4px 0 12px;padding:6px;box-sizing:border-box}
-"""
-
-
-def _layout(title: str, body: str, session: Session | None, csrf: str = "", js: str = "") -> str:
-    nav = ""
-    attrs = ""
-    if session is not None:
-        attrs = f' data-role="{escape(session.role)}" data-csrf="{escape(csrf)}"'
-        nav = (
-            '<a href="/console">Holds and alerts</a><a href="/policy">Policy</a>'
-            f'<span class="me">{escape(session.user)} ({escape(session.role)})</span>'
-            '<form method="post" action="/logout">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-            "<button>Sign out</button></form>"
-        )
-    script = f"<script>{js}</script>" if js else ""
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)} · withdrawguard</title><style>{CSS}</style></head>"
-        f"<body{attrs}><header><strong>withdrawguard</strong>{nav}</header>"
-        f"<main>{body}</main>{script}</body></html>"
-    )
 
 
 def login_page(error: str = "", user: str = "") -> str:
@@ -64,7 +23,7 @@ def login_page(error: str = "", user: str = "") -> str:
         'required autofocus></label><label>Password<input name="password" type="password" '
         'autocomplete="current-password" required></label><button>Sign in</button></form>'
     )
-    return _layout("Sign in", body, None)
+    return layout("Sign in", body, None)
 
 
 def overview_page(session: Session, csrf: str) -> str:
@@ -79,7 +38,7 @@ def overview_page(session: Session, csrf: str) -> str:
         '<th>Summary</th></tr></thead><tbody id="alerts"></tbody></table>'
     )
     js = scripts.OVERVIEW_ANALYST if may(session.role, "analyst") else scripts.OVERVIEW_VIEWER
-    return _layout("Holds and alerts", body, session, csrf, js)
+    return layout("Holds and alerts", body, session, csrf, js)
 
 
 def customer_page(
@@ -100,7 +59,7 @@ def customer_page(
             else empty
         )
     )
-    return _layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
+    return layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
 
 
 def _row(customer_id: str, e: Entry, csrf: str, acts: bool) -> str:

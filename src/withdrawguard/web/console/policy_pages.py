@@ -13,7 +13,7 @@ from urllib.parse import quote
 from withdrawguard.auth.roles import may
 from withdrawguard.policy.shadow_tally import OUTCOMES, Difference, ShadowTally, Side
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.web.console.pages import _layout
+from withdrawguard.web.console.html import layout
 from withdrawguard.web.console.sessions import Session
 
 
@@ -51,7 +51,7 @@ def policy_page(
     parts.append(_comparison(view.tally, live))
     if may(session.role, "admin") and catalog is not None:
         parts.append(_forms(catalog, csrf, text))
-    return _layout("Policy", "".join(parts), session, csrf)
+    return layout("Policy", "".join(parts), session, csrf)
 
 
 def _ms(ms: int) -> str:

@@ -27,7 +27,7 @@ from withdrawguard.policy.actions import ActionError, Plan
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog
 from withdrawguard.web.console.access import Refused, deny, read_form
-from withdrawguard.web.console.auth_views import _html, _see_other
+from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.policy_pages import PolicyView, policy_page
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def register(console: Console, page: PolicyPage) -> None:
                 version = request.query.get("version", "")
                 shown = version if _ID.match(version) else "none"
                 flash = f"{DONE[done]} (version {shown}) as {session.user}."
-            return _html(policy_page(view(), session, csrf, flash))
+            return html_response(policy_page(view(), session, csrf, flash))
 
     @app.page("/policy/actions")
     class Action(View):
@@ -104,7 +104,7 @@ def register(console: Console, page: PolicyPage) -> None:
                 csrf = console.access.signer.csrf_token(session)
                 text = str(form.get("text", ""))
                 page = policy_page(view(), session, csrf, error=str(exc), text=text)
-                return _html(page, status=400)
+                return html_response(page, status=400)
             try:
                 partition, offset = await _write(names, produce, plan)
             except Exception as exc:  # noqa: BLE001 - refused with the reason, logged by deny
@@ -112,7 +112,7 @@ def register(console: Console, page: PolicyPage) -> None:
                 return deny(request, 503, why[:300], session.user)
             await feed.wait_read(partition, offset)
             version = plan.version or "none"
-            return _see_other(f"/policy?done={plan.action}&version={version}")
+            return see_other(f"/policy?done={plan.action}&version={version}")
 
 
 def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:

@@ -22,7 +22,7 @@ from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
 from withdrawguard.web.console.access import Refused, deny, read_form
 from withdrawguard.web.console.actions import ACTIONS, ActionError, case_decision
-from withdrawguard.web.console.auth_views import _html, _see_other
+from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.timeline import timeline
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def register(console: Console) -> None:
         async def get(self, request: web.Request) -> web.Response:
             session = request["session"]
             csrf = console.access.signer.csrf_token(session)
-            return _html(pages.overview_page(session, csrf))
+            return html_response(pages.overview_page(session, csrf))
 
     @app.page("/console/api/overview")
     class OverviewData(View):
@@ -84,7 +84,7 @@ def register(console: Console) -> None:
                 )
             entries = timeline(state) if state is not None else []
             csrf = console.access.signer.csrf_token(session)
-            return _html(pages.customer_page(customer_id, entries, session, csrf, flash))
+            return html_response(pages.customer_page(customer_id, entries, session, csrf, flash))
 
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
@@ -107,8 +107,8 @@ def register(console: Console) -> None:
                 key=customer_id.encode(), value=orjson.dumps(decision)
             )
             if form.get("back") == "/console":
-                return _see_other("/console")
-            return _see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
+                return see_other("/console")
+            return see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
