@@ -47,7 +47,7 @@ def services() -> tuple[str, str]:
     """(bootstrap, redis url) from WG_KAFKA_BOOTSTRAP / WG_REDIS_URL, as the tests read them."""
     bootstrap = os.environ.get("WG_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     redis_url = os.environ.get("WG_REDIS_URL", "redis://127.0.0.1:6379/0")
-    if not harness._kafka_answers(bootstrap) or not harness._redis_answers(redis_url):
+    if not harness._kafka_answers(bootstrap) or not harness._redis_answers(redis_url):  # noqa: SLF001 - the integration harness's own probe, shared with the benchmarks
         where = f"no Kafka broker at {bootstrap} or no Redis at {redis_url}"
         sys.exit(f"{where}: {harness.HOW_TO_START}")
     return bootstrap, redis_url
@@ -242,7 +242,7 @@ def start_workers(settings: Settings, count: int, work: Path) -> Running:
     """`count` worker processes in one consumer group, launched together."""
     workers = []
     for n in range(count):
-        s = replace(settings, data_dir=settings.data_dir / f"w{n}", web_port=harness._free_port())
+        s = replace(settings, data_dir=settings.data_dir / f"w{n}", web_port=harness._free_port())  # noqa: SLF001 - the integration harness's own helper, shared with the benchmarks
         s.data_dir.mkdir(parents=True, exist_ok=True)
         workers.append(harness.Worker(s, work / f"{settings.app_id}-w{n}.log"))
     started = time.perf_counter()

@@ -31,7 +31,7 @@ from withdrawguard.worker.app import Detector, create_app
 PARTITIONS = 6
 OUTPUTS = ("decisions", "holds", "alerts", "dead_letters")
 STAGES: dict[str, Callable[[Any], Any]] = {
-    "customer_events": lambda p: p._detect,
+    "customer_events": lambda p: p._detect,  # noqa: SLF001 - the detect step on a batch, without a stream around it
     "ip_observations": lambda p: p.stages.source_ips,
     "destination_observations": lambda p: p.stages.destinations,
 }
@@ -79,7 +79,7 @@ async def replay(
         Event(Message(names.name(topic), partition_for(key, PARTITIONS), i, key, value, ts))
         for i, (topic, key, value, ts) in enumerate(history)
     ]
-    await in_batches(p, p._ingest, inputs, size)
+    await in_batches(p, p._ingest, inputs, size)  # noqa: SLF001 - the ingest step on a batch, without a stream around it
     read: dict[str, int] = defaultdict(int)
     while True:
         fed = False

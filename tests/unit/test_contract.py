@@ -39,7 +39,7 @@ from withdrawguard.contract.topics import (
     SPECS,
     Role,
 )
-from withdrawguard.engine import decode, fields
+from withdrawguard.engine import fields
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
 from withdrawguard.engine.events import CASE_ACTIONS, CHANGE_TYPES, CHANNELS
@@ -516,7 +516,7 @@ def test_control_topics_are_described_next_to_the_topics_table() -> None:
 def test_policy_schemas_match_the_code() -> None:
     record = _schema("policy-record")
     version, pointer = record["oneOf"]
-    assert record["$defs"]["version_id"]["pattern"] == versions._ID.pattern
+    assert record["$defs"]["version_id"]["pattern"] == versions._ID.pattern  # noqa: SLF001 - the schema must use the loader's own version-id pattern
     assert set(record["$defs"]["role"]["enum"]) == set(versions.ROLES)
     assert version["properties"]["text"]["maxLength"] == versions.MAX_TEXT
     assert {version["properties"]["kind"]["const"], pointer["properties"]["kind"]["const"]} == set(

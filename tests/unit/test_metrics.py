@@ -165,17 +165,17 @@ def test_table_memory_is_a_gauge_per_table_and_kind(
 
 
 def test_many_instances_live_side_by_side_and_never_touch_the_global_registry() -> None:
-    before = set(REGISTRY._names_to_collectors)  # what prometheus-client exposes by default
+    before = set(REGISTRY._names_to_collectors)  # what prometheus-client exposes by default  # noqa: SLF001 - prometheus_client has no public map of registered names
     first, second = CollectorRegistry(), CollectorRegistry()
     PrometheusMetrics(first).verdict("allow")
     PrometheusMetrics(second).verdict("hold")
     assert first.get_sample_value("withdrawguard_verdicts_total", {"decision": "hold"}) is None
     assert second.get_sample_value("withdrawguard_verdicts_total", {"decision": "hold"}) == 1.0
-    assert set(REGISTRY._names_to_collectors) == before
+    assert set(REGISTRY._names_to_collectors) == before  # noqa: SLF001 - prometheus_client has no public map of registered names
 
 
 def test_no_metrics_accepts_every_call_and_registers_nothing() -> None:
-    before = set(REGISTRY._names_to_collectors)
+    before = set(REGISTRY._names_to_collectors)  # noqa: SLF001 - prometheus_client has no public map of registered names
     m: Metrics = NoMetrics()
     m.event_consumed("t", "login")
     m.dead_letter("k")
@@ -191,7 +191,7 @@ def test_no_metrics_accepts_every_call_and_registers_nothing() -> None:
     m.notification_deduplicated("slack")
     m.registry_write("withdrawal-holds")
     m.registry_retry()
-    assert set(REGISTRY._names_to_collectors) == before
+    assert set(REGISTRY._names_to_collectors) == before  # noqa: SLF001 - prometheus_client has no public map of registered names
 
 
 KINDS = [

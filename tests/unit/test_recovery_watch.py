@@ -125,7 +125,7 @@ def restoring(app: App) -> Recovery:
     r = app.tables.recovery
     r.active_highwaters.update({X: 10, Y: 5})
     r.active_offsets.update({X: 3, Y: 5})
-    app.consumer._paused_partitions.add(X)
+    app.consumer._paused_partitions.add(X)  # noqa: SLF001 - a fake consumer with the field the guard's fetch state reads
     return r
 
 
@@ -139,12 +139,12 @@ async def test_the_guard_resumes_the_silent_partition_and_leaves_flow_control_al
     assert await guard.check() == []
     clock[0] = 61
     assert await guard.check() == [X]
-    assert app.consumer.resumed == [{X}] and not app.consumer._paused_partitions
+    assert app.consumer.resumed == [{X}] and not app.consumer._paused_partitions  # noqa: SLF001 - a fake consumer with the field the guard's fetch state reads
     # Faust's own TP, whatever the recovery's maps hold (aiokafka's TopicPartition):
     # Faust's fetcher crashes on anything else in its active set
     assert all(type(tp) is FaustTP for tp in app.consumer.resumed[0])
     assert counts.stalls == ["customers-changelog"]
-    assert app._fetcher.started == 1
+    assert app._fetcher.started == 1  # noqa: SLF001 - a fake app with the fetcher the guard restarts
     # flow was on: resuming Faust's flow control would have emptied the changelog queue
     assert app.flow_control.resumed == 0 and app.consumer.flow_resumed == 0
     assert "has received nothing for 60 s from customers-changelog[0]" in caplog.text
@@ -171,7 +171,7 @@ async def test_nothing_is_done_outside_a_restore_or_while_records_arrive(
     app, counts = App(), Counts()
     recovery = restoring(app)
     guard = RecoveryGuard(app, counts, after=60)
-    recovery._active_events_received_at[X] = 30
+    recovery._active_events_received_at[X] = 30  # noqa: SLF001 - a fake recovery with the field the guard reads
     clock[0] = 61
     assert await guard.check() == []
     recovery.in_recovery = False

@@ -131,7 +131,7 @@ def test_a_table_on_the_scheme_gets_this_store_with_the_apps_budget(tmp_path: Pa
     assert isinstance(store, Store)
     assert isinstance(store.rocksdb_options, SharedMemoryOptions)
     assert store.rocksdb_options.memory is memory
-    db = store._db_for_partition(0)
+    db = store._db_for_partition(0)  # noqa: SLF001 - the partition's RocksDB database, to read what the store wrote
     db[b"k"] = b"v"
     assert db[b"k"] == b"v"
     db.close()

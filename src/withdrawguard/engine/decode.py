@@ -51,6 +51,7 @@ __all__ = [
     "parse_json",
 ]
 
+
 def parse_json(raw: bytes, max_bytes: int) -> dict[str, Any]:
     """Bytes to a JSON object, with the size limit and UTF-8 checked first."""
     if len(raw) > max_bytes:
