@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from faust.tables.recovery import Recovery as FaustRecovery
 
-from withdrawguard.streaming.faust_internals import recovery as restore_handover
+from withdrawguard.streaming.faust_internals import recovery as internals
 from withdrawguard.worker.app import Detector
 
 
@@ -34,7 +34,7 @@ async def test_faust_finishes_a_restore_with_the_flow_off(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(FaustRecovery, "on_recovery_completed", faust_original)
     consumer = Consumer()
-    recovery = restore_handover.Recovery.__new__(restore_handover.Recovery)  # no service
+    recovery = internals.Recovery.__new__(internals.Recovery)  # no service
     recovery.app = SimpleNamespace(consumer=consumer)
     await recovery.on_recovery_completed(7)
     assert seen == [(False, 7)]
@@ -44,8 +44,6 @@ async def test_faust_finishes_a_restore_with_the_flow_off(monkeypatch: pytest.Mo
 def test_every_detector_app_has_it_and_faust_itself_is_unchanged(
     detector: tuple[Detector, Any],
 ) -> None:
-    assert isinstance(detector[0].app.tables.recovery, restore_handover.Recovery)
+    assert isinstance(detector[0].app.tables.recovery, internals.Recovery)
     # installed through the TableManager setting, for this app: Faust's class is Faust's
-    assert (
-        FaustRecovery.on_recovery_completed is not restore_handover.Recovery.on_recovery_completed
-    )
+    assert FaustRecovery.on_recovery_completed is not internals.Recovery.on_recovery_completed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from withdrawguard.streaming.faust_internals import consumer as uncommitted_seek
+from withdrawguard.streaming.faust_internals import consumer as internals
 from withdrawguard.streaming.faust_internals.consumer import ConsumerThread
 from withdrawguard.worker.app import Detector
 
@@ -33,12 +33,12 @@ async def test_the_consumer_thread_seeks_with_the_apps_streams_and_reset_policy(
             return COMMITTED
 
     # the app's consumer is the wgkafka transport's, whose thread seeks this way
-    assert isinstance(app.consumer, uncommitted_seek.Consumer)
-    assert app.conf.broker_consumer[0].scheme == uncommitted_seek.SCHEME
+    assert isinstance(app.consumer, internals.Consumer)
+    assert app.conf.broker_consumer[0].scheme == internals.SCHEME
     result = await ConsumerThread.seek_to_committed(Thread())
     assert result is COMMITTED
     [(fun, consumer, is_stream, reset)] = calls
-    assert fun is uncommitted_seek.seek_to_committed_or_reset
+    assert fun is internals.seek_to_committed_or_reset
     assert consumer == "the aiokafka consumer"
     assert reset == "earliest"
     # the topics whose offsets Faust commits: the agents' (registered as they start), never

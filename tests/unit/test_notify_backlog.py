@@ -13,7 +13,7 @@ from aiokafka import TopicPartition
 
 from tests.unit.notify_fakes import RecordingChannel, alert
 from tests.unit.test_notify_delivery import Harness
-from tests.unit.test_registry_feed import FakeConsumer, Rec
+from tests.unit.test_registry_sink import FakeConsumer, Rec
 from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.config import parse_notify_config
 from withdrawguard.notify.retry import DeliveryError, backoff_delay

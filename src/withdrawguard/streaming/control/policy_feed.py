@@ -7,7 +7,7 @@ policies topic is read from its start (it is compacted and small). Comparisons a
 read from when the current (live, shadow) pair began, the later of the two pointers'
 times (`offsets_for_times`), into a `ShadowTally` of that pair; when a pointer moves
 the tally starts again from the new pair's start. After any broker error the reader
-reconnects and reads both again, as `policy_watch.py` does.
+reconnects and reads both again, as `engine_feed.py` does.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading the control topics (docs/contract.md) the way every worker does: one aiokafka
 consumer without a group, assigned every partition, so each worker sees every record.
-Shared by the policy watch (`policy_watch.py`) and the console's policy page feed
+Shared by the engine feed (`engine_feed.py`) and the console's policy page feed
 (`policy_feed.py`)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The ingest agent re-keys every input by customer id onto `customer-events`, so t
 detector's state never depends on how the producers partitioned their messages. When a
 message is keyed by its customer id and already sits on the partition that the re-key
 would choose, the hop would move it nowhere: the ingest agent then runs the detect step
-itself (`Pipeline._ingest_one`), one produced and one consumed message fewer.
+itself (`Pipeline._ingest`, through `_decide`), one produced and one consumed message fewer.
 
 That is only the same as the hop when (checked in faust-streaming 0.15.3's source,
 docs/performance.md):

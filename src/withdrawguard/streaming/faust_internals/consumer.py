@@ -13,7 +13,7 @@ A partition has no committed offset when its previous owner died before its firs
 commit there (commits run every few seconds) or on a new deployment. The fault suite
 found it after a takeover (26 November): the killed worker had never committed
 `account-changes` 1; the survivor's fetch loop fetched its first two new records while
-the end of the restore held the flow off (`restore_handover.py`), discarded them, and
+the end of the restore held the flow off (`recovery.py`), discarded them, and
 its seek left the position past them. The two account changes of one customer were never
 applied and a hold went out without two of its reasons.
 

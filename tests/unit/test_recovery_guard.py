@@ -12,7 +12,7 @@ import pytest
 from faust.types import TP as FaustTP
 
 from withdrawguard.streaming.faust_internals.fetch_state import describe_fetch
-from withdrawguard.streaming.guards import recovery_guard as recovery_watch
+from withdrawguard.streaming.guards import recovery_guard
 from withdrawguard.streaming.guards.recovery_guard import RecoveryGuard
 from withdrawguard.streaming.guards.stall_watch import silent_changelogs
 
@@ -117,7 +117,7 @@ class Counts:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [0.0]
-    monkeypatch.setattr(recovery_watch.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(recovery_guard.time, "monotonic", lambda: now[0])
     return now
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from tests.unit.test_registry_feed import FakeConsumer, Rec
+from tests.unit.test_registry_sink import FakeConsumer, Rec
 from withdrawguard.streaming.sinks.consumer import Done, SinkConsumer
 from withdrawguard.streaming.sinks.offsets import OffsetTracker
 
