@@ -39,7 +39,7 @@ from withdrawguard.settings import Settings  # noqa: E402
 from withdrawguard.streaming import topics as t  # noqa: E402
 
 TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
-# The registry feed, in a consumer group of its own (`<app id>-registry`), reads these.
+# The registry sink, in a consumer group of its own (`<app id>-registry`), reads these.
 REGISTRY_READS = SOURCES
 
 

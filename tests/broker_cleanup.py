@@ -13,7 +13,7 @@ out) is kept like a failed one: its entry names a process that no longer runs.
 
 What belongs to a deployment: topics named with its topic prefix or its app id (Faust's
 changelog, repartition and assignor topics) and consumer groups named with its app id
-(the detector's, the registry and notify feeds'), as bench/deployment.py removes them.
+(the detector's, the registry and notify sinks'), as bench/deployment.py removes them.
 Deployments on the secured brokers some tests start for themselves are deleted when they
 pass and never kept: those brokers and their data go with their session.
 """

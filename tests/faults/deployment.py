@@ -3,7 +3,7 @@ an output collector that keeps partitions and offsets, the group's lag, and the 
 stack's broker and Redis processes (by the pid files `scripts/stack.sh` writes).
 
 Secrets are seeded so the log scan has something to look for: a webhook signing secret
-(the notify feed posts critical alerts to a local receiver), a console session secret,
+(the notify sink posts critical alerts to a local receiver), a console session secret,
 a service token and a console user's password.
 """
 
@@ -42,7 +42,7 @@ SECRETS = {
     "password": "fault-Passw0rd-e81c5d",
 }
 # What each consumer group reads: the detector's (the app id) the inputs and the internal
-# topics; the registry feed's the outputs it projects; the notify feed's the alerts.
+# topics; the registry sink's the outputs it projects; the notify sink's the alerts.
 DETECTOR_READS = [s.logical for s in t.SPECS if s.role in (t.Role.INPUT, t.Role.INTERNAL)]
 REGISTRY_READS = list(SOURCES)
 NOTIFY_READS = [t.FRAUD_ALERTS]
@@ -191,7 +191,7 @@ class Deployment:
             probe.close()
 
     def behind(self, ends: dict[TopicPartition, int]) -> int:
-        """Messages before `ends` the groups (detector, registry feed, notify feed) have
+        """Messages before `ends` the groups (detector, registry sink, notify sink) have
         not committed yet, each on the topics it reads."""
         admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
         total = 0

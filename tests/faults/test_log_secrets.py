@@ -3,7 +3,7 @@ service token, a webhook signing secret or a console session secret.
 
 Runs last (conftest orders it): it scans every worker log the suite's fault tests wrote,
 and first makes a short run of its own in which each secret is used, so that it checks
-something even when run alone: the notify feed signs webhooks with the seeded secret,
+something even when run alone: the notify sink signs webhooks with the seeded secret,
 the console is signed into with the right and a wrong password, the decision API is
 called with the token and a wrong one, and the worker is killed and restarted.
 """

@@ -32,7 +32,7 @@ OUT = Path(__file__).parent / "made.jsonl"
 
 def make(services, name, tmp):
     """A deployment with topics (inputs, outputs, internal, Faust's changelogs) and the
-    detector's and the registry feed's consumer groups, as a worker leaves them."""
+    detector's and the registry sink's consumer groups, as a worker leaves them."""
     s = isolated_settings(services, name, tmp)
     for group in (s.app_id, f"{s.app_id}-registry"):
         c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=group,

@@ -5,7 +5,7 @@ The alerts are produced straight onto the deployment's `fraud-alerts` topic (par
 as the detector would write them): a critical one, routed to a channel whose receiver
 refuses until the test opens its gate, then a high one, routed only to a channel that
 answers at once. Faust's commit bookkeeping let exactly this pass (a single unfinished
-offset at the head of a partition did not stop a commit); the notify feed commits only
+offset at the head of a partition did not stop a commit); the notify sink commits only
 below the first unfinished record (`streaming/sinks/consumer.py`)."""
 
 from __future__ import annotations

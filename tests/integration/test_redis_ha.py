@@ -1,4 +1,4 @@
-"""Redis beyond one node: a worker, its registry feed, the decision API and the payment
+"""Redis beyond one node: a worker, its registry sink, the decision API and the payment
 client against a real 3-master Redis Cluster, and against Sentinel while the master is
 killed mid-stream. Both are started by `scripts/redis-ha.sh` (Debian's redis-server) on
 free ports, under .local/, and stopped when the module is done."""

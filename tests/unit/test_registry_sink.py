@@ -1,4 +1,4 @@
-"""The registry feed commits exactly what Redis took: never past a record not yet
+"""The registry sink commits exactly what Redis took: never past a record not yet
 applied, per partition, on every batch and on a rebalance."""
 
 from __future__ import annotations

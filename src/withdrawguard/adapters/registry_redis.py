@@ -12,7 +12,7 @@ transaction runs on one node of a Redis Cluster too.
 With `min_replicas` (WG_REDIS_MIN_REPLICAS), an update counts only once that many
 replicas confirmed it: the writer then writes `registry:synced` and sends WAIT on one
 connection (WAIT covers everything the master did before that write), and raises
-`NotReplicated` when too few confirm in time. The registry feed retries the record, so
+`NotReplicated` when too few confirm in time. The registry sink retries the record, so
 its offset is not committed past a write a failover could still lose.
 """
 

@@ -1,6 +1,6 @@
 """The notifier's backlog: how many alerts it holds in memory, with a bound.
 
-An alert enters when the notify feed hands it over and leaves when every channel is done
+An alert enters when the notify sink hands it over and leaves when every channel is done
 with it (delivered, a duplicate, in a delivered digest, or dead-lettered); a hold update
 that resolves PagerDuty incidents counts the same way. While a channel fails, its alerts
 stay: retried by the channel's workers, queued behind them, or held for a digest. The

@@ -49,7 +49,7 @@ class EngineFeed:
                 raise
             except Exception as exc:  # noqa: BLE001 - logged; read again after a pause
                 log.warning(
-                    "policy watch: %s: %s; reading %s again", type(exc).__name__, exc, self.topic
+                    "engine feed: %s: %s; reading %s again", type(exc).__name__, exc, self.topic
                 )
             await asyncio.sleep(RETRY_S)
 
@@ -94,7 +94,7 @@ class EngineFeed:
         try:
             return catalog.apply(key, value) is not None
         except RecordError as exc:
-            log.error("policy watch: skipped %s[%s]@%s: %s", self.topic, part, offset, exc)
+            log.error("engine feed: skipped %s[%s]@%s: %s", self.topic, part, offset, exc)
             return False
 
     def _select(self, catalog: Catalog) -> None:
@@ -103,5 +103,5 @@ class EngineFeed:
         if not self.ready.is_set():
             live = self.selection.live.policy_id
             shadow = self.selection.shadow.policy_id if self.selection.shadow else "none"
-            log.info("policy watch: read %s; live %s, shadow %s", self.topic, live, shadow)
+            log.info("engine feed: read %s; live %s, shadow %s", self.topic, live, shadow)
             self.ready.set()

@@ -6,7 +6,7 @@ notifier's) and any left under the prefix used before keys were hash-tagged
 than a frozen copy), then reads `withdrawal-decisions`, `withdrawal-holds` and `fraud-alerts`
 from the earliest offset up to the end offsets captured at the start, with a consumer
 that has no group (`group_id=None`: it never joins the worker's group nor commits), and
-projects every record as the registry feed does. A worker running meanwhile is
+projects every record as the registry sink does. A worker running meanwhile is
 harmless: both write idempotently under WATCH. Until it is done, withdrawals not yet
 rebuilt read `pending` (payment systems hold them).
 """
