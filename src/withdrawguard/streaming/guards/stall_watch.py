@@ -73,3 +73,37 @@ def silent_changelogs(
         if now - last >= after:
             silent.append(key)
     return silent
+
+
+@dataclass
+class ProgressWatch(Generic[K]):
+    """Whether a worker has stopped committing altogether: it holds input to process (some
+    partition behind its log end) and none of its committed offsets has moved, nor its
+    table restore read anything, for `after` seconds.
+
+    Not `StallWatch`: one partition standing still while the others move is a stall the
+    stall guard can resume; every partition standing still is a worker that is wedged
+    (its agents await something that never comes), which only a restart ends."""
+
+    after: float
+    _offsets: dict[K, int] = field(default_factory=dict)
+    _restored: int = -1
+    _since: float | None = None
+    """When the worker last made progress or had nothing to do; None before any look."""
+
+    def observe(
+        self, now: float, done: Mapping[K, int], ends: Mapping[K, int], restored: int = 0
+    ) -> float | None:
+        """Look at one round of committed offsets (`done`), log ends (`ends`) and the
+        count of changelog records restored so far; the seconds since the last progress
+        when they are `after` or more while input waits, else None."""
+        behind = any(offset < ends.get(key, offset) for key, offset in done.items())
+        moved = restored != self._restored or any(
+            self._offsets.get(key) != offset for key, offset in done.items()
+        )
+        self._offsets, self._restored = dict(done), restored
+        if self._since is None or moved or not behind:
+            self._since = now
+            return None
+        idle = now - self._since
+        return idle if idle >= self.after else None

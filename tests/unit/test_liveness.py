@@ -1,0 +1,119 @@
+"""A worker that holds input and has committed nothing for WG_WEDGE_SECONDS is wedged:
+/health says so (503, with why), the log says what every task awaits, the gauge is 1.
+A busy worker, an idle one with nothing to do, one whose table restore reads and one
+that moves again are not."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+import pytest
+
+from withdrawguard.streaming.guards.liveness import LivenessGuard, describe_tasks
+from withdrawguard.streaming.guards.stall_watch import ProgressWatch
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+A, B = TP("withdrawals", 0), TP("customer-events", 1)
+
+
+def test_input_waiting_and_nothing_committed_for_the_bound_is_a_wedge() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120)
+    assert w.observe(0, {A: 5, B: 7}, {A: 9, B: 7}) is None
+    assert w.observe(119, {A: 5, B: 7}, {A: 30, B: 7}) is None
+    assert w.observe(125, {A: 5, B: 7}, {A: 31, B: 7}) == 125
+
+
+def test_any_partition_moving_is_progress() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120)
+    w.observe(0, {A: 5, B: 7}, {A: 900, B: 900})
+    for t in range(1, 40):
+        # A never moves; B does: a stall of A (the stall guard's), not a wedged worker
+        assert w.observe(t * 10.0, {A: 5, B: 7 + t}, {A: 900, B: 900}) is None
+
+
+def test_nothing_to_do_is_never_a_wedge() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120)
+    for t in range(40):
+        assert w.observe(t * 10.0, {A: 9, B: 7}, {A: 9, B: 7}) is None
+
+
+def test_a_table_restore_that_reads_is_progress_and_one_that_does_not_is_not() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120)
+    for t in range(30):
+        assert w.observe(t * 10.0, {A: 5}, {A: 9}, restored=100 * t) is None
+    # the restore read its last record at 290 s and nothing since
+    assert w.observe(409, {A: 5}, {A: 9}, restored=2900) is None
+    assert w.observe(410, {A: 5}, {A: 9}, restored=2900) == 120
+
+
+def test_the_clock_starts_again_after_progress_or_a_new_partition() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120)
+    w.observe(0, {A: 5}, {A: 9})
+    w.observe(100, {A: 6}, {A: 9})
+    assert w.observe(200, {A: 6}, {A: 9}) is None  # 100 s since it moved
+    w.observe(210, {A: 6, B: 1}, {A: 9, B: 3})  # B newly assigned: counts as a change
+    assert w.observe(329, {A: 6, B: 1}, {A: 9, B: 3}) is None
+    assert w.observe(330, {A: 6, B: 1}, {A: 9, B: 3}) == 120
+
+
+@dataclass
+class Gauge:
+    values: list[bool] = field(default_factory=list)
+
+    def worker_wedged(self, wedged: bool) -> None:
+        self.values.append(wedged)
+
+
+def _app() -> Any:
+    consumer = SimpleNamespace(assignment=lambda: {A})
+    return SimpleNamespace(consumer=consumer, tables=None)
+
+
+async def test_the_guard_says_why_once_and_clears_when_the_worker_moves_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    gauge = Gauge()
+    guard = LivenessGuard(_app(), gauge, after=60, clock=lambda: now[0])
+    await guard.check({A: 5}, {A: 9})
+    now[0] = 65
+    await guard.check({A: 5}, {A: 12})
+    assert guard.reason is not None
+    assert "no committed offset has moved for 65 s while 7 messages wait on 1 partitions" in (
+        guard.reason
+    )
+    now[0] = 70
+    await guard.check({A: 5}, {A: 13})  # still wedged: said once
+    wedges = [r for r in caplog.records if "the worker is wedged" in r.getMessage()]
+    assert len(wedges) == 1
+    assert "What each task awaits" in wedges[0].getMessage()
+    assert gauge.values == [True]
+    now[0] = 75
+    await guard.check({A: 8}, {A: 13})
+    assert guard.reason is None
+    assert gauge.values == [True, False]
+
+
+async def test_the_task_dump_names_what_a_stuck_task_awaits() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def flush_waits_for_acks() -> None:
+        await never
+
+    task = asyncio.create_task(flush_waits_for_acks(), name="agent-detect")
+    await asyncio.sleep(0)
+    try:
+        dump = describe_tasks()
+    finally:
+        task.cancel()
+    [line] = [ln for ln in dump.splitlines() if "agent-detect" in ln]
+    assert "flush_waits_for_acks (test_liveness.py:" in line
+    assert line.endswith("awaiting a Future")
