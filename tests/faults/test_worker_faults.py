@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.faults.run import fault_run
+from tests.integration.harness import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -146,3 +151,52 @@ def test_a_table_restore_that_receives_nothing_is_found_and_resumed(
         kicked = [line for line in log.splitlines() if "has received nothing for" in line]
         assert kicked, "the restore guard never found the silent changelog partition"
         assert f"from {silent};" in kicked[0], kicked[0]  # exactly the silent partition
+
+
+WEDGE_SECONDS = 20
+"""The wedged worker's WG_WEDGE_SECONDS: short, so the test is."""
+
+
+def _health(worker: Worker) -> tuple[int, dict[str, object]]:
+    url = f"http://127.0.0.1:{worker.settings.web_port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.fault_smoke
+def test_a_wedged_worker_fails_its_liveness_probe_and_its_restart_loses_nothing(
+    services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
+) -> None:
+    with fault_run(services, fault_dir, "wedged worker", fault_events, fault_seed) as run:
+        worker = run.dep.worker("w1")
+        worker.settings = replace(worker.settings, wedge_seconds=WEDGE_SECONDS)
+        worker.command = ("-m", "tests.faults.wedging_worker")
+        worker.start()
+        run.start(seconds=40)
+        assert _health(worker)[0] == 200
+
+        def liveness_probe_restarts_it() -> None:
+            # the worker wedges by itself soon; /health is what the kubelet asks
+            deadline = time.monotonic() + WEDGE_SECONDS + 60
+            status, body = _health(worker)
+            while status == 200:
+                assert time.monotonic() < deadline, "/health never reported the wedge"
+                time.sleep(1)
+                status, body = _health(worker)
+            assert status == 503, body
+            assert "the worker is wedged" in str(body["reason"]), body
+            assert worker.proc is not None and worker.proc.poll() is None  # alive, not live
+            worker.stop(signal.SIGKILL)  # as the kubelet does after its failure threshold
+            worker.command = ("-m", "withdrawguard", "worker")
+            worker.start(timeout=180)
+
+        run.fault(liveness_probe_restarts_it)
+        run.finish()
+        assert _health(worker) == (200, {"status": "ok"})
+        log = worker.log_path.read_text()
+        assert "induced wedge" in log
+        [wedge] = [line for line in log.splitlines() if "the worker is wedged" in line]
+        assert "What each task awaits" in log.split(wedge, 1)[1][:200]

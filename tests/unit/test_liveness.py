@@ -24,44 +24,68 @@ class TP(NamedTuple):
 A, B = TP("withdrawals", 0), TP("customer-events", 1)
 
 
+def _looks(
+    w: ProgressWatch[TP],
+    start: float,
+    end: float,
+    done: dict[TP, int],
+    ends: dict[TP, int],
+    restored: int = 0,
+) -> float | None:
+    """Looks every 5 s from `start` up to `end` (as the lag timer does); the last answer."""
+    found = None
+    t = start
+    while t <= end:
+        found = w.observe(t, done, ends, restored)
+        t += 5
+    return found
+
+
 def test_input_waiting_and_nothing_committed_for_the_bound_is_a_wedge() -> None:
     w: ProgressWatch[TP] = ProgressWatch(after=120)
-    assert w.observe(0, {A: 5, B: 7}, {A: 9, B: 7}) is None
-    assert w.observe(119, {A: 5, B: 7}, {A: 30, B: 7}) is None
-    assert w.observe(125, {A: 5, B: 7}, {A: 31, B: 7}) == 125
+    assert _looks(w, 0, 115, {A: 5, B: 7}, {A: 9, B: 7}) is None
+    assert w.observe(120, {A: 5, B: 7}, {A: 31, B: 7}) == 120  # new input changes nothing
+    assert w.observe(125, {A: 5, B: 7}, {A: 32, B: 7}) == 125
 
 
 def test_any_partition_moving_is_progress() -> None:
     w: ProgressWatch[TP] = ProgressWatch(after=120)
-    w.observe(0, {A: 5, B: 7}, {A: 900, B: 900})
-    for t in range(1, 40):
+    for t in range(80):
         # A never moves; B does: a stall of A (the stall guard's), not a wedged worker
-        assert w.observe(t * 10.0, {A: 5, B: 7 + t}, {A: 900, B: 900}) is None
+        assert w.observe(t * 5.0, {A: 5, B: 7 + t}, {A: 900, B: 900}) is None
 
 
 def test_nothing_to_do_is_never_a_wedge() -> None:
     w: ProgressWatch[TP] = ProgressWatch(after=120)
-    for t in range(40):
-        assert w.observe(t * 10.0, {A: 9, B: 7}, {A: 9, B: 7}) is None
+    assert _looks(w, 0, 600, {A: 9, B: 7}, {A: 9, B: 7}) is None
 
 
 def test_a_table_restore_that_reads_is_progress_and_one_that_does_not_is_not() -> None:
     w: ProgressWatch[TP] = ProgressWatch(after=120)
-    for t in range(30):
-        assert w.observe(t * 10.0, {A: 5}, {A: 9}, restored=100 * t) is None
-    # the restore read its last record at 290 s and nothing since
-    assert w.observe(409, {A: 5}, {A: 9}, restored=2900) is None
-    assert w.observe(410, {A: 5}, {A: 9}, restored=2900) == 120
+    for t in range(60):
+        assert w.observe(t * 5.0, {A: 5}, {A: 9}, restored=100 * t) is None
+    # the restore read its last record at 295 s and nothing since
+    assert _looks(w, 300, 410, {A: 5}, {A: 9}, restored=5900) is None
+    assert w.observe(415, {A: 5}, {A: 9}, restored=5900) == 120
+
+
+def test_time_the_broker_could_not_be_asked_is_not_counted() -> None:
+    w: ProgressWatch[TP] = ProgressWatch(after=120, gap=30)
+    _looks(w, 0, 100, {A: 5}, {A: 9})
+    # the broker away for five minutes: no look; back, the worker has not committed yet
+    assert w.observe(400, {A: 5}, {A: 9}) is None
+    assert _looks(w, 405, 515, {A: 5}, {A: 9}) is None
+    assert w.observe(520, {A: 5}, {A: 9}) == 120  # counted from its return
 
 
 def test_the_clock_starts_again_after_progress_or_a_new_partition() -> None:
     w: ProgressWatch[TP] = ProgressWatch(after=120)
-    w.observe(0, {A: 5}, {A: 9})
+    _looks(w, 0, 95, {A: 5}, {A: 9})
     w.observe(100, {A: 6}, {A: 9})
-    assert w.observe(200, {A: 6}, {A: 9}) is None  # 100 s since it moved
-    w.observe(210, {A: 6, B: 1}, {A: 9, B: 3})  # B newly assigned: counts as a change
-    assert w.observe(329, {A: 6, B: 1}, {A: 9, B: 3}) is None
-    assert w.observe(330, {A: 6, B: 1}, {A: 9, B: 3}) == 120
+    assert _looks(w, 105, 215, {A: 6}, {A: 9}) is None  # under 120 s since it moved
+    w.observe(220, {A: 6, B: 1}, {A: 9, B: 3})  # B newly assigned: counts as a change
+    assert _looks(w, 225, 335, {A: 6, B: 1}, {A: 9, B: 3}) is None
+    assert w.observe(340, {A: 6, B: 1}, {A: 9, B: 3}) == 120
 
 
 @dataclass
@@ -83,11 +107,11 @@ async def test_the_guard_says_why_once_and_clears_when_the_worker_moves_again(
     now = [0.0]
     gauge = Gauge()
     guard = LivenessGuard(_app(), gauge, after=60, clock=lambda: now[0])
-    await guard.check({A: 5}, {A: 9})
-    now[0] = 65
-    await guard.check({A: 5}, {A: 12})
+    for t in range(0, 65, 5):
+        now[0] = t
+        await guard.check({A: 5}, {A: 12})
     assert guard.reason is not None
-    assert "no committed offset has moved for 65 s while 7 messages wait on 1 partitions" in (
+    assert "no committed offset has moved for 60 s while 7 messages wait on 1 partitions" in (
         guard.reason
     )
     now[0] = 70

@@ -86,10 +86,15 @@ class ProgressWatch(Generic[K]):
     (its agents await something that never comes), which only a restart ends."""
 
     after: float
+    gap: float = 30.0
+    """A look more than this long after the previous one starts the clock again: the
+    broker could not be asked meanwhile (an outage of its own), and what the worker did
+    then is not known."""
     _offsets: dict[K, int] = field(default_factory=dict)
     _restored: int = -1
     _since: float | None = None
     """When the worker last made progress or had nothing to do; None before any look."""
+    _seen: float | None = None
 
     def observe(
         self, now: float, done: Mapping[K, int], ends: Mapping[K, int], restored: int = 0
@@ -102,7 +107,9 @@ class ProgressWatch(Generic[K]):
             self._offsets.get(key) != offset for key, offset in done.items()
         )
         self._offsets, self._restored = dict(done), restored
-        if self._since is None or moved or not behind:
+        unknown = self._seen is None or now - self._seen > self.gap
+        self._seen = now
+        if self._since is None or unknown or moved or not behind:
             self._since = now
             return None
         idle = now - self._since
