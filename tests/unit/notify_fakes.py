@@ -78,13 +78,13 @@ class Counts:
     failed_: list[str] = field(default_factory=list)
     deduplicated_: list[str] = field(default_factory=list)
 
-    def sent(self, channel: str) -> None:
+    def notification_sent(self, channel: str) -> None:
         self.sent_.append(channel)
 
-    def failed(self, channel: str) -> None:
+    def notification_failed(self, channel: str) -> None:
         self.failed_.append(channel)
 
-    def deduplicated(self, channel: str) -> None:
+    def notification_deduplicated(self, channel: str) -> None:
         self.deduplicated_.append(channel)
 
 

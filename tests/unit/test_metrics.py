@@ -12,12 +12,12 @@ from tests.unit.player import Player
 from withdrawguard.adapters.metrics import (
     ARRIVAL_BUCKETS,
     EVENT_TIME_BUCKETS,
-    Metrics,
-    NoMetrics,
+    NullMetrics,
     PrometheusMetrics,
 )
 from withdrawguard.engine.decode import InvalidEvent
 from withdrawguard.sim import scenarios as s
+from withdrawguard.worker.app import WorkerMetrics
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -176,7 +176,7 @@ def test_many_instances_live_side_by_side_and_never_touch_the_global_registry() 
 
 def test_no_metrics_accepts_every_call_and_registers_nothing() -> None:
     before = set(REGISTRY._names_to_collectors)  # noqa: SLF001 - prometheus_client has no public map of registered names
-    m: Metrics = NoMetrics()
+    m: WorkerMetrics = NullMetrics()
     m.event_consumed("t", "login")
     m.dead_letter("k")
     m.verdict("allow")

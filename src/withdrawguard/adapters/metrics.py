@@ -1,16 +1,24 @@
-"""Metrics: a small interface the agents call, a Prometheus implementation, and a no-op.
+"""Metrics: the one Prometheus implementation of what withdrawguard counts, and the one
+that counts nothing.
+
+There is no interface here: each part of the worker declares the few calls it makes as a
+narrow `Protocol` of its own, in its own module (`streaming.detect.pipeline.DetectorMetrics`,
+`notify.channel.NotifyMetrics`, `policy.engines.SelectionMetrics`, ...), and
+`withdrawguard.worker.app.WorkerMetrics` is all of them together. `PrometheusMetrics`
+(with `policy_metrics.PrometheusPolicyMetrics`, on the same registry) and `NullMetrics`
+satisfy every one of them.
 
 The Prometheus implementation registers its metrics on the `CollectorRegistry` it is
 given, never on prometheus-client's global default registry, so a test can build as
 many as it likes. Every name starts with `withdrawguard_`; counters end in `_total`
 and durations are in seconds. The worker serves them, together with Faust's own
-sensors (named `faust_*`, from the same registry), on `/metrics`.
+sensors (named `faust_*`, from the same registry), on `/metrics`. Implementations must
+never raise into the stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -28,136 +36,97 @@ EVENT_TIME_BUCKETS = (
 """Seconds from `occurred_at` to the verdict: includes producer delay, so up to minutes."""
 
 
-class Metrics(Protocol):
-    """What withdrawguard counts. Implementations must never raise into the stream."""
-
-    def event_consumed(self, topic: str, event_type: str) -> None:
-        """A message of `topic` decoded as `event_type` (before any decision)."""
-
-    def dead_letter(self, kind: str) -> None:
-        """A message sent to dead-letters; `kind` is a short, bounded error label."""
-
-    def verdict(self, decision: str) -> None:
-        """A verdict sent to withdrawal-decisions (`allow` or `hold`)."""
-
-    def hold(self, reason_code: str) -> None:
-        """A hold placed on a withdrawal, once per reason code it carries."""
-
-    def alert(self, severity: str) -> None:
-        """An alert sent to fraud-alerts."""
-
-    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
-        """Time from the deciding event's `occurred_at`, and from its arrival in Kafka."""
-
-    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        """Messages not yet committed, per (topic, partition) this worker is assigned.
-
-        Replaces the previous report: partitions absent from `lags` are forgotten."""
-
-    def table_size(self, table: str, n: int) -> None:
-        """Number of keys in a table's local partitions."""
-
-    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
-        """Memory a table's local RocksDB partitions use, by `kind`: `memtables`,
-        `table_readers` (indexes and filters outside the block cache); and `block_cache`
-        for the cache every table shares, under the table name `all`."""
-
-    def notification_sent(self, channel: str) -> None:
-        """A notification delivered on `channel`."""
-
-    def notification_failed(self, channel: str) -> None:
-        """A notification that failed after its last retry (it went to dead-letters)."""
-
-    def notification_deduplicated(self, channel: str) -> None:
-        """A notification not sent because the same one went out within the window."""
-
-    def notification_backlog(self, n: int) -> None:
-        """Alerts the notifier now holds in memory (bounded by WG_NOTIFY_BACKLOG_MAX)."""
-
-    def notification_backpressure(self, seconds: float) -> None:
-        """Seconds the notify feed just spent paused, waiting for room in the backlog."""
-
-    def registry_write(self, topic: str) -> None:
-        """An output record of `topic` projected into the Redis hold registry."""
-
-    def registry_retry(self) -> None:
-        """A registry write that failed (Redis down or slow) and will be tried again."""
-
-    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        """Records of each output partition this worker's registry feed has not applied."""
-
-    def partition_stall(self, topic: str) -> None:
-        """A partition of `topic` found stalled and resumed (`streaming.stall_watch`, or
-        `streaming.recovery_watch` for a changelog partition a restore still needs)."""
-
-
-class NoMetrics:
-    """Counts nothing: for tools and tests that do not care."""
-
-    def event_consumed(self, topic: str, event_type: str) -> None:
-        pass
-
-    def dead_letter(self, kind: str) -> None:
-        pass
-
-    def verdict(self, decision: str) -> None:
-        pass
-
-    def hold(self, reason_code: str) -> None:
-        pass
-
-    def alert(self, severity: str) -> None:
-        pass
-
-    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
-        pass
-
-    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        pass
-
-    def table_size(self, table: str, n: int) -> None:
-        pass
-
-    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
-        pass
-
-    def notification_sent(self, channel: str) -> None:
-        pass
-
-    def notification_failed(self, channel: str) -> None:
-        pass
-
-    def notification_deduplicated(self, channel: str) -> None:
-        pass
-
-    def notification_backlog(self, n: int) -> None:
-        pass
-
-    def notification_backpressure(self, seconds: float) -> None:
-        pass
-
-    def registry_write(self, topic: str) -> None:
-        pass
-
-    def registry_retry(self) -> None:
-        pass
-
-    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        pass
-
-    def partition_stall(self, topic: str) -> None:
-        pass
-
-
-class PrometheusMetrics:
-    """The metrics as prometheus-client objects registered on `registry`."""
+class PrometheusBase:
+    """Metrics registered on `registry` under `withdrawguard_` names: the base of
+    `PrometheusMetrics` and `policy_metrics.PrometheusPolicyMetrics`."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
 
-        def counter(name: str, doc: str, *labels: str) -> Counter:
-            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
+        return Counter(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
 
+    def _gauge(self, name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
+
+
+class NullMetrics:
+    """Counts nothing: for tools and tests that do not care. It has every call any part
+    of withdrawguard makes (the stream's, the notifier's, the policy versions')."""
+
+    def event_consumed(self, topic: str, event_type: str) -> None:
+        pass
+
+    def dead_letter(self, kind: str) -> None:
+        pass
+
+    def verdict(self, decision: str) -> None:
+        pass
+
+    def hold(self, reason_code: str) -> None:
+        pass
+
+    def alert(self, severity: str) -> None:
+        pass
+
+    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
+        pass
+
+    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        pass
+
+    def table_size(self, table: str, n: int) -> None:
+        pass
+
+    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
+        pass
+
+    def notification_sent(self, channel: str) -> None:
+        pass
+
+    def notification_failed(self, channel: str) -> None:
+        pass
+
+    def notification_deduplicated(self, channel: str) -> None:
+        pass
+
+    def notification_backlog(self, n: int) -> None:
+        pass
+
+    def notification_backpressure(self, seconds: float) -> None:
+        pass
+
+    def registry_write(self, topic: str) -> None:
+        pass
+
+    def registry_retry(self) -> None:
+        pass
+
+    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        pass
+
+    def partition_stall(self, topic: str) -> None:
+        pass
+
+    def running(self, role: str, version: str | None) -> None:
+        pass
+
+    def load_failed(self, role: str, version: str) -> None:
+        pass
+
+    def shadow_verdict(self, outcome: str, reasons: Iterable[str]) -> None:
+        pass
+
+    def shadow_failed(self) -> None:
+        pass
+
+
+class PrometheusMetrics(PrometheusBase):
+    """What the stream counts, as prometheus-client objects registered on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
+        counter, gauge = self._counter, self._gauge
         self._consumed = counter(
             "events_consumed", "Messages decoded, by topic and event type.", "topic", "type"
         )
@@ -174,22 +143,18 @@ class PrometheusMetrics:
         self._dedup = counter(
             "notifications_deduplicated", "Notifications suppressed as repeats.", "channel"
         )
-        self._backlog = Gauge(
-            f"{PREFIX}_notification_backlog",
+        self._backlog = gauge(
+            "notification_backlog",
             "Alerts the notifier holds in memory: retrying, queued, or awaiting a digest.",
-            registry=registry,
         )
-        self._backpressure = Counter(
-            f"{PREFIX}_notification_backpressure_seconds",
+        self._backpressure = counter(
+            "notification_backpressure_seconds",
             "Seconds the notify feed spent paused because its backlog was full.",
-            registry=registry,
         )
         self._registry_writes = counter(
             "registry_writes", "Records projected into the Redis hold registry.", "topic"
         )
-        self._registry_retries = Counter(
-            f"{PREFIX}_registry_retries", "Registry writes retried.", registry=registry
-        )
+        self._registry_retries = counter("registry_retries", "Registry writes retried.")
         self._stalls = counter(
             "partition_stalls",
             "Partitions found behind with no progress for a minute (changelog partitions: a "
@@ -208,32 +173,29 @@ class PrometheusMetrics:
             buckets=EVENT_TIME_BUCKETS,
             registry=registry,
         )
-        self._lag = Gauge(
-            f"{PREFIX}_consumer_lag_messages",
+        self._lag = gauge(
+            "consumer_lag_messages",
             "Log end offset minus committed offset, per partition this worker consumes.",
-            ["topic", "partition"],
-            registry=registry,
+            "topic",
+            "partition",
         )
         self._lag_labels: set[tuple[str, str]] = set()
-        self._registry_lag = Gauge(
-            f"{PREFIX}_registry_lag_messages",
+        self._registry_lag = gauge(
+            "registry_lag_messages",
             "Records of an output partition the registry feed has not yet applied to Redis.",
-            ["topic", "partition"],
-            registry=registry,
+            "topic",
+            "partition",
         )
         self._registry_lag_labels: set[tuple[str, str]] = set()
-        self._tables = Gauge(
-            f"{PREFIX}_table_keys",
-            "Keys in the table's partitions held by this worker.",
-            ["table"],
-            registry=registry,
+        self._tables = gauge(
+            "table_keys", "Keys in the table's partitions held by this worker.", "table"
         )
-        self._table_memory = Gauge(
-            f"{PREFIX}_table_memory_bytes",
+        self._table_memory = gauge(
+            "table_memory_bytes",
             "Memory of the RocksDB partitions held by this worker: memtables and "
             "table_readers per table, block_cache once for the cache they share (table=all).",
-            ["table", "kind"],
-            registry=registry,
+            "table",
+            "kind",
         )
 
     def event_consumed(self, topic: str, event_type: str) -> None:

@@ -1,59 +1,25 @@
 """Metrics of policy versions: which one each worker runs, switches, versions that failed
 to load, and how the shadow version's verdicts compare with the live one's.
 
-Kept apart from `adapters/metrics.py` (the stream's own metrics): the same registry, the
-same `withdrawguard_` names, a small interface of its own.
+Kept apart from `PrometheusMetrics` (the stream's own metrics) so that each module
+stays small: the same base, the same registry, the same `withdrawguard_` names. The
+calls are those `policy.engines.SelectionMetrics` and
+`streaming.detect.shadow_run.ShadowMetrics` ask for; `metrics.NullMetrics` has them too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from withdrawguard.adapters.metrics import PREFIX
-
-
-class PolicyMetrics(Protocol):
-    """Implementations must never raise into the stream."""
-
-    def running(self, role: str, version: str | None) -> None:
-        """The version this worker now runs as `role` (None: no shadow)."""
-
-    def load_failed(self, role: str, version: str) -> None:
-        """A version named `role` failed to load; the worker kept the one it had."""
-
-    def shadow_verdict(self, outcome: str, reasons: Iterable[str]) -> None:
-        """One withdrawal compared: `agree`, `would_hold` or `would_allow`, with the
-        reason codes of the side that holds (for a disagreement)."""
-
-    def shadow_failed(self) -> None:
-        """The shadow version failed on an event (the live verdict is unaffected)."""
+from withdrawguard.adapters.metrics import PrometheusBase
 
 
-class NoPolicyMetrics:
-    def running(self, role: str, version: str | None) -> None:
-        pass
-
-    def load_failed(self, role: str, version: str) -> None:
-        pass
-
-    def shadow_verdict(self, outcome: str, reasons: Iterable[str]) -> None:
-        pass
-
-    def shadow_failed(self) -> None:
-        pass
-
-
-class PrometheusPolicyMetrics:
+class PrometheusPolicyMetrics(PrometheusBase):
     def __init__(self, registry: CollectorRegistry) -> None:
-        def counter(name: str, doc: str, *labels: str) -> Counter:
-            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
-
-        def gauge(name: str, doc: str, *labels: str) -> Gauge:
-            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry)
-
+        super().__init__(registry)
+        counter, gauge = self._counter, self._gauge
         self._info = gauge(
             "policy_version",
             "1 for the policy version this worker runs, by role (live, shadow).",

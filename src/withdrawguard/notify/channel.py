@@ -33,21 +33,13 @@ class Channel(Protocol):
 
 
 class NotifyMetrics(Protocol):
-    def sent(self, channel: str) -> None: ...
+    """What the notifier counts (the worker's metrics have these calls; none: no counts)."""
 
-    def failed(self, channel: str) -> None: ...
+    def notification_sent(self, channel: str) -> None:
+        """A notification delivered on `channel`."""
 
-    def deduplicated(self, channel: str) -> None: ...
+    def notification_failed(self, channel: str) -> None:
+        """A notification that failed after its last retry (it went to dead-letters)."""
 
-
-class NoMetrics:
-    """The default: count nothing."""
-
-    def sent(self, channel: str) -> None:
-        pass
-
-    def failed(self, channel: str) -> None:
-        pass
-
-    def deduplicated(self, channel: str) -> None:
-        pass
+    def notification_deduplicated(self, channel: str) -> None:
+        """A notification not sent because the same one went out within the window."""

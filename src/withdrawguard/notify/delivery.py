@@ -75,7 +75,8 @@ class Deliverer:
     _channels: Mapping[str, Channel]
     _dedup: DedupStore
     _dead_letters: DeadLetterSink
-    _metrics: NotifyMetrics
+    _metrics: NotifyMetrics | None
+    """None: count nothing."""
     _clock: Callable[[], float]
     _sleep: Callable[[float], Awaitable[None]]
     _rand: Callable[[], float]
@@ -98,7 +99,8 @@ class Deliverer:
             except Exception as exc:  # noqa: BLE001 - a channel bug must not stop delivery
                 error = f"{type(exc).__name__} in channel"  # its text might hold a secret
             else:
-                self._metrics.sent(name)
+                if self._metrics is not None:
+                    self._metrics.notification_sent(name)
                 for job in d.jobs:
                     await self._finish(job, delivered=True)
                 return
@@ -119,7 +121,8 @@ class Deliverer:
                         self._rand,
                     )
                 )
-        self._metrics.failed(name)
+        if self._metrics is not None:
+            self._metrics.notification_failed(name)
         for job in d.jobs:
             await self._fail(name, job, d.action, f"notification via {name} failed: {error}")
 

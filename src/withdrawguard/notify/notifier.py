@@ -1,7 +1,7 @@
 """Notifications in the worker: route, de-duplicate, rate-limit, queue, and hand each
 delivery to `delivery.Deliverer` (retries, dead letters).
 
-The notify feed (`notify_feed`) hands every alert to `Notifier.submit` and moves on:
+The notify sink (`streaming/sinks/notify.py`) hands every alert to `Notifier.submit` and moves on:
 each channel has its own queue and worker tasks, so a slow or failing channel delays
 only itself, until the notifier holds `WG_NOTIFY_BACKLOG_MAX` unfinished alerts (the
 backlog, `notify.backlog`) or a channel's queue holds `queue_size` deliveries: then
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from withdrawguard.notify.backlog import Backlog
-from withdrawguard.notify.channel import Channel, NoMetrics, NotifyMetrics
+from withdrawguard.notify.channel import Channel, NotifyMetrics
 from withdrawguard.notify.config import ChannelConfig, NotifyConfig, routes
 from withdrawguard.notify.dedup import DedupStore, IncidentStore, claim_key, incident_key
 from withdrawguard.notify.delivery import (
@@ -72,7 +72,7 @@ class Notifier:
         self.config, self.channels = config, channels
         self._dedup, self._incidents, self._dead_letters = dedup, incidents, dead_letters
         self._console, self._prefix = console_url, prefix
-        self._metrics: NotifyMetrics = metrics or NoMetrics()
+        self._metrics = metrics
         self._clock, self._sleep, self._rand, self._closers = clock, sleep, rand, closers
         self._limiters: dict[str, RateLimiter[Job]] = {
             c.name: RateLimiter(c.rate_per_minute) for c in config.channels
@@ -129,7 +129,8 @@ class Notifier:
                 log.warning("dedup store unavailable (%s); notifying anyway", type(exc).__name__)
                 fresh, key = True, ""
             if not fresh:
-                self._metrics.deduplicated(ch.name)
+                if self._metrics is not None:
+                    self._metrics.notification_deduplicated(ch.name)
                 tracker.finish()
                 continue
             job = Job(alert, source, tracker, key or None)

@@ -11,16 +11,24 @@ the PolicyVersionNotLoaded alert); it is not tried again until a pointer names a
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from withdrawguard.adapters.policy_metrics import PolicyMetrics
 from withdrawguard.engine.decide import Engine
 from withdrawguard.policy.versions import Catalog
 
 log = logging.getLogger(__name__)
 
 
+class SelectionMetrics(Protocol):
+    def running(self, role: str, version: str | None) -> None:
+        """The version this worker now runs as `role` (None: no shadow)."""
+
+    def load_failed(self, role: str, version: str) -> None:
+        """A version named `role` failed to load; the worker kept the one it had."""
+
+
 class EngineSelection:
-    def __init__(self, start: Engine, metrics: PolicyMetrics) -> None:
+    def __init__(self, start: Engine, metrics: SelectionMetrics) -> None:
         self.live = start
         self.shadow: Engine | None = None
         self._metrics = metrics

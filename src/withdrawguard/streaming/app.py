@@ -11,29 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 from faust.types import TableT
 from prometheus_client import CollectorRegistry
 
 from withdrawguard.adapters.kafka_security import faust_credentials
-from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
-from withdrawguard.adapters.policy_metrics import (
-    NoPolicyMetrics,
-    PolicyMetrics,
-    PrometheusPolicyMetrics,
-)
+from withdrawguard.adapters.metrics import NullMetrics, PrometheusMetrics
+from withdrawguard.adapters.policy_metrics import PrometheusPolicyMetrics
 from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Produce, Record
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
+from withdrawguard.policy.engines import SelectionMetrics
 from withdrawguard.settings import Settings
 from withdrawguard.streaming import faust_internals
-from withdrawguard.streaming.detect.pipeline import Pipeline
+from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
 from withdrawguard.streaming.detect.placement import Placement
+from withdrawguard.streaming.detect.shadow_run import ShadowMetrics
 from withdrawguard.streaming.faust_internals.introspect import partition_count
 from withdrawguard.streaming.faust_internals.table_store import TableMemory
+
+
+class PolicyMetrics(SelectionMetrics, ShadowMetrics, Protocol):
+    """Policy versions: which one runs (`EngineSelection`), how the shadow compares."""
 
 
 @dataclass
@@ -43,13 +45,15 @@ class Detector:
     app: faust.App
     pipeline: Pipeline
     settings: Settings
-    metrics: Metrics
+    metrics: DetectorMetrics
     memory: TableMemory | None
     """The one memory budget of every RocksDB table partition (None: memory store)."""
+    policy_metrics: PolicyMetrics
+    """The pipeline's shadow counts, and the engine selection's (`worker.app`)."""
 
 
 def build_detector(
-    settings: Settings, engine: Engine, metrics: Metrics | None = None, **overrides: Any
+    settings: Settings, engine: Engine, metrics: DetectorMetrics | None = None, **overrides: Any
 ) -> Detector:
     """The Faust app deciding with `engine`, with its topics, tables and agents."""
     names = t.TopicNames(settings)
@@ -137,6 +141,7 @@ def build_detector(
 
     if metrics is None:
         metrics = PrometheusMetrics(CollectorRegistry())
+    policy_metrics = _policy_metrics(metrics)
     pipeline = Pipeline(
         engine=engine,
         crossref=CrossReference(engine.policy),
@@ -155,19 +160,20 @@ def build_detector(
         destinations=table("destinations"),
         source_ips=table("source-ips"),
         metrics=metrics,
-        policy_metrics=_policy_metrics(metrics),
+        policy_metrics=policy_metrics,
         placement=_placement(app, names),
         produce=producer_of(app),
         partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)
-    return Detector(app, pipeline, settings, metrics, memory)
+    return Detector(app, pipeline, settings, metrics, memory, policy_metrics)
 
 
-def _policy_metrics(metrics: Metrics) -> PolicyMetrics:
+def _policy_metrics(metrics: DetectorMetrics) -> PolicyMetrics:
+    """Prometheus policy metrics on the stream metrics' registry; else none."""
     if isinstance(metrics, PrometheusMetrics):
         return PrometheusPolicyMetrics(metrics.registry)
-    return NoPolicyMetrics()
+    return NullMetrics()
 
 
 def producer_of(app: faust.App) -> Produce:

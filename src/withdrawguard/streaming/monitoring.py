@@ -27,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
-from withdrawguard.adapters.metrics import Metrics, PrometheusMetrics
+from withdrawguard.adapters.metrics import PrometheusMetrics
 from withdrawguard.streaming.faust_internals.table_store import (
     TableMemory,
     rocksdb_memory,
@@ -56,9 +56,25 @@ FAUST_PREFIX = "faust"
 dashboard and the alert rules the same for every deployment."""
 
 
+class TimerMetrics(Protocol):
+    """What the lag and table timers report."""
+
+    def consumer_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Messages not yet committed, per (topic, partition) this worker is assigned.
+        Replaces the previous report: partitions absent from `lags` are forgotten."""
+
+    def table_size(self, table: str, n: int) -> None:
+        """Number of keys in a table's local partitions."""
+
+    def table_memory(self, table: str, kind: str, n_bytes: int) -> None:
+        """Memory a table's local RocksDB partitions use, by `kind`: `memtables`,
+        `table_readers` (indexes and filters outside the block cache); and `block_cache`
+        for the cache every table shares, under the table name `all`."""
+
+
 def register_metrics(
     app: faust.App,
-    metrics: Metrics,
+    metrics: TimerMetrics,
     source_topics: Collection[str],
     tables: Iterable[Any],
     offsets: GroupOffsets | None = None,

@@ -11,42 +11,59 @@ own, served on `/metrics` with Faust's sensors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
-from withdrawguard.adapters.metrics import Metrics
+from withdrawguard.adapters.metrics import PrometheusMetrics
 from withdrawguard.engine.decide import Engine
 from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.app import Detector, build_detector, producer_of
 from withdrawguard.streaming.control.engine_feed import EngineFeed
 from withdrawguard.streaming.control.policy_feed import PolicyFeed
-from withdrawguard.streaming.detect.pipeline import Pipeline
+from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
 from withdrawguard.streaming.guards import register_guards
-from withdrawguard.streaming.monitoring import register_metrics
-from withdrawguard.streaming.sinks.notify import register_notifier
-from withdrawguard.streaming.sinks.registry import register_registry
+from withdrawguard.streaming.guards.stall_guard import StallMetrics
+from withdrawguard.streaming.monitoring import TimerMetrics, register_metrics
+from withdrawguard.streaming.sinks.notify import NotifyFeedMetrics, register_notifier
+from withdrawguard.streaming.sinks.registry import RegistryFeedMetrics, register_registry
 from withdrawguard.web.console import PolicyPage, register_console
 from withdrawguard.web.decision_api import register_decision_api
 from withdrawguard.web.health import register_health
 
-__all__ = ["Detector", "create_app"]
+__all__ = ["Detector", "WorkerMetrics", "create_app"]
+
+
+class WorkerMetrics(
+    DetectorMetrics,
+    NotifyFeedMetrics,
+    RegistryFeedMetrics,
+    StallMetrics,
+    TimerMetrics,
+    Protocol,
+):
+    """All the worker counts: what each part `create_app` wires asks for, no more
+    (`adapters.metrics.PrometheusMetrics` and `NullMetrics` have it all)."""
 
 
 def create_app(
     settings: Settings,
     engine: Engine,
-    metrics: Metrics | None = None,
+    metrics: WorkerMetrics | None = None,
     watch_policies: bool = False,
     **overrides: Any,
 ) -> Detector:
     """The worker deciding with `engine`; with `watch_policies` (the worker), with the
     version the policies topic names live once it is published (`EngineFeed`)."""
+    if metrics is None:
+        metrics = PrometheusMetrics(CollectorRegistry())
     detector = build_detector(settings, engine, metrics, **overrides)
-    app, pipeline, metrics = detector.app, detector.pipeline, detector.metrics
+    app, pipeline = detector.app, detector.pipeline
     page: PolicyPage | None = None
     if watch_policies:
-        selection = EngineSelection(engine, pipeline.policy_metrics)
+        selection = EngineSelection(engine, detector.policy_metrics)
         engines = EngineFeed(settings, selection, pipeline.switch)
         pipeline.policy_ready = engines.ready
         app.task(engines.run)

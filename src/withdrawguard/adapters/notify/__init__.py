@@ -8,10 +8,10 @@ from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.pagerduty import PagerDutyChannel
 from withdrawguard.adapters.notify.slack import SlackChannel
 from withdrawguard.adapters.notify.webhook import WebhookChannel
-from withdrawguard.notify.channel import Channel, NoMetrics, NotifyMetrics, SendContext
+from withdrawguard.notify.channel import Channel, SendContext
 from withdrawguard.notify.config import ChannelConfig, NotifyConfig
 
-__all__ = ["Channel", "NoMetrics", "NotifyMetrics", "SendContext", "build_channels"]
+__all__ = ["Channel", "SendContext", "build_channels"]
 
 
 def build_channels(config: NotifyConfig, http: HttpClient) -> dict[str, Channel]:

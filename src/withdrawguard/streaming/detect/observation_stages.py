@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from withdrawguard.adapters.metrics import Metrics
 from withdrawguard.contract import wire
 from withdrawguard.engine.crossref import (
     CrossReference,
@@ -33,6 +32,11 @@ Reject = Callable[[int, wire.Received, Exception, Batch], None]
 """Dead-letters one message (or the failed part of one) at a position of the batch."""
 
 
+class ConsumedMetrics(Protocol):
+    def event_consumed(self, topic: str, event_type: str) -> None:
+        """A message of `topic` decoded as `event_type` (before any decision)."""
+
+
 @dataclass
 class Part:
     """The observations of one received record that failed, for their dead letter (a
@@ -48,7 +52,7 @@ class Part:
 @dataclass
 class ObservationStages:
     crossref: CrossReference
-    metrics: Metrics
+    metrics: ConsumedMetrics
     notices: str
     """The topic notices go to (customer-events)."""
     reject: Reject

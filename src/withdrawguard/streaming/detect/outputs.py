@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from withdrawguard.adapters.metrics import Metrics
 from withdrawguard.contract import wire
 from withdrawguard.engine.decode import InvalidEvent
 from withdrawguard.engine.outputs import Outcome
@@ -29,6 +28,20 @@ PACK_MAX = 500
 """Most observations in one packed record (about 70 KiB, far below Kafka's 1 MiB)."""
 
 
+class OutputMetrics(Protocol):
+    def verdict(self, decision: str) -> None:
+        """A verdict sent to withdrawal-decisions (`allow` or `hold`)."""
+
+    def hold(self, reason_code: str) -> None:
+        """A hold placed on a withdrawal, once per reason code it carries."""
+
+    def alert(self, severity: str) -> None:
+        """An alert sent to fraud-alerts."""
+
+    def dead_letter(self, kind: str) -> None:
+        """A message sent to dead-letters; `kind` is a short, bounded error label."""
+
+
 @dataclass
 class Outputs:
     """The output topics of the detector, by name, and the metrics each record counts."""
@@ -37,7 +50,7 @@ class Outputs:
     holds: str
     alerts: str
     dead_letters: str
-    metrics: Metrics
+    metrics: OutputMetrics
     partitions: Callable[[str], int]
     """Partitions of a topic by name (where packed observations go)."""
 

@@ -39,13 +39,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.types import TableT
 
-from withdrawguard.adapters.metrics import Metrics
-from withdrawguard.adapters.policy_metrics import NoPolicyMetrics, PolicyMetrics
+from withdrawguard.adapters.metrics import NullMetrics
 from withdrawguard.contract import wire
 from withdrawguard.contract.records import Produce
 from withdrawguard.engine.crossref import CrossReference
@@ -55,13 +54,18 @@ from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.detect.batch import Batch, Item, grouped
-from withdrawguard.streaming.detect.observation_stages import ObservationStages
-from withdrawguard.streaming.detect.outputs import Outputs
+from withdrawguard.streaming.detect.observation_stages import ConsumedMetrics, ObservationStages
+from withdrawguard.streaming.detect.outputs import OutputMetrics, Outputs
 from withdrawguard.streaming.detect.placement import Placement
-from withdrawguard.streaming.detect.shadow_run import ShadowRun
+from withdrawguard.streaming.detect.shadow_run import ShadowMetrics, ShadowRun
 from withdrawguard.streaming.detect.writes import flush
 
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
+
+
+class DetectorMetrics(OutputMetrics, ConsumedMetrics, Protocol):
+    def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
+        """Time from the deciding event's `occurred_at`, and from its arrival in Kafka."""
 
 
 @dataclass
@@ -82,14 +86,14 @@ class Pipeline:
     customers: TableT[bytes, bytes]
     destinations: TableT[bytes, bytes]
     source_ips: TableT[bytes, bytes]
-    metrics: Metrics
+    metrics: DetectorMetrics
     placement: Placement | None
     """None: every input takes the hop (the producer has a partitioner of its own)."""
     produce: Produce
-    """Hands a record to the worker's producer (`batch_writes.Produce`)."""
+    """Hands a record to the worker's producer (`contract.records.Produce`)."""
     partitions: Callable[[str], int]
     """Partitions of a topic by name (where packed observations go)."""
-    policy_metrics: PolicyMetrics = field(default_factory=NoPolicyMetrics)
+    policy_metrics: ShadowMetrics = field(default_factory=NullMetrics)
     shadow: Engine | None = None
     """The shadow version's engine (docs/policy.md); None: no shadow runs."""
     policy_ready: asyncio.Event | None = None

@@ -10,12 +10,12 @@ counted and changes nothing else: the live outputs are already made.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
-from withdrawguard.adapters.policy_metrics import PolicyMetrics
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.events import CustomerEvent
 from withdrawguard.engine.outputs import Outcome
@@ -26,11 +26,20 @@ from withdrawguard.streaming.detect.batch import Batch
 log = logging.getLogger(__name__)
 
 
+class ShadowMetrics(Protocol):
+    def shadow_verdict(self, outcome: str, reasons: Iterable[str]) -> None:
+        """One withdrawal compared: `agree`, `would_hold` or `would_allow`, with the
+        reason codes of the side that holds (for a disagreement)."""
+
+    def shadow_failed(self) -> None:
+        """The shadow version failed on an event (the live verdict is unaffected)."""
+
+
 @dataclass
 class ShadowRun:
     topic: str
     """The shadow-decisions topic's name."""
-    metrics: PolicyMetrics
+    metrics: ShadowMetrics
 
     def __call__(
         self,

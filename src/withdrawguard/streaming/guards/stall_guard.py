@@ -39,7 +39,9 @@ STALL_AFTER = 60.0
 
 
 class StallMetrics(Protocol):
-    def partition_stall(self, topic: str) -> None: ...
+    def partition_stall(self, topic: str) -> None:
+        """A partition of `topic` found stalled and resumed (here, or by the recovery
+        guard for a changelog partition a restore still needs)."""
 
 
 class StallGuard:

@@ -21,13 +21,14 @@ import faust
 import orjson
 from faust.types import TopicT
 
-from withdrawguard.adapters.notify import NotifyMetrics, build_channels
+from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.contract import wire
 from withdrawguard.contract.topics import TopicNames
 from withdrawguard.notify.backlog import Backlog
+from withdrawguard.notify.channel import NotifyMetrics
 from withdrawguard.notify.config import load_notify_config
 from withdrawguard.notify.notifier import Notifier, Source
 from withdrawguard.registry.keys import notify_prefix
@@ -37,34 +38,14 @@ from withdrawguard.streaming.sinks.consumer import Done, Record, SinkConsumer, m
 log = logging.getLogger(__name__)
 
 
-class WorkerMetrics(Protocol):
-    """The worker's metrics as far as notifications go (`adapters.metrics.Metrics`)."""
+class NotifyFeedMetrics(NotifyMetrics, Protocol):
+    """The notifier's counts, and the feed's backlog and back-pressure."""
 
-    def notification_sent(self, channel: str) -> None: ...
+    def notification_backlog(self, n: int) -> None:
+        """Alerts the notifier now holds in memory (bounded by WG_NOTIFY_BACKLOG_MAX)."""
 
-    def notification_failed(self, channel: str) -> None: ...
-
-    def notification_deduplicated(self, channel: str) -> None: ...
-
-    def notification_backlog(self, n: int) -> None: ...
-
-    def notification_backpressure(self, seconds: float) -> None: ...
-
-
-class _Counters:
-    """`NotifyMetrics` on top of the worker's metrics."""
-
-    def __init__(self, metrics: WorkerMetrics) -> None:
-        self._m = metrics
-
-    def sent(self, channel: str) -> None:
-        self._m.notification_sent(channel)
-
-    def failed(self, channel: str) -> None:
-        self._m.notification_failed(channel)
-
-    def deduplicated(self, channel: str) -> None:
-        self._m.notification_deduplicated(channel)
+    def notification_backpressure(self, seconds: float) -> None:
+        """Seconds the notify feed just spent paused, waiting for room in the backlog."""
 
 
 class _Pipeline(Protocol):
@@ -74,7 +55,10 @@ class _Pipeline(Protocol):
 
 
 def register_notifier(
-    app: faust.App, settings: Settings, pipeline: _Pipeline, metrics: WorkerMetrics | None = None
+    app: faust.App,
+    settings: Settings,
+    pipeline: _Pipeline,
+    metrics: NotifyFeedMetrics | None = None,
 ) -> Notifier | None:
     """Run the notify feed when WG_NOTIFY_CONFIG is set (else do nothing)."""
     if settings.notify_config is None:
@@ -96,7 +80,7 @@ def register_notifier(
         dead_letters=dead_letter,
         console_url=settings.console_url,
         prefix=prefix,
-        metrics=_counters(metrics),
+        metrics=metrics,
         backlog=Backlog(
             settings.notify_backlog_max, None if metrics is None else metrics.notification_backlog
         ),
@@ -133,10 +117,6 @@ def register_notifier(
 def _only(topic: TopicT) -> str:
     [name] = topic.topics
     return name
-
-
-def _counters(metrics: WorkerMetrics | None) -> NotifyMetrics | None:
-    return None if metrics is None else _Counters(metrics)
 
 
 Handler = Callable[[dict[str, Any], Source, Callable[[], object]], Awaitable[None]]

@@ -35,8 +35,9 @@ from withdrawguard.streaming.sinks.registry_retry import RegistryMetrics, apply_
 REDIS_TIMEOUT = 2.0
 
 
-class FeedMetrics(RegistryMetrics, Protocol):
-    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None: ...
+class RegistryFeedMetrics(RegistryMetrics, Protocol):
+    def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Records of each output partition this worker's registry feed has not applied."""
 
 
 def registry_handler(
@@ -51,7 +52,9 @@ def registry_handler(
     return handle
 
 
-def register_registry(app: faust.App, settings: Settings, metrics: FeedMetrics) -> SinkConsumer:
+def register_registry(
+    app: faust.App, settings: Settings, metrics: RegistryFeedMetrics
+) -> SinkConsumer:
     """Run the registry sink with the worker (a Redis connection pool of its own)."""
     writer = async_redis(
         settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT

@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class RegistryMetrics(Protocol):
-    def registry_write(self, topic: str) -> None: ...
+    def registry_write(self, topic: str) -> None:
+        """An output record of `topic` projected into the Redis hold registry."""
 
-    def registry_retry(self) -> None: ...
+    def registry_retry(self) -> None:
+        """A registry write that failed (Redis down or slow) and will be tried again."""
 
 
 @dataclass(frozen=True, slots=True)
