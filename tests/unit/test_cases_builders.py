@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from withdrawguard.cases import commands as cmd
@@ -102,6 +103,15 @@ class Desk:
     def tick(self, delta: timedelta) -> list[CaseEvent]:
         self.now += delta
         return self.write(expire_due(self.case, self.now))
+
+
+def refused(desk: Desk, actor: Actor, kind: type[Any], **kw: Any) -> CaseError:
+    """The refusal of a command, checking that nothing changed."""
+    before, log = desk.case, list(desk.log)
+    with pytest.raises(CaseError) as caught:
+        desk.do(actor, kind, **kw)
+    assert desk.case == before and desk.log == log
+    return caught.value
 
 
 # ------------------------------------------------------------ sessions for properties
