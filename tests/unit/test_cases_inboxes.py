@@ -176,3 +176,14 @@ def test_loading_a_file_names_the_file_when_it_cannot_be_read(tmp_path: Path) ->
     good = tmp_path / "inboxes.toml"
     good.write_text(GOOD, encoding="utf-8")
     assert load_inboxes(good).source == str(good)
+
+
+def test_the_default_inbox_takes_only_what_no_other_matches_wherever_it_is_listed() -> None:
+    rest_first = GOOD.replace(
+        'default = "rest"', 'default = "rest"\n\n[[inbox]]\nname = "rest"\nsla_hours = 24\n', 1
+    )
+    rest_first = rest_first[: rest_first.rindex("[[inbox]]")]
+    book = parse_inboxes(rest_first, "t")
+    assert book.inboxes[0].name == "rest"
+    assert book.route(news(amount="5000000")).name == "big"
+    assert book.route(news(amount="10")).name == "rest"
