@@ -5,7 +5,7 @@ sessions of case work."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,10 @@ from withdrawguard.cases.policy import CasePolicy
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 POLICY = CasePolicy()
 INBOXES = load_inboxes()
+ADMINS_TOO = replace(
+    INBOXES, inboxes=tuple(replace(i, roles=i.roles | {"admin"}) for i in INBOXES.inboxes)
+)
+"""The packaged inboxes with admins allowed to work every one (by default they are not)."""
 ALICE = Actor("alice", "analyst")
 BOB = Actor("bob", "analyst")
 SUE = Actor("sue", "supervisor")

@@ -3,12 +3,25 @@ input (400 naming the field), unknown things (404), and that a refusal writes no
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.unit.test_cases_builders import ADA, ALICE, BOB, SUE, T0, VIC, Desk, news, refused
+from tests.unit.test_cases_builders import (
+    ADA,
+    ADMINS_TOO,
+    ALICE,
+    BOB,
+    INBOXES,
+    SUE,
+    T0,
+    VIC,
+    Desk,
+    news,
+    refused,
+)
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases import events as ev
 from withdrawguard.cases.errors import Conflict, Forbidden, Invalid, NotFound
@@ -209,11 +222,22 @@ def test_a_command_for_another_case_is_404() -> None:
         cmd.decide(desk.case, ALICE, command, now=T0, policy=desk.policy, inboxes=desk.inboxes)
 
 
-def test_an_admin_works_cases_but_does_not_assign_them_to_others() -> None:
+def test_an_admin_works_only_inboxes_that_list_admins_and_assigns_nobody_else() -> None:
     desk = small()
+    assert isinstance(refused(desk, ADA, cmd.Comment, note="n"), Forbidden)
+    desk.inboxes = ADMINS_TOO
     assert isinstance(refused(desk, ADA, cmd.Assign, assignee=BOB), Forbidden)
     desk.do(ADA, cmd.Claim)
     assert desk.case.assignee == "ada"
+
+
+def test_a_case_of_an_inbox_since_removed_is_left_to_supervisors() -> None:
+    desk = small()
+    desk.inboxes = replace(
+        INBOXES, inboxes=tuple(i for i in INBOXES.inboxes if i.name != "general")
+    )
+    assert isinstance(refused(desk, ALICE, cmd.Comment, note="n"), Forbidden)
+    desk.do(SUE, cmd.Comment, note="moving it")
 
 
 def test_reopening_an_ordinary_closed_case_takes_one_person_and_a_note() -> None:

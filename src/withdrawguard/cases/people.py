@@ -1,8 +1,11 @@
 """Who acts on cases: roles, what each may do, and an analyst's availability.
 
-viewer reads; analyst works cases; supervisor also approves four-eyes proposals,
-assigns cases to others and sees everyone's cases; admin also manages the policy.
-No role lets anyone approve their own proposal: that is checked on the person."""
+viewer reads; analyst works the cases of inboxes that let analysts (or them by name)
+work them; supervisor works every inbox, approves four-eyes proposals, assigns cases to
+others and sees everyone's cases; admin manages the policy, sees every case and works
+only inboxes that list admins. `see_all` is for the console's listings: acting on a case
+always takes its inbox. No role lets anyone approve their own proposal: that is checked
+on the person."""
 
 from __future__ import annotations
 
