@@ -25,6 +25,7 @@ from tests.unit.test_cases_builders import (
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases import events as ev
 from withdrawguard.cases.errors import Conflict, Forbidden, Invalid, NotFound
+from withdrawguard.cases.people import Actor
 
 
 def small() -> Desk:
@@ -76,6 +77,39 @@ def test_a_stale_command_gets_409_saying_what_changed_and_writes_nothing() -> No
         ("closed", "alice"),
     ]
     assert "claimed by alice" in error.reason and "closed by alice" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "kw"),
+    [
+        (cmd.ChangeStatus, {"status": "escalated"}),
+        (cmd.Close, {"outcome": "confirmed_fraud", "note": "n"}),
+        (cmd.Release, {"hold_id": "hold-w1"}),
+    ],
+)
+def test_acting_on_a_case_someone_claimed_meanwhile_is_409_not_403(
+    kind: type[Any], kw: dict[str, Any]
+) -> None:
+    desk = small()
+    seen = desk.case.version
+    desk.do(ALICE, cmd.Claim)
+    error = refused(desk, BOB, kind, seen=seen, **kw)
+    assert isinstance(error, Conflict) and "claimed by alice" in error.reason
+
+
+def test_an_analyst_cannot_take_a_claimed_case_by_assigning_it_to_themselves() -> None:
+    desk = small()
+    desk.do(ALICE, cmd.Claim)
+    error = refused(desk, BOB, cmd.Assign, assignee=BOB)
+    assert isinstance(error, Forbidden) and "claimed by alice" in error.reason
+    desk.do(SUE, cmd.Assign, assignee=BOB)
+    assert desk.case.assignee == "bob"
+
+
+def test_an_analyst_may_assign_an_unclaimed_case_to_themselves() -> None:
+    desk = small()
+    desk.do(BOB, cmd.Assign, assignee=Actor("Bob", "analyst"))
+    assert desk.case.assignee == "Bob"
 
 
 def test_a_version_from_the_future_is_a_conflict_too() -> None:

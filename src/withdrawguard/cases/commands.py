@@ -118,24 +118,25 @@ def decide(
     """The events `command` by `actor` at `now` writes to `case`; CaseError if refused."""
     if command.case_id != case.case_id:
         raise NotFound(f"case {command.case_id} is not case {case.case_id}")
-    _may_act(case, actor, command, inboxes)
+    _may_act(case, actor, inboxes)
     if command.seen_version != case.version:
         raise Conflict(case, command.seen_version)
+    owner = case.assignee
+    if isinstance(command, _OWNERS_ONLY) and owner and not (actor.is_user(owner) or _boss(actor)):
+        raise Forbidden(f"case {case.case_id} is assigned to {owner}; ask them or a supervisor")
     if case.closed and not isinstance(command, _ON_CLOSED):
         raise Invalid("case", f"case {case.case_id} is closed; reopen it first")
     base = Stamp(case_id=case.case_id, event_id=command.command_id, actor=actor.user)
     return [_event(case, actor, command, now, policy, inboxes, base)]
 
 
-def _may_act(case: Case, actor: Actor, command: Command, inboxes: InboxBook) -> None:
+def _may_act(case: Case, actor: Actor, inboxes: InboxBook) -> None:
+    """Who may act at all: checked before the version, since it does not change with it."""
     if not actor.may("work"):
         raise Forbidden(f"a {actor.role} may read cases, not act on them")
     inbox = inboxes.get(case.inbox)  # an inbox since removed from the file: supervisors only
     if not (inbox.may_work(actor) if inbox is not None else actor.may("assign")):
         raise Forbidden(f"inbox {case.inbox} is not one {actor.user} may work")
-    owner = case.assignee
-    if isinstance(command, _OWNERS_ONLY) and owner and not (actor.is_user(owner) or _boss(actor)):
-        raise Forbidden(f"case {case.case_id} is assigned to {owner}; ask them or a supervisor")
 
 
 def _boss(actor: Actor) -> bool:
@@ -162,6 +163,8 @@ def _event(
         case Assign():
             if not (_boss(actor) or actor.is_user(c.assignee.user)):
                 raise Forbidden("assigning a case to someone else takes a supervisor")
+            if not _boss(actor) and case.assignee and not actor.is_user(case.assignee):
+                raise Forbidden(f"case {case.case_id} is already claimed by {case.assignee}")
             inbox = inboxes.get(case.inbox)
             if inbox is None or not inbox.may_work(c.assignee):
                 raise Invalid("assignee", f"{c.assignee.user} may not work inbox {case.inbox}")
