@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ import orjson
 
 from withdrawguard.cases.events import SEVERITIES, Trigger
 from withdrawguard.cases.people import ROLES, Actor
+from withdrawguard.cases.policy import decimal_at
 from withdrawguard.engine.events import CHANNELS
+from withdrawguard.engine.policy import PolicyError
 from withdrawguard.engine.rules import REGISTRY
 
 MAX_SLA_MINUTES = 366 * 24 * 60
@@ -35,7 +37,7 @@ _KEYS = frozenset(
 _FILTERS = ("reasons", "severities", "amount", "channels")
 
 
-class InboxError(ValueError):
+class InboxError(PolicyError):
     """The inbox file cannot be used; the message names the key and the problem."""
 
 
@@ -254,22 +256,13 @@ def _amounts(value: Any, path: str) -> Mapping[str, Band] | None:
             raise InboxError(
                 f"'{where}.{unknown[0]}' is unknown" if unknown else f"'{where}' is empty"
             )
-        low, high = (_decimal(band.get(k), f"{where}.{k}") for k in ("min", "max"))
+        low, high = (
+            None
+            if band.get(k) is None
+            else decimal_at(band[k], f"{where}.{k}", zero=True, error=InboxError)
+            for k in ("min", "max")
+        )
         if low is not None and high is not None and low >= high:
             raise InboxError(f"'{where}.max' must be greater than min")
         bands[currency] = Band(low, high)
     return bands
-
-
-def _decimal(value: Any, path: str) -> Decimal | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InboxError(f"'{path}' must be a decimal in a string, got {type(value).__name__}")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise InboxError(f"'{path}' must be a decimal in a string") from None
-    if not amount.is_finite() or amount < 0:
-        raise InboxError(f"'{path}' must be a non-negative amount")
-    return amount

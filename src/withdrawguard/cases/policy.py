@@ -15,6 +15,7 @@ from typing import Any
 from withdrawguard.engine.policy import PolicyError
 
 MAX_HOURS = 24 * 366
+MAX_AMOUNT = Decimal("1e15")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DEFAULTS: dict[str, Any] = {
     "proposal_expiry_hours": 24,
@@ -57,7 +58,7 @@ def case_policy_from(table: Mapping[str, Any], where: str = "cases") -> CasePoli
         path = f"{where}.four_eyes_release_at.{currency}"
         if not _CURRENCY.fullmatch(currency):
             raise PolicyError(f"'{path}': the key must be an ISO 4217 code in upper case")
-        amounts[currency] = _amount(text, path)
+        amounts[currency] = decimal_at(text, path)
     return CasePolicy(timedelta(hours=hours), timedelta(days=days), amounts)
 
 
@@ -69,13 +70,18 @@ def _whole(value: Any, path: str, most: int) -> int:
     return value
 
 
-def _amount(value: Any, path: str) -> Decimal:
+def decimal_at(
+    value: Any, path: str, *, zero: bool = False, error: type[PolicyError] = PolicyError
+) -> Decimal:
+    """A money amount written as a decimal string at `path` (positive, or from 0 if
+    `zero`, at most 1e15); `error` names the path otherwise."""
     if not isinstance(value, str):
-        raise PolicyError(f"'{path}' must be a decimal in a string, got {type(value).__name__}")
+        raise error(f"'{path}' must be a decimal in a string, got {type(value).__name__}")
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise PolicyError(f"'{path}' must be a decimal in a string") from None
-    if not amount.is_finite() or not 0 < amount <= Decimal("1e15"):
-        raise PolicyError(f"'{path}' must be a positive amount up to 1e15")
+        raise error(f"'{path}' must be a decimal in a string") from None
+    low = "non-negative" if zero else "positive"
+    if not amount.is_finite() or not (amount >= 0 if zero else amount > 0) or amount > MAX_AMOUNT:
+        raise error(f"'{path}' must be a {low} amount up to 1e15")
     return amount
