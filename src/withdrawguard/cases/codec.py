@@ -48,8 +48,9 @@ class CaseEventError(ValueError):
 
 
 def encode(event: CaseEvent) -> dict[str, Any]:
-    """The JSON object of `event` (every field present; None as null)."""
-    return _encode_obj(event)
+    """The JSON object of `event` (`kind` first, every field present, None as null)."""
+    fields = _encode_obj(event)
+    return {"kind": fields.pop("kind"), **fields}
 
 
 def encode_bytes(event: CaseEvent) -> bytes:
