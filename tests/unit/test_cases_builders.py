@@ -93,8 +93,7 @@ class Desk:
         events = cmd.decide(
             self.case, actor, command, now=self.now, policy=self.policy, inboxes=self.inboxes
         )
-        [event] = self.write(events)
-        return event
+        return self.write(events)[-1]  # a close may first record expired proposals
 
     def news(self, trigger: Trigger) -> list[CaseEvent]:
         """The events the news writes; only those of this desk's case are applied (a new

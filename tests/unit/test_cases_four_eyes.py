@@ -207,3 +207,21 @@ def test_an_approval_is_taken_only_from_another_supervisor_in_time(
         assert not allowed
     else:
         assert allowed
+
+
+def test_a_proposal_whose_hold_the_detector_settled_meanwhile_cannot_be_approved() -> None:
+    desk, proposal = proposed()
+    desk.news(news(status="confirmed_fraud"))
+    error = refused(desk, SUE, cmd.Approve, proposal_id=proposal)
+    assert isinstance(error, Invalid) and "already confirmed fraud" in error.reason
+    desk.do(ALICE, cmd.Withdraw, proposal_id=proposal)
+
+
+def test_closing_records_the_expiry_of_a_proposal_left_behind() -> None:
+    desk, proposal = proposed()
+    desk.now += timedelta(hours=25)
+    desk.do(ALICE, cmd.Close, outcome="confirmed_fraud", note="mule")
+    expired, closed = desk.log[-2:]
+    assert isinstance(expired, ev.ProposalExpired) and expired.proposal_id == proposal
+    assert isinstance(closed, ev.Closed)
+    assert desk.case.proposals == () and desk.case.status == "closed"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from withdrawguard.cases import events as ev
 from withdrawguard.cases import four_eyes
-from withdrawguard.cases.case import Case
+from withdrawguard.cases.case import Case, apply
 from withdrawguard.cases.errors import Conflict, Forbidden, Invalid, NotFound, note, required_note
 from withdrawguard.cases.events import OUTCOMES, STATUSES, CaseEvent, Stamp
 from withdrawguard.cases.inboxes import InboxBook, reason_codes
@@ -127,7 +127,12 @@ def decide(
     if case.closed and not isinstance(command, _ON_CLOSED):
         raise Invalid("case", f"case {case.case_id} is closed; reopen it first")
     base = Stamp(case_id=case.case_id, event_id=command.command_id, actor=actor.user)
-    return [_event(case, actor, command, now, policy, inboxes, base)]
+    swept: list[CaseEvent] = []
+    if isinstance(command, Close):  # an expired proposal must not keep a case open
+        swept = four_eyes.expire(case, now)
+        for event in swept:
+            case = apply(case, event)
+    return [*swept, _event(case, actor, command, now, policy, inboxes, base)]
 
 
 def _may_act(case: Case, actor: Actor, inboxes: InboxBook) -> None:

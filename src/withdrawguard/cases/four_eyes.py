@@ -105,6 +105,10 @@ def approve(
             **base, at=now, note=checked or proposal.note, due_at=due, proposal_id=proposal_id
         )
     assert proposal.hold_id is not None  # a release proposal always names its hold
+    hold = case.hold(proposal.hold_id)
+    if hold is None or hold.fate != "held":
+        fate = hold.fate.replace("_", " ") if hold else "gone"
+        raise Invalid("proposal_id", f"hold {proposal.hold_id} is already {fate}; withdraw this")
     return ev.ReleaseApproved(
         **base, at=now, proposal_id=proposal_id, hold_id=proposal.hold_id, note=checked
     )
