@@ -64,6 +64,7 @@ def test_a_suppression_needs_known_reasons_a_future_end_and_a_note() -> None:
         ({"reason_codes": (), "until": week, "note": "n"}, "reason_codes"),
         ({"reason_codes": ("DRAIN",), "until": T0, "note": "n"}, "until"),
         ({"reason_codes": ("DRAIN",), "until": week, "note": " "}, "note"),
+        ({"reason_codes": ("DRAIN",), "until": week.replace(tzinfo=None), "note": "n"}, "until"),
     ):
         error = refused(desk, ALICE, cmd.Suppress, **kw)
         assert isinstance(error, Invalid) and error.field == field

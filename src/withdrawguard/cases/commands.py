@@ -98,7 +98,15 @@ class Suppress(_Command):
 
 
 Command = (
-    (Claim | Assign | Unassign | ChangeStatus | Comment | Release | Approve | Withdraw | Close)
+    Claim
+    | Assign
+    | Unassign
+    | ChangeStatus
+    | Comment
+    | Release
+    | Approve
+    | Withdraw
+    | Close
     | Reopen
     | Suppress
 )
@@ -215,6 +223,8 @@ def _event(
                 raise Invalid(
                     "reason_codes", f"must name one or more of {', '.join(sorted(known))}"
                 )
+            if c.until.utcoffset() is None:
+                raise Invalid("until", "must carry its time zone (an offset)")
             problem = duration_problem(now, c.until, policy.max_suppression)
             if problem:
                 raise Invalid("until", problem)
