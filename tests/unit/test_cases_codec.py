@@ -31,7 +31,7 @@ triggers = st.builds(
     kind=st.sampled_from(["hold", "alert", "verdict"]),
     ref_id=ids,
     severity=st.sampled_from(ev.SEVERITIES),
-    reason_codes=st.lists(ids, min_size=1, max_size=4).map(tuple),
+    reason_codes=st.lists(ids, max_size=4).map(tuple),
     withdrawal_id=st.none() | ids,
     amount=st.none() | amounts,
     currency=st.none() | st.sampled_from(["JPY", "USD"]),
@@ -158,7 +158,7 @@ def _opened(**trigger_change: Any) -> dict[str, Any]:
         (_opened(amount="1e6"), "trigger.amount", "decimal in a string"),
         (_opened(currency="jpy"), "trigger.currency", "ISO 4217"),
         (_opened(severity="severe"), "trigger.severity", "must be one of"),
-        (_opened(reason_codes=[]), "trigger.reason_codes", "list of 1 to 64"),
+        ({**_opened(), "kind": "suppression_added"}, "customer_id", "unknown field"),
         (_opened(reason_codes=["A", 3]), "trigger.reason_codes[1]", "must be a string"),
         (_opened(colour="red"), "trigger.colour", "unknown field"),
         ({**_opened(), "trigger": "hold-w1"}, "trigger", "must be an object"),
@@ -227,3 +227,23 @@ def test_optional_fields_may_be_left_out_or_null() -> None:
         "at": "2026-12-01T09:00:00Z",
     }
     assert codec.decode(unassigned) == codec.decode({**unassigned, "note": None})
+
+
+def test_suppressed_reasons_must_be_named_but_news_may_have_none() -> None:
+    added = ev.SuppressionAdded(
+        case_id="c",
+        event_id="e",
+        actor="a",
+        at=T0,
+        suppression_id="s",
+        reason_codes=("DRAIN",),
+        until=T0 + timedelta(days=1),
+        note="n",
+    )
+    obj = {**codec.encode(added), "reason_codes": []}
+    with pytest.raises(CaseEventError, match="list of 1 to 64") as caught:
+        codec.decode(obj)
+    assert caught.value.field == "reason_codes"
+    assert not Draft202012Validator(codec.schema()).is_valid(obj)
+    allowed = codec.decode(_opened(reason_codes=[]))
+    assert isinstance(allowed, ev.Opened) and allowed.trigger.reason_codes == ()

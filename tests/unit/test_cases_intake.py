@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests.unit.test_cases_builders import ALICE, INBOXES, T0, Desk, news
+from withdrawguard.cases import codec
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases import events as ev
 from withdrawguard.cases.case import apply
@@ -152,3 +153,12 @@ def test_the_engines_outputs_become_news() -> None:
         hold_news(HoldUpdate("w1", "cust-1", "lost", _payload("lost")), "high")
     with pytest.raises(ValueError, match="unknown severity"):
         hold_news(HoldUpdate("w1", "cust-1", "held", _payload("held")), "severe")
+
+
+def test_an_allow_verdict_without_reasons_joins_and_reads_back() -> None:
+    desk = Desk.open()
+    verdict = Verdict(
+        "w2", "cust-1", "allow", (), {"severity": "none", "amount": "5", "currency": "JPY"}
+    )
+    [joined] = desk.news(verdict_news(verdict))
+    assert codec.decode_bytes(codec.encode_bytes(joined)) == joined

@@ -130,8 +130,9 @@ def _decode_value(hint: Any, value: Any, path: str, name: str) -> Any:
             raise CaseEventError(path, f"must be one of {', '.join(map(str, args))}")
         return value
     if get_origin(hint) is tuple:
-        if not isinstance(value, list) or not value or len(value) > MAX_CODES:
-            raise CaseEventError(path, f"must be a list of 1 to {MAX_CODES} strings")
+        least = 0 if path == "trigger.reason_codes" else 1  # an allow verdict has no reasons
+        if not isinstance(value, list) or not least <= len(value) <= MAX_CODES:
+            raise CaseEventError(path, f"must be a list of {least} to {MAX_CODES} strings")
         return tuple(_text(v, f"{path}[{i}]", MAX_ID) for i, v in enumerate(value))
     if hint is Trigger:
         if not isinstance(value, Mapping):
@@ -234,6 +235,8 @@ def schema() -> dict[str, Any]:
 def _object_schema(cls: type[Any]) -> dict[str, Any]:
     hints = _hints(cls)
     props = {f.name: _value_schema(hints[f.name], f.name) for f in dataclasses.fields(cls)}
+    if cls is Trigger:
+        props["reason_codes"]["minItems"] = 0  # as the decoder: an allow verdict has none
     required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
     if "kind" in props and "kind" not in required:  # an event's kind has a default in Python
         required.insert(0, "kind")
