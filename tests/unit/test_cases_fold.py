@@ -158,3 +158,14 @@ def test_replace_keeps_cases_comparable() -> None:
     desk = Desk.open()
     assert replace(desk.case) == desk.case
     assert replace(desk.case, comments=1) != desk.case
+
+
+def test_the_first_action_by_a_person_is_remembered() -> None:
+    desk = Desk.open()
+    desk.news(news("hold-w2"))
+    assert desk.case.first_action_at is None  # the system's news is no action
+    desk.now = T0 + timedelta(minutes=7)
+    desk.do(ALICE, cmd.Claim)
+    desk.now = T0 + timedelta(minutes=9)
+    desk.do(ALICE, cmd.Comment, note="n")
+    assert desk.case.first_action_at == T0 + timedelta(minutes=7)

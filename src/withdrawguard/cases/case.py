@@ -13,7 +13,15 @@ from decimal import Decimal
 from typing import Literal
 
 from withdrawguard.cases import events as ev
-from withdrawguard.cases.events import SEVERITIES, CaseEvent, Fate, Outcome, Severity, Status
+from withdrawguard.cases.events import (
+    SEVERITIES,
+    SYSTEM,
+    CaseEvent,
+    Fate,
+    Outcome,
+    Severity,
+    Status,
+)
 from withdrawguard.cases.suppressions import Suppression
 
 RECENT = 16
@@ -83,6 +91,8 @@ class Case:
     seen: frozenset[str] = frozenset()
     """Trigger keys already joined, so the same news read twice joins once."""
     previous_case_id: str | None = None
+    first_action_at: datetime | None = None
+    """When a person first acted on it (for "time to first action")."""
     recent: tuple[Change, ...] = ()
 
     @property
@@ -140,7 +150,8 @@ def _opened(e: ev.Opened) -> Case:
 def _stamp(case: Case, e: CaseEvent) -> Case:
     version = case.version + 1
     recent = (*case.recent, Change(version, e.kind, e.actor, e.at))[-RECENT:]
-    return replace(case, version=version, updated_at=e.at, recent=recent)
+    first = case.first_action_at or (e.at if e.actor != SYSTEM else None)
+    return replace(case, version=version, updated_at=e.at, recent=recent, first_action_at=first)
 
 
 def _change(case: Case, e: CaseEvent) -> Case:
