@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from withdrawguard.adapters.topic_admin import create_topics
 from withdrawguard.contract.topics import TopicNames
-from withdrawguard.settings import Settings
+from withdrawguard.settings import Settings, setting_fields
 from withdrawguard.sim import scenarios as s
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,10 +53,10 @@ def free_port() -> int:
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WG_")}
-    for name in settings.__dataclass_fields__:
-        value = getattr(settings, name)
+    for f in setting_fields(Settings):
+        value = getattr(settings, f.name)
         if value is not None:
-            env[f"WG_{name.upper()}"] = str(value)
+            env[f"WG_{f.name.upper()}"] = str(value)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "withdrawguard", "worker"],

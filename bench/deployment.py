@@ -35,7 +35,7 @@ from tests.integration import harness  # noqa: E402 - the tests' deployment and 
 import history  # noqa: E402 - bench/history.py, the generated events
 from withdrawguard.adapters.topic_admin import create_topics  # noqa: E402
 from withdrawguard.registry.projection import SOURCES  # noqa: E402
-from withdrawguard.settings import Settings  # noqa: E402
+from withdrawguard.settings import Settings, setting_fields  # noqa: E402
 from withdrawguard.streaming import topics as t  # noqa: E402
 
 TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
@@ -69,9 +69,9 @@ def tuning(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     defaults, except those each deployment chooses for itself (`OWN`)."""
     given, default = Settings.from_env(environ), Settings()
     return {
-        name: getattr(given, name)
-        for name in given.__dataclass_fields__
-        if name not in OWN and getattr(given, name) != getattr(default, name)
+        f.name: getattr(given, f.name)
+        for f in setting_fields(Settings)
+        if f.name not in OWN and getattr(given, f.name) != getattr(default, f.name)
     }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from withdrawguard.auth import cli as users_cli
 from withdrawguard.scan import command as scan_command
 from withdrawguard.settings import Settings, SettingsError
+from withdrawguard.settings.fields import setting_fields, variable
 from withdrawguard.sim import command as simulate_command
 
 
@@ -65,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"withdrawguard: {exc}", file=sys.stderr)
         return 2
     if args.command == "settings":
-        for name, _value in sorted(settings.__class__.__dataclass_fields__.items()):
-            print(f"WG_{name.upper()}={getattr(settings, name)}")
+        for f in sorted(setting_fields(Settings), key=lambda f: f.name):
+            print(f"{variable(f.name)}={getattr(settings, f.name)}")
         return 0
     if args.command == "topics":
         from withdrawguard.adapters.topic_admin import TopicMismatch, create_topics

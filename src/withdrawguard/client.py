@@ -30,9 +30,10 @@ from typing import Any, Protocol, Self
 import redis
 import redis.asyncio
 
-from withdrawguard.adapters.redis_topology import Topology, async_client, sync_client
+from withdrawguard.adapters.redis_topology import async_client, sync_client
 from withdrawguard.registry.decision import Decision, fail_closed, read_decision
 from withdrawguard.registry.keys import RegistryKeys, registry_prefix
+from withdrawguard.settings.redis import Topology
 
 __all__ = ["AsyncDecisionClient", "Decision", "DecisionClient"]
 

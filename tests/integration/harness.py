@@ -35,7 +35,7 @@ from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.adapters.topic_admin import create_topics
 from withdrawguard.contract import topics as t
 from withdrawguard.secret import Secret
-from withdrawguard.settings import Settings
+from withdrawguard.settings import Settings, setting_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 HOW_TO_START = "start them with `make up` (Kafka and Redis), or set WG_KAFKA_BOOTSTRAP/WG_REDIS_URL"
@@ -124,10 +124,12 @@ def settings(services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
 
 def env_of(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WG_")}
-    for name in settings.__dataclass_fields__:
-        value = getattr(settings, name)
+    for f in setting_fields(Settings):
+        value = getattr(settings, f.name)
         if value is not None:
-            env[f"WG_{name.upper()}"] = value.reveal() if isinstance(value, Secret) else str(value)
+            env[f"WG_{f.name.upper()}"] = (
+                value.reveal() if isinstance(value, Secret) else str(value)
+            )
     return env
 
 

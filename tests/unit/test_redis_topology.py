@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from withdrawguard.adapters.redis_connection import topology
-from withdrawguard.adapters.redis_topology import Topology, TopologyError, _sentinel_options
+from withdrawguard.adapters.redis_topology import _sentinel_options
 from withdrawguard.registry.keys import RegistryKeys, notify_prefix, registry_prefix
 from withdrawguard.settings import Settings, SettingsError
+from withdrawguard.settings.redis import Topology, TopologyError
 
 SENTINEL = {
     "WG_REDIS_MODE": "sentinel",

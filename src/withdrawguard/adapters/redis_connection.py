@@ -17,9 +17,10 @@ import redis
 import redis.asyncio
 from redis.exceptions import AuthenticationError
 
-from withdrawguard.adapters.redis_topology import Topology, async_client, sync_client
+from withdrawguard.adapters.redis_topology import async_client, sync_client
 from withdrawguard.secret import read_secret_file
 from withdrawguard.settings import Settings
+from withdrawguard.settings.redis import Topology
 
 
 def topology(settings: Settings) -> Topology:

@@ -13,7 +13,6 @@ A record that cannot even be handed over is dead-lettered and the feed goes on.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -63,8 +62,9 @@ def register_notifier(
     """Run the notify feed when WG_NOTIFY_CONFIG is set (else do nothing)."""
     if settings.notify_config is None:
         return None
-    # Secrets named by the routing file are read here, once, as the worker starts.
-    config = load_notify_config(settings.notify_config, os.environ)
+    # Secrets the routing file names are looked up in the environment the settings were
+    # built from (at the entry point), once, as the worker starts.
+    config = load_notify_config(settings.notify_config, settings.environ)
     http = HttpClient()
     redis = async_redis(settings)  # connects on first use
     prefix = notify_prefix(settings.app_id)  # the registry's hash tag: one cluster slot
