@@ -58,6 +58,7 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_registry_retries": "counter",
         "withdrawguard_registry_lag_messages": "gauge",
         "withdrawguard_partition_stalls": "counter",
+        "withdrawguard_worker_wedged": "gauge",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
@@ -235,3 +236,12 @@ def test_a_hold_is_counted_by_its_reasons_only_when_placed(player: Player) -> No
     released = player.hold(wid)
     assert released.status == "released"
     assert released.placed_reasons == ()
+
+
+def test_the_wedged_gauge_is_one_while_wedged_and_zero_after(
+    registry: CollectorRegistry, metrics: PrometheusMetrics
+) -> None:
+    metrics.worker_wedged(True)
+    assert registry.get_sample_value("withdrawguard_worker_wedged") == 1.0
+    metrics.worker_wedged(False)
+    assert registry.get_sample_value("withdrawguard_worker_wedged") == 0.0

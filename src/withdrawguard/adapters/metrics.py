@@ -108,6 +108,9 @@ class NullMetrics:
     def partition_stall(self, topic: str) -> None:
         pass
 
+    def worker_wedged(self, wedged: bool) -> None:
+        pass
+
     def running(self, role: str, version: str | None) -> None:
         pass
 
@@ -160,6 +163,11 @@ class PrometheusMetrics(PrometheusBase):
             "Partitions found behind with no progress for a minute (changelog partitions: a "
             "table restore that received nothing from them for a minute), and resumed.",
             "topic",
+        )
+        self._wedged = gauge(
+            "worker_wedged",
+            "1 while this worker holds input and has committed nothing for WG_WEDGE_SECONDS "
+            "(its /health answers 503 so that the liveness probe restarts it), else 0.",
         )
         self._from_arrival = Histogram(
             f"{PREFIX}_decision_latency_from_arrival_seconds",
@@ -228,6 +236,9 @@ class PrometheusMetrics(PrometheusBase):
 
     def partition_stall(self, topic: str) -> None:
         self._stalls.labels(topic).inc()
+
+    def worker_wedged(self, wedged: bool) -> None:
+        self._wedged.set(1 if wedged else 0)
 
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         self._registry_lag_labels = _set_per_partition(

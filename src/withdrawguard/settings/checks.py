@@ -57,6 +57,8 @@ def validate(s: Settings) -> None:
             "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1 and at most a third of "
             f"WG_KAFKA_SESSION_TIMEOUT, got {s.kafka_heartbeat_interval}"
         )
+    if not 10 <= s.wedge_seconds <= 3600:
+        raise SettingsError(f"WG_WEDGE_SECONDS must be between 10 and 3600, got {s.wedge_seconds}")
     if not s.kafka_bootstrap.strip():
         raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
     _validate_kafka_security(s)

@@ -243,6 +243,13 @@ class Settings:
             "Seconds between a worker's heartbeats; at most a third of WG_KAFKA_SESSION_TIMEOUT."
         ),
     )
+    wedge_seconds: int = field(
+        default=120,
+        metadata=doc(
+            "Seconds a worker may hold input without committing anything before `/health` "
+            "answers 503 (wedged: the liveness probe restarts it); 10 to 3600."
+        ),
+    )
     environ: Environment = field(
         default_factory=Environment, repr=False, compare=False, kw_only=True
     )

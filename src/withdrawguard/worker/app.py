@@ -24,11 +24,10 @@ from withdrawguard.streaming.app import Detector, build_detector, producer_of
 from withdrawguard.streaming.control.engine_feed import EngineFeed
 from withdrawguard.streaming.control.policy_feed import PolicyFeed
 from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
-from withdrawguard.streaming.guards import register_guards
-from withdrawguard.streaming.guards.stall_guard import StallMetrics
+from withdrawguard.streaming.guards import GuardMetrics, register_guards
 from withdrawguard.streaming.monitoring import TimerMetrics, register_metrics
-from withdrawguard.streaming.sinks.notify import NotifyFeedMetrics, register_notifier
-from withdrawguard.streaming.sinks.registry import RegistryFeedMetrics, register_registry
+from withdrawguard.streaming.sinks.notify import NotifySinkMetrics, register_notifier
+from withdrawguard.streaming.sinks.registry import RegistrySinkMetrics, register_registry
 from withdrawguard.web.console import PolicyPage, register_console
 from withdrawguard.web.decision_api import register_decision_api
 from withdrawguard.web.health import register_health
@@ -38,9 +37,9 @@ __all__ = ["Detector", "WorkerMetrics", "create_app"]
 
 class WorkerMetrics(
     DetectorMetrics,
-    NotifyFeedMetrics,
-    RegistryFeedMetrics,
-    StallMetrics,
+    NotifySinkMetrics,
+    RegistrySinkMetrics,
+    GuardMetrics,
     TimerMetrics,
     Protocol,
 ):
@@ -70,12 +69,12 @@ def create_app(
         feed = PolicyFeed(settings)
         app.task(feed.run)
         page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
-    register_health(app)
+    guards = register_guards(app, metrics, settings.wedge_seconds)
+    register_health(app, guards.not_live)
     register_console(app, settings, pipeline.customers, page)  # ops console, behind sign-in
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # the hold registry in Redis
-    stalls = register_guards(app, metrics)
     register_metrics(
         app,
         metrics,
@@ -83,7 +82,7 @@ def create_app(
         tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
         offsets=GroupOffsets(settings, settings.app_id),
         memory=detector.memory,
-        on_offsets=stalls.check,
+        on_offsets=guards.check,
     )
     return detector
 

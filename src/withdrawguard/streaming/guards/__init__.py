@@ -6,19 +6,25 @@ it back in motion.
 - `stall_guard`: a stream partition whose committed offset stands still behind its log
   end is logged with its fetch state, counted and resumed.
 - `recovery_guard`: a table restore that receives nothing is logged, counted and resumed.
+- `liveness`: a worker that has stopped committing altogether reports itself not live
+  (`/health` 503), so that the orchestrator restarts it.
 
-`register_guards` starts both on a worker: the stall guard is fed by the lag timer
-(`streaming/monitoring.py`), the restore guard runs its own loop from the first
-assignment (Faust's timers start only after the first restore has completed).
+`register_guards` starts them on a worker: the stall and liveness guards are fed by the
+lag timer (`streaming/monitoring.py`, `Guards.check`), the restore guard runs its own
+loop from the first assignment (Faust's timers start only after the first restore has
+completed).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
 
+from withdrawguard.streaming.guards.liveness import LivenessGuard, LivenessMetrics
 from withdrawguard.streaming.guards.recovery_guard import RecoveryGuard
 from withdrawguard.streaming.guards.stall_guard import StallGuard, StallMetrics
 
@@ -28,9 +34,30 @@ CHECK_INTERVAL = 5.0
 """Seconds between two looks at a table restore under way."""
 
 
-def register_guards(app: faust.App, metrics: StallMetrics) -> StallGuard:
-    """Start the restore guard with the first assignment; return the stall guard, for
-    the lag timer to hand each round of offsets to (`StallGuard.check`)."""
+class GuardMetrics(StallMetrics, LivenessMetrics, Protocol):
+    pass
+
+
+@dataclass
+class Guards:
+    """The guards the lag timer feeds, and whether the worker is live."""
+
+    stalls: StallGuard
+    liveness: LivenessGuard
+
+    async def check(self, done: Mapping[Any, int], ends: Mapping[Any, int]) -> None:
+        """One round of committed offsets and log ends, by (topic, partition)."""
+        await self.stalls.check(done, ends)
+        await self.liveness.check(done, ends)
+
+    def not_live(self) -> str | None:
+        """Why this worker is not live (for `/health`); None while it is."""
+        return self.liveness.reason
+
+
+def register_guards(app: faust.App, metrics: GuardMetrics, wedge_seconds: float) -> Guards:
+    """Start the restore guard with the first assignment; return the guards the lag timer
+    hands each round of offsets to (`Guards.check`)."""
     restore_guard = RecoveryGuard(app, metrics)
     started: list[Any] = []
 
@@ -49,4 +76,5 @@ def register_guards(app: faust.App, metrics: StallMetrics) -> StallGuard:
             started.append(app.add_future(watch_table_restores()))
 
     app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
-    return StallGuard(app, metrics)
+    metrics.worker_wedged(False)
+    return Guards(StallGuard(app, metrics), LivenessGuard(app, metrics, wedge_seconds))

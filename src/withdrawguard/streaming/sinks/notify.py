@@ -37,7 +37,7 @@ from withdrawguard.streaming.sinks.consumer import Done, Record, SinkConsumer, m
 log = logging.getLogger(__name__)
 
 
-class NotifyFeedMetrics(NotifyMetrics, Protocol):
+class NotifySinkMetrics(NotifyMetrics, Protocol):
     """The notifier's counts, and the feed's backlog and back-pressure."""
 
     def notification_backlog(self, n: int) -> None:
@@ -57,7 +57,7 @@ def register_notifier(
     app: faust.App,
     settings: Settings,
     pipeline: _Pipeline,
-    metrics: NotifyFeedMetrics | None = None,
+    metrics: NotifySinkMetrics | None = None,
 ) -> Notifier | None:
     """Run the notify feed when WG_NOTIFY_CONFIG is set (else do nothing)."""
     if settings.notify_config is None:

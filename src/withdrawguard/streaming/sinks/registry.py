@@ -35,7 +35,7 @@ from withdrawguard.streaming.sinks.registry_retry import RegistryMetrics, apply_
 REDIS_TIMEOUT = 2.0
 
 
-class RegistryFeedMetrics(RegistryMetrics, Protocol):
+class RegistrySinkMetrics(RegistryMetrics, Protocol):
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         """Records of each output partition this worker's registry feed has not applied."""
 
@@ -53,7 +53,7 @@ def registry_handler(
 
 
 def register_registry(
-    app: faust.App, settings: Settings, metrics: RegistryFeedMetrics
+    app: faust.App, settings: Settings, metrics: RegistrySinkMetrics
 ) -> SinkConsumer:
     """Run the registry sink with the worker (a Redis connection pool of its own)."""
     writer = async_redis(
