@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -199,4 +200,7 @@ def test_a_wedged_worker_fails_its_liveness_probe_and_its_restart_loses_nothing(
         log = worker.log_path.read_text()
         assert "induced wedge" in log
         [wedge] = [line for line in log.splitlines() if "the worker is wedged" in line]
-        assert "What each task awaits" in log.split(wedge, 1)[1][:200]
+        assert wedge.endswith("What each agent awaits:")
+        said = log.split(wedge, 1)[1].split("What each task awaits:", 1)[0]
+        # the agent that took the first batch after the wedge says what it awaits
+        assert re.search(r"agent [a-z-]+: the broker's acknowledgement of \d+ records", said), said

@@ -119,6 +119,7 @@ async def test_the_guard_says_why_once_and_clears_when_the_worker_moves_again(
     wedges = [r for r in caplog.records if "the worker is wedged" in r.getMessage()]
     assert len(wedges) == 1
     assert "What each task awaits" in wedges[0].getMessage()
+    assert "What each agent awaits:\n  (not known)" in wedges[0].getMessage()
     assert gauge.values == [True]
     now[0] = 75
     await guard.check({A: 8}, {A: 13})

@@ -69,7 +69,7 @@ def create_app(
         feed = PolicyFeed(settings)
         app.task(feed.run)
         page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
-    guards = register_guards(app, metrics, settings.wedge_seconds)
+    guards = register_guards(app, metrics, settings.wedge_seconds, pipeline.waits.describe)
     register_health(app, guards.not_live)
     register_console(app, settings, pipeline.customers, page)  # ops console, behind sign-in
     register_decision_api(app, settings)

@@ -11,7 +11,7 @@ from faust.types import TableT
 
 from withdrawguard.engine.events import CustomerEvent
 from withdrawguard.engine.outputs import DestinationObservation, IpObservation
-from withdrawguard.streaming.detect.writes import Outbox, TableWrites
+from withdrawguard.streaming.detect.writes import Outbox, TableWrites, Unstored
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -39,6 +39,8 @@ class Batch:
 
     tables: Mapping[str, TableT[bytes, bytes]]
     """The tables the agent may write, by name; a table's writes are made on first use."""
+    unstored: dict[str, Unstored] = field(default_factory=dict)
+    """Per table, values sent and not yet stored (shared by the pipeline's batches)."""
     outbox: Outbox = field(default_factory=Outbox)
     ips: list[tuple[int, IpObservation]] = field(default_factory=list)
     destinations: list[tuple[int, DestinationObservation]] = field(default_factory=list)
@@ -51,7 +53,8 @@ class Batch:
         """The batch's writes to `table`, made on first use (each agent writes one)."""
         found = self.written.get(table)
         if found is None:
-            found = self.written[table] = TableWrites(self.tables[table])
+            shared = self.unstored.setdefault(table, {})
+            found = self.written[table] = TableWrites(self.tables[table], shared)
         return found
 
 
@@ -67,3 +70,27 @@ def grouped(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
         else:
             group.append(item)
     return groups
+
+
+class Waits:
+    """What each agent awaits now and since when (monotonic seconds): said when the worker
+    is found wedged (`streaming/guards/liveness.py`), where a task dump cannot look
+    inside an agent's async generator."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._waits: dict[str, tuple[str, float]] = {}
+
+    def begin(self, agent: str, what: str) -> None:
+        self._waits[agent] = (what, self._clock())
+
+    def end(self, agent: str) -> None:
+        self._waits.pop(agent, None)
+
+    def describe(self) -> str:
+        now = self._clock()
+        lines = [
+            f"  agent {a}: {what} for {now - since:.0f} s"
+            for a, (what, since) in sorted(self._waits.items())
+        ]
+        return "\n".join(lines) or "  (no agent awaits anything)"

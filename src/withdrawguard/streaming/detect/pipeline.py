@@ -53,14 +53,16 @@ from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_in
 from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.detect.batch import Batch, Item, grouped
+from withdrawguard.streaming.detect.batch import Batch, Item, Waits, grouped
 from withdrawguard.streaming.detect.observation_stages import ConsumedMetrics, ObservationStages
 from withdrawguard.streaming.detect.outputs import OutputMetrics, Outputs
 from withdrawguard.streaming.detect.placement import Placement
 from withdrawguard.streaming.detect.shadow_run import ShadowMetrics, ShadowRun
-from withdrawguard.streaming.detect.writes import flush
+from withdrawguard.streaming.detect.writes import Unstored, flush
 
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
+Step = Callable[[Sequence[Any], Batch], None]
+"""What an agent does with one batch: decide, and put what it writes and sends in it."""
 
 
 class DetectorMetrics(OutputMetrics, ConsumedMetrics, Protocol):
@@ -104,6 +106,10 @@ class Pipeline:
     stages: ObservationStages = field(init=False)
     shadow_run: ShadowRun = field(init=False)
     """The cross-customer stages (`streaming/detect/observation_stages.py`)."""
+    unstored: dict[str, Unstored] = field(default_factory=dict)
+    """Table values sent and awaiting the broker, by table (`writes.TableWrites`)."""
+    waits: Waits = field(default_factory=lambda: Waits(time.monotonic))
+    """What each agent awaits now (said when the worker is wedged)."""
     tables: dict[str, TableT[bytes, bytes]] = field(init=False)
     """The tables a batch may write, by the name its handlers use."""
 
@@ -141,37 +147,45 @@ class Pipeline:
             (self.destination_observations, "destinations", self.stages.destinations),
             (self.ip_observations, "source-ips", self.stages.source_ips),
         ):
-            app.agent(topic, name=name, concurrency=1)(self._batches(handler))
+            app.agent(topic, name=name, concurrency=1)(self._batches(handler, name))
 
-    def _batches(self, handler: Callable[[Sequence[Any], Batch], None]) -> Handler:
+    def _batches(self, handler: Step, name: str) -> Handler:
         """An agent that runs `handler` on each batch of events and sends what it made."""
         most, within = self.settings.batch_max, self.settings.batch_within_ms / 1000
 
         async def agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
             if most == 1:
                 async for event in stream.events():
-                    await self.handle(handler, [event])
+                    await self.handle(handler, [event], name)
                     yield None
             else:
                 # take_events: on faust.Stream, not on the StreamT protocol
                 batches = stream.take_events(most, within=within)  # type: ignore[attr-defined]
                 async for events in batches:
-                    await self.handle(handler, events)
+                    await self.handle(handler, events, name)
                     yield None
 
         return agent
 
     async def handle(
-        self, handler: Callable[[Sequence[Any], Batch], None], events: Sequence[Any]
+        self,
+        handler: Callable[[Sequence[Any], Batch], None],
+        events: Sequence[Any],
+        agent: str = "",
     ) -> None:
         """One batch: decide, then send everything and wait until it is acknowledged."""
         if self.policy_ready is not None and not self.policy_ready.is_set():
+            self.waits.begin(agent, "the live policy version")
             await self.policy_ready.wait()  # the live version is not known yet
-        batch = Batch(self.tables)
+        batch = Batch(self.tables, self.unstored)
         handler(events, batch)
         self.out.pack(_name(self.ip_observations), batch.ips, batch.outbox)
         self.out.pack(_name(self.destination_observations), batch.destinations, batch.outbox)
-        await flush(self.produce, batch.outbox, list(batch.written.values()))
+        writes = list(batch.written.values())
+        sent = len(batch.outbox.records) + sum(len(w.pending) for w in writes)
+        self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
+        await flush(self.produce, batch.outbox, writes)
+        self.waits.end(agent)
         now = time.time()
         for occurred, arrived in batch.timed:
             self.metrics.decision_latency(now - occurred, now - arrived)

@@ -1,8 +1,9 @@
 """What one batch writes: table values and output records, sent together at its end.
 
 A batch agent reads each key's value once, applies the batch's events for that key, and
-writes the value once: `TableWrites` keeps one value per key and writes them all to the
-local store in one RocksDB write batch per partition, with one changelog record each;
+writes the value once: `TableWrites` keeps one value per key, sends one changelog record
+each and, once the broker has acknowledged the batch, writes them all to the local store
+in one RocksDB write batch per partition (never before: see `TableWrites.persisted`);
 `Outbox` keeps the batch's output records in order. `flush()` hands everything to the
 producer without waiting for each record, then waits until the broker has acknowledged
 all of them (acks=all) before the agent lets Faust acknowledge the batch's events: the
@@ -30,14 +31,21 @@ from withdrawguard.contract.records import Produce, Record
 from withdrawguard.streaming.faust_internals.current_event import in_event
 from withdrawguard.streaming.faust_internals.introspect import partition_db
 
+Unstored = dict[tuple[int, bytes], bytes]
+"""(partition, key) -> a value sent to the changelog and not yet in the store."""
+
 
 @dataclass
 class TableWrites:
     """One table's writes in one batch, at most one per key: kept until `flush`, which
-    writes them to the store (one RocksDB write batch per partition) and sends their
-    changelog records. `get` sees the batch's own writes."""
+    sends their changelog records; once the broker has acknowledged the batch,
+    `persisted` writes them to the store (one RocksDB write batch per partition). `get`
+    sees the batch's own writes, and those of another batch of the same table still
+    awaiting its acknowledgement (`unstored`, shared by every batch of the table: two
+    agents write the customers table, ingest for inputs decided in place and detect)."""
 
     table: TableT[bytes, bytes]
+    unstored: Unstored = field(default_factory=dict)
     pending: dict[tuple[int, bytes], tuple[Any, bytes]] = field(default_factory=dict)
     """(partition, key) -> (the event whose partition it is, value)."""
     open_db: Callable[[int], Any] | None = field(init=False)
@@ -53,6 +61,9 @@ class TableWrites:
         mine = self.pending.get((partition, key))
         if mine is not None:
             return mine[1]
+        sent = self.unstored.get((partition, key))
+        if sent is not None:
+            return sent
         if self.open_db is not None:
             found: bytes | None = self.open_db(partition).get(key)
             return found
@@ -65,8 +76,24 @@ class TableWrites:
         self.pending[(event.message.partition, key)] = (event, value)
 
     async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
-        """Write the batch's values to the store, then hand their changelog records to
-        the producer (before Faust could commit past the batch: it has not acked it)."""
+        """Hand the batch's changelog records to the producer (before Faust could commit
+        past the batch: it has not acked it). The store is written by `persisted`, once
+        the broker has acknowledged them and the batch's outputs."""
+        self.unstored.update((pk, value) for pk, (_, value) in self.pending.items())
+        topic = self.table.changelog_topic.get_topic_name()
+        return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
+
+    def discard(self) -> None:
+        """Forget the batch's writes (it failed): the store never sees them."""
+        self._forget_unstored()
+        self.pending.clear()
+
+    def _forget_unstored(self) -> None:
+        for pk, (_, value) in self.pending.items():
+            if self.unstored.get(pk) is value:  # not overwritten by a later batch meanwhile
+                del self.unstored[pk]
+
+    def _write_store(self) -> None:
         open_db = self.open_db
         batches: dict[int, Any] = {}
         for (partition, key), (event, value) in self.pending.items():
@@ -81,12 +108,18 @@ class TableWrites:
         if open_db is not None:
             for partition, wb in batches.items():
                 open_db(partition).write(wb)
-        topic = self.table.changelog_topic.get_topic_name()
-        return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
 
     def persisted(self, results: list[Any]) -> None:
-        """Move each partition's persisted offset to its last acknowledged record, as
-        Faust's own changelog callback does, so a restart replays the changelog from there."""
+        """Write the batch's values to the store and move each partition's persisted
+        offset to its last acknowledged record, as Faust's own changelog callback does,
+        so a restart replays the changelog from there.
+
+        Only now: a store written before the broker took the batch's records would, if
+        they never arrived (a crash, or a producer that never answers: the wedge of
+        docs/reliability.md), hold state whose outputs were never sent; the replay would
+        then find its events already applied and send nothing again (the cross-customer
+        observations of the wedged-worker fault test were lost that way)."""
+        self._write_store()
         last: dict[int, int] = {}
         for (partition, _), meta in zip(self.pending, results, strict=True):
             offset = getattr(meta, "offset", None)
@@ -96,6 +129,7 @@ class TableWrites:
         store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
         for partition, offset in last.items():
             store.set_persisted_offset(TP(topic, partition), offset)
+        self._forget_unstored()
         self.pending.clear()
 
 
@@ -128,11 +162,16 @@ class Outbox:
 
 async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
     """Send the outputs and changelog records of a batch; return once all are acknowledged."""
-    sent = await outbox.flush(produce)
-    per_table = [await t.flush(produce) for t in tables]
-    await _acknowledged(sent)
-    for t, results in zip(tables, per_table, strict=True):
-        t.persisted(await _acknowledged(results))
+    try:
+        sent = await outbox.flush(produce)
+        per_table = [await t.flush(produce) for t in tables]
+        await _acknowledged(sent)
+        for t, results in zip(tables, per_table, strict=True):
+            t.persisted(await _acknowledged(results))
+    except BaseException:
+        for t in tables:
+            t.discard()  # never stored: a replay decides these events again
+        raise
 
 
 async def _acknowledged(sent: list[Awaitable[Any] | None]) -> list[Any]:

@@ -18,7 +18,7 @@ completed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,9 +55,15 @@ class Guards:
         return self.liveness.reason
 
 
-def register_guards(app: faust.App, metrics: GuardMetrics, wedge_seconds: float) -> Guards:
+def register_guards(
+    app: faust.App,
+    metrics: GuardMetrics,
+    wedge_seconds: float,
+    agents: Callable[[], str] = lambda: "  (not known)",
+) -> Guards:
     """Start the restore guard with the first assignment; return the guards the lag timer
-    hands each round of offsets to (`Guards.check`)."""
+    hands each round of offsets to (`Guards.check`). `agents` says what each agent awaits
+    (for the log line of a wedge)."""
     restore_guard = RecoveryGuard(app, metrics)
     started: list[Any] = []
 
@@ -77,4 +83,5 @@ def register_guards(app: faust.App, metrics: GuardMetrics, wedge_seconds: float)
 
     app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
     metrics.worker_wedged(False)
-    return Guards(StallGuard(app, metrics), LivenessGuard(app, metrics, wedge_seconds))
+    liveness = LivenessGuard(app, metrics, wedge_seconds, agents=agents)
+    return Guards(StallGuard(app, metrics), liveness)

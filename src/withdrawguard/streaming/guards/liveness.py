@@ -49,11 +49,13 @@ class LivenessGuard:
         metrics: LivenessMetrics,
         after: float,
         clock: Callable[[], float] = time.monotonic,
+        agents: Callable[[], str] = lambda: "  (not known)",
     ) -> None:
         self._app = app  # a faust.App: its consumer's assignment, the fetch state
         self._metrics = metrics
         self._watch: ProgressWatch[Any] = ProgressWatch(after)
         self._clock = clock
+        self._agents = agents
         self.reason: str | None = None
         """Why this worker is not live; None while it is."""
 
@@ -78,9 +80,10 @@ class LivenessGuard:
         self._metrics.worker_wedged(True)
         log.error(
             "%s; /health now answers 503 so that the liveness probe restarts it (it "
-            "replays from the last commit; nothing is lost). What each task awaits:\n%s\n"
-            "Fetch state:\n%s",
+            "replays from the last commit; nothing is lost). What each agent awaits:\n%s\n"
+            "What each task awaits:\n%s\nFetch state:\n%s",
             self.reason,
+            self._agents(),
             describe_tasks(),
             describe_fetch(self._app, list(self._app.consumer.assignment())),
         )
@@ -89,10 +92,21 @@ class LivenessGuard:
 def describe_tasks(limit: int = TASKS_SHOWN) -> str:
     """One line a task of the running loop: its name and where it waits (the innermost
     frame of its coroutine chain), for a person reading the log at a wedge."""
-    lines = []
-    for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name())[:limit]:
-        lines.append(f"  {task.get_name()}: {_awaiting(task)}")
-    return "\n".join(lines) or "  (no tasks)"
+    seen: dict[str, int] = {}
+    for task in asyncio.all_tasks():
+        line = f"{_name(task)}: {_awaiting(task)}"
+        seen[line] = seen.get(line, 0) + 1
+    lines = [f"  {line}" + (f" (x{n})" if n > 1 else "") for line, n in sorted(seen.items())]
+    return "\n".join(lines[:limit]) or "  (no tasks)"
+
+
+def _name(task: asyncio.Task[Any]) -> str:
+    """The task's name, or its coroutine's when it has only asyncio's numbered one."""
+    name = task.get_name()
+    if name.startswith(("Task-", "<")):
+        coro: Any = task.get_coro()
+        return str(getattr(coro, "__qualname__", name))
+    return name
 
 
 def _awaiting(task: asyncio.Task[Any]) -> str:
