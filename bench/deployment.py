@@ -34,9 +34,9 @@ from tests.integration import harness  # noqa: E402 - the tests' deployment and 
 
 import history  # noqa: E402 - bench/history.py, the generated events
 from withdrawguard.adapters.topic_admin import create_topics  # noqa: E402
+from withdrawguard.contract import topics as t  # noqa: E402
 from withdrawguard.registry.projection import SOURCES  # noqa: E402
 from withdrawguard.settings import Settings, setting_fields  # noqa: E402
-from withdrawguard.streaming import topics as t  # noqa: E402
 
 TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
 # The registry sink, in a consumer group of its own (`<app id>-registry`), reads these.
