@@ -53,7 +53,7 @@ class Batch:
         """The batch's writes to `table`, made on first use (each agent writes one)."""
         found = self.written.get(table)
         if found is None:
-            shared = self.unstored.setdefault(table, {})
+            shared = self.unstored.setdefault(table, Unstored())
             found = self.written[table] = TableWrites(self.tables[table], shared)
         return found
 

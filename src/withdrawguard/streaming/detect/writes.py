@@ -31,8 +31,24 @@ from withdrawguard.contract.records import Produce, Record
 from withdrawguard.streaming.faust_internals.current_event import in_event
 from withdrawguard.streaming.faust_internals.introspect import partition_db
 
-Unstored = dict[tuple[int, bytes], bytes]
-"""(partition, key) -> a value sent to the changelog and not yet in the store."""
+
+class Unstored:
+    """One table's values sent to the changelog and not yet in the store, shared by every
+    batch that writes the table, and the order their batches must reach the store in.
+
+    Two agents write the customers table (ingest, for inputs decided in place, and
+    detect), so two batches of it can await the broker at once, the later one built on
+    the earlier one's values; their acknowledgements may come in either order. Each
+    batch therefore reaches the store only after the batch published before it has (or
+    has failed): the store never goes back to an older value (the fault suite's
+    "processing raises" and "stalled partition" runs lost a DESTINATION_SHARED notice
+    that way before this order was kept)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[int, bytes], bytes] = {}
+        """(partition, key) -> the newest value sent and not yet stored."""
+        self.last: asyncio.Future[None] | None = None
+        """Done once the batch published last has reached the store (or failed)."""
 
 
 @dataclass
@@ -45,9 +61,11 @@ class TableWrites:
     agents write the customers table, ingest for inputs decided in place and detect)."""
 
     table: TableT[bytes, bytes]
-    unstored: Unstored = field(default_factory=dict)
+    unstored: Unstored = field(default_factory=Unstored)
     pending: dict[tuple[int, bytes], tuple[Any, bytes]] = field(default_factory=dict)
     """(partition, key) -> (the event whose partition it is, value)."""
+    _after: asyncio.Future[None] | None = field(default=None, init=False)
+    _stored: asyncio.Future[None] | None = field(default=None, init=False)
     open_db: Callable[[int], Any] | None = field(init=False)
     """The store's RocksDB database of a partition; None for another store (memory)."""
 
@@ -61,7 +79,7 @@ class TableWrites:
         mine = self.pending.get((partition, key))
         if mine is not None:
             return mine[1]
-        sent = self.unstored.get((partition, key))
+        sent = self.unstored.values.get((partition, key))
         if sent is not None:
             return sent
         if self.open_db is not None:
@@ -75,11 +93,18 @@ class TableWrites:
         """Write the key's value in the store of `event`'s partition, at `flush`."""
         self.pending[(event.message.partition, key)] = (event, value)
 
+    def publish(self) -> None:
+        """Let the table's other batches read this batch's values (before anything
+        awaits: nothing can read the older ones after the batch decided), and take its
+        place in the order the table's batches reach the store."""
+        self.unstored.values.update((pk, value) for pk, (_, value) in self.pending.items())
+        self._after = self.unstored.last
+        self._stored = self.unstored.last = asyncio.get_running_loop().create_future()
+
     async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
         """Hand the batch's changelog records to the producer (before Faust could commit
         past the batch: it has not acked it). The store is written by `persisted`, once
         the broker has acknowledged them and the batch's outputs."""
-        self.unstored.update((pk, value) for pk, (_, value) in self.pending.items())
         topic = self.table.changelog_topic.get_topic_name()
         return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
 
@@ -89,9 +114,12 @@ class TableWrites:
         self.pending.clear()
 
     def _forget_unstored(self) -> None:
+        values = self.unstored.values
         for pk, (_, value) in self.pending.items():
-            if self.unstored.get(pk) is value:  # not overwritten by a later batch meanwhile
-                del self.unstored[pk]
+            if values.get(pk) is value:  # not overwritten by a later batch meanwhile
+                del values[pk]
+        if self._stored is not None and not self._stored.done():
+            self._stored.set_result(None)  # the next batch of the table may go on
 
     def _write_store(self) -> None:
         open_db = self.open_db
@@ -109,7 +137,7 @@ class TableWrites:
             for partition, wb in batches.items():
                 open_db(partition).write(wb)
 
-    def persisted(self, results: list[Any]) -> None:
+    async def persisted(self, results: list[Any]) -> None:
         """Write the batch's values to the store and move each partition's persisted
         offset to its last acknowledged record, as Faust's own changelog callback does,
         so a restart replays the changelog from there.
@@ -118,7 +146,10 @@ class TableWrites:
         they never arrived (a crash, or a producer that never answers: the wedge of
         docs/reliability.md), hold state whose outputs were never sent; the replay would
         then find its events already applied and send nothing again (the cross-customer
-        observations of the wedged-worker fault test were lost that way)."""
+        observations of the wedged-worker fault test were lost that way). And only after
+        the table's batch published before this one (`Unstored`)."""
+        if self._after is not None:
+            await asyncio.shield(self._after)
         self._write_store()
         last: dict[int, int] = {}
         for (partition, _), meta in zip(self.pending, results, strict=True):
@@ -162,12 +193,14 @@ class Outbox:
 
 async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
     """Send the outputs and changelog records of a batch; return once all are acknowledged."""
+    for t in tables:
+        t.publish()
     try:
         sent = await outbox.flush(produce)
         per_table = [await t.flush(produce) for t in tables]
         await _acknowledged(sent)
         for t, results in zip(tables, per_table, strict=True):
-            t.persisted(await _acknowledged(results))
+            await t.persisted(await _acknowledged(results))
     except BaseException:
         for t in tables:
             t.discard()  # never stored: a replay decides these events again
