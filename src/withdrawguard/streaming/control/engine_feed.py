@@ -24,12 +24,15 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.control.reader import group_free_consumer, partitions_of
+from withdrawguard.streaming.control.reader import (
+    follow_forever,
+    group_free_consumer,
+    partitions_of,
+)
 
 log = logging.getLogger(__name__)
 
 Switch = Callable[[Engine, Engine | None], None]
-RETRY_S = 2.0
 
 
 class EngineFeed:
@@ -42,16 +45,7 @@ class EngineFeed:
 
     async def run(self) -> None:
         """Follow the topic until cancelled, reconnecting after any failure."""
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged; read again after a pause
-                log.warning(
-                    "engine feed: %s: %s; reading %s again", type(exc).__name__, exc, self.topic
-                )
-            await asyncio.sleep(RETRY_S)
+        await follow_forever(self._follow, f"engine feed ({self.topic})", log)
 
     async def _follow(self) -> None:
         consumer = group_free_consumer(self.settings, "policy-watch")

@@ -23,11 +23,14 @@ from withdrawguard.contract import topics as t
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.control.reader import group_free_consumer, partitions_of
+from withdrawguard.streaming.control.reader import (
+    follow_forever,
+    group_free_consumer,
+    partitions_of,
+)
 
 log = logging.getLogger(__name__)
 
-RETRY_S = 2.0
 Pair = tuple[str | None, str | None]
 
 
@@ -45,14 +48,7 @@ class PolicyFeed:
 
     async def run(self) -> None:
         """Follow both topics until cancelled, reconnecting after any failure."""
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged; read again after a pause
-                log.warning("policy page feed: %s: %s; reading again", type(exc).__name__, exc)
-            await asyncio.sleep(RETRY_S)
+        await follow_forever(self._follow, "policy page feed", log)
 
     async def wait_read(self, partition: int, offset: int, timeout_s: float = 10) -> bool:
         """Wait until the record at `offset` of the policies topic has been read; False

@@ -5,6 +5,10 @@ Shared by the engine feed (`engine_feed.py`) and the console's policy page feed
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
@@ -35,3 +39,22 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
     if not found:
         raise LookupError(f"topic {topic} does not exist yet")
     return [TopicPartition(topic, p) for p in sorted(found)]
+
+
+RETRY_S = 2.0
+"""Seconds before a feed reads its topics again after a failure."""
+
+
+async def follow_forever(
+    follow: Callable[[], Awaitable[None]], what: str, log: logging.Logger
+) -> None:
+    """Run `follow` until cancelled; after any failure (the broker away, a reassignment)
+    say so and run it again, from the start, after `RETRY_S`."""
+    while True:
+        try:
+            await follow()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - logged; read again after a pause
+            log.warning("%s: %s: %s; reading again", what, type(exc).__name__, exc)
+        await asyncio.sleep(RETRY_S)
