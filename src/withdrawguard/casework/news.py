@@ -1,23 +1,47 @@
 """The detector's outputs, as written to the topics, read as case news (`Trigger`).
 
-`withdrawal-holds` records carry no severity: a hold is news of severity `high` (a
-critical alert on the same withdrawal, on `fraud-alerts`, raises the case to critical
-when it joins). Records that are not news for a case give None: a hold without a
-customer, an unknown status, an alert that names nobody."""
+- A hold is introduced by its verdict (`withdrawal-decisions`, decision `hold`): the
+  verdict carries the severity the inbox routing needs, the same as its alert's, so a
+  case lands in the same inbox whichever of the two topics is read first. (A
+  `withdrawal-holds` record carries no severity; routing by it would depend on order.)
+- A hold's later fate (released, confirmed fraud) comes from `withdrawal-holds`.
+- Alerts come from `fraud-alerts`: a critical one opens a case, others join one.
+
+Records that are no case news give None (an allow verdict, a hold still `held`, junk)."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from withdrawguard.cases.events import FATES, SEVERITIES, Fate, Severity, Trigger
+from withdrawguard.cases.events import FATES, SEVERITIES, Fate, Trigger
 
-HOLD_SEVERITY: Severity = "high"
+
+def verdict_trigger(value: dict[str, Any]) -> tuple[str, Trigger] | None:
+    """(customer id, news of a new hold) of a `withdrawal_decision` record that holds."""
+    if value.get("decision") != "hold":
+        return None
+    severity = next((s for s in SEVERITIES if s == value.get("severity")), None)
+    customer, wid = value.get("customer_id"), value.get("withdrawal_id")
+    amount, currency = _amount(value.get("amount")), value.get("currency")
+    if not (customer and wid and severity and amount is not None and currency):
+        return None
+    return str(customer), Trigger(
+        kind="hold",
+        ref_id=f"hold-{wid}",  # the contract's hold id
+        severity=severity,
+        reason_codes=_codes(value),
+        withdrawal_id=str(wid),
+        amount=amount,
+        currency=str(currency),
+        hold_status="held",
+    )
 
 
 def hold_trigger(value: dict[str, Any]) -> tuple[str, Trigger] | None:
-    """(customer id, news) of a `withdrawal_hold` record."""
-    status = next((f for f in FATES if f == value.get("status")), None)
+    """(customer id, news of a hold's fate) of a `withdrawal_hold` record released or
+    confirmed as fraud; None while it is still held (its verdict said so)."""
+    status = next((f for f in FATES if f == value.get("status") and f != "held"), None)
     customer, hold_id = value.get("customer_id"), value.get("hold_id")
     amount, currency = _amount(value.get("amount")), value.get("currency")
     if not (customer and hold_id and status and amount is not None and currency):
@@ -26,8 +50,8 @@ def hold_trigger(value: dict[str, Any]) -> tuple[str, Trigger] | None:
     return str(customer), Trigger(
         kind="hold",
         ref_id=str(hold_id),
-        severity=HOLD_SEVERITY,
-        reason_codes=tuple(str(r["code"]) for r in value.get("reasons") or () if "code" in r),
+        severity="none",  # news of a fate raises nothing
+        reason_codes=_codes(value),
         withdrawal_id=value.get("withdrawal_id"),
         amount=amount,
         currency=str(currency),
@@ -48,6 +72,11 @@ def alert_trigger(value: dict[str, Any]) -> tuple[str, Trigger] | None:
         reason_codes=tuple(str(c) for c in value.get("rule_codes") or ()),
         withdrawal_id=value.get("withdrawal_id"),
     )
+
+
+def _codes(value: dict[str, Any]) -> tuple[str, ...]:
+    reasons = value.get("reasons") or ()
+    return tuple(str(r["code"]) for r in reasons if isinstance(r, dict) and "code" in r)
 
 
 def _amount(text: Any) -> Decimal | None:

@@ -209,6 +209,8 @@ class CaseService:
         token = await self._lock(customer_id, wait=self._wait)
         try:
             cases = await self.store.cases_of(customer_id)
+            if news.hold_status == "held" and any(c.hold(news.ref_id) for c in cases):
+                return []  # a hold re-issued as held (new reasons): its fate is unchanged
             events = intake(
                 cases, customer_id, news, now=self._clock(), inboxes=self.config.inboxes
             )

@@ -1,4 +1,5 @@
-"""The case intake: the detector's holds and alerts opening and joining cases, through
+"""The case intake: the detector's hold verdicts, holds' fates and alerts opening and
+joining cases (`casework.news` says what each topic brings), through
 the case service (`casework.service.CaseService.intake`), by a sink consumer in the group
 `<app id>-case-intake`. A record is finished once its events are on `case-events` and in
 the store; while Kafka or Redis fails it is retried (nothing past it is committed), and
@@ -14,7 +15,7 @@ import orjson
 
 from withdrawguard.cases.case import CaseFoldError
 from withdrawguard.cases.codec import CaseEventError
-from withdrawguard.casework.news import alert_trigger, hold_trigger
+from withdrawguard.casework.news import alert_trigger, hold_trigger, verdict_trigger
 from withdrawguard.casework.service import CaseService
 from withdrawguard.contract import topics as t
 from withdrawguard.streaming.sinks.consumer import Done, Handler, Record
@@ -22,7 +23,12 @@ from withdrawguard.streaming.sinks.consumer import Done, Handler, Record
 log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MOST = 0.2, 5.0
-SOURCES = (t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS)
+SOURCES = (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS)
+READERS = {
+    t.WITHDRAWAL_DECISIONS: verdict_trigger,
+    t.WITHDRAWAL_HOLDS: hold_trigger,
+    t.FRAUD_ALERTS: alert_trigger,
+}
 
 
 def intake_handler(service: CaseService, logical: dict[str, str]) -> Handler:
@@ -33,11 +39,8 @@ def intake_handler(service: CaseService, logical: dict[str, str]) -> Handler:
             value = orjson.loads(record.value) if record.value else None
         except orjson.JSONDecodeError:
             value = None
-        read = hold_trigger if logical[record.topic] == t.WITHDRAWAL_HOLDS else alert_trigger
-        news = read(value) if isinstance(value, dict) else None
-        if news is None:
-            log.warning("case intake: %s:%s is no case news", record.topic, record.offset)
-        else:
+        news = READERS[logical[record.topic]](value) if isinstance(value, dict) else None
+        if news is not None:
             await until_done(lambda: service.intake(*news), f"{record.topic}:{record.offset}")
         done()
 
