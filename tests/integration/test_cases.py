@@ -23,8 +23,9 @@ from tests.integration.harness import ROOT, Bus, env_of, isolated_settings, uniq
 from tests.integration.test_detector import attacker
 from tests.integration.web_client import add_users
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
-from withdrawguard.adapters.kafka_io import kafka_produce
+from withdrawguard.adapters.kafka_io import kafka_produce, read_topic
 from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.cases import codec
 from withdrawguard.cases.case import Case
 from withdrawguard.cases.events import Trigger
 from withdrawguard.cases.people import Actor
@@ -238,13 +239,13 @@ def test_parallel_take_next_on_two_services_never_claims_the_same_case(
     assert claimed[0] and claimed[1]  # both services took some
 
 
-def _snapshot(settings: Settings) -> dict[str, Any]:
+def _snapshot(settings: Settings, prefix: str | None = None) -> dict[str, Any]:
     """Every case-store key (locks aside) and its content."""
 
     async def dump(store: RedisCaseStore) -> dict[str, Any]:
         redis = store._redis  # noqa: SLF001 - the test reads the store's own connection
         found: dict[str, Any] = {}
-        async for raw in redis.scan_iter(match=f"{store.keys.prefix}*", count=1000):
+        async for raw in redis.scan_iter(match=f"{prefix or store.keys.prefix}*", count=1000):
             key = raw.decode()
             kind = (await redis.type(key)).decode()
             if ":lock:" in key:
@@ -282,3 +283,29 @@ def test_the_store_rebuilt_from_the_topic_equals_the_live_one(
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "skipped 0" in rebuilt.stdout
     assert _snapshot(deployment) == live
+
+
+def test_the_workers_store_equals_a_fold_of_its_topic(
+    bus: Bus, people: tuple[Settings, Path]
+) -> None:
+    """What the worker's writers and sinks made equals a fresh fold of case-events into
+    another prefix (run after the tests above have written cases)."""
+    settings, _ = people
+    bus.wait_idle()
+    names = t.TopicNames(settings)
+    live_prefix = case_prefix(settings.app_id)
+    other = live_prefix.replace(":case:", ":case-rebuilt:")
+
+    async def fold(store: RedisCaseStore) -> None:
+        fresh = RedisCaseStore(store._redis, other)  # noqa: SLF001 - the same connection
+        await fresh.clear()
+        async for raw in read_topic(settings, names.name(t.CASE_EVENTS)):
+            await fresh.apply([codec.decode_bytes(raw)])
+
+    def settled() -> bool:
+        live = _snapshot(settings)
+        _run(settings, fold)
+        rebuilt = {k.replace(other, live_prefix): v for k, v in _snapshot(settings, other).items()}
+        return bool(live) and rebuilt == live
+
+    assert bus.wait_for("the store to equal the fold of the topic", settled, timeout=60)
