@@ -46,6 +46,15 @@ async def test_the_same_news_twice_writes_nothing_the_second_time() -> None:
     assert len(producer.records) == 1
 
 
+async def test_a_hold_re_issued_as_held_changes_no_case_but_its_release_joins() -> None:
+    svc, _, producer, _ = service(CONFIG, T0)
+    case_id = await _opened(svc)
+    assert await svc.intake("cust-1", news(reasons=("DRAIN", "NEW_DEVICE"))) == []
+    [joined] = await svc.intake("cust-1", news(status="released"))
+    assert joined.case_id == case_id and (await svc.case(case_id)).holds[0].fate == "released"
+    assert len(producer.records) == 2
+
+
 async def test_a_stale_version_is_409_with_what_changed_and_writes_nothing() -> None:
     svc, _, producer, _ = service(CONFIG, T0)
     case_id = await _opened(svc)

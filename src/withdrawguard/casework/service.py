@@ -120,8 +120,11 @@ class CaseService:
 
     async def execute(self, actor: Actor, command: Command) -> Done:
         """Carry out `command` for `actor`; a CaseError (403/400/404/409) if refused."""
-        case = await self.case(command.case_id)
-        token = await self._lock(case.customer_id, wait=self._wait)
+        found = await self.store.summaries([command.case_id])  # whose lock to take
+        if not found:
+            raise NotFound(f"no case {command.case_id}")
+        customer = found[0].customer_id
+        token = await self._held(customer)
         try:
             case = await self.case(command.case_id)  # as it stands under the lock
             events = decide(
@@ -134,7 +137,7 @@ class CaseService:
             )
             return await self._write(case, events)
         finally:
-            await self.store.unlock(_scope(case.customer_id), token)
+            await self.store.unlock(_scope(customer), token)
 
     async def take_next(self, actor: Actor, inbox: str | None = None) -> Case | None:
         """Claim the unassigned case due first in `inbox` (or any inbox `actor` may
@@ -206,7 +209,7 @@ class CaseService:
     async def intake(self, customer_id: str, news: Trigger) -> list[CaseEvent]:
         """Open or join the customer's case with the detector's news (idempotent: the
         same news gives the same event ids, which the store applies once)."""
-        token = await self._lock(customer_id, wait=self._wait)
+        token = await self._held(customer_id)
         try:
             cases = await self.store.cases_of(customer_id)
             if news.hold_status == "held" and any(c.hold(news.ref_id) for c in cases):
@@ -261,7 +264,13 @@ class CaseService:
         await _all_acked([await self._produce(r) for r in records])
         return len(records)
 
-    async def _lock(self, customer_id: str, *, wait: float) -> Any:
+    async def _held(self, customer_id: str) -> str:
+        """The customer's lock, waited for up to `lock_wait` seconds (else Busy)."""
+        token = await self._lock(customer_id, wait=max(self._wait, LOCK_POLL))
+        assert token is not None  # with a wait, _lock returns a token or raises Busy
+        return token
+
+    async def _lock(self, customer_id: str, *, wait: float) -> str | None:
         """The owner token of the customer's lock, waiting up to `wait` seconds; with
         `wait` 0, None when it is held; Busy when it stays held."""
         scope, waited = _scope(customer_id), 0.0
