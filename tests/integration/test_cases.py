@@ -309,3 +309,19 @@ def test_the_workers_store_equals_a_fold_of_its_topic(
         return bool(live) and rebuilt == live
 
     assert bus.wait_for("the store to equal the fold of the topic", settled, timeout=60)
+
+
+def test_a_lock_is_released_only_by_its_owner_and_lapses_by_itself(deployment: Settings) -> None:
+    async def locks(store: RedisCaseStore) -> tuple[Any, ...]:
+        mine = await store.lock("customer:lock-test", 300)
+        theirs = await store.lock("customer:lock-test", 300)
+        stolen = await store.unlock("customer:lock-test", "not-the-token")
+        assert mine is not None
+        await asyncio.sleep(0.4)
+        after = await store.lock("customer:lock-test", 10_000)  # lapsed: someone else's now
+        late = await store.unlock("customer:lock-test", mine)  # the first owner, too late
+        assert after is not None
+        released = await store.unlock("customer:lock-test", after)
+        return theirs, stolen, late, released
+
+    assert _run(deployment, locks) == (None, False, False, True)
