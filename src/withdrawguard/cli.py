@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     from withdrawguard.policy import cli as policy_cli
 
     policy_cli.add_arguments(policy)
+    cases = sub.add_parser(
+        "cases",
+        help="case work: list, show, take, assign, comment, release, approve, close, export",
+        description="Cases of the case store, acted on as a console user (docs/cases.md).",
+    )
+    from withdrawguard.casework import cli as cases_cli
+
+    cases_cli.add_arguments(cases)
     users = sub.add_parser("users", help="manage ops console users (WG_USERS_FILE)")
     users_cli.add_arguments(users)
     return parser
@@ -102,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from withdrawguard.policy import cli as policy_cli
 
         return policy_cli.run(args, settings)
+    if args.command == "cases":
+        from withdrawguard.casework import cli as cases_cli
+
+        return cases_cli.run(args, settings)
     if args.command == "users":
         return users_cli.run(args, settings)
     if args.command == "worker":

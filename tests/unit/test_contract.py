@@ -370,7 +370,7 @@ def _object_schemas(payload: str, schema: dict[str, Any]) -> list[dict[str, Any]
     found = [schema, *schema.get("oneOf", ())]
     if payload not in INPUT_PAYLOADS:
         found += [d for d in schema.get("$defs", {}).values() if d.get("type") == "object"]
-    return found
+    return [f for f in found if "properties" in f]  # not a `$ref` to one of the `$defs`
 
 
 @pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
@@ -380,7 +380,7 @@ def test_field_table_lists_every_schema_property(path: Path) -> None:
     section = _section(f"Schema: [`{path.name}`]")
     listed = {name for obj in _object_schemas(payload, schema) for name in obj["properties"]}
     assert _table_fields(section) == listed
-    required = set(schema["required"])
+    required = set(schema.get("required", ()))
     if payload in INPUT_PAYLOADS:
         for row in re.finditer(r"^\| `([a-z_]+)` \| [^|]+ \| ([^|]+) \|", section, re.M):
             if row[2].strip() == "yes":
@@ -495,7 +495,12 @@ def test_engine_outputs_for_the_contract_examples_match_their_schemas(player: Pl
 # ------------------------------------------------------------------ written payloads
 
 
-@pytest.mark.parametrize("payload", sorted(WRITTEN_PAYLOADS))
+# Case events are the product's own record, read back by its strict decoder (unknown
+# fields refused, a field with a default may be left out): tests/unit/test_contract_cases.py.
+STRICT_PAYLOADS = frozenset({"case-event"})
+
+
+@pytest.mark.parametrize("payload", sorted(set(WRITTEN_PAYLOADS) - STRICT_PAYLOADS))
 def test_written_payload_requires_every_field_it_lists_and_allows_new_ones(payload: str) -> None:
     schema = _schema(payload)
     for obj in _object_schemas(payload, schema):

@@ -31,25 +31,31 @@ ALLOWED: dict[str, frozenset[str]] = {
         "notify": ("contract", "engine", "secret", "settings"),
         "cases": ("engine",),  # case work, pure: events, fold, commands, inboxes, four eyes
         # adapters: Kafka, Redis, channels, metrics; never streaming, web or the worker
-        "adapters": ("contract", "engine", "notify", "registry", "secret", "settings"),
+        "adapters": ("cases", "contract", "engine", "notify", "registry", "secret", "settings"),
+        # case work wired: the case service (no Faust, no web: the worker's sinks, the
+        # console and the CLI call it), its config, export and `withdrawguard cases`
+        "casework": ("adapters", "auth", "cases", "contract", "engine", "secret", "settings"),
         "policy": ("adapters", "auth", "contract", "engine", "secret", "settings"),
         "client": ("adapters", "registry", "settings"),
         "sim": ("adapters", "auth", "contract", "engine", "progress", "settings"),
         "scan": ("adapters", "contract", "engine", "policy", "progress", "settings", "sim"),
         # the two sides of the worker, which never import each other
         "streaming": (
-            "adapters", "contract", "engine", "notify", "policy", "registry", "settings",
+            "adapters", "cases", "casework", "contract", "engine", "notify", "policy", "registry",
+            "settings",
         ),
         "web": (
-            "adapters", "auth", "client", "contract", "engine", "policy", "registry", "settings",
+            "adapters", "auth", "cases", "casework", "client", "contract", "engine", "policy",
+            "registry", "settings",
         ),
         # the one wiring point, and the command line
         "worker": (
-            "adapters", "contract", "engine", "notify", "policy", "settings", "streaming", "web",
+            "adapters", "cases", "casework", "contract", "engine", "notify", "policy", "settings",
+            "streaming", "web",
         ),
         "cli": (
-            "adapters", "auth", "contract", "engine", "policy", "progress", "registry", "scan",
-            "settings", "sim", "streaming", "worker",
+            "adapters", "auth", "casework", "contract", "engine", "policy", "progress", "registry",
+            "scan", "settings", "sim", "streaming", "worker",
         ),
         "__main__": ("cli",),
     }.items()

@@ -6,9 +6,11 @@ actions signed with a console user), so a refusal is the same wherever it is ask
 
 from __future__ import annotations
 
-ROLES = ("viewer", "analyst", "admin")
-"""`viewer` looks; `analyst` looks and acts on holds; `admin` also changes the policy
-(publish, shadow, promote, roll back: docs/policy.md)."""
+ROLES = ("viewer", "analyst", "supervisor", "admin")
+"""`viewer` looks; `analyst` looks and acts on holds; `supervisor` also approves four-eyes
+proposals and assigns cases to others (docs/cases.md); `admin` also changes the policy
+(publish, shadow, promote, roll back: docs/policy.md). For cases, an admin is no
+supervisor: `cases.people` says what each role may do to a case."""
 
 RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 

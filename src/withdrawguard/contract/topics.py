@@ -52,6 +52,9 @@ IP_OBSERVATIONS = "ip-observations"
 POLICIES = "policies"
 POLICY_AUDIT = "policy-audit"
 SHADOW_DECISIONS = "shadow-decisions"
+# Case work (docs/cases.md): every event of every case, the truth the case store is
+# folded from.
+CASE_EVENTS = "case-events"
 
 # Faust tables; each has a compacted changelog topic `<app id>-<table>-changelog`.
 TABLES = ("customers", "destinations", "source-ips")
@@ -64,6 +67,7 @@ INPUT_EVENT_TYPES: dict[str, str] = {
     CASE_DECISIONS: "case_decision",
 }
 
+_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
 _COMPACT = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
 
 SPECS: tuple[TopicSpec, ...] = (
@@ -79,6 +83,10 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(DESTINATION_OBSERVATIONS, Role.INTERNAL, "destination identity"),
     TopicSpec(IP_OBSERVATIONS, Role.INTERNAL, "source IP"),
     TopicSpec(SHADOW_DECISIONS, Role.OUTPUT, "withdrawal_id"),
+    # Append-only, kept for ever: the case store is a projection rebuilt from it, and a
+    # case's history is what a firm hands a regulator. Never compacted (every event of a
+    # case shares its key).
+    TopicSpec(CASE_EVENTS, Role.OUTPUT, "case_id", False, dict(_FOREVER)),
     # One partition: a pointer never overtakes the version record it names.
     TopicSpec(POLICIES, Role.CONTROL, "version:<id>, live or shadow", True, dict(_COMPACT), 1),
     # Kept for ever and never compacted: the product only appends to it.

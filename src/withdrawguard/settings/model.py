@@ -159,6 +159,12 @@ class Settings:
         default=None,
         metadata=doc("Detection policy (TOML); unset means the packaged default policy."),
     )
+    inboxes_file: Path | None = field(
+        default=None,
+        metadata=doc(
+            "Case inboxes and `[cases]` policy (TOML, docs/cases.md); unset: the packaged ones."
+        ),
+    )
     max_message_bytes: int = field(
         default=262_144,
         metadata=doc("Largest input payload accepted; larger ones go to dead-letters."),

@@ -3,7 +3,7 @@
 Nothing happens at import. `create_app(settings, engine)` builds the detector's Faust
 app (`streaming.app.build_detector`) and registers around it, on the same app and web
 server: health, the ops console (with its policy page when the worker follows the
-policies topic), the decision API, the registry and notify sinks, the metrics timers and
+policies topic), the decision API, the registry, notify and case sinks, the metrics timers and
 the guards. The worker entry point (`withdrawguard worker`) and the tests call it.
 Unless given other `metrics`, it counts with Prometheus metrics on a registry of its
 own, served on `/metrics` with Faust's sensors.
@@ -26,6 +26,7 @@ from withdrawguard.streaming.control.policy_feed import PolicyFeed
 from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
 from withdrawguard.streaming.guards import GuardMetrics, register_guards
 from withdrawguard.streaming.monitoring import TimerMetrics, register_metrics
+from withdrawguard.streaming.sinks.cases import register_cases
 from withdrawguard.streaming.sinks.notify import NotifySinkMetrics, register_notifier
 from withdrawguard.streaming.sinks.registry import RegistrySinkMetrics, register_registry
 from withdrawguard.web.console import PolicyPage, register_console
@@ -75,6 +76,7 @@ def create_app(
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # the hold registry in Redis
+    register_cases(app, settings, producer_of(app))  # case intake and projection (the service)
     register_metrics(
         app,
         metrics,

@@ -46,5 +46,8 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
     except ServiceTokensError as exc:
         print(f"withdrawguard: WG_SERVICE_TOKENS_FILE: {exc}")
         return 2
+    except PolicyError as exc:  # the inboxes and case policy (an InboxError is one)
+        print(f"withdrawguard: WG_INBOXES_FILE: {exc}")
+        return 2
     worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()  # exits the process when the worker stops

@@ -1,0 +1,257 @@
+"""The case store: a Redis projection of the `case-events` topic (docs/cases.md, "Wiring").
+
+Keys, under the deployment's hash tag `wg:{<app id>}:case:` (as the registry's,
+`registry.keys`), so each multi-key transaction stays in one Redis Cluster slot:
+
+- `ev:<case id>` LIST, the case's events as written to the topic (JSON), in order;
+- `ids:<case id>` SET, their event ids (an event applied twice is applied once);
+- `sum:<case id>` HASH, the case in brief (`cases.summary.Summary.to_fields`);
+- `all` ZSET, every case id, scored by opening time (epoch ms);
+- `inbox:<inbox>` ZSET, the inbox's cases not closed, scored by due time (epoch ms);
+- `queue:<inbox>` ZSET, of those, the ones take-next may offer (unassigned, not parked);
+- `assignee:<user>` ZSET, the user's cases not closed, by due time;
+- `customer:<customer id>` ZSET, all the customer's cases by opening time;
+- `open:<customer id>` SET, the customer's cases not closed (one, as intake keeps it);
+- `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`).
+
+The state of a case is not stored: it is the fold of `ev:<case id>` (`cases.case.rebuild`),
+which is what makes the store rebuildable from the topic and equal to it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from withdrawguard.cases import codec
+from withdrawguard.cases.case import Case, apply, rebuild
+from withdrawguard.cases.events import CaseEvent
+from withdrawguard.cases.summary import Summary, summary_of
+from withdrawguard.registry.keys import registry_prefix
+
+_UNLOCK = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def case_prefix(app_id: str) -> str:
+    """The case store's key prefix: the registry's hash tag, then `case:`."""
+    return f"{registry_prefix(app_id)}case:"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKeys:
+    prefix: str
+
+    def events(self, case_id: str) -> str:
+        return f"{self.prefix}ev:{case_id}"
+
+    def ids(self, case_id: str) -> str:
+        return f"{self.prefix}ids:{case_id}"
+
+    def summary(self, case_id: str) -> str:
+        return f"{self.prefix}sum:{case_id}"
+
+    @property
+    def all(self) -> str:
+        return f"{self.prefix}all"
+
+    def inbox(self, inbox: str) -> str:
+        return f"{self.prefix}inbox:{inbox}"
+
+    def queue(self, inbox: str) -> str:
+        return f"{self.prefix}queue:{inbox}"
+
+    def assignee(self, user: str) -> str:
+        return f"{self.prefix}assignee:{user.strip().casefold()}"
+
+    def customer(self, customer_id: str) -> str:
+        return f"{self.prefix}customer:{customer_id}"
+
+    def open_of(self, customer_id: str) -> str:
+        return f"{self.prefix}open:{customer_id}"
+
+    def lock(self, scope: str) -> str:
+        return f"{self.prefix}lock:{scope}"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What `apply` did: the case before and after, and the events that were new."""
+
+    before: Case | None
+    after: Case | None
+    new: tuple[CaseEvent, ...]
+
+
+class RedisCaseStore:
+    def __init__(self, redis: Redis[bytes], prefix: str) -> None:
+        self._redis = redis
+        self.keys = CaseKeys(prefix)
+        self._unlock = redis.register_script(_UNLOCK)
+
+    # ------------------------------------------------------------ writing
+
+    async def apply(self, events: Sequence[CaseEvent]) -> Applied:
+        """Fold the events of one case not applied yet into the store, atomically (a
+        WATCH on the case's log, retried on a concurrent write). `CaseFoldError` if they
+        cannot follow the case as stored; nothing is written then."""
+        if not events:
+            return Applied(None, None, ())
+        case_id = events[0].case_id
+        if any(e.case_id != case_id for e in events):
+            raise ValueError("apply takes the events of one case at a time")
+        log_key, ids_key = self.keys.events(case_id), self.keys.ids(case_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(log_key, ids_key)
+                    raw = await cast(Awaitable[list[bytes]], pipe.lrange(log_key, 0, -1))
+                    known = await cast(Awaitable[set[bytes]], pipe.smembers(ids_key))
+                    seen = {k.decode() for k in known}
+                    new = _unseen(events, seen)
+                    before = rebuild(codec.decode_bytes(r) for r in raw) if raw else None
+                    if not new:
+                        await pipe.unwatch()
+                        return Applied(before, before, ())
+                    after = before
+                    for event in new:
+                        after = apply(after, event)
+                    assert after is not None
+                    pipe.multi()
+                    pipe.rpush(log_key, *(codec.encode_bytes(e) for e in new))
+                    pipe.sadd(ids_key, *(e.event_id for e in new))
+                    self._index(pipe, before, after)
+                    await pipe.execute()
+                    return Applied(before, after, tuple(new))
+                except WatchError:
+                    continue
+
+    def _index(self, pipe: Any, before: Case | None, after: Case) -> None:
+        k, cid = self.keys, after.case_id
+        new = summary_of(after)
+        if before is not None:
+            old = summary_of(before)
+            pipe.zrem(k.inbox(old.inbox), cid)
+            pipe.zrem(k.queue(old.inbox), cid)
+            if old.assignee:
+                pipe.zrem(k.assignee(old.assignee), cid)
+        pipe.hset(k.summary(cid), mapping=cast(Any, new.to_fields()))
+        opened, due = _ms(new.opened_at), _ms(new.due_at)
+        pipe.zadd(k.all, {cid: opened})
+        pipe.zadd(k.customer(new.customer_id), {cid: opened})
+        if new.closed:
+            pipe.srem(k.open_of(new.customer_id), cid)
+            return
+        pipe.sadd(k.open_of(new.customer_id), cid)
+        pipe.zadd(k.inbox(new.inbox), {cid: due})
+        if new.takeable:
+            pipe.zadd(k.queue(new.inbox), {cid: due})
+        if new.assignee:
+            pipe.zadd(k.assignee(new.assignee), {cid: due})
+
+    async def clear(self) -> int:
+        """Delete every key of the case store (locks included). Returns how many."""
+        deleted, batch = 0, []
+        async for key in self._redis.scan_iter(match=f"{self.keys.prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += await self._redis.delete(*batch)
+                batch = []
+        if batch:
+            deleted += await self._redis.delete(*batch)
+        return deleted
+
+    # ------------------------------------------------------------ reading
+
+    async def events(self, case_id: str) -> list[CaseEvent]:
+        raw = await cast(
+            Awaitable[list[bytes]], self._redis.lrange(self.keys.events(case_id), 0, -1)
+        )
+        return [codec.decode_bytes(r) for r in raw]
+
+    async def case(self, case_id: str) -> Case | None:
+        events = await self.events(case_id)
+        return rebuild(events) if events else None
+
+    async def summary(self, case_id: str) -> Summary | None:
+        found = await self.summaries([case_id])
+        return found[0] if found else None
+
+    async def summaries(self, case_ids: Sequence[str]) -> list[Summary]:
+        """The summaries of the cases named that exist, in the order named."""
+        if not case_ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for cid in case_ids:
+            pipe.hgetall(self.keys.summary(cid))
+        rows: list[dict[bytes, bytes]] = await pipe.execute()
+        return [Summary.from_fields(_text(r)) for r in rows if r]
+
+    async def case_ids(self, limit: int = 10_000) -> list[str]:
+        """Every case id, oldest opened first (at most `limit`)."""
+        return await self._range(self.keys.all, 0, limit)
+
+    async def inbox(self, inbox: str, offset: int = 0, limit: int = 100) -> list[str]:
+        """The inbox's cases not closed, due first."""
+        return await self._range(self.keys.inbox(inbox), offset, limit)
+
+    async def queue(self, inbox: str, limit: int = 20) -> list[str]:
+        """The inbox's cases take-next may offer, due first."""
+        return await self._range(self.keys.queue(inbox), 0, limit)
+
+    async def assigned_to(self, user: str, limit: int = 100) -> list[str]:
+        return await self._range(self.keys.assignee(user), 0, limit)
+
+    async def cases_of(self, customer_id: str) -> list[Case]:
+        """Every case of the customer (closed ones too), oldest first."""
+        ids = await self._range(self.keys.customer(customer_id), 0, 1000)
+        cases = [await self.case(cid) for cid in ids]
+        return [c for c in cases if c is not None]
+
+    async def open_case_of(self, customer_id: str) -> str | None:
+        found = await cast(
+            Awaitable[set[bytes]], self._redis.smembers(self.keys.open_of(customer_id))
+        )
+        return min((f.decode() for f in found), default=None)
+
+    async def _range(self, key: str, offset: int, limit: int) -> list[str]:
+        raw = await self._redis.zrange(key, offset, offset + limit - 1)
+        return [r.decode() for r in raw]
+
+    # ------------------------------------------------------------ locks
+
+    async def lock(self, scope: str, ttl_ms: int) -> str | None:
+        """Take the lock of `scope` for `ttl_ms`: its owner token, or None if held."""
+        token = secrets.token_hex(16)
+        taken = await self._redis.set(self.keys.lock(scope), token, nx=True, px=ttl_ms)
+        return token if taken else None
+
+    async def unlock(self, scope: str, token: str) -> bool:
+        """Release the lock if `token` still owns it (an expired lock taken over by
+        someone else is theirs, and stays)."""
+        return bool(await self._unlock(keys=[self.keys.lock(scope)], args=[token]))
+
+
+def _unseen(events: Sequence[CaseEvent], seen: set[str]) -> list[CaseEvent]:
+    """The events whose ids are not in `seen` (nor earlier in `events`)."""
+    new = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            new.append(event)
+    return new
+
+
+def _ms(when: Any) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}

@@ -1,0 +1,295 @@
+"""The case service: people's commands, take next and the detector's news, executed
+against a case store and written to `case-events`.
+
+One customer's cases change one writer at a time: every change takes the customer's
+lock in the store (SET NX PX with a token; a customer has at most one open case, and
+intake may open a new one, so the customer is the unit, not the case). Under the lock:
+load the case, `commands.decide` (or `intake`), write the events to `case-events` and
+wait for the broker's acknowledgement, then the `case-decisions` they call for, then
+apply the events to the store, then unlock. A refused command writes nothing.
+
+A writer that dies after the acknowledgement leaves the store behind the topic until
+the projection sink (streaming/sinks/case_projection.py) applies the events, and sends
+their case decisions again (same decision ids: the detector takes them once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from withdrawguard.cases import codec
+from withdrawguard.cases.case import Case, CaseFoldError
+from withdrawguard.cases.commands import Claim, Command, decide
+from withdrawguard.cases.errors import CaseError, Forbidden, NotFound
+from withdrawguard.cases.events import CaseEvent, Trigger
+from withdrawguard.cases.intake import intake
+from withdrawguard.cases.people import Actor
+from withdrawguard.cases.summary import Summary
+from withdrawguard.casework.config import CaseConfig
+from withdrawguard.casework.decisions import decisions_for
+from withdrawguard.casework.store import CaseStore
+from withdrawguard.contract.records import Produce, Record
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_MS = 15_000
+LOCK_WAIT = 5.0
+LOCK_POLL = 0.02
+TAKE_ATTEMPTS = 50
+
+
+class Busy(CaseError):
+    """Someone else is changing the customer's cases right now (409: try again)."""
+
+    status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTopics:
+    """The concrete names of `case-events` and `case-decisions` for the deployment."""
+
+    events: str
+    decisions: str
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A command carried out: the case as it now stands and the events written."""
+
+    case: Case
+    events: tuple[CaseEvent, ...]
+    decisions: int
+
+
+class CaseService:
+    def __init__(
+        self,
+        store: CaseStore,
+        produce: Produce,
+        topics: CaseTopics,
+        config: CaseConfig,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        new_id: Callable[[], str] = lambda: f"cmd-{uuid.uuid4().hex[:20]}",
+        lock_ttl_ms: int = LOCK_TTL_MS,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
+        self.store, self.config = store, config
+        self._produce, self._topics = produce, topics
+        self._clock, self._sleep, self._new_id = clock, sleep, new_id
+        self._ttl, self._wait = lock_ttl_ms, lock_wait
+
+    def new_command_id(self) -> str:
+        return self._new_id()
+
+    # ------------------------------------------------------------ reading
+
+    async def case(self, case_id: str) -> Case:
+        found = await self.store.case(case_id)
+        if found is None:
+            raise NotFound(f"no case {case_id}")
+        return found
+
+    async def events(self, case_id: str) -> list[CaseEvent]:
+        found = await self.store.events(case_id)
+        if not found:
+            raise NotFound(f"no case {case_id}")
+        return found
+
+    async def listing(self, inbox: str | None = None, limit: int = 100) -> list[Summary]:
+        """The open cases of `inbox`, due first; without one, every case, oldest first."""
+        if inbox is None:
+            return await self.store.summaries(await self.store.case_ids(limit))
+        if self.config.inboxes.get(inbox) is None:
+            raise NotFound(f"no inbox {inbox}")
+        return await self.store.summaries(await self.store.inbox(inbox, 0, limit))
+
+    async def mine(self, actor: Actor, limit: int = 100) -> list[Summary]:
+        return await self.store.summaries(await self.store.assigned_to(actor.user, limit))
+
+    # ------------------------------------------------------------ people
+
+    async def execute(self, actor: Actor, command: Command) -> Done:
+        """Carry out `command` for `actor`; a CaseError (403/400/404/409) if refused."""
+        found = await self.store.summaries([command.case_id])  # whose lock to take
+        if not found:
+            raise NotFound(f"no case {command.case_id}")
+        customer = found[0].customer_id
+        token = await self._held(customer)
+        try:
+            case = await self.case(command.case_id)  # as it stands under the lock
+            events = decide(
+                case,
+                actor,
+                command,
+                now=self._clock(),
+                policy=self.config.policy,
+                inboxes=self.config.inboxes,
+            )
+            return await self._write(case, events)
+        finally:
+            await self.store.unlock(_scope(customer), token)
+
+    async def take_next(self, actor: Actor, inbox: str | None = None) -> Case | None:
+        """Claim the unassigned case due first in `inbox` (or any inbox `actor` may
+        work), or None. Never the case another caller is taking at the same moment: a
+        case whose customer is locked is passed over, and under the lock a case claimed
+        meanwhile is refused by `decide` and passed over too."""
+        names = self._workable(actor, inbox)
+        skip: set[str] = set()
+        for _ in range(TAKE_ATTEMPTS):
+            candidate = await self._candidate(names, skip)
+            if candidate is None:
+                return None
+            skip.add(candidate.case_id)
+            token = await self._lock(candidate.customer_id, wait=0)
+            if token is None:
+                continue
+            try:
+                case = await self.store.case(candidate.case_id)
+                if case is None or case.assignee is not None:
+                    continue
+                claim = Claim(
+                    case_id=case.case_id, command_id=self._new_id(), seen_version=case.version
+                )
+                try:
+                    events = decide(
+                        case,
+                        actor,
+                        claim,
+                        now=self._clock(),
+                        policy=self.config.policy,
+                        inboxes=self.config.inboxes,
+                    )
+                except CaseError:
+                    continue
+                return (await self._write(case, events)).case
+            except Busy:
+                continue
+            finally:
+                if token is not None:
+                    await self.store.unlock(_scope(candidate.customer_id), token)
+        return None
+
+    def _workable(self, actor: Actor, inbox: str | None) -> list[str]:
+        book = self.config.inboxes
+        if inbox is None:
+            return sorted(book.workable_by(actor))
+        found = book.get(inbox)
+        if found is None:
+            raise NotFound(f"no inbox {inbox}")
+        if not found.may_work(actor):
+            raise Forbidden(f"inbox {inbox} is not one {actor.user} may work")
+        return [inbox]
+
+    async def _candidate(self, inboxes: Sequence[str], skip: set[str]) -> Summary | None:
+        best: Summary | None = None
+        for name in inboxes:
+            ids = [c for c in await self.store.queue(name, len(skip) + 20) if c not in skip]
+            for s in await self.store.summaries(ids[:1]):
+                if best is None or (s.due_at, s.opened_at, s.case_id) < (
+                    best.due_at,
+                    best.opened_at,
+                    best.case_id,
+                ):
+                    best = s
+        return best
+
+    # ------------------------------------------------------------ the detector's news
+
+    async def intake(self, customer_id: str, news: Trigger) -> list[CaseEvent]:
+        """Open or join the customer's case with the detector's news (idempotent: the
+        same news gives the same event ids, which the store applies once)."""
+        token = await self._held(customer_id)
+        try:
+            cases = await self.store.cases_of(customer_id)
+            if news.hold_status == "held" and any(c.hold(news.ref_id) for c in cases):
+                return []  # a hold re-issued as held (new reasons): its fate is unchanged
+            events = intake(
+                cases, customer_id, news, now=self._clock(), inboxes=self.config.inboxes
+            )
+            if not events:
+                return []
+            before = next((c for c in cases if c.case_id == events[0].case_id), None)
+            await self._write(before, events)
+            return events
+        finally:
+            await self.store.unlock(_scope(customer_id), token)
+
+    async def project(self, event: CaseEvent) -> bool:
+        """Apply one event read back from `case-events` (the projection sink); if it
+        was new to the store, send the case decisions it calls for. False if it was
+        applied before, or cannot follow the case as stored (logged, skipped)."""
+        try:
+            applied = await self.store.apply([event])
+        except CaseFoldError as exc:
+            log.error("case event %s cannot be applied: %s", event.event_id, exc)
+            return False
+        if not applied.new:
+            return False
+        await self._send_decisions(applied.before, applied.new)
+        return True
+
+    # ------------------------------------------------------------ writing
+
+    async def _write(self, before: Case | None, events: Sequence[CaseEvent]) -> Done:
+        if not events:
+            raise ValueError("nothing to write")
+        key = events[0].case_id.encode()
+        await _all_acked(
+            [
+                await self._produce((self._topics.events, key, codec.encode_bytes(e), None, None))
+                for e in events
+            ]
+        )
+        sent = await self._send_decisions(before, events)
+        applied = await self.store.apply(events)
+        assert applied.after is not None
+        return Done(applied.after, tuple(events), sent)
+
+    async def _send_decisions(self, before: Case | None, events: Sequence[CaseEvent]) -> int:
+        records: list[Record] = [
+            (self._topics.decisions, d["customer_id"].encode(), orjson.dumps(d), None, None)
+            for d in decisions_for(before, events)
+        ]
+        await _all_acked([await self._produce(r) for r in records])
+        return len(records)
+
+    async def _held(self, customer_id: str) -> str:
+        """The customer's lock, waited for up to `lock_wait` seconds (else Busy)."""
+        token = await self._lock(customer_id, wait=max(self._wait, LOCK_POLL))
+        assert token is not None  # with a wait, _lock returns a token or raises Busy
+        return token
+
+    async def _lock(self, customer_id: str, *, wait: float) -> str | None:
+        """The owner token of the customer's lock, waiting up to `wait` seconds; with
+        `wait` 0, None when it is held; Busy when it stays held."""
+        scope, waited = _scope(customer_id), 0.0
+        while True:
+            token = await self.store.lock(scope, self._ttl)
+            if token is not None or wait == 0:
+                return token
+            if waited >= wait:
+                raise Busy(f"customer {customer_id}'s cases are being changed; try again")
+            await self._sleep(LOCK_POLL)
+            waited += LOCK_POLL
+
+
+def _scope(customer_id: str) -> str:
+    return f"customer:{customer_id}"
+
+
+async def _all_acked(pending: Sequence[Awaitable[Any] | None]) -> None:
+    for ack in pending:
+        if ack is None:
+            raise RuntimeError("the producer gave no acknowledgement to wait for")
+        await ack

@@ -1,0 +1,68 @@
+"""Case work in the worker: the case service over the Redis case store and the worker's
+producer, and its two sinks (intake, projection), each a sink consumer of its own group
+committing only what is done (`consumer.SinkConsumer`). The inboxes and case policy are
+read here, at start: a bad WG_INBOXES_FILE stops the worker with the key at fault."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
+from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.casework.config import load_case_config
+from withdrawguard.casework.service import CaseService, CaseTopics
+from withdrawguard.contract import topics as t
+from withdrawguard.contract.records import Produce
+from withdrawguard.settings import Settings
+from withdrawguard.streaming.sinks.case_intake import SOURCES, intake_handler
+from withdrawguard.streaming.sinks.case_projection import projection_handler
+from withdrawguard.streaming.sinks.consumer import SinkConsumer, make_consumer
+
+REDIS_TIMEOUT = 2.0
+
+
+def register_cases(app: faust.App, settings: Settings, produce: Produce) -> CaseService:
+    """Run the case intake and projection sinks with the worker; the service they use
+    (the console calls the same)."""
+    config = load_case_config(settings.inboxes_file)
+    redis = async_redis(
+        settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+    )
+    names = t.TopicNames(settings)
+    service = CaseService(
+        RedisCaseStore(redis, case_prefix(settings.app_id)),
+        produce,
+        CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS)),
+        config,
+        clock=lambda: datetime.now(UTC),
+    )
+    logical = {names.name(s): s for s in SOURCES}
+    feeds = [
+        SinkConsumer(
+            "case intake",
+            intake_handler(service, logical),
+            lambda listener: make_consumer(
+                settings, names.sink_group("case-intake"), list(logical), listener
+            ),
+        ),
+        SinkConsumer(
+            "case projection",
+            projection_handler(service),
+            lambda listener: make_consumer(
+                settings, names.sink_group("case-projection"), [names.name(t.CASE_EVENTS)], listener
+            ),
+        ),
+    ]
+    for feed in feeds:
+        app.task(feed.run)
+
+    async def close(app: Any, **kwargs: Any) -> None:
+        await asyncio.gather(*(feed.stop() for feed in feeds))  # one STOP_WAIT for both
+        await redis.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
+
+    app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
+    return service
