@@ -1,0 +1,111 @@
+"""A batch's table values reach the store only after the broker acknowledged the batch,
+in the order the table's batches were decided: the next batch reads them meanwhile, a
+later batch acknowledged first waits for the earlier one, and a failed batch's values
+are forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from withdrawguard.contract.records import Record
+from withdrawguard.streaming.detect.writes import Outbox, TableWrites, Unstored, flush
+
+
+class Event:
+    def __init__(self, partition: int = 0) -> None:
+        self.message = SimpleNamespace(partition=partition)
+
+
+class Store(dict[bytes, bytes]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.persisted: dict[Any, int] = {}
+
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        self.persisted[tp] = offset
+
+
+class Table:
+    def __init__(self) -> None:
+        self.data = Store()
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: "customers-changelog")
+
+
+class Broker:
+    """Acknowledges a record only when the test says so (by its value)."""
+
+    def __init__(self) -> None:
+        self.acks: dict[bytes, asyncio.Future[Any]] = {}
+
+    async def produce(self, record: Record) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.acks[record[2]] = fut
+        return fut
+
+    def ack(self, value: bytes, offset: int) -> None:
+        self.acks[value].set_result(SimpleNamespace(offset=offset))
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_the_store_waits_for_the_acknowledgement_and_the_next_batch_reads_meanwhile() -> None:
+    table, shared, broker, ev = Table(), Unstored(), Broker(), Event()
+    first = TableWrites(table, shared)  # type: ignore[arg-type]
+    first.put(ev, b"k", b"S1")
+    sending = asyncio.create_task(flush(broker.produce, Outbox(), [first]))
+    await _settle()
+    assert table.data == {}  # sent, not acknowledged: not in the store
+    later = TableWrites(table, shared)  # type: ignore[arg-type]
+    assert later.get(ev, b"k") == b"S1"  # another batch of the table reads it
+    broker.ack(b"S1", 7)
+    await sending
+    assert table.data == {b"k": b"S1"}
+    assert list(table.data.persisted.values()) == [7]
+    assert shared.values == {}
+
+
+async def test_a_later_batch_acknowledged_first_never_leaves_the_older_value_stored() -> None:
+    table, shared, broker, ev = Table(), Unstored(), Broker(), Event()
+    a = TableWrites(table, shared)  # type: ignore[arg-type]
+    a.put(ev, b"k", b"S1")
+    ta = asyncio.create_task(flush(broker.produce, Outbox(), [a]))
+    await _settle()
+    b = TableWrites(table, shared)  # type: ignore[arg-type]
+    b.put(ev, b"k", (b.get(ev, b"k") or b"") + b"+S2")
+    tb = asyncio.create_task(flush(broker.produce, Outbox(), [b]))
+    await _settle()
+    broker.ack(b"S1+S2", 8)
+    await _settle()
+    assert not tb.done() and table.data == {}  # waits for the batch decided before it
+    broker.ack(b"S1", 7)
+    await asyncio.gather(ta, tb)
+    assert table.data == {b"k": b"S1+S2"}
+    assert shared.values == {}
+
+
+async def test_a_failed_batch_is_forgotten_and_the_next_one_goes_on() -> None:
+    table, shared, broker, ev = Table(), Unstored(), Broker(), Event()
+    a = TableWrites(table, shared)  # type: ignore[arg-type]
+    a.put(ev, b"k", b"S1")
+    a.put(ev, b"j", b"J1")
+    ta = asyncio.create_task(flush(broker.produce, Outbox(), [a]))
+    await _settle()
+    b = TableWrites(table, shared)  # type: ignore[arg-type]
+    b.put(ev, b"k", b"S2")
+    tb = asyncio.create_task(flush(broker.produce, Outbox(), [b]))
+    await _settle()
+    broker.acks[b"S1"].set_exception(RuntimeError("the broker refused the batch"))
+    with pytest.raises(RuntimeError, match="refused"):
+        await ta
+    assert shared.values == {(0, b"k"): b"S2"}  # j is forgotten, k is the later batch's
+    broker.ack(b"S2", 9)
+    await tb
+    assert table.data == {b"k": b"S2"}
+    assert shared.values == {}
