@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -299,3 +300,39 @@ def test_every_response_carries_the_security_headers(site: Site, path: str) -> N
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["X-Frame-Options"] == "DENY"
     assert r.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_failed_sign_ins_are_counted_across_workers_in_redis(
+    services: tuple[str, str],
+) -> None:
+    # Two workers' limiters, each with its own connection to the deployment's Redis: the
+    # failures one sees count on the other, so two workers do not double the tries.
+    from redis.asyncio import Redis
+
+    from withdrawguard.web.console.ratelimit import RedisFailures, SignInLimiter
+
+    prefix = f"wg:{{signin-{uuid.uuid4().hex[:8]}}}:"
+    first, second = Redis.from_url(services[1]), Redis.from_url(services[1])
+    try:
+        a = SignInLimiter(RedisFailures(first, prefix))
+        b = SignInLimiter(RedisFailures(second, prefix))
+        now = time.time()
+        for i in range(3):
+            await a.failed("ana", f"10.0.0.{i}", now)
+        for i in range(2):
+            assert await b.blocked("ana", "10.0.1.1", now) is None
+            await b.failed("ana", f"10.0.1.{i}", now)
+        assert await a.blocked("ana", "10.0.2.1", now) == "too many failed sign-ins for this user"
+        assert await b.blocked("ana", "10.0.2.1", now) == "too many failed sign-ins for this user"
+        ttl = await first.ttl(f"{prefix}signin:user:ana")
+        assert 0 < ttl <= 901  # the set expires with its window
+        await a.succeeded("ana")  # a right password clears the user's count everywhere
+        assert await b.blocked("ana", "10.0.2.1", now) is None
+        for i in range(5):
+            await b.failed("bob", f"10.0.3.{i}", now)
+        assert await a.blocked("bob", "10.0.4.1", now + 899) is not None
+        assert await a.blocked("bob", "10.0.4.1", now + 901) is None  # the window passed
+    finally:
+        await first.delete(*[k async for k in first.scan_iter(f"{prefix}*")])
+        await first.aclose()
+        await second.aclose()

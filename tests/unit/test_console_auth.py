@@ -19,7 +19,7 @@ from withdrawguard.auth.users import (
     verify_password,
 )
 from withdrawguard.cli import main
-from withdrawguard.web.console.ratelimit import FailureLimiter, SignInLimiter
+from withdrawguard.web.console.ratelimit import SignInLimiter
 from withdrawguard.web.console.sessions import Signer, load_secret
 
 FAST = {"n": 2**4, "r": 8, "p": 1}  # tiny scrypt cost: these tests check logic, not cost
@@ -144,28 +144,31 @@ def test_a_secret_is_generated_once_into_the_data_dir_and_logged(
     assert first.decode() not in caplog.text
 
 
-def test_failures_beyond_the_limit_block_until_they_leave_the_window() -> None:
-    limiter = FailureLimiter(limit=3, window=60)
+async def test_failures_beyond_the_limit_block_until_they_leave_the_window() -> None:
+    limiter = SignInLimiter(per_user=3, window=60)
     for i in range(3):
-        assert not limiter.blocked("ana", NOW + i)
-        limiter.failed("ana", NOW + i)
-    assert limiter.blocked("ana", NOW + 3)
-    assert not limiter.blocked("vic", NOW + 3)
-    assert limiter.blocked("ana", NOW + 59.9)
-    assert not limiter.blocked("ana", NOW + 60)  # the oldest failure left the window
+        assert await limiter.blocked("ana", "10.0.0.1", NOW + i) is None
+        await limiter.failed("ana", "10.0.0.1", NOW + i)
+    assert await limiter.blocked("ana", "10.0.0.1", NOW + 3) is not None
+    assert await limiter.blocked("vic", "10.0.0.1", NOW + 3) is None
+    assert await limiter.blocked("ana", "10.0.0.1", NOW + 59.9) is not None
+    # the oldest failure left the window
+    assert await limiter.blocked("ana", "10.0.0.1", NOW + 60) is None
 
 
-def test_sign_ins_are_limited_per_user_and_per_address() -> None:
+async def test_sign_ins_are_limited_per_user_and_per_address() -> None:
     limiter = SignInLimiter()
     for _ in range(5):
-        limiter.failed("ana", "10.0.0.1", NOW)
-    assert limiter.blocked("ana", "10.0.0.2", NOW) == "too many failed sign-ins for this user"
-    assert limiter.blocked("vic", "10.0.0.1", NOW) is None
+        await limiter.failed("ana", "10.0.0.1", NOW)
+    why = await limiter.blocked("ana", "10.0.0.2", NOW)
+    assert why == "too many failed sign-ins for this user"
+    assert await limiter.blocked("vic", "10.0.0.1", NOW) is None
     for n in range(15):
-        limiter.failed(f"user{n}", "10.0.0.1", NOW)
-    assert limiter.blocked("vic", "10.0.0.1", NOW) == "too many failed sign-ins from this address"
-    limiter.succeeded("ana")
-    assert limiter.blocked("ana", "10.0.0.3", NOW) is None
+        await limiter.failed(f"user{n}", "10.0.0.1", NOW)
+    why = await limiter.blocked("vic", "10.0.0.1", NOW)
+    assert why == "too many failed sign-ins from this address"
+    await limiter.succeeded("ana")
+    assert await limiter.blocked("ana", "10.0.0.3", NOW) is None
 
 
 def test_analysts_may_act_and_viewers_may_only_look() -> None:

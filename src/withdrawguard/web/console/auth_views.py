@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from faust.web import View
+from redis.exceptions import RedisError
 
 from withdrawguard.auth.users import authenticate
 from withdrawguard.web.console import pages
@@ -39,18 +40,21 @@ def register(console: Console) -> None:
             user = str(form.get("user", ""))[:MAX_FIELD]
             password = str(form.get("password", ""))[:MAX_FIELD]
             address, now = client_address(request), time.time()
-            why = console.limiter.blocked(user, address, now)
+            try:
+                why = await console.limiter.blocked(user, address, now)
+            except RedisError as exc:  # cannot count: refuse rather than allow unlimited tries
+                return deny(request, 503, f"cannot check failed sign-ins ({exc})"[:200], "-")
             if why is not None:
                 deny(request, 429, why, user or "-")
                 return html_response(pages.login_page(why, user), status=429)
             found = await asyncio.to_thread(authenticate, console.users(), user, password)
             if found is None:
-                console.limiter.failed(user, address, now)
+                await console.limiter.failed(user, address, now)
                 deny(request, 401, "wrong user name or password", user or "-")
                 return html_response(
                     pages.login_page("Wrong user name or password.", user), status=401
                 )
-            console.limiter.succeeded(user)
+            await console.limiter.succeeded(user)
             _, cookie = console.access.signer.issue(found.name, found.role, now)
             response = see_other("/console")
             response.set_cookie(

@@ -8,7 +8,7 @@ secret is read (or made) on the first request, users are read at each sign-in (s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -23,7 +23,7 @@ from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.web.console.access import Access, Handler
 from withdrawguard.web.console.headers import add_security_headers
-from withdrawguard.web.console.ratelimit import SignInLimiter
+from withdrawguard.web.console.ratelimit import RedisFailures, SignInLimiter
 from withdrawguard.web.console.sessions import Signer, load_secret
 from withdrawguard.web.console.store import RedisRevocations, RegistryReader
 
@@ -39,7 +39,7 @@ class Console:
     settings: Settings
     customers: TableT[bytes, bytes]
     case_decisions: faust.TopicT
-    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    _limiter: SignInLimiter | None = None
     _redis: Redis[bytes] | None = None
     _access: Access | None = None
 
@@ -56,6 +56,13 @@ class Console:
     @property
     def registry(self) -> RegistryReader:
         return RegistryReader(self.redis, self.prefix)
+
+    @property
+    def limiter(self) -> SignInLimiter:
+        """Failed sign-ins, counted in Redis by every worker of the deployment."""
+        if self._limiter is None:
+            self._limiter = SignInLimiter(RedisFailures(self.redis, self.prefix))
+        return self._limiter
 
     @property
     def access(self) -> Access:
