@@ -32,6 +32,7 @@ from withdrawguard.cases.people import Actor
 from withdrawguard.casework.config import load_case_config
 from withdrawguard.casework.news import verdict_trigger
 from withdrawguard.casework.service import CaseService, CaseTopics
+from withdrawguard.casework.sla import sla_report
 from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
@@ -325,3 +326,38 @@ def test_a_lock_is_released_only_by_its_owner_and_lapses_by_itself(deployment: S
         return theirs, stolen, late, released
 
     assert _run(deployment, locks) == (None, False, False, True)
+
+
+def test_a_case_past_its_one_minute_sla_counts_past_due_in_its_inbox(
+    deployment: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "inboxes.toml"
+    path.write_text(
+        'default = "urgent"\n\n[[inbox]]\nname = "urgent"\ndescription = "One minute."\n'
+        "sla_minutes = 1\n",
+        encoding="utf-8",
+    )
+    config = load_case_config(path)
+    opened = datetime.now(UTC).replace(microsecond=0)
+    names = t.TopicNames(deployment)
+    topics = CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS))
+
+    async def go() -> list[tuple[int, int]]:
+        redis = async_redis(deployment)
+        try:
+            async with kafka_produce(deployment) as produce:
+                store = RedisCaseStore(redis, case_prefix(deployment.app_id))
+                service = CaseService(store, produce, topics, config, clock=lambda: opened)
+                await service.intake(unique("sla-cust"), _news(900))
+                return [
+                    (await sla_report(store, config.inboxes, opened + timedelta(seconds=s)))[
+                        "urgent"
+                    ]
+                    for s in (59, 61)
+                ]
+        finally:
+            await redis.aclose()  # type: ignore[attr-defined]
+
+    within, past = asyncio.run(go())
+    assert within == (1, 0)
+    assert past == (1, 1)  # the gauge withdrawguard_cases_past_due{inbox="urgent"} is 1

@@ -59,6 +59,8 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_registry_lag_messages": "gauge",
         "withdrawguard_partition_stalls": "counter",
         "withdrawguard_worker_wedged": "gauge",
+        "withdrawguard_cases_open": "gauge",
+        "withdrawguard_cases_past_due": "gauge",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
@@ -245,3 +247,12 @@ def test_the_wedged_gauge_is_one_while_wedged_and_zero_after(
     assert registry.get_sample_value("withdrawguard_worker_wedged") == 1.0
     metrics.worker_wedged(False)
     assert registry.get_sample_value("withdrawguard_worker_wedged") == 0.0
+
+
+def test_case_gauges_are_per_inbox(registry: CollectorRegistry, metrics: PrometheusMetrics) -> None:
+    metrics.cases_due("critical", 5, 2)
+    metrics.cases_due("general", 1, 0)
+    sample = registry.get_sample_value
+    assert sample("withdrawguard_cases_open", {"inbox": "critical"}) == 5.0
+    assert sample("withdrawguard_cases_past_due", {"inbox": "critical"}) == 2.0
+    assert sample("withdrawguard_cases_past_due", {"inbox": "general"}) == 0.0

@@ -202,6 +202,14 @@ class RedisCaseStore:
         """The inbox's cases not closed, due first."""
         return await self._range(self.keys.inbox(inbox), offset, limit)
 
+    async def due_counts(self, inbox: str, now_ms: int) -> tuple[int, int]:
+        """(cases not closed, those of them past their due time) of the inbox."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.inbox(inbox))
+            pipe.zcount(self.keys.inbox(inbox), "-inf", f"({now_ms}")
+            total, late = await pipe.execute()
+        return int(total), int(late)
+
     async def queue(self, inbox: str, limit: int = 20) -> list[str]:
         """The inbox's cases take-next may offer, due first."""
         return await self._range(self.keys.queue(inbox), 0, limit)

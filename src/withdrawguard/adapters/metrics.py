@@ -111,6 +111,9 @@ class NullMetrics:
     def worker_wedged(self, wedged: bool) -> None:
         pass
 
+    def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None:
+        pass
+
     def running(self, role: str, version: str | None) -> None:
         pass
 
@@ -168,6 +171,10 @@ class PrometheusMetrics(PrometheusBase):
             "worker_wedged",
             "1 while this worker holds input and has committed nothing for WG_WEDGE_SECONDS "
             "(its /health answers 503 so that the liveness probe restarts it), else 0.",
+        )
+        self._cases_open = gauge("cases_open", "Cases not closed, per inbox.", "inbox")
+        self._cases_late = gauge(
+            "cases_past_due", "Cases not closed past their inbox's SLA, per inbox.", "inbox"
         )
         self._from_arrival = Histogram(
             f"{PREFIX}_decision_latency_from_arrival_seconds",
@@ -239,6 +246,10 @@ class PrometheusMetrics(PrometheusBase):
 
     def worker_wedged(self, wedged: bool) -> None:
         self._wedged.set(1 if wedged else 0)
+
+    def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None:
+        self._cases_open.labels(inbox).set(open_cases)
+        self._cases_late.labels(inbox).set(past_due)
 
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         self._registry_lag_labels = _set_per_partition(

@@ -26,7 +26,7 @@ from withdrawguard.streaming.control.policy_feed import PolicyFeed
 from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
 from withdrawguard.streaming.guards import GuardMetrics, register_guards
 from withdrawguard.streaming.monitoring import TimerMetrics, register_metrics
-from withdrawguard.streaming.sinks.cases import register_cases
+from withdrawguard.streaming.sinks.cases import CaseMetrics, register_cases
 from withdrawguard.streaming.sinks.notify import NotifySinkMetrics, register_notifier
 from withdrawguard.streaming.sinks.registry import RegistrySinkMetrics, register_registry
 from withdrawguard.web.console import PolicyPage, register_console
@@ -37,6 +37,7 @@ __all__ = ["Detector", "WorkerMetrics", "create_app"]
 
 
 class WorkerMetrics(
+    CaseMetrics,
     DetectorMetrics,
     NotifySinkMetrics,
     RegistrySinkMetrics,
@@ -76,7 +77,9 @@ def create_app(
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # the hold registry in Redis
-    register_cases(app, settings, producer_of(app))  # case intake and projection (the service)
+    register_cases(
+        app, settings, producer_of(app), metrics
+    )  # case intake and projection (the service)
     register_metrics(
         app,
         metrics,

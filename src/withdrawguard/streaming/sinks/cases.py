@@ -6,15 +6,18 @@ read here, at start: a bad WG_INBOXES_FILE stops the worker with the key at faul
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import faust
+from redis.exceptions import RedisError
 
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.casework.config import load_case_config
 from withdrawguard.casework.service import CaseService, CaseTopics
+from withdrawguard.casework.sla import sla_report
 from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Produce
 from withdrawguard.settings import Settings
@@ -23,18 +26,29 @@ from withdrawguard.streaming.sinks.case_projection import projection_handler
 from withdrawguard.streaming.sinks.consumer import SinkConsumer, make_consumer
 
 REDIS_TIMEOUT = 2.0
+SLA_INTERVAL = 30.0
+"""Seconds between two counts of each inbox's open and past-due cases."""
+
+log = logging.getLogger(__name__)
 
 
-def register_cases(app: faust.App, settings: Settings, produce: Produce) -> CaseService:
-    """Run the case intake and projection sinks with the worker; the service they use
-    (the console calls the same)."""
+class CaseMetrics(Protocol):
+    def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None: ...
+
+
+def register_cases(
+    app: faust.App, settings: Settings, produce: Produce, metrics: CaseMetrics
+) -> CaseService:
+    """Run the case intake and projection sinks with the worker, and count each inbox's
+    cases against its SLA; return the service they use (the console calls the same)."""
     config = load_case_config(settings.inboxes_file)
     redis = async_redis(
         settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
     )
     names = t.TopicNames(settings)
+    store = RedisCaseStore(redis, case_prefix(settings.app_id))
     service = CaseService(
-        RedisCaseStore(redis, case_prefix(settings.app_id)),
+        store,
         produce,
         CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS)),
         config,
@@ -59,6 +73,17 @@ def register_cases(app: faust.App, settings: Settings, produce: Produce) -> Case
     ]
     for feed in feeds:
         app.task(feed.run)
+
+    async def count_sla() -> None:
+        try:
+            report = await sla_report(store, config.inboxes, datetime.now(UTC))
+        except RedisError as exc:  # Redis away: the gauges keep their last values
+            log.warning("could not count the inboxes' cases: %s", exc)
+            return
+        for inbox, (open_cases, past_due) in report.items():
+            metrics.cases_due(inbox, open_cases, past_due)
+
+    app.timer(SLA_INTERVAL, name="withdrawguard.case_sla")(count_sla)
 
     async def close(app: Any, **kwargs: Any) -> None:
         await asyncio.gather(*(feed.stop() for feed in feeds))  # one STOP_WAIT for both
