@@ -1,5 +1,5 @@
 """Every detector app seeks uncommitted stream partitions too
-(streaming/faust_internals/consumer.py; the broker side is
+(streaming/faust_internals/transport.py; the broker side is
 tests/integration/test_uncommitted_seek.py): Faust's consumer thread runs
 `seek_to_committed_or_reset` on its own thread with the app's stream topics and reset
 policy."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from withdrawguard.streaming.faust_internals import consumer as internals
-from withdrawguard.streaming.faust_internals.consumer import ConsumerThread
+from withdrawguard.streaming.faust_internals import transport as internals
+from withdrawguard.streaming.faust_internals.transport import ConsumerThread
 from withdrawguard.worker.app import Detector
 
 COMMITTED: Any = {"what aiokafka returned": 1}

@@ -221,8 +221,16 @@ class Deployment:
             except KafkaError as exc:  # the broker may still be coming back
                 print(f"lag probe failed ({exc}); trying again")
             if time.monotonic() - started > bound:
+                self.dump_workers()
                 pytest.fail(f"{what}: lag did not return to zero within {bound:.0f} s")
             time.sleep(0.5)
+
+    def dump_workers(self) -> None:
+        """Have each running worker log what it awaits (SIGUSR1: worker_dump.py)."""
+        for w in self.workers:
+            if w.proc is not None and w.proc.poll() is None:
+                os.kill(w.proc.pid, signal.SIGUSR1)
+        time.sleep(3)
 
     def drained(self, producer: threading.Thread, bound: float) -> float:
         """Wait for the producer, then until the group's lag is zero (at most `bound` s)."""

@@ -78,7 +78,7 @@ def _queued(app: Any) -> int:
     channels = {ch for chans in app.topics._tp_index.values() for ch in chans}  # noqa: SLF001 - the fault suite counts the input channels' queued records
     # Through the `queue` property, which creates a channel's queue if it has none yet:
     # with this read, the takeover lost the records of a partition the killed worker had
-    # never committed in 3 of 11 runs before `streaming/faust_internals/consumer.py`; reading
+    # never committed in 3 of 11 runs before `streaming/faust_internals/transport.py`; reading
     # `_queue` instead, in none of 16 (docs/reliability.md, *Fixed*).
     return sum(ch.queue.qsize() for ch in channels)
 

@@ -41,7 +41,7 @@ def test_inputs_fetched_while_a_restore_hands_over_to_the_streams_are_not_lost(
     used to drop them (`streaming/faust_internals/recovery.py`). Only a worker that is already
     running has its fetcher on at that moment, hence two workers. It also catches
     records discarded on a partition the killed worker never committed, which aiokafka's
-    seek to the committed offsets used to skip (`streaming/faust_internals/consumer.py`)."""
+    seek to the committed offsets used to skip (`streaming/faust_internals/transport.py`)."""
     with fault_run(services, fault_dir, "restore handover", fault_events, fault_seed) as run:
         survivor, second = run.dep.worker("w1"), run.dep.worker("w2")
         survivor.command = ("-m", "tests.faults.slow_seek_worker")

@@ -21,13 +21,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 # The issue asks for a minute; the registry test reads the same variable.
 REDIS_OUTAGE_SECONDS = float(os.environ.get("WG_TEST_REDIS_OUTAGE_SECONDS", "60"))
-BROKER_DOWN_SECONDS = 5.0
+# How long the broker stays down after its SIGKILL (issue 25 asks for 5 s and for 30 s).
+BROKER_DOWN_SECONDS = float(os.environ.get("WG_FAULT_BROKER_DOWN_SECONDS", "5"))
 
 
 def test_broker_killed_and_restarted_mid_stream_loses_no_verdict(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
-    with fault_run(services, fault_dir, "broker SIGKILL", fault_events, fault_seed) as run:
+    fault = "broker SIGKILL"
+    if BROKER_DOWN_SECONDS != 5:
+        fault += f" (down {BROKER_DOWN_SECONDS:g} s)"
+    with fault_run(services, fault_dir, fault, fault_events, fault_seed) as run:
         worker = run.dep.worker("w1")
         worker.start()
         run.start(seconds=45)

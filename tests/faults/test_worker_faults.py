@@ -201,6 +201,6 @@ def test_a_wedged_worker_fails_its_liveness_probe_and_its_restart_loses_nothing(
         assert "induced wedge" in log
         [wedge] = [line for line in log.splitlines() if "the worker is wedged" in line]
         assert wedge.endswith("What each agent awaits:")
-        said = log.split(wedge, 1)[1].split("What each task awaits:", 1)[0]
+        said = log.split(wedge, 1)[1].split("Worker state:", 1)[0]
         # the agent that took the first batch after the wedge says what it awaits
         assert re.search(r"agent [a-z-]+: the broker's acknowledgement of \d+ records", said), said

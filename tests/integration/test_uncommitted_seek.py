@@ -1,4 +1,5 @@
-"""Seeking back to the committed offsets on the real broker (streaming/faust_internals/consumer.py):
+"""Seeking back to the committed offsets on the real broker
+(streaming/faust_internals/transport.py):
 aiokafka leaves a partition with no committed offset (or one at 0) where its fetching
 took it, so records Faust discarded there are skipped; the fix puts such a stream
 partition where the reset policy says and leaves table changelogs to the restore."""
@@ -14,7 +15,7 @@ from aiokafka.structs import OffsetAndMetadata
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from withdrawguard.streaming.faust_internals.consumer import seek_to_committed_or_reset
+from withdrawguard.streaming.faust_internals.transport import seek_to_committed_or_reset
 
 pytestmark = pytest.mark.integration
 

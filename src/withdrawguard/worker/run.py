@@ -14,6 +14,7 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import PolicyError, load_policy
 from withdrawguard.notify.config import NotifyConfigError
 from withdrawguard.settings import Settings
+from withdrawguard.streaming.faust_internals.worker_dump import dump_on_signal
 from withdrawguard.web.decision_api import ServiceTokensError
 from withdrawguard.worker.app import create_app
 
@@ -49,5 +50,6 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
     except PolicyError as exc:  # the inboxes and case policy (an InboxError is one)
         print(f"withdrawguard: WG_INBOXES_FILE: {exc}")
         return 2
+    detector.app.task(dump_on_signal(detector.app))  # kill -USR1: what the worker awaits
     worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()  # exits the process when the worker stops

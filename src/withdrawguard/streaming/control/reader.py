@@ -14,17 +14,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.faust_internals.introspect import fresh_metadata
+from withdrawguard.streaming.faust_internals.kafka_client import reset_safe_consumer
 
 
 def group_free_consumer(settings: Settings, purpose: str) -> AIOKafkaConsumer:
-    """A consumer of no group that commits nothing (not started)."""
-    return AIOKafkaConsumer(
+    """A consumer of no group that commits nothing (not started), with a reset-safe
+    client (a broker reset must not end its metadata task: issue 25)."""
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         client_id=f"{settings.app_id}-{purpose}",
         **kafka_python_options(settings),
     )
+    return reset_safe_consumer(consumer)
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

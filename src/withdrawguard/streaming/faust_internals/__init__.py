@@ -4,14 +4,15 @@ app alone, through Faust's own extension points, never by patching classes:
 
 - `table_store`: the `wgrocksdb://` store, one memory budget for every partition
   (the `faust.stores` entry point);
-- `consumer`: the `wgkafka://` transport for the app's consumer, whose seek back to the
-  committed offsets reaches partitions that have none (the `faust.transports` entry
-  point and the `broker_consumer` setting);
+- `transport`: the `wgkafka://` transport of the app's consumer and producer, whose
+  aiokafka clients survive a connection reset uvloop reports first (`kafka_client`) and
+  whose seek back to the committed offsets reaches partitions that have none (the
+  `faust.transports` entry point, `broker_consumer` and `broker_producer`);
 - `recovery`: the table manager whose restore ends with the consumer's flow off (the
   `TableManager` setting);
 - `current_event`: whose partition a table write goes to, inside a batch;
-- `fetch_state`, `introspect`: reading fetch, recovery and cluster state for the guards
-  and the logs.
+- `fetch_state`, `introspect`, `worker_dump`: reading fetch, recovery, producer, commit
+  and cluster state for the guards and the logs (`kill -USR1` a worker for the dump).
 
 `app_options(settings)` is the app configuration that installs them; it first checks that
 the installed Faust and aiokafka are the versions this code was written against (their
@@ -23,9 +24,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from withdrawguard.streaming.faust_internals.consumer import consumer_urls
 from withdrawguard.streaming.faust_internals.recovery import TableManager
 from withdrawguard.streaming.faust_internals.table_store import SCHEME as STORE
+from withdrawguard.streaming.faust_internals.transport import transport_urls
 
 WRITTEN_FOR = {"faust-streaming": ("0.15.",), "aiokafka": ("0.14.",)}
 """The releases whose private names this package was read against (a version prefix)."""
@@ -57,7 +58,8 @@ def app_options(broker_url: str, memory_store: bool) -> dict[str, Any]:
     check_versions()
     return {
         "store": "memory://" if memory_store else STORE,
-        "broker_consumer": consumer_urls(broker_url),
+        "broker_consumer": transport_urls(broker_url),
+        "broker_producer": transport_urls(broker_url),
         "TableManager": TableManager,
     }
 

@@ -12,24 +12,25 @@ Every `LAG_INTERVAL` the lag timer (`streaming/monitoring.py`) hands this guard 
 committed offsets and log ends of the partitions this worker reads, asked of the broker
 on connections of their own. When input waits and nothing has moved for
 `WG_WEDGE_SECONDS` (`stall_watch.ProgressWatch`; a table restore that reads counts as
-moving), the guard logs an error once, with what every task of the worker awaits and
-the fetch state, sets `withdrawguard_worker_wedged` to 1 (alert WithdrawguardWorkerWedged)
-and `reason` says why: `/health` then answers 503 with it, so the orchestrator's
-liveness probe restarts the worker, which replays from the last commit (at-least-once;
-the engine makes the replay harmless). Should the worker move again by itself, the guard
-says so and `/health` is ok again.
+moving), the guard logs an error once, with what each agent awaits and the worker's
+state (`faust_internals.worker_dump`: every task's await chain, the producer's batches,
+the aiokafka clients, the commit bookkeeping, the fetch state), sets
+`withdrawguard_worker_wedged` to 1 (alert WithdrawguardWorkerWedged) and `reason` says
+why: `/health` then answers 503 with it, so the orchestrator's liveness probe restarts
+the worker, which replays from the last commit (at-least-once; the engine makes the
+replay harmless). Should the worker move again by itself, the guard says so and
+`/health` is ok again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from withdrawguard.streaming.faust_internals.fetch_state import describe_fetch
 from withdrawguard.streaming.faust_internals.introspect import restore_progress
+from withdrawguard.streaming.faust_internals.worker_dump import describe_worker
 from withdrawguard.streaming.guards.stall_watch import ProgressWatch
 
 log = logging.getLogger(__name__)
@@ -81,46 +82,8 @@ class LivenessGuard:
         log.error(
             "%s; /health now answers 503 so that the liveness probe restarts it (it "
             "replays from the last commit; nothing is lost). What each agent awaits:\n%s\n"
-            "What each task awaits:\n%s\nFetch state:\n%s",
+            "Worker state:\n%s",
             self.reason,
             self._agents(),
-            describe_tasks(),
-            describe_fetch(self._app, list(self._app.consumer.assignment())),
+            describe_worker(self._app),
         )
-
-
-def describe_tasks(limit: int = TASKS_SHOWN) -> str:
-    """One line a task of the running loop: its name and where it waits (the innermost
-    frame of its coroutine chain), for a person reading the log at a wedge."""
-    seen: dict[str, int] = {}
-    for task in asyncio.all_tasks():
-        line = f"{_name(task)}: {_awaiting(task)}"
-        seen[line] = seen.get(line, 0) + 1
-    lines = [f"  {line}" + (f" (x{n})" if n > 1 else "") for line, n in sorted(seen.items())]
-    return "\n".join(lines[:limit]) or "  (no tasks)"
-
-
-def _name(task: asyncio.Task[Any]) -> str:
-    """The task's name, or its coroutine's when it has only asyncio's numbered one."""
-    name = task.get_name()
-    if name.startswith(("Task-", "<")):
-        coro: Any = task.get_coro()
-        return str(getattr(coro, "__qualname__", name))
-    return name
-
-
-def _awaiting(task: asyncio.Task[Any]) -> str:
-    awaited: Any = task.get_coro()
-    where, last = "?", None
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
-        if frame is not None:
-            code = frame.f_code
-            where = f"{code.co_name} ({code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
-        last = awaited
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
-    if last is not None and getattr(last, "cr_frame", getattr(last, "ag_frame", None)) is None:
-        # `await future` leaves the future's iterator here, not the future
-        kind = type(last).__name__
-        where += " awaiting a Future" if kind in ("FutureIter", "Future") else f" in {kind}"
-    return where

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from faust.types import TP
 
 from withdrawguard.streaming.faust_internals.fetch_state import describe_fetch
+from withdrawguard.streaming.faust_internals.worker_dump import describe_worker
 from withdrawguard.streaming.guards.stall_watch import StallWatch
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class StallGuard:
             self._watch.reset()  # offsets stand still on purpose meanwhile
             return []
         stalled = self._watch.observe(time.monotonic(), done, ends)
+        if stalled:  # once a round: what every task, the producer and the commit wait for
+            log.error("worker state at a stall:\n%s", describe_worker(self._app))
         for tp in stalled:
             await self._kick(tp, done[tp], ends[tp])
         self._watch.reset(stalled)

@@ -42,6 +42,7 @@ from aiokafka.errors import KafkaError
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.settings import Settings
+from withdrawguard.streaming.faust_internals.kafka_client import reset_safe_consumer
 from withdrawguard.streaming.sinks.offsets import OffsetTracker
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def make_consumer(
         heartbeat_interval_ms=int(settings.kafka_heartbeat_interval * 1000),
         **kafka_python_options(settings),  # the same keyword names as kafka-python's
     )
+    reset_safe_consumer(consumer)  # a broker reset must not end its metadata task (issue 25)
     consumer.subscribe(topics, listener=listener)
     return consumer
 

@@ -1,4 +1,13 @@
-"""Faust's "seek back to the committed offsets" must also reach partitions that have none.
+"""`wgkafka://`: Faust's aiokafka transport with two changes, made where Faust builds its
+consumer and producer, for this app alone (the `faust.transports` entry point and the
+app's `broker_consumer` and `broker_producer`; no class of Faust or aiokafka is patched):
+
+- their aiokafka clients are reset-safe (`kafka_client.py`: a broker restart could leave
+  the worker alive and committing nothing, issue 25);
+- the consumer's seek back to the committed offsets also reaches partitions that have
+  none (below).
+
+Faust's "seek back to the committed offsets" must also reach partitions that have none.
 
 Faust discards records it has fetched whenever they arrive while the consumer's flow is
 off, and then seeks every partition back to its committed offset so that they are
@@ -17,9 +26,7 @@ the end of the restore held the flow off (`recovery.py`), discarded them, and
 its seek left the position past them. The two account changes of one customer were never
 applied and a hold went out without two of its reasons.
 
-The fix, installed for this app alone through Faust's transport registry (the
-`faust.transports` entry point, `wgkafka://`, used for the app's consumer only: the
-producer stays on Faust's own transport): after aiokafka's seek, a stream partition (a
+The fix: after aiokafka's seek, a stream partition (a
 topic Faust commits, not a table changelog, which the restore positions itself) with no
 committed offset is put where the consumer's `auto_offset_reset` puts a partition it has
 never read, and one committed at 0 is put at 0. What it re-reads was not committed, so
@@ -28,15 +35,19 @@ it is replayed at least once, which the engine makes harmless.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from withdrawguard.streaming.faust_internals.kafka_client import reset_safe
+
 SCHEME = "wgkafka"
 """The URL scheme of this transport: Faust finds it through the `faust.transports` entry
-point (pyproject.toml), and the app takes its consumer from it (`broker_consumer`)."""
+point (pyproject.toml), and the app takes its consumer and producer from it."""
 
 
 async def seek_to_committed_or_reset(
@@ -60,7 +71,13 @@ async def seek_to_committed_or_reset(
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, seeking uncommitted stream partitions too."""
+    """Faust's aiokafka consumer thread: a reset-safe client, and seeking uncommitted
+    stream partitions too."""
+
+    def _create_consumer(self, loop: asyncio.AbstractEventLoop) -> aiokafka.AIOKafkaConsumer:
+        consumer: aiokafka.AIOKafkaConsumer = super()._create_consumer(loop)
+        reset_safe(consumer._client)  # the client aiokafka built for it
+        return consumer
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         """`seek_to_committed_or_reset`, run on the consumer's own thread as Faust's is."""
@@ -81,13 +98,23 @@ class Consumer(faust_aiokafka.Consumer):
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class Producer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer with a reset-safe client."""
+
+    def _new_producer(self, transactional_id: str | None = None) -> aiokafka.AIOKafkaProducer:
+        producer: aiokafka.AIOKafkaProducer = super()._new_producer(transactional_id)
+        reset_safe(producer.client)
+        return producer
+
+
 class Transport(faust_aiokafka.Transport):
-    """Faust's aiokafka transport making `Consumer`s."""
+    """Faust's aiokafka transport making our `Consumer`s and `Producer`s."""
 
     Consumer = Consumer
+    Producer = Producer
 
 
-def consumer_urls(broker_url: str) -> list[str]:
-    """The app's `broker_consumer`: the same servers as `broker_url` (Faust's
-    `kafka://a;kafka://b` form), by this transport."""
+def transport_urls(broker_url: str) -> list[str]:
+    """The app's `broker_consumer` and `broker_producer`: the same servers as `broker_url`
+    (Faust's `kafka://a;kafka://b` form), by this transport."""
     return [f"{SCHEME}://{url.split('://', 1)[-1]}" for url in broker_url.split(";") if url]
