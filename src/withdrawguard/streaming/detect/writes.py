@@ -75,11 +75,20 @@ class TableWrites:
         """Write the key's value in the store of `event`'s partition, at `flush`."""
         self.pending[(event.message.partition, key)] = (event, value)
 
+    def publish(self) -> None:
+        """Make the batch's values what every other batch of the table reads (`unstored`),
+        at once, before the batch awaits anything: two agents write the customers table,
+        and a batch of one whose values stayed private while it waited for the producer
+        let the other read the older value, decide on it and overwrite the first's write
+        (the three-broker SIGSTOP fault: a DESTINATION_SHARED notice applied by detect,
+        then lost under a withdrawal ingest had decided without it; docs/reliability.md)."""
+        self.unstored.update((pk, value) for pk, (_, value) in self.pending.items())
+
     async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
         """Hand the batch's changelog records to the producer (before Faust could commit
         past the batch: it has not acked it). The store is written by `persisted`, once
         the broker has acknowledged them and the batch's outputs."""
-        self.unstored.update((pk, value) for pk, (_, value) in self.pending.items())
+        self.publish()
         topic = self.table.changelog_topic.get_topic_name()
         return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
 
@@ -161,7 +170,10 @@ class Outbox:
 
 
 async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
-    """Send the outputs and changelog records of a batch; return once all are acknowledged."""
+    """Send the outputs and changelog records of a batch; return once all are acknowledged.
+    The tables' values are published first, before the first await (`TableWrites.publish`)."""
+    for t in tables:
+        t.publish()
     try:
         sent = await outbox.flush(produce)
         per_table = [await t.flush(produce) for t in tables]
