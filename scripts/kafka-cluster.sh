@@ -169,8 +169,9 @@ wait_exit() { # node seconds
 }
 
 stop_node() { # node: graceful
-  local n=$1 pid; pid=$(<"$(node_dir "$n")/pid")
+  local n=$1 pid
   node_alive "$n" || { say "node $n not running"; return; }
+  pid=$(<"$(node_dir "$n")/pid")
   kill -CONT "$pid" 2>/dev/null || true  # a paused node cannot shut down
   kill -TERM "$pid"
   if ! wait_exit "$n" "$TIMEOUT"; then say "node $n did not stop in ${TIMEOUT}s; killing"; kill -KILL "$pid"; wait_exit "$n" 30 || true; fi
