@@ -82,3 +82,26 @@ async def test_a_failed_batch_withdraws_the_values_it_showed() -> None:
         await flush(broken, outbox, [writes])
     assert shared == {}
     assert TableWrites(table, shared).get(EVENT, b"k") == b"old"  # type: ignore[arg-type]
+
+
+async def test_an_older_batch_acknowledged_last_does_not_overwrite_a_newer_value() -> None:
+    """Ingest's batch waits for a partition without a leader; detect's batch, which read
+    ingest's value and added a notice, is acknowledged and stored first."""
+    table, shared = Table({b"c486b": b"logins"}), Unstored()
+    ingest_producer, detect_producer = SlowProducer(), SlowProducer()
+    ingest = TableWrites(table, shared)  # type: ignore[arg-type]
+    ingest.put(EVENT, b"c486b", b"+wd0")
+    ingest_flush = asyncio.create_task(flush(ingest_producer, Outbox(), [ingest]))
+    await asyncio.sleep(0)
+
+    detect = TableWrites(table, shared)  # type: ignore[arg-type]
+    before = detect.get(EVENT, b"c486b")
+    detect.put(EVENT, b"c486b", (before or b"") + b"+notice")
+    detect_producer.open.set()
+    await flush(detect_producer, Outbox(), [detect])
+    assert table.data[b"c486b"] == b"+wd0+notice"
+
+    ingest_producer.open.set()
+    await ingest_flush
+    assert table.data[b"c486b"] == b"+wd0+notice"
+    assert shared == {}

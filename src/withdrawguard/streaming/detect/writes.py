@@ -106,6 +106,14 @@ class TableWrites:
         open_db = self.open_db
         batches: dict[int, Any] = {}
         for (partition, key), (event, value) in self.pending.items():
+            if self.unstored.get((partition, key)) is not value:
+                # A later batch of the table published a newer value, made from this one
+                # (the other agent's; `publish`), and stores it once acknowledged, or
+                # has already: batches are acknowledged out of order (one waits for a
+                # partition without a leader), and this older value must not overwrite
+                # it (the three-broker leader SIGKILL fault lost a DESTINATION_SHARED
+                # notice so: docs/reliability.md).
+                continue
             if open_db is None:
                 with in_event(event):
                     self.table.data[key] = value
