@@ -77,12 +77,15 @@ class Collector:
         """The longest time between two consecutive records of `logical` the collector
         received around [start, end] (monotonic): from the last one before `start`, through
         those in the window, to the first after `end`, if it has come yet. What a client
-        reading the verdicts sees of a fault (its own reconnection included)."""
+        reading the verdicts sees of a fault (its own reconnection included). With none
+        before `start`, from `start`; with none after the last, until `end`."""
         seen = sorted(r.seen_at for r in self.of(logical))
-        before = [x for x in seen if x < start][-1:]
+        before = [x for x in seen if x < start][-1:] or [start]
         after = [x for x in seen if x > end][:1]
         times = before + [x for x in seen if start <= x <= end] + after
-        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+        if len(times) == 1:  # none since: silent at least until the end
+            return end - times[0]
+        return max(b - a for a, b in itertools.pairwise(times))
 
     @contextmanager
     def running(self) -> Iterator[Collector]:

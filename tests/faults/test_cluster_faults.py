@@ -64,7 +64,7 @@ def test_the_partition_leaders_broker_killed_and_restarted_loses_no_verdict(
         worker = run.dep.worker("w1")
         worker.start()
         run.start(seconds=100)
-        run.running()
+        run.running(low=10, high=20)  # verdicts flowing: the gap shows
         node, partition = _read_partition_leader(run)
         print(f"killing node {node}, leader of {partition}")
 
@@ -89,8 +89,8 @@ def test_a_rolling_restart_of_the_three_brokers_under_load_loses_no_verdict(
     ) as run:
         worker = run.dep.worker("w1")
         worker.start()
-        run.start(seconds=120)
-        run.running()
+        run.start(seconds=180)  # the load lasts through the three restarts
+        run.running(low=10, high=20)  # verdicts flowing: the gap shows
         for node in (1, 2, 3):
 
             def restart(node: int = node) -> None:
@@ -112,7 +112,7 @@ def test_a_broker_frozen_past_its_session_timeout_and_resumed_loses_no_verdict(
         worker = run.dep.worker("w1")
         worker.start()
         run.start(seconds=90)
-        run.running()
+        run.running(low=10, high=20)  # verdicts flowing: the gap shows
         node, partition = _read_partition_leader(run)
         print(f"freezing node {node}, leader of {partition}")
 

@@ -23,5 +23,10 @@ def test_a_silence_reaching_past_the_window_counts_until_the_next_verdict() -> N
     assert c.longest_gap("withdrawal-decisions", start=3.0, end=10.0) == 12.0
 
 
-def test_no_verdicts_no_gap() -> None:
-    assert _collector().longest_gap("withdrawal-decisions", start=0.0, end=1.0) == 0.0
+def test_no_verdict_during_the_fault_is_a_gap_until_its_end() -> None:
+    assert _collector(1.0).longest_gap("withdrawal-decisions", start=3.0, end=10.0) == 9.0
+
+
+def test_a_fault_before_the_first_verdict_counts_from_its_start() -> None:
+    assert _collector().longest_gap("withdrawal-decisions", start=3.0, end=10.0) == 7.0
+    assert _collector(5.0, 6.0).longest_gap("withdrawal-decisions", start=3.0, end=10.0) == 2.0
