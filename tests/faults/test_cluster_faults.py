@@ -47,10 +47,15 @@ def _read_partition_leader(run: FaultRun) -> tuple[int, str]:
 
 
 def _finish(run: FaultRun) -> None:
-    """The invariants, then every topic of the deployment replicated as production needs."""
-    run.measure.notes = f"RF {cluster.REPLICATION_FACTOR}, min.insync {cluster.MIN_INSYNC}"
-    run.finish()
+    """The invariants, and every topic of the deployment replicated as production needs
+    (said in the saved figures' notes either way)."""
     problems = cluster.replication_problems(run.dep.settings)
+    run.measure.notes = (
+        f"topics: RF {cluster.REPLICATION_FACTOR}, min.insync {cluster.MIN_INSYNC}"
+        if not problems
+        else f"replication: {problems[:3]}"
+    )
+    run.finish()
     assert not problems, f"topics not replicated as production needs: {problems[:5]}"
 
 
