@@ -186,9 +186,19 @@ start_node() { # node: start and wait until back in sync
 
 down() {
   [[ -d $DIR ]] || { say "nothing under $DIR"; return; }
-  local n pid
+  local n pid stopping=()
+  # All at once: stopped one by one, the last node waits for a controller quorum that
+  # has gone, and is killed after WG_CLUSTER_TIMEOUT.
   for n in "${NODES[@]}"; do
-    [[ -f $(node_dir "$n")/pid ]] && node_alive "$n" && stop_node "$n"
+    if node_alive "$n"; then
+      pid=$(<"$(node_dir "$n")/pid"); kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid"
+      stopping+=("$n")
+    fi
+  done
+  for n in "${stopping[@]}"; do
+    pid=$(<"$(node_dir "$n")/pid")
+    if ! wait_exit "$n" 60; then say "node $n did not stop in 60s; killing"; kill -KILL "$pid"; fi
+    say "node $n stopped (pid $pid)"
   done
   if alive "$DIR/redis/pid" "redis-server.*:$REDIS_PORT"; then
     pid=$(<"$DIR/redis/pid"); kill "$pid"; say "redis stopped (pid $pid)"
