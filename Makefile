@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults dashboard-snapshot bench-deps bench-throughput bench-latency bench-notify-soak clean
+.PHONY: help venv lock audit up down status topics worker demo demo-stop lint format check-monitoring browser test test-unit test-integration test-faults cluster-up cluster-down cluster-status dashboard-snapshot bench-deps bench-throughput bench-latency bench-notify-soak clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,7 +74,16 @@ test-unit: $(STAMP) ## unit and agent tests only (no services needed; seconds)
 test-integration: up ## integration tests against the real Kafka and Redis
 	$(VENV)/bin/pytest tests/integration -q
 
-test-faults: up ## the fault suite at full size, 100,000 events a fault (about an hour on 2 cores); figures in .local/faults
+cluster-up: $(STAMP) ## start a local three-node Kafka cluster (KRaft, RF 3, min.insync 2) and a Redis on ports 29092-29094, 29192-29194, 29379
+	@scripts/kafka-cluster.sh up
+
+cluster-down: ## stop the three-node cluster and remove its data (.local/cluster)
+	@scripts/kafka-cluster.sh down
+
+cluster-status: $(STAMP) ## say whether each node of the cluster is up, and whether any partition is under-replicated
+	@scripts/kafka-cluster.sh status
+
+test-faults: up cluster-up ## the fault suite at full size, 100,000 events a fault, the three-broker faults included (over an hour on 2 cores); figures in .local/faults
 	WG_FAULT_EVENTS=$${WG_FAULT_EVENTS:-100000} $(VENV)/bin/pytest tests/faults -q -s
 	$(PY) -m tests.faults.report
 
@@ -97,5 +106,5 @@ bench-latency: bench-deps up ## decision latency and worker RSS at 50% and 80% o
 bench-notify-soak: bench-deps up ## worker RSS while its webhooks fail for 10 minutes of alerts, then every alert delivered once (bench/notify_soak.py)
 	$(PY) bench/notify_soak.py
 
-clean: down ## stop everything and remove .local (data, jars, logs) and .venv
+clean: down cluster-down ## stop everything and remove .local (data, jars, logs) and .venv
 	rm -rf $(LOCAL) $(VENV)

@@ -9,6 +9,7 @@ a service token and a console user's password.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -56,6 +57,8 @@ class Out:
     offset: int
     key: bytes | None
     value: bytes
+    seen_at: float = 0.0
+    """time.monotonic() when the collector received it (the client-visible gap)."""
 
 
 @dataclass
@@ -69,6 +72,20 @@ class Collector:
     def of(self, logical: str) -> list[Out]:
         with self.lock:
             return [r for r in self.records if r.logical == logical]
+
+    def longest_gap(self, logical: str, start: float, end: float) -> float:
+        """The longest time between two consecutive records of `logical` the collector
+        received around [start, end] (monotonic): from the last one before `start`, through
+        those in the window, to the first after `end`, if it has come yet. What a client
+        reading the verdicts sees of a fault (its own reconnection included). With none
+        before `start`, from `start`; with none after the last, until `end`."""
+        seen = sorted(r.seen_at for r in self.of(logical))
+        before = [x for x in seen if x < start][-1:] or [start]
+        after = [x for x in seen if x > end][:1]
+        times = before + [x for x in seen if start <= x <= end] + after
+        if len(times) == 1:  # none since: silent at least until the end
+            return end - times[0]
+        return max(b - a for a, b in itertools.pairwise(times))
 
     @contextmanager
     def running(self) -> Iterator[Collector]:
@@ -86,7 +103,9 @@ class Collector:
         def collect() -> None:
             while not stop.is_set():
                 for m in consumer:
-                    out = Out(logical[m.topic], m.partition, m.offset, m.key, m.value)
+                    out = Out(
+                        logical[m.topic], m.partition, m.offset, m.key, m.value, time.monotonic()
+                    )
                     with self.lock:
                         self.records.append(out)
                     if stop.is_set():
@@ -266,9 +285,11 @@ def standby_replicas() -> int:
 
 
 @contextmanager
-def deployment(services: tuple[str, str], name: str, directory: Path) -> Iterator[Deployment]:
-    """An isolated deployment with seeded secrets and a webhook receiver; stops its
-    workers at the end."""
+def deployment(
+    services: tuple[str, str], name: str, directory: Path, **changes: Any
+) -> Iterator[Deployment]:
+    """An isolated deployment with seeded secrets and a webhook receiver (settings
+    `changes` on top, for example a replication factor); stops its workers at the end."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     extra = seeded_files(directory / "secrets")
@@ -288,6 +309,7 @@ def deployment(services: tuple[str, str], name: str, directory: Path) -> Iterato
         log_level="info",
         table_standby_replicas=standby_replicas(),
         **extra,
+        **changes,
     )
     collector = Collector(settings)
     dep = Deployment(settings, directory, collector)

@@ -76,6 +76,8 @@ class Measure:
     escalations: int = 0
     dead_letters: int = 0
     recovery_seconds: list[float] = field(default_factory=list)
+    verdict_gap_seconds: list[float] = field(default_factory=list)
+    """Per fault: the longest time between two consecutive verdicts the collector saw."""
     standby_replicas: int = 0
     """The workers' WG_TABLE_STANDBY_REPLICAS."""
     mid_stream: int = 0

@@ -5,7 +5,8 @@
 Reads what the fault tests appended to `.local/faults/results.jsonl` (one line per run)
 and prints one row per fault, load size and standby replica count (WG_TABLE_STANDBY_REPLICAS,
 named when not 0): runs, events, withdrawals and holds, verdicts lost, repeated records
-(identical; conflicting), recovery times (fault to lag zero).
+(identical; conflicting), recovery times (fault to lag zero), and the longest gap between
+two verdicts a client saw during a fault.
 """
 
 from __future__ import annotations
@@ -28,18 +29,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| fault | runs | events | withdrawals (held) | verdicts lost "
         "| repeats identical / conflicting | escalations | dead letters | recovery (s) "
-        "| invariants |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| verdict gap (s) | invariants |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (fault, events), runs in groups.items():
-        rec = [r for run in runs for r in run["recovery_seconds"]]
-        recovery = (
-            "-"
-            if not rec
-            else f"{min(rec):.1f} to {max(rec):.1f}"
-            if len(rec) > 1
-            else f"{rec[0]:.1f}"
-        )
+        recovery = _span([r for run in runs for r in run["recovery_seconds"]])
+        gap = _span([g for run in runs for g in run.get("verdict_gap_seconds", [])])
         lines.append(
             f"| {fault} | {len(runs)} | {events:,} "
             f"| {runs[-1]['withdrawals']:,} ({runs[-1]['holds']:,}) "
@@ -47,10 +42,19 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {sum(r['duplicates_identical'] for r in runs)} / "
             f"{sum(r['duplicates_conflicting'] for r in runs)} "
             f"| {sum(r['escalations'] for r in runs)} "
-            f"| {sum(r['dead_letters'] for r in runs)} | {recovery} "
+            f"| {sum(r['dead_letters'] for r in runs)} | {recovery} | {gap} "
             f"| {'; '.join(dict.fromkeys(r.get('result', '?') for r in runs))} |"
         )
     return "\n".join(lines)
+
+
+def _span(values: list[float]) -> str:
+    """`-` for none, the value for one, `min to max` for more."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{min(values):.1f} to {max(values):.1f}"
 
 
 def main(argv: list[str]) -> int:

@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.faults.deployment import Deployment, deployment
 from tests.faults.invariants import SUITE_LOGS, Measure, check_all
 from tests.faults.load import Load, build
 from tests.faults.oracle import expected_verdicts
 from tests.integration.harness import Worker
+from withdrawguard.contract import topics as t
 
 RATE = 250.0
 """Input messages a second at most: below what one worker keeps up with on the shared
@@ -50,7 +52,9 @@ class FaultRun:
 
     def fault(self, act: Callable[[], None], *, bound: float = RECOVERY_BOUND) -> float:
         """Run `act` (the fault and whatever restores service); recovery is from its start
-        until the group has committed every message that existed when it started."""
+        until the group has committed every message that existed when it started. The
+        verdict gap is the longest silence between two verdicts the collector received
+        from just before the fault until recovery."""
         assert self.producer is not None
         if self.producer.is_alive():
             self.measure.mid_stream += 1
@@ -59,6 +63,8 @@ class FaultRun:
         act()
         took = self.dep.caught_up(ends, bound, f"{self.measure.fault}: recovery", since=started)
         self.measure.recovery_seconds.append(round(took, 1))
+        gap = self.dep.collector.longest_gap(t.WITHDRAWAL_DECISIONS, started, started + took)
+        self.measure.verdict_gap_seconds.append(round(gap, 1))
         return took
 
     def finish(self, leave_out: frozenset[str] = frozenset(), work: Path | None = None) -> None:
@@ -72,12 +78,17 @@ class FaultRun:
 
 @contextmanager
 def fault_run(
-    services: tuple[str, str], directory: Path, fault: str, events: int, seed: int
+    services: tuple[str, str],
+    directory: Path,
+    fault: str,
+    events: int,
+    seed: int,
+    **changes: Any,
 ) -> Iterator[FaultRun]:
     now = datetime.now(UTC).replace(microsecond=0)
     load = build(events, seed, now)
     name = "".join(c for c in fault.lower() if c.isalnum())[:12]
-    with deployment(services, name, directory) as dep:
+    with deployment(services, name, directory, **changes) as dep:
         try:
             standbys = dep.settings.table_standby_replicas
             measure = Measure(fault, len(load.messages), standby_replicas=standbys)

@@ -20,6 +20,7 @@ class TopicReport:
     name: str
     created: bool
     partitions: int
+    replication_factor: int = 0
 
 
 class TopicMismatch(RuntimeError):
@@ -41,7 +42,7 @@ def create_topics(settings: Settings, log: Callable[[str], None] = print) -> lis
         **kafka_python_options(settings),
     )
     try:
-        existing = _partition_counts(admin)
+        existing = _describe(admin)
         names = TopicNames(settings)
         missing = [
             NewTopic(
@@ -67,17 +68,19 @@ def create_topics(settings: Settings, log: Callable[[str], None] = print) -> lis
             # A concurrent creator may win the race for some topic: that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing, timeout_ms=30_000)
-        counts = _partition_counts(admin)
+        described = _describe(admin)
     finally:
         admin.close()
     reports = []
     created = {t.name for t in missing}
     for name, _spec in names.all():
-        report = TopicReport(name, name in created, counts.get(name, 0))
+        report = TopicReport(name, name in created, *described.get(name, (0, 0)))
         verb = "created" if report.created else "exists "
-        log(f"{verb}  {name}  ({report.partitions} partitions)")
+        log(
+            f"{verb}  {name}  ({report.partitions} partitions){_replication_note(report, settings)}"
+        )
         reports.append(report)
-    inputs = {n: counts.get(n, 0) for n in names.inputs()}
+    inputs = {n: described.get(n, (0, 0))[0] for n in names.inputs()}
     if len(set(inputs.values())) > 1:
         raise TopicMismatch(
             "input topics must be co-partitioned (same partition count), found "
@@ -86,6 +89,25 @@ def create_topics(settings: Settings, log: Callable[[str], None] = print) -> lis
     return reports
 
 
-def _partition_counts(admin: KafkaAdminClient) -> dict[str, int]:
-    described = admin.describe_topics()
-    return {t["name"]: len(t["partitions"]) for t in described if not t.get("error_code")}
+def _replication_note(report: TopicReport, settings: Settings) -> str:
+    """A warning for a topic made before WG_REPLICATION_FACTOR was raised (for example on
+    a single broker, then moved): Kafka keeps its replication factor, and a broker loss
+    then loses its partitions; a reassignment (kafka-reassign-partitions) raises it."""
+    if 0 < report.replication_factor < settings.replication_factor:
+        return (
+            f"  WARNING: replication factor {report.replication_factor}, below "
+            f"WG_REPLICATION_FACTOR={settings.replication_factor}"
+        )
+    return ""
+
+
+def _describe(admin: KafkaAdminClient) -> dict[str, tuple[int, int]]:
+    """topic -> (partitions, replication factor: the fewest replicas of any partition)."""
+    return {
+        t["name"]: (
+            len(t["partitions"]),
+            min((len(p["replica_nodes"]) for p in t["partitions"]), default=0),
+        )
+        for t in admin.describe_topics()
+        if not t.get("error_code")
+    }

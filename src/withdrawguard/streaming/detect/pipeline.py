@@ -250,7 +250,8 @@ class Pipeline:
         """Apply each customer's events to its state in order; one write per customer.
 
         Partition p of an input or of customer-events: the same store and changelog
-        partition (see placement.py). Nothing awaits between reading and writing a state.
+        partition (see placement.py). Nothing awaits between reading and writing a state,
+        nor before the written values are what the other agent reads (`writes.flush`).
         """
         customers = batch.writes("customers")
         engine, shadow = self.engine, self.shadow
