@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,17 +60,29 @@ def _finish(run: FaultRun) -> None:
     assert not problems, f"topics not replicated as production needs: {problems[:5]}"
 
 
+@contextmanager
+def _cluster_run(
+    services: tuple[str, str], directory: Path, fault: str, events: int, seed: int, seconds: float
+) -> Iterator[FaultRun]:
+    """A fault run on the cluster (RF 3) with one worker, the load sent over `seconds`
+    and flowing for a while before the fault, so the verdict gap shows; after the test's
+    faults, the invariants and the replication check, and the worker still alive."""
+    with fault_run(services, directory, fault, events, seed, replication_factor=3) as run:
+        worker = run.dep.worker("w1")
+        worker.start()
+        run.start(seconds=seconds)
+        run.running(low=10, high=20)
+        yield run
+        _finish(run)
+        assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
+
+
 def test_the_partition_leaders_broker_killed_and_restarted_loses_no_verdict(
     cluster_services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
-    fault = "3 brokers: leader SIGKILL"
-    with fault_run(
-        cluster_services, fault_dir, fault, fault_events, fault_seed, replication_factor=3
+    with _cluster_run(
+        cluster_services, fault_dir, "3 brokers: leader SIGKILL", fault_events, fault_seed, 100
     ) as run:
-        worker = run.dep.worker("w1")
-        worker.start()
-        run.start(seconds=100)
-        run.running(low=10, high=20)  # verdicts flowing: the gap shows
         node, partition = _read_partition_leader(run)
         print(f"killing node {node}, leader of {partition}")
 
@@ -81,21 +94,14 @@ def test_the_partition_leaders_broker_killed_and_restarted_loses_no_verdict(
         run.fault(kill_leader)  # recovery on the two brokers left
         time.sleep(max(0.0, DOWN_SECONDS - run.measure.recovery_seconds[-1]))
         run.fault(lambda: cluster.operate("start", str(node)))  # back, in sync, leading again
-        _finish(run)
-        assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
 
 
 def test_a_rolling_restart_of_the_three_brokers_under_load_loses_no_verdict(
     cluster_services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
-    fault = "3 brokers: rolling restart"
-    with fault_run(
-        cluster_services, fault_dir, fault, fault_events, fault_seed, replication_factor=3
-    ) as run:
-        worker = run.dep.worker("w1")
-        worker.start()
-        run.start(seconds=180)  # the load lasts through the three restarts
-        run.running(low=10, high=20)  # verdicts flowing: the gap shows
+    with _cluster_run(
+        cluster_services, fault_dir, "3 brokers: rolling restart", fault_events, fault_seed, 180
+    ) as run:  # the load lasts through the three restarts
         for node in (1, 2, 3):
 
             def restart(node: int = node) -> None:
@@ -103,21 +109,14 @@ def test_a_rolling_restart_of_the_three_brokers_under_load_loses_no_verdict(
                 cluster.operate("start", str(node))  # waits until every partition is in sync
 
             run.fault(restart)
-        _finish(run)
-        assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
 
 
 def test_a_broker_frozen_past_its_session_timeout_and_resumed_loses_no_verdict(
     cluster_services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
-    fault = "3 brokers: leader SIGSTOP"
-    with fault_run(
-        cluster_services, fault_dir, fault, fault_events, fault_seed, replication_factor=3
+    with _cluster_run(
+        cluster_services, fault_dir, "3 brokers: leader SIGSTOP", fault_events, fault_seed, 90
     ) as run:
-        worker = run.dep.worker("w1")
-        worker.start()
-        run.start(seconds=90)
-        run.running(low=10, high=20)  # verdicts flowing: the gap shows
         node, partition = _read_partition_leader(run)
         print(f"freezing node {node}, leader of {partition}")
 
@@ -131,5 +130,3 @@ def test_a_broker_frozen_past_its_session_timeout_and_resumed_loses_no_verdict(
             cluster.operate("wait-insync")
 
         run.fault(freeze)
-        _finish(run)
-        assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
