@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"withdrawguard: {exc}", file=sys.stderr)
         return 2
+    if args.command != "worker":
+        # The client libraries log each failed connection attempt; a command reports what
+        # failed in its own last line (adapters.failures), so their lines would only repeat it.
+        for library in ("aiokafka", "kafka"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        print(f"withdrawguard {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every command ends with one line, never a traceback
+        from withdrawguard.adapters.failures import explain_failure, report_defect
+
+        line = explain_failure(exc, settings) or report_defect(exc, settings.data_dir)
+        print(f"withdrawguard {args.command}: {line}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "settings":
         for f in sorted(setting_fields(Settings), key=lambda f: f.name):
             print(f"{variable(f.name)}={getattr(settings, f.name)}")

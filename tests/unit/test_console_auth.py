@@ -176,3 +176,18 @@ def test_analysts_may_act_and_viewers_may_only_look() -> None:
     assert may("viewer", "viewer") and not may("viewer", "analyst")
     assert may("admin", "admin") and may("admin", "analyst") and not may("analyst", "admin")
     assert not may("", "viewer") and not may("root", "viewer")
+
+
+@pytest.mark.parametrize("name", ["bob smith", "<script>", "", " ana", "a" * 65, "-x", "ana\n"])
+def test_user_names_that_would_break_pages_logs_or_commands_are_refused(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(UsersFileError, match="not allowed"):
+        add_user(tmp_path / "u.json", name, "analyst", "password")
+    assert not (tmp_path / "u.json").exists()
+
+
+@pytest.mark.parametrize("name", ["ana", "Ana.Lee", "ana_lee-2", "ana@fraud.example"])
+def test_ordinary_user_names_are_accepted(tmp_path: Path, name: str) -> None:
+    add_user(tmp_path / "u.json", name, "analyst", "password")
+    assert name in load_users(tmp_path / "u.json")

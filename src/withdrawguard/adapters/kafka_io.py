@@ -24,7 +24,11 @@ async def kafka_produce(settings: Settings) -> AsyncIterator[Produce]:
         enable_idempotence=True,  # a retried send is not written twice, nor out of order
         **kafka_python_options(settings),
     )
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a failed start leaves its client open
+        raise
 
     async def produce(record: Record) -> Any:
         topic, key, value, partition, timestamp = record
@@ -48,8 +52,8 @@ async def read_topic(settings: Settings, topic: str, wait_s: float = 30) -> Asyn
         enable_auto_commit=False,
         **kafka_python_options(settings),
     )
-    await consumer.start()
     try:
+        await consumer.start()
         deadline = asyncio.get_running_loop().time() + wait_s
         while not consumer.assignment():
             if asyncio.get_running_loop().time() > deadline:

@@ -12,7 +12,7 @@ import getpass
 import sys
 
 from withdrawguard.auth.roles import ROLES
-from withdrawguard.auth.users import UsersFileError, add_user
+from withdrawguard.auth.users import UsersFileError, add_user, name_problem
 from withdrawguard.settings import Settings
 
 MIN_PASSWORD = 8
@@ -30,11 +30,35 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.users_file is None:
         print("withdrawguard: set WG_USERS_FILE to the users file", file=sys.stderr)
         return 2
+    problem = name_problem(args.name)
+    if problem is not None:
+        print(f"withdrawguard users: {problem}", file=sys.stderr)
+        return 2
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            print(
+                "withdrawguard users: --password-stdin read nothing: pipe the password in "
+                "(its first line is used)",
+                file=sys.stderr,
+            )
+            return 2
+        password = line.rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        print(
+            "withdrawguard users: no terminal to ask for the password on: "
+            "pipe it in with --password-stdin",
+            file=sys.stderr,
+        )
+        return 2
     else:
-        password = getpass.getpass(f"Password for {args.name}: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass(f"Password for {args.name}: ")
+            again = getpass.getpass("Again: ")
+        except EOFError:
+            print("withdrawguard users: no password given (end of input)", file=sys.stderr)
+            return 2
+        if again != password:
             print("withdrawguard: the passwords differ", file=sys.stderr)
             return 1
     if len(password) < MIN_PASSWORD:

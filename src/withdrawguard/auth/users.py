@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +90,28 @@ def load_users(path: Path | None) -> dict[str, User]:
     return {u.name: u for u in users}
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+"""A user name: it is shown in pages, logs, case events and exports, and typed after
+`--user`, so letters, digits and `._@-` only (no spaces, no markup), 1 to 64 of them."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a user's name, or None."""
+    if NAME.fullmatch(name) is None:
+        return (
+            f"user name {name!r} is not allowed: 1 to 64 letters, digits or . _ @ -, "
+            "starting with a letter or digit"
+        )
+    return None
+
+
 def add_user(path: Path, name: str, role: str, password: str) -> None:
     """Add or replace `name`; the file is rewritten atomically, readable by its owner only."""
     if role not in ROLES:
         raise UsersFileError(f"role must be one of {', '.join(ROLES)}")
-    if not name.strip() or len(name) > 256:
-        raise UsersFileError("a user name has 1 to 256 characters")
+    problem = name_problem(name)
+    if problem is not None:
+        raise UsersFileError(problem)
     users = load_users(path)
     users[name] = User(name, role, hash_password(password))
     doc = {

@@ -23,6 +23,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
+from withdrawguard.adapters.failures import explain_failure, report_defect
 from withdrawguard.adapters.kafka_io import kafka_produce, read_topic
 from withdrawguard.adapters.redis_connection import async_redis, explain
 from withdrawguard.auth.users import UsersFileError, authenticate, load_users
@@ -108,8 +109,9 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except (RedisError, OSError) as exc:
         print(f"withdrawguard cases: {explain(exc, settings)}", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - aiokafka's errors: say it, exit 1
-        print(f"withdrawguard cases: Kafka failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - Kafka's errors, or a defect: one line, exit 1
+        line = explain_failure(exc, settings) or report_defect(exc, settings.data_dir)
+        print(f"withdrawguard cases: {line}", file=sys.stderr)
         return 1
 
 

@@ -18,14 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from withdrawguard.adapters.failures import explain_failure, report_defect
 from withdrawguard.auth.roles import may
 from withdrawguard.auth.users import UsersFileError, authenticate, load_users
-from withdrawguard.engine.policy import PolicyError
+from withdrawguard.engine.policy import PolicyError, default_text
 from withdrawguard.policy import actions
 from withdrawguard.policy.diff import changed_values
 from withdrawguard.policy.log import PolicyLogError, append, read_catalog
 from withdrawguard.policy.versions import Catalog, make_version
-from withdrawguard.secret import read_secret_file
+from withdrawguard.secret import SecretFileError, read_secret_file
 from withdrawguard.settings import Settings
 
 CHANGES = ("publish", "shadow", "promote", "rollback")
@@ -41,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="a version's TOML text and who published it")
     show.add_argument("version", metavar="ID|live|shadow")
     diff = sub.add_parser("diff", help="what differs between two versions (or files)")
-    diff.add_argument("a", metavar="A", help="version id, live, shadow or a TOML file")
-    diff.add_argument("b", metavar="B", help="version id, live, shadow or a TOML file")
+    diff.add_argument("a", metavar="A", help="version id, live, shadow, default or a TOML file")
+    diff.add_argument("b", metavar="B", help="version id, live, shadow, default or a TOML file")
     publish = sub.add_parser("publish", help="validate FILE and make it live (or shadow)")
     publish.add_argument("file", type=Path, metavar="FILE")
     publish.add_argument("--shadow", action="store_true", help="run it in shadow, not live")
@@ -69,6 +70,9 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
             append(settings, plan)
             print(f"{plan.action}: {plan.summary}", file=out)
             return 0
+        if args.policy_command == "diff" and not any(map(_names_version, (args.a, args.b))):
+            _diff(Catalog(), args.a, args.b, out)  # two files or the default: no broker needed
+            return 0
         catalog = read_catalog(settings, warn=_warn)
         if args.policy_command == "list":
             _list(catalog, out)
@@ -77,14 +81,15 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         else:
             _diff(catalog, args.a, args.b, out)
         return 0
-    except (Refused, actions.ActionError, PolicyError, UsersFileError) as exc:
+    except (Refused, actions.ActionError, PolicyError, UsersFileError, SecretFileError) as exc:
         print(f"withdrawguard policy: {exc}", file=sys.stderr)
         return 2
     except (PolicyLogError, OSError) as exc:
         print(f"withdrawguard policy: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - kafka-python's errors: say it, exit 1
-        print(f"withdrawguard policy: Kafka failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - Kafka's errors, or a defect: one line, exit 1
+        line = explain_failure(exc, settings) or report_defect(exc, settings.data_dir)
+        print(f"withdrawguard policy: {line}", file=sys.stderr)
         return 1
 
 
@@ -132,7 +137,10 @@ def _read(path: Path) -> str:
 
 
 def _resolve(catalog: Catalog, spec: str) -> tuple[str, str]:
-    """(label, TOML text) of a version id, `live`, `shadow`, or a file."""
+    """(label, TOML text) of a version id, `live`, `shadow`, `default` (the packaged
+    default, as `scan --against default` reads it), or a file."""
+    if spec == "default":
+        return "default (packaged)", default_text()
     if spec in ("live", "shadow"):
         found = catalog.live if spec == "live" else catalog.shadow
         if found is None:
@@ -144,7 +152,14 @@ def _resolve(catalog: Catalog, spec: str) -> tuple[str, str]:
     if path.exists():
         return str(path), _read(path)
     known = ", ".join(sorted(catalog.versions)) or "none yet"
-    raise Refused(f"{spec!r} is neither a published version ({known}) nor a file")
+    raise Refused(
+        f"{spec!r} is neither live, shadow, default, a published version ({known}) nor a file"
+    )
+
+
+def _names_version(spec: str) -> bool:
+    """Whether `spec` may name something on the policies topic (not `default`, not a file)."""
+    return spec != "default" and not Path(spec).is_file()
 
 
 def _list(catalog: Catalog, out: TextIO) -> None:

@@ -1,0 +1,24 @@
+"""`withdrawguard policy diff` compares files and the packaged default without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from withdrawguard.cli import main
+from withdrawguard.engine.policy import default_text
+
+
+def test_diff_of_the_default_against_a_file_needs_no_broker_and_shows_the_changed_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WG_KAFKA_BOOTSTRAP", "localhost:1")  # unreachable: must not be asked
+    text = default_text()
+    changed = tmp_path / "p.toml"
+    assert "min_customers = 2" in text
+    changed.write_text(text.replace("min_customers = 2", "min_customers = 4", 1), "utf-8")
+    assert main(["policy", "diff", "default", str(changed)]) == 0
+    out = capsys.readouterr().out
+    assert "default (packaged)" in out
+    assert "2 -> 4" in out
