@@ -22,3 +22,14 @@ def test_diff_of_the_default_against_a_file_needs_no_broker_and_shows_the_change
     out = capsys.readouterr().out
     assert "default (packaged)" in out
     assert "2 -> 4" in out
+
+
+def test_diff_shows_the_line_diff_of_the_texts_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    override = tmp_path / "o.toml"
+    override.write_text("[rules.drain]\nweight = 10\n", "utf-8")
+    assert main(["policy", "diff", "default", str(override)]) == 0
+    assert "+++" not in capsys.readouterr().out
+    assert main(["policy", "diff", "default", str(override), "--text"]) == 0
+    assert f"+++ {override}" in capsys.readouterr().out

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     diff = sub.add_parser("diff", help="what differs between two versions (or files)")
     diff.add_argument("a", metavar="A", help="version id, live, shadow, default or a TOML file")
     diff.add_argument("b", metavar="B", help="version id, live, shadow, default or a TOML file")
+    diff.add_argument(
+        "--text", action="store_true", help="also the line diff of the two TOML texts"
+    )
     publish = sub.add_parser("publish", help="validate FILE and make it live (or shadow)")
     publish.add_argument("file", type=Path, metavar="FILE")
     publish.add_argument("--shadow", action="store_true", help="run it in shadow, not live")
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
             print(f"{plan.action}: {plan.summary}", file=out)
             return 0
         if args.policy_command == "diff" and not any(map(_names_version, (args.a, args.b))):
-            _diff(Catalog(), args.a, args.b, out)  # two files or the default: no broker needed
+            _diff(Catalog(), args.a, args.b, args.text, out)  # files, default: no broker
             return 0
         catalog = read_catalog(settings, warn=_warn)
         if args.policy_command == "list":
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         elif args.policy_command == "show":
             _show(catalog, args.version, out)
         else:
-            _diff(catalog, args.a, args.b, out)
+            _diff(catalog, args.a, args.b, args.text, out)
         return 0
     except (Refused, actions.ActionError, PolicyError, UsersFileError, SecretFileError) as exc:
         print(f"withdrawguard policy: {exc}", file=sys.stderr)
@@ -182,7 +185,10 @@ def _show(catalog: Catalog, spec: str, out: TextIO) -> None:
     print(v.text, file=out, end="" if v.text.endswith("\n") else "\n")
 
 
-def _diff(catalog: Catalog, a: str, b: str, out: TextIO) -> None:
+def _diff(catalog: Catalog, a: str, b: str, text_too: bool, out: TextIO) -> None:
+    """The effective values that differ (what decides); with `text_too` the line diff of
+    the texts as well, which shows the whole file when one side is a full policy and the
+    other an override of two keys."""
     (la, ta), (lb, tb) = _resolve(catalog, a), _resolve(catalog, b)
     pa = make_version(ta, "", "", 0)
     pb = make_version(tb, "", "", 0)
@@ -192,6 +198,8 @@ def _diff(catalog: Catalog, a: str, b: str, out: TextIO) -> None:
         print(f"  {key}: {before} -> {after}", file=out)
     if not changes:
         print("  (none: the two decide alike)", file=out)
+    if not text_too:
+        return
     text = difflib.unified_diff(ta.splitlines(keepends=True), tb.splitlines(keepends=True), la, lb)
     print("".join(text), file=out, end="")
 
