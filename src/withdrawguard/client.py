@@ -22,6 +22,7 @@ docs/deploy.md and docs/security.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -65,6 +66,7 @@ class DecisionClient:
         **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
+        self._writer = WriterSeen(app_id, self._keys.writer)
         where = Topology.of(mode, redis_url, sentinels, sentinel_master)
         self._redis: HashReader = redis_client or sync_client(
             where,
@@ -90,8 +92,11 @@ class DecisionClient:
             answer = self.decision(withdrawal_id)
             if answer.decision != "pending" and not answer.fail_closed:
                 return answer
+            if answer.decision == "pending" and self._writer.due(time.monotonic()):
+                with contextlib.suppress(redis.RedisError, OSError):
+                    self._writer.saw(_text(self._redis.hgetall(self._keys.writer)))
             if time.monotonic() >= deadline:
-                return _timed_out(withdrawal_id, timeout, answer)
+                return _timed_out(withdrawal_id, timeout, answer, self._writer.hint)
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def close(self) -> None:
@@ -123,6 +128,7 @@ class AsyncDecisionClient:
         **redis_options: Any,
     ) -> None:
         self._keys = RegistryKeys(registry_prefix(app_id))
+        self._writer = WriterSeen(app_id, self._keys.writer)
         where = Topology.of(mode, redis_url, sentinels, sentinel_master)
         self._redis: AsyncHashReader = redis_client or async_client(
             where,
@@ -150,13 +156,18 @@ class AsyncDecisionClient:
         while True:
             left = deadline - loop.time()
             if left <= 0:
-                return _timed_out(withdrawal_id, timeout, answer)
+                return _timed_out(withdrawal_id, timeout, answer, self._writer.hint)
             try:
                 answer = await asyncio.wait_for(self.decision(withdrawal_id), left)
             except TimeoutError:
-                return _timed_out(withdrawal_id, timeout, answer)
+                return _timed_out(withdrawal_id, timeout, answer, self._writer.hint)
             if answer.decision != "pending" and not answer.fail_closed:
                 return answer
+            if answer.decision == "pending" and self._writer.due(loop.time()):
+                with contextlib.suppress(redis.RedisError, OSError, TimeoutError):
+                    key = self._keys.writer
+                    left = max(0.001, deadline - loop.time())
+                    self._writer.saw(_text(await asyncio.wait_for(self._redis.hgetall(key), left)))
             await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))
 
     async def aclose(self) -> None:
@@ -173,9 +184,44 @@ class AsyncDecisionClient:
         await self.aclose()
 
 
-def _timed_out(withdrawal_id: str, timeout: float, last: Decision) -> Decision:
+class WriterSeen:
+    """Whether a worker of this client's app id writes to this Redis: looked up (at most
+    once a minute, while a withdrawal is pending anyway) so that a timeout caused by a
+    mistyped app id says so instead of only "no verdict"."""
+
+    RECHECK_S = 60.0
+
+    def __init__(self, app_id: str, key: str) -> None:
+        self._app_id, self._key = app_id, key
+        self._seen: bool | None = None
+        self._checked_at: float | None = None
+
+    def due(self, now: float) -> bool:
+        if self._seen:
+            return False
+        if self._checked_at is None or now - self._checked_at >= self.RECHECK_S:
+            self._checked_at = now
+            return True
+        return False
+
+    def saw(self, marker: dict[str, str]) -> None:
+        self._seen = bool(marker)
+
+    @property
+    def hint(self) -> str | None:
+        if self._seen is not False:
+            return None
+        return (
+            f"no withdrawguard worker of app id {self._app_id!r} has written to this Redis "
+            f"(no {self._key}): check the client's app_id (the workers' WG_APP_ID) and Redis URL"
+        )
+
+
+def _timed_out(
+    withdrawal_id: str, timeout: float, last: Decision, hint: str | None = None
+) -> Decision:
     why = last.error if last.fail_closed and last.error else f"no verdict within {timeout:g}s"
-    return fail_closed(withdrawal_id, why)
+    return fail_closed(withdrawal_id, why if hint is None else f"{why}; {hint}")
 
 
 def _text(raw: object) -> dict[str, str]:

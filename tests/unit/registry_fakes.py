@@ -23,6 +23,7 @@ class MemoryRegistry:
         if proj is None:
             return False
         self.hashes[key] = dict(proj.fields)
+        self.hashes[self.keys.writer] = {"prefix": self.keys.prefix}
         for index in (self.keys.open_holds, self.keys.open_holds_of(proj.customer_id)):
             members = self.zsets.setdefault(index, {})
             if proj.open_since_ms is None:

@@ -32,13 +32,30 @@ async def test_a_held_withdrawal_reads_hold_and_once_released_allow() -> None:
     assert [r["code"] for r in answer.reasons] == ["DRAIN", "RELEASED"]
 
 
-def test_await_decision_answers_hold_when_no_verdict_arrives_by_the_timeout() -> None:
+async def test_await_decision_answers_hold_when_no_verdict_arrives_by_the_timeout() -> None:
+    reg = await project_all(HELD_THEN_RELEASED)  # a deployment writes here, not about W-none
     started = time.monotonic()
-    answer = fake_client(MemoryRegistry()).await_decision("W-none", timeout=0.2)
+    answer = fake_client(reg).await_decision("W-none", timeout=0.2)
     elapsed = time.monotonic() - started
     assert answer.decision == "hold" and answer.fail_closed and not answer.may_pay_out
     assert answer.error == "no verdict within 0.2s"
     assert 0.2 <= elapsed < 0.5
+
+
+async def test_a_timeout_under_an_app_id_no_worker_writes_says_to_check_the_app_id() -> None:
+    reg = await project_all(HELD_THEN_RELEASED)  # written under app id "test"
+    typo = DecisionClient("redis://unused", "tset", redis_client=reg.sync_reader())
+    answer = typo.await_decision("W1", timeout=0.1)
+    assert answer.decision == "hold" and answer.fail_closed
+    assert answer.error is not None and answer.error.startswith("no verdict within 0.1s; ")
+    assert "app id 'tset'" in answer.error and "WG_APP_ID" in answer.error
+    asynchronous = AsyncDecisionClient("redis://unused", "tset", redis_client=reg.async_reader())
+    waited = await asynchronous.await_decision("W1", timeout=0.1)
+    assert waited.error is not None and "app id 'tset'" in waited.error
+    right = await AsyncDecisionClient(
+        "redis://unused", "test", redis_client=reg.async_reader()
+    ).await_decision("W-none", timeout=0.1)
+    assert right.error == "no verdict within 0.1s"
 
 
 async def test_await_decision_returns_as_soon_as_the_verdict_is_there() -> None:

@@ -55,6 +55,7 @@ class RedisRegistry:
                         break
                     pipe.multi()
                     pipe.hset(key, mapping=cast(Any, proj.fields))
+                    pipe.hset(self.keys.writer, "prefix", self.keys.prefix)  # clients' hint
                     indexes = (self.keys.open_holds, self.keys.open_holds_of(proj.customer_id))
                     for index in indexes:
                         if proj.open_since_ms is None:

@@ -13,6 +13,8 @@ registry over and deletes the old keys.
   `created_at` in epoch ms (oldest first); `holds:open:<customer id>` the same per customer;
 - `alerts` ZSET of alert ids scored by `created_at` in epoch ms (the newest 1000);
 - `alert:<alert id>` STRING, the alert's JSON as the detector wrote it (30 days);
+- `registry:writer` HASH `{prefix: <this prefix>}`, set with every withdrawal update, so a
+  client that finds it missing can say its app id names no deployment writing here;
 - `registry:synced` STRING, written after each update when replicas must confirm it
   (WG_REDIS_MIN_REPLICAS), so that a WAIT on the same connection covers the update.
 """
@@ -59,6 +61,10 @@ class RegistryKeys:
 
     def alert(self, alert_id: str) -> str:
         return f"{self.prefix}alert:{alert_id}"
+
+    @property
+    def writer(self) -> str:
+        return f"{self.prefix}registry:writer"
 
     @property
     def synced(self) -> str:
