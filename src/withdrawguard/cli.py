@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     demo_command.add_arguments(demo)
     policy = sub.add_parser(
         "policy",
-        help="policy versions: publish, list, show, diff, shadow, promote, roll back",
+        help="policy versions: publish, list, show, diff, audit, shadow, promote, roll back",
         description="Policy versions on the policies topic (docs/policy.md).",
     )
     from withdrawguard.policy import cli as policy_cli

@@ -358,3 +358,15 @@ def test_every_change_is_on_the_audit_topic_with_actor_note_and_versions(d: Depl
         "the shadow looks right",
         "back to default",
     ]
+    read = d.cli("audit", "--json")
+    assert read.returncode == 0, read.stderr
+    shown = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [(r["action"], r["role"], r["version"], r["actor"], r["note"]) for r in shown] == [
+        (r["action"], r["role"], r["version"], r["actor"], r["note"]) for r in audit
+    ]
+    last = d.cli("audit", "--last", "1")
+    assert last.returncode == 0, last.stderr
+    assert last.stdout.splitlines() == [
+        f"{shown[-1]['when']}  publish     live    {STRICT_ID} -> {DEFAULT_ID}"
+        "  ada: back to default"
+    ]

@@ -1,6 +1,6 @@
-"""`withdrawguard policy ...`: publish, list, show, diff, shadow, promote, roll back.
+"""`withdrawguard policy ...`: publish, list, show, diff, audit, shadow, promote, roll back.
 
-Reading (list, show, diff) needs only the broker. Changing (publish, shadow, promote,
+Reading (list, show, diff, audit) needs only the broker. Changing (publish, shadow, promote,
 rollback) needs an admin of the console's users file (WG_USERS_FILE): `--user NAME`,
 with the password read from WG_ADMIN_PASSWORD_FILE, else asked on the terminal.
 Exit codes: 0 done, 1 the broker or topic failed, 2 refused (bad input, wrong
@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import orjson
+
 from withdrawguard.adapters.failures import explain_failure, report_defect
 from withdrawguard.auth.roles import may
 from withdrawguard.auth.users import UsersFileError, authenticate, load_users
 from withdrawguard.engine.policy import PolicyError, default_text
 from withdrawguard.policy import actions
+from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.diff import changed_values
-from withdrawguard.policy.log import PolicyLogError, append, read_catalog
+from withdrawguard.policy.log import PolicyLogError, append, read_audit, read_catalog
 from withdrawguard.policy.versions import Catalog, make_version
 from withdrawguard.secret import SecretFileError, read_secret_file
 from withdrawguard.settings import Settings
@@ -47,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     diff.add_argument(
         "--text", action="store_true", help="also the line diff of the two TOML texts"
     )
+    audit = sub.add_parser("audit", help="every policy action: who, when, why, which versions")
+    audit.add_argument("--last", type=_positive, metavar="N", help="only the N latest actions")
+    audit.add_argument("--json", action="store_true", help="one JSON object a line")
     publish = sub.add_parser("publish", help="validate FILE and make it live (or shadow)")
     publish.add_argument("file", type=Path, metavar="FILE")
     publish.add_argument("--shadow", action="store_true", help="run it in shadow, not live")
@@ -75,6 +81,9 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
             return 0
         if args.policy_command == "diff" and not any(map(_names_version, (args.a, args.b))):
             _diff(Catalog(), args.a, args.b, args.text, out)  # files, default: no broker
+            return 0
+        if args.policy_command == "audit":
+            _audit(read_audit(settings, warn=_warn), args.last, args.json, out)
             return 0
         catalog = read_catalog(settings, warn=_warn)
         if args.policy_command == "list":
@@ -158,6 +167,24 @@ def _resolve(catalog: Catalog, spec: str) -> tuple[str, str]:
     raise Refused(
         f"{spec!r} is neither live, shadow, default, a published version ({known}) nor a file"
     )
+
+
+def _audit(entries: list[AuditEntry], last: int | None, as_json: bool, out: TextIO) -> None:
+    shown = entries[-last:] if last else entries
+    if not shown and not as_json:
+        print("no policy action recorded yet", file=out)
+    for entry in shown:
+        print(orjson.dumps(entry.to_json()).decode() if as_json else entry.line(), file=out)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _names_version(spec: str) -> bool:

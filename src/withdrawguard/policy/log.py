@@ -1,4 +1,5 @@
-"""Reading and writing the policies topic with kafka-python (the CLI, the backtest).
+"""Reading and writing the policies topic, and reading the policy-audit topic, with
+kafka-python (the CLI, the backtest).
 
 `read_catalog` reads the compacted topic from its start to its end as it was when the
 read began; a record that cannot be read is reported through `warn` and skipped, as a
@@ -8,7 +9,7 @@ acknowledgement of every one (acks=all), the policies first and the audit record
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -16,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.contract import topics as t
 from withdrawguard.policy.actions import Plan
+from withdrawguard.policy.audit import AuditEntry, AuditError
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
 
@@ -27,14 +29,41 @@ class PolicyLogError(RuntimeError):
 def read_catalog(
     settings: Settings, warn: Callable[[str], None] = print, timeout_s: float = 30
 ) -> Catalog:
+    catalog = Catalog()
     name = t.TopicNames(settings).name(t.POLICIES)
+    for partition, offset, key, value in _records(settings, name, timeout_s):
+        try:
+            catalog.apply(key, value)
+        except RecordError as exc:
+            warn(f"skipped {name}[{partition}]@{offset}: {exc}")
+    return catalog
+
+
+def read_audit(
+    settings: Settings, warn: Callable[[str], None] = print, timeout_s: float = 30
+) -> list[AuditEntry]:
+    """Every policy action on the `policy-audit` topic, oldest first."""
+    entries: list[AuditEntry] = []
+    name = t.TopicNames(settings).name(t.POLICY_AUDIT)
+    for partition, offset, _key, value in _records(settings, name, timeout_s):
+        try:
+            entries.append(AuditEntry.parse(value))
+        except AuditError as exc:
+            warn(f"skipped {name}[{partition}]@{offset}: {exc}")
+    return sorted(entries, key=lambda e: e.at)
+
+
+def _records(
+    settings: Settings, name: str, timeout_s: float
+) -> Iterator[tuple[int, int, bytes | None, bytes | None]]:
+    """(partition, offset, key, value) of every record of topic `name`, from its start to
+    the end it had when the read began."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         consumer_timeout_ms=int(timeout_s * 1000),
         **kafka_python_options(settings),
     )
-    catalog = Catalog()
     try:
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
@@ -46,10 +75,7 @@ def read_catalog(
         left = {tp for tp in parts if ends[tp] > consumer.position(tp)}
         for record in consumer if left else ():
             tp = TopicPartition(record.topic, record.partition)
-            try:
-                catalog.apply(record.key, record.value)
-            except RecordError as exc:
-                warn(f"skipped {name}[{record.partition}]@{record.offset}: {exc}")
+            yield record.partition, record.offset, record.key, record.value
             if record.offset + 1 >= ends[tp]:
                 left.discard(tp)
             if not left:
@@ -58,7 +84,6 @@ def read_catalog(
             raise PolicyLogError(f"timed out reading {name} after {timeout_s:.0f} s")
     finally:
         consumer.close()
-    return catalog
 
 
 def append(settings: Settings, plan: Plan, timeout_s: float = 30) -> None:
