@@ -2,8 +2,9 @@
 
 A chain attack (the 2020 SBI chain, its withdrawal raised to ¥5,000,000) is held by the
 detector; its case opens in the inbox its verdict routes to: with the packaged inboxes,
-`critical`, which only supervisors work, so A, the person who works the case, is one too
-(that an analyst's approval is refused is in tests/unit/test_console_cases.py). A,
+`critical` or `large-withdrawals` by the severity the case first hears of. Only
+supervisors work `critical`, so A, the person who works the case, is one too (that an
+analyst's approval is refused is in tests/unit/test_console_cases.py). A,
 signed in on worker A, takes it from the inbox, comments and proposes the release of
 the hold; A's own approval is refused with 403 and the reason on the page (the four-eyes
 rule, which no role gets around); supervisor B, signed in on worker B, approves; the
