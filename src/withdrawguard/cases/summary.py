@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from withdrawguard.cases.case import Case
 
@@ -34,6 +35,8 @@ class Summary:
     """Four-eyes proposals waiting."""
     outcome: str | None = None
     reason_codes: tuple[str, ...] = ()
+    held_amount: str = ""
+    """What is still held, per currency: `5000000 JPY` (`, `-separated), or empty."""
 
     @property
     def closed(self) -> bool:
@@ -61,6 +64,7 @@ class Summary:
             "proposals": str(self.proposals),
             "outcome": self.outcome or "",
             "reason_codes": " ".join(self.reason_codes),
+            "held_amount": self.held_amount,
         }
 
     @classmethod
@@ -80,6 +84,7 @@ class Summary:
             proposals=int(f["proposals"]),
             outcome=f["outcome"] or None,
             reason_codes=tuple(f["reason_codes"].split()),
+            held_amount=f.get("held_amount", ""),  # absent in a store written before it
         )
 
 
@@ -99,4 +104,13 @@ def summary_of(case: Case) -> Summary:
         proposals=len(case.proposals),
         outcome=case.outcome,
         reason_codes=case.reason_codes,
+        held_amount=_held_amount(case),
     )
+
+
+def _held_amount(case: Case) -> str:
+    totals: dict[str, Decimal] = {}
+    for h in case.holds:
+        if h.fate == "held":
+            totals[h.currency] = totals.get(h.currency, Decimal(0)) + h.amount
+    return ", ".join(f"{format(amount, 'f')} {currency}" for currency, amount in totals.items())

@@ -73,13 +73,12 @@ def create_app(
         page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
     guards = register_guards(app, metrics, settings.wedge_seconds, pipeline.waits.describe)
     register_health(app, guards.not_live)
-    register_console(app, settings, pipeline.customers, page)  # ops console, behind sign-in
+    # case intake and projection; the console acts through the same case service
+    cases = register_cases(app, settings, producer_of(app), metrics)
+    register_console(app, settings, pipeline.customers, page, cases)  # ops console, sign-in
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # the hold registry in Redis
-    register_cases(
-        app, settings, producer_of(app), metrics
-    )  # case intake and projection (the service)
     register_metrics(
         app,
         metrics,

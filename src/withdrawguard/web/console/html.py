@@ -28,6 +28,13 @@ form.policy-act{margin:8px 0} form.policy-act input[name=note]{width:220px}
 form.policy-act textarea{width:640px;font-family:monospace}
 .login{max-width:320px;margin:60px auto;background:#fff;padding:24px;border-radius:6px}
 .login input{width:100%;margin:4px 0 12px;padding:6px;box-sizing:border-box}
+nav.tabs{margin:8px 0} nav.tabs a{display:inline-block;padding:4px 10px;margin:0 4px 4px 0;
+background:#e3e6ea;border-radius:4px;text-decoration:none;color:#1d2733}
+nav.tabs a.on{background:#1d2733;color:#fff} .past-due{color:#b3261e;font-weight:600}
+.boxes{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
+.box{background:#fff;padding:8px 12px;border:1px solid #e3e6ea;border-radius:4px}
+.box h3{font-size:14px;margin:4px 0 8px} .box textarea{width:100%;box-sizing:border-box}
+.bar{display:flex;gap:12px;align-items:flex-end;flex-wrap:wrap;margin:8px 0}
 """
 
 
@@ -39,7 +46,8 @@ def layout(title: str, body: str, session: Session | None, csrf: str = "", js: s
     if session is not None:
         attrs = f' data-role="{escape(session.role)}" data-csrf="{escape(csrf)}"'
         nav = (
-            '<a href="/console">Holds and alerts</a><a href="/policy">Policy</a>'
+            '<a href="/console">Holds and alerts</a><a href="/cases">Cases</a>'
+            '<a href="/policy">Policy</a>'
             f'<span class="me">{escape(session.user)} ({escape(session.role)})</span>'
             '<form method="post" action="/logout">'
             f'<input type="hidden" name="csrf" value="{escape(csrf)}">'

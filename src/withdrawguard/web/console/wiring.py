@@ -28,6 +28,7 @@ from withdrawguard.web.console.sessions import Signer, load_secret
 from withdrawguard.web.console.store import RedisRevocations, RegistryReader
 
 if TYPE_CHECKING:
+    from withdrawguard.casework.service import CaseService
     from withdrawguard.web.console.policy_views import PolicyPage
 
 log = logging.getLogger("withdrawguard.console")
@@ -85,10 +86,12 @@ def register_console(
     settings: Settings,
     customers: TableT[bytes, bytes],
     policy: PolicyPage | None = None,
+    cases: CaseService | None = None,
 ) -> Console:
     """Serve the console from `app`'s web server, behind the sign-in gate; with
-    `policy`, its policy page too."""
-    from withdrawguard.web.console import auth_views, policy_views, views
+    `policy`, its policy page too; with `cases`, the case pages (inboxes, cases,
+    four eyes, export) on that case service."""
+    from withdrawguard.web.console import auth_views, case_views, policy_views, views
 
     topic = app.topic(
         t.TopicNames(settings).name(t.CASE_DECISIONS),
@@ -116,6 +119,8 @@ def register_console(
     views.register(console)
     if policy is not None:
         policy_views.register(console, policy)
+    if cases is not None:
+        case_views.register(console, cases)
     if settings.users_file is None:
         log.warning("WG_USERS_FILE is unset: nobody can sign in to the console")
     return console

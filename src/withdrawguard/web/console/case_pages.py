@@ -1,0 +1,141 @@
+"""What the case pages show, as plain values for their templates (`inbox.html`,
+`case.html`): pure, the service's answers, the person and "now" in, a context out.
+
+Forms are shown to the people who may act (not viewers); whether an action is allowed
+on this case right now is the domain's to say when it is posted, with the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from withdrawguard.cases import codec
+from withdrawguard.cases.assignment import sla
+from withdrawguard.cases.case import Case
+from withdrawguard.cases.events import OUTCOMES, STATUSES, SYSTEM, CaseEvent
+from withdrawguard.cases.inboxes import InboxBook, reason_codes
+from withdrawguard.cases.people import Actor
+from withdrawguard.cases.summary import Summary
+from withdrawguard.web.console.case_forms import Typed
+
+MINE = "mine"
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+_DETAILS = (
+    "inbox", "assignee", "status", "outcome", "hold_id", "proposal_id", "expires_at",
+    "due_at", "until", "suppression_id", "previous_case_id",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What the page says above its content: done (`flash`) or refused (`error`, with
+    the HTTP status it was refused with)."""
+
+    flash: str = ""
+    error: str = ""
+    status: int = 200
+    typed: Typed = field(default_factory=Typed)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    summary: Summary
+    left: timedelta
+    past_due: bool
+
+
+def tabs_for(actor: Actor, book: InboxBook) -> list[str]:
+    """The inboxes whose tabs the person sees: those they may work; supervisors, admins
+    and viewers (who read everything and act on nothing) see every inbox."""
+    if actor.may("see_all") or not actor.may("work"):
+        return [i.name for i in book.inboxes]
+    mine = book.workable_by(actor)
+    return [i.name for i in book.inboxes if i.name in mine]
+
+
+def rows_of(found: Sequence[Summary], now: datetime, status: str | None) -> list[Row]:
+    return [
+        Row(s, s.due_at - now, not s.closed and s.due_at < now)
+        for s in found
+        if status is None or s.status == status
+    ]
+
+
+def inbox_context(
+    actor: Actor,
+    book: InboxBook,
+    tab: str,
+    rows: Sequence[Row],
+    status: str | None,
+    people: Mapping[str, str],
+    message: Message,
+) -> dict[str, Any]:
+    inbox = book.get(tab)
+    return {
+        "title": "Cases: my cases" if tab == MINE else f"Cases: {tab}",
+        "tab": tab,
+        "tabs": tabs_for(actor, book),
+        "inbox": inbox,
+        "rows": rows,
+        "status": status or "",
+        "statuses": STATUSES,
+        "outcomes": OUTCOMES,
+        "acts": actor.may("work"),
+        "assigns": actor.may("assign"),
+        "may_take": tab == MINE or (inbox is not None and inbox.may_work(actor)),
+        "people": sorted(n for n, r in people.items() if r != "viewer"),
+        "message": message,
+    }
+
+
+def case_context(
+    case: Case,
+    events: Sequence[CaseEvent],
+    actor: Actor,
+    now: datetime,
+    people: Mapping[str, str],
+    message: Message,
+) -> dict[str, Any]:
+    due = sla(case, now)
+    proposed = {p.hold_id for p in case.proposals if p.hold_id}
+    return {
+        "title": f"Case {case.case_id}",
+        "case": case,
+        "sla": due,
+        "past_due": due.breached and not case.closed,
+        "holds": [(h, h.fate == "held" and h.hold_id not in proposed) for h in case.holds],
+        "timeline": [timeline_row(e) for e in events],
+        "acts": actor.may("work"),
+        "assigns": actor.may("assign"),
+        "mine": actor.is_user(case.assignee),
+        "people": sorted(n for n, r in people.items() if r != "viewer"),
+        "statuses": [s for s in OPEN_STATUSES if s != case.status],
+        "outcomes": OUTCOMES,
+        "reasons": sorted(reason_codes()),
+        "now": now,
+        "message": message,
+    }
+
+
+def timeline_row(event: CaseEvent) -> dict[str, Any]:
+    """An event as the timeline shows it: when, who, what, the details and the note."""
+    body = codec.encode(event)
+    details = [f"{k.replace('_', ' ')}: {body[k]}" for k in _DETAILS if body.get(k)]
+    trigger = body.get("trigger")
+    if trigger:
+        amount = f" {trigger['amount']} {trigger['currency']}" if trigger.get("amount") else ""
+        codes = ", ".join(trigger["reason_codes"])
+        details.append(
+            f"{trigger['kind']} {trigger['ref_id']}{amount} ({trigger['severity']}: {codes})"
+        )
+    if body.get("reason_codes"):
+        details.append("muted: " + ", ".join(body["reason_codes"]))
+    return {
+        "at": event.at,
+        "actor": "the detector" if event.actor == SYSTEM else event.actor,
+        "kind": event.kind,
+        "details": details,
+        "note": body.get("note") or "",
+    }
