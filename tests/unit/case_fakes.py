@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from withdrawguard.adapters.case_index import ms, next_deadline
 from withdrawguard.cases import codec
 from withdrawguard.cases.case import Case, apply, rebuild
 from withdrawguard.cases.events import CaseEvent
@@ -36,6 +37,37 @@ class FakeCaseStore:
     logs: dict[str, list[bytes]] = field(default_factory=dict)
     locks: dict[str, str] = field(default_factory=dict)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
+    away_until: dict[str, datetime] = field(default_factory=dict)
+    last: dict[str, str] = field(default_factory=dict)
+
+    # the sweeps' reads, as the Redis store's indexes answer them (here by a scan)
+
+    async def expiring(self, now_ms: int, limit: int = 500) -> list[str]:
+        due = [(d, c.case_id) for c in self._cases() if (d := next_deadline(c)) is not None]
+        return [cid for d, cid in sorted(due) if ms(d) <= now_ms][:limit]
+
+    async def past_due_unnoticed(self, now_ms: int, limit: int = 500) -> list[str]:
+        found = sorted(
+            (c.due_at, c.case_id)
+            for c in self._cases()
+            if not c.closed and c.breach_noticed != c.due_at and ms(c.due_at) <= now_ms
+        )
+        return [cid for _, cid in found][:limit]
+
+    async def away(self) -> dict[str, datetime]:
+        return dict(self.away_until)
+
+    async def set_away(self, user: str, until: datetime) -> None:
+        self.away_until[user.strip().casefold()] = until
+
+    async def clear_away(self, user: str) -> bool:
+        return self.away_until.pop(user.strip().casefold(), None) is not None
+
+    async def last_assigned(self, inbox: str) -> str | None:
+        return self.last.get(inbox)
+
+    async def set_last_assigned(self, inbox: str, user: str) -> None:
+        self.last[inbox] = user
 
     async def apply(self, events: Sequence[CaseEvent]) -> Applied:
         case_id = events[0].case_id

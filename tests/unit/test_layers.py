@@ -28,7 +28,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "auth": ("settings",),
         # pure domains around the engine
         "registry": ("contract", "engine", "settings"),
-        "notify": ("contract", "engine", "secret", "settings"),
+        "notify": ("cases", "contract", "engine", "secret", "settings"),  # case events out
         "cases": ("engine",),  # case work, pure: events, fold, commands, inboxes, four eyes
         # adapters: Kafka, Redis, channels, metrics; never streaming, web or the worker
         "adapters": ("cases", "contract", "engine", "notify", "registry", "secret", "settings"),

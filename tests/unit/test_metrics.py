@@ -61,6 +61,12 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_worker_wedged": "gauge",
         "withdrawguard_cases_open": "gauge",
         "withdrawguard_cases_past_due": "gauge",
+        "withdrawguard_cases_open_by_status": "gauge",
+        "withdrawguard_cases_oldest_open_age_seconds": "gauge",
+        "withdrawguard_case_proposals_waiting": "gauge",
+        "withdrawguard_case_proposal_oldest_age_seconds": "gauge",
+        "withdrawguard_case_first_action_seconds": "histogram",
+        "withdrawguard_case_close_seconds": "histogram",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
@@ -256,3 +262,26 @@ def test_case_gauges_are_per_inbox(registry: CollectorRegistry, metrics: Prometh
     assert sample("withdrawguard_cases_open", {"inbox": "critical"}) == 5.0
     assert sample("withdrawguard_cases_past_due", {"inbox": "critical"}) == 2.0
     assert sample("withdrawguard_cases_past_due", {"inbox": "general"}) == 0.0
+
+
+def test_case_work_gauges_and_histograms_carry_inbox_status_and_outcome(
+    registry: CollectorRegistry, metrics: PrometheusMetrics
+) -> None:
+    metrics.cases_by_status("general", {"open": 3, "investigating": 1})
+    metrics.cases_oldest_open("general", 5400.0)
+    metrics.case_proposals_waiting("large-withdrawals", 2, 3600.0)
+    metrics.case_first_action("general", 120.0)
+    metrics.case_closed("general", "false_positive", 7200.0)
+    sample = registry.get_sample_value
+    assert sample("withdrawguard_cases_open_by_status", {"inbox": "general", "status": "open"}) == 3
+    assert sample("withdrawguard_cases_oldest_open_age_seconds", {"inbox": "general"}) == 5400
+    assert sample("withdrawguard_case_proposals_waiting", {"inbox": "large-withdrawals"}) == 2
+    assert (
+        sample("withdrawguard_case_proposal_oldest_age_seconds", {"inbox": "large-withdrawals"})
+        == 3600
+    )
+    first = {"inbox": "general", "le": "300.0"}
+    assert sample("withdrawguard_case_first_action_seconds_bucket", first) == 1
+    closed = {"inbox": "general", "outcome": "false_positive"}
+    assert sample("withdrawguard_case_close_seconds_count", closed) == 1
+    assert sample("withdrawguard_case_close_seconds_sum", closed) == 7200

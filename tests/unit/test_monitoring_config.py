@@ -55,6 +55,14 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "withdrawguard_dead_letters_total",
         "withdrawguard_notifications_sent_total",
         "withdrawguard_notifications_failed_total",
+        # case work (issue 26): per inbox and status, age, proposals, times, SLA
+        "withdrawguard_cases_open_by_status",
+        "withdrawguard_cases_oldest_open_age_seconds",
+        "withdrawguard_case_proposals_waiting",
+        "withdrawguard_case_proposal_oldest_age_seconds",
+        "withdrawguard_case_first_action_seconds_bucket",
+        "withdrawguard_case_close_seconds_bucket",
+        "withdrawguard_cases_past_due",
     ):
         assert metric in exprs
     assert "histogram_quantile(0.99" in exprs

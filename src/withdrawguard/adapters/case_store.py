@@ -12,7 +12,9 @@ Keys, under the deployment's hash tag `wg:{<app id>}:case:` (as the registry's,
 - `assignee:<user>` ZSET, the user's cases not closed, by due time;
 - `customer:<customer id>` ZSET, all the customer's cases by opening time;
 - `open:<customer id>` SET, the customer's cases not closed (one, as intake keeps it);
-- `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`).
+- `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`);
+- and the indexes the sweeps and metrics read (`case_index`): `status:`, `proposals:`,
+  `deadlines`, `sla-watch`, `away`, `rr:`.
 
 The state of a case is not stored: it is the fold of `ev:<case id>` (`cases.case.rebuild`),
 which is what makes the store rebuildable from the topic and equal to it.
@@ -21,17 +23,19 @@ which is what makes the store rebuildable from the topic and equal to it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import datetime
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from withdrawguard.adapters.case_index import CaseKeys, index, person
 from withdrawguard.cases import codec
 from withdrawguard.cases.case import Case, apply, rebuild
 from withdrawguard.cases.events import CaseEvent
-from withdrawguard.cases.summary import Summary, summary_of
+from withdrawguard.cases.summary import Summary
 from withdrawguard.registry.keys import registry_prefix
 
 _UNLOCK = """
@@ -46,42 +50,6 @@ def case_prefix(app_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseKeys:
-    prefix: str
-
-    def events(self, case_id: str) -> str:
-        return f"{self.prefix}ev:{case_id}"
-
-    def ids(self, case_id: str) -> str:
-        return f"{self.prefix}ids:{case_id}"
-
-    def summary(self, case_id: str) -> str:
-        return f"{self.prefix}sum:{case_id}"
-
-    @property
-    def all(self) -> str:
-        return f"{self.prefix}all"
-
-    def inbox(self, inbox: str) -> str:
-        return f"{self.prefix}inbox:{inbox}"
-
-    def queue(self, inbox: str) -> str:
-        return f"{self.prefix}queue:{inbox}"
-
-    def assignee(self, user: str) -> str:
-        return f"{self.prefix}assignee:{user.strip().casefold()}"
-
-    def customer(self, customer_id: str) -> str:
-        return f"{self.prefix}customer:{customer_id}"
-
-    def open_of(self, customer_id: str) -> str:
-        return f"{self.prefix}open:{customer_id}"
-
-    def lock(self, scope: str) -> str:
-        return f"{self.prefix}lock:{scope}"
-
-
-@dataclass(frozen=True, slots=True)
 class Applied:
     """What `apply` did: the case before and after, and the events that were new."""
 
@@ -91,8 +59,15 @@ class Applied:
 
 
 class RedisCaseStore:
-    def __init__(self, redis: Redis[bytes], prefix: str) -> None:
-        self._redis = redis
+    def __init__(
+        self,
+        redis: Redis[bytes],
+        prefix: str,
+        on_applied: Callable[[Applied], object] | None = None,
+    ) -> None:
+        """`on_applied` is told of every apply that wrote new events: once for each
+        event across all workers (the metrics' time to first action and to close)."""
+        self._redis, self._on_applied = redis, on_applied
         self.keys = CaseKeys(prefix)
         self._unlock = redis.register_script(_UNLOCK)
 
@@ -127,39 +102,23 @@ class RedisCaseStore:
                     pipe.multi()
                     pipe.rpush(log_key, *(codec.encode_bytes(e) for e in new))
                     pipe.sadd(ids_key, *(e.event_id for e in new))
-                    self._index(pipe, before, after)
+                    index(pipe, self.keys, before, after)
                     await pipe.execute()
-                    return Applied(before, after, tuple(new))
+                    done = Applied(before, after, tuple(new))
+                    if self._on_applied is not None:
+                        self._on_applied(done)
+                    return done
                 except WatchError:
                     continue
 
-    def _index(self, pipe: Any, before: Case | None, after: Case) -> None:
-        k, cid = self.keys, after.case_id
-        new = summary_of(after)
-        if before is not None:
-            old = summary_of(before)
-            pipe.zrem(k.inbox(old.inbox), cid)
-            pipe.zrem(k.queue(old.inbox), cid)
-            if old.assignee:
-                pipe.zrem(k.assignee(old.assignee), cid)
-        pipe.hset(k.summary(cid), mapping=cast(Any, new.to_fields()))
-        opened, due = _ms(new.opened_at), _ms(new.due_at)
-        pipe.zadd(k.all, {cid: opened})
-        pipe.zadd(k.customer(new.customer_id), {cid: opened})
-        if new.closed:
-            pipe.srem(k.open_of(new.customer_id), cid)
-            return
-        pipe.sadd(k.open_of(new.customer_id), cid)
-        pipe.zadd(k.inbox(new.inbox), {cid: due})
-        if new.takeable:
-            pipe.zadd(k.queue(new.inbox), {cid: due})
-        if new.assignee:
-            pipe.zadd(k.assignee(new.assignee), {cid: due})
-
     async def clear(self) -> int:
-        """Delete every key of the case store (locks included). Returns how many."""
+        """Delete every key of the case store the topic rebuilds (locks included; not
+        who is away nor the round-robin's last pick, which are no case's events)."""
         deleted, batch = 0, []
+        kept = (self.keys.away.encode(), self.keys.last_assigned("").encode())
         async for key in self._redis.scan_iter(match=f"{self.keys.prefix}*", count=1000):
+            if key == kept[0] or key.startswith(kept[1]):
+                continue
             batch.append(key)
             if len(batch) >= 500:
                 deleted += await self._redis.delete(*batch)
@@ -210,6 +169,57 @@ class RedisCaseStore:
             total, late = await pipe.execute()
         return int(total), int(late)
 
+    async def inbox_report(
+        self, inbox: str, statuses: Sequence[str], now_ms: int
+    ) -> tuple[dict[str, int], int, int | None, int, int | None]:
+        """The inbox in numbers, from its indexes in one round trip: (open cases per
+        status, past due, the oldest open case's opening ms, proposals waiting, the
+        oldest waiting proposal's ms)."""
+        k = self.keys
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in statuses:
+                pipe.zcard(k.status(inbox, status))
+                pipe.zrange(k.status(inbox, status), 0, 0, withscores=True)
+            pipe.zcount(k.inbox(inbox), "-inf", f"({now_ms}")
+            pipe.zcard(k.proposals(inbox))
+            pipe.zrange(k.proposals(inbox), 0, 0, withscores=True)
+            got = await pipe.execute()
+        n = len(statuses)
+        counts = {s: int(got[2 * i]) for i, s in enumerate(statuses)}
+        firsts = [int(row[0][1]) for row in got[1 : 2 * n : 2] if row]
+        oldest_proposal = int(got[-1][0][1]) if got[-1] else None
+        return counts, int(got[2 * n]), min(firsts, default=None), int(got[-2]), oldest_proposal
+
+    async def expiring(self, now_ms: int, limit: int = 500) -> list[str]:
+        """Cases with a proposal or suppression whose time is up at `now_ms`."""
+        raw = await self._redis.zrangebyscore(self.keys.deadlines, "-inf", now_ms, 0, limit)
+        return [r.decode() for r in raw]
+
+    async def past_due_unnoticed(self, now_ms: int, limit: int = 500) -> list[str]:
+        """Open cases at or past their due time whose breach is not recorded yet."""
+        raw = await self._redis.zrangebyscore(self.keys.sla_watch, "-inf", now_ms, 0, limit)
+        return [r.decode() for r in raw]
+
+    async def set_away(self, user: str, until: datetime) -> None:
+        await cast(
+            Awaitable[int], self._redis.hset(self.keys.away, person(user), until.isoformat())
+        )
+
+    async def clear_away(self, user: str) -> bool:
+        return bool(await cast(Awaitable[int], self._redis.hdel(self.keys.away, person(user))))
+
+    async def away(self) -> dict[str, datetime]:
+        """Person -> unavailable until, for everyone marked away (past times included)."""
+        raw = await cast(Awaitable[dict[bytes, bytes]], self._redis.hgetall(self.keys.away))
+        return {k.decode(): datetime.fromisoformat(v.decode()) for k, v in raw.items()}
+
+    async def last_assigned(self, inbox: str) -> str | None:
+        found = await self._redis.get(self.keys.last_assigned(inbox))
+        return None if found is None else found.decode()
+
+    async def set_last_assigned(self, inbox: str, user: str) -> None:
+        await self._redis.set(self.keys.last_assigned(inbox), user)
+
     async def queue(self, inbox: str, limit: int = 20) -> list[str]:
         """The inbox's cases take-next may offer, due first."""
         return await self._range(self.keys.queue(inbox), 0, limit)
@@ -255,10 +265,6 @@ def _unseen(events: Sequence[CaseEvent], seen: set[str]) -> list[CaseEvent]:
             seen.add(event.event_id)
             new.append(event)
     return new
-
-
-def _ms(when: Any) -> int:
-    return int(when.timestamp() * 1000)
 
 
 def _text(raw: dict[bytes, bytes]) -> dict[str, str]:

@@ -22,7 +22,10 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-PREFIX = "withdrawguard"
+from withdrawguard.adapters.case_metrics import PrometheusCaseMetrics
+from withdrawguard.adapters.prometheus_base import PREFIX, PrometheusBase
+
+__all__ = ["PREFIX", "NullMetrics", "PrometheusBase", "PrometheusMetrics"]
 
 ARRIVAL_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -34,20 +37,6 @@ EVENT_TIME_BUCKETS = (
     1800.0, 3600.0,
 )  # fmt: skip
 """Seconds from `occurred_at` to the verdict: includes producer delay, so up to minutes."""
-
-
-class PrometheusBase:
-    """Metrics registered on `registry` under `withdrawguard_` names: the base of
-    `PrometheusMetrics` and `policy_metrics.PrometheusPolicyMetrics`."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-
-    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
-        return Counter(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
-
-    def _gauge(self, name: str, doc: str, *labels: str) -> Gauge:
-        return Gauge(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
 
 
 class NullMetrics:
@@ -114,6 +103,21 @@ class NullMetrics:
     def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None:
         pass
 
+    def cases_by_status(self, inbox: str, counts: Mapping[str, int]) -> None:
+        pass
+
+    def cases_oldest_open(self, inbox: str, seconds: float) -> None:
+        pass
+
+    def case_proposals_waiting(self, inbox: str, waiting: int, oldest_seconds: float) -> None:
+        pass
+
+    def case_first_action(self, inbox: str, seconds: float) -> None:
+        pass
+
+    def case_closed(self, inbox: str, outcome: str, seconds: float) -> None:
+        pass
+
     def running(self, role: str, version: str | None) -> None:
         pass
 
@@ -127,8 +131,9 @@ class NullMetrics:
         pass
 
 
-class PrometheusMetrics(PrometheusBase):
-    """What the stream counts, as prometheus-client objects registered on `registry`."""
+class PrometheusMetrics(PrometheusCaseMetrics):
+    """What the stream counts, as prometheus-client objects registered on `registry`
+    (the case work's metrics come from `case_metrics.PrometheusCaseMetrics`)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry)
@@ -171,10 +176,6 @@ class PrometheusMetrics(PrometheusBase):
             "worker_wedged",
             "1 while this worker holds input and has committed nothing for WG_WEDGE_SECONDS "
             "(its /health answers 503 so that the liveness probe restarts it), else 0.",
-        )
-        self._cases_open = gauge("cases_open", "Cases not closed, per inbox.", "inbox")
-        self._cases_late = gauge(
-            "cases_past_due", "Cases not closed past their inbox's SLA, per inbox.", "inbox"
         )
         self._from_arrival = Histogram(
             f"{PREFIX}_decision_latency_from_arrival_seconds",
@@ -246,10 +247,6 @@ class PrometheusMetrics(PrometheusBase):
 
     def worker_wedged(self, wedged: bool) -> None:
         self._wedged.set(1 if wedged else 0)
-
-    def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None:
-        self._cases_open.labels(inbox).set(open_cases)
-        self._cases_late.labels(inbox).set(past_due)
 
     def registry_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
         self._registry_lag_labels = _set_per_partition(

@@ -39,6 +39,25 @@ def sla(case: Case, now: datetime) -> Sla:
     return Sla(case.due_at, case.due_at - now, end > case.due_at)
 
 
+def breach_due(case: Case, now: datetime) -> list[CaseEvent]:
+    """`sla_breached` for an open case at or past its due time whose breach at this due
+    time was not recorded yet (its id names the due time: written once, paged once)."""
+    if case.closed or now < case.due_at or case.breach_noticed == case.due_at:
+        return []
+    due_ms = int(case.due_at.timestamp() * 1000)
+    return [
+        ev.SlaBreached(
+            case_id=case.case_id,
+            event_id=f"{case.case_id}:sla-breached:{due_ms}",
+            actor=SYSTEM,
+            at=now,
+            customer_id=case.customer_id,
+            inbox=case.inbox,
+            due_at=case.due_at,
+        )
+    ]
+
+
 def breaches(cases: Iterable[Case], now: datetime) -> dict[str, int]:
     """Open cases past due, per inbox (for the metric and its alert)."""
     counts: dict[str, int] = {}

@@ -93,6 +93,8 @@ class Case:
     previous_case_id: str | None = None
     first_action_at: datetime | None = None
     """When a person first acted on it (for "time to first action")."""
+    breach_noticed: datetime | None = None
+    """The due time whose breach `sla_breached` recorded (one page per due time)."""
     recent: tuple[Change, ...] = ()
 
     @property
@@ -209,6 +211,8 @@ def _change(case: Case, e: CaseEvent) -> Case:
         case ev.SuppressionExpired():
             kept = tuple(s for s in case.suppressions if s.suppression_id != e.suppression_id)
             return replace(case, suppressions=kept)
+        case ev.SlaBreached():
+            return replace(case, breach_noticed=e.due_at)
     raise CaseFoldError(f"cannot apply {e.kind} to an open case")
 
 

@@ -216,6 +216,17 @@ class SuppressionExpired(_Base):
     kind: Literal["suppression_expired"] = "suppression_expired"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaBreached(_Base):
+    """The case was still open at its due time: recorded by the worker's sweep once per
+    due time (a case resurfaced or reopened has a new one), and paged."""
+
+    customer_id: str
+    inbox: str
+    due_at: datetime
+    kind: Literal["sla_breached"] = "sla_breached"
+
+
 CaseEvent = (
     Opened
     | Joined
@@ -234,6 +245,7 @@ CaseEvent = (
     | Closed
     | SuppressionAdded
     | SuppressionExpired
+    | SlaBreached
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -254,5 +266,6 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
     "closed": Closed,
     "suppression_added": SuppressionAdded,
     "suppression_expired": SuppressionExpired,
+    "sla_breached": SlaBreached,
 }
 """Event kind (the `kind` field on the wire) -> its class."""

@@ -32,7 +32,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _KEYS = frozenset(
     {"name", "description", "sla_hours", "sla_minutes", "reasons", "severities", "amount"}
-    | {"channels", "roles", "users"}
+    | {"channels", "roles", "users", "auto_assign"}
 )
 _FILTERS = ("reasons", "severities", "amount", "channels")
 
@@ -73,6 +73,8 @@ class Inbox:
     channels: frozenset[str] | None = None
     roles: frozenset[str] = frozenset(("analyst", "supervisor"))
     users: frozenset[str] = frozenset()
+    auto_assign: bool = False
+    """Whether the worker gives its new cases round-robin to the people available."""
 
     def matches(self, t: Trigger) -> bool:
         if self.reasons is not None and not self.reasons.intersection(t.reason_codes):
@@ -197,7 +199,15 @@ def _inbox(table: Any, where: str) -> Inbox:
         roles=_names(table, "roles", where, frozenset(ROLES) - {"viewer"})
         or frozenset(("analyst", "supervisor")),
         users=_names(table, "users", where, None) or frozenset(),
+        auto_assign=_flag(table, "auto_assign", where),
     )
+
+
+def _flag(table: dict[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise InboxError(f"'{where}.{key}' must be true or false, got {type(value).__name__}")
+    return value
 
 
 def _sla(table: dict[str, Any], where: str) -> int:

@@ -1,5 +1,5 @@
 """`withdrawguard cases ...`: list, show, take, assign, comment, status, release,
-approve, withdraw, close, reopen, suppress, export, rebuild.
+approve, withdraw, close, reopen, suppress, export, rebuild, away, back.
 
 Every action is taken as a console user (WG_USERS_FILE): `--user NAME`, the password
 read from `--password-file`, else asked on the terminal; the same refusals as the
@@ -32,6 +32,7 @@ from withdrawguard.cases import commands as cmd
 from withdrawguard.cases.case import CaseFoldError
 from withdrawguard.cases.errors import CaseError
 from withdrawguard.cases.people import ROLES, Actor
+from withdrawguard.casework import availability
 from withdrawguard.casework.config import load_case_config
 from withdrawguard.casework.export import export_html, export_json
 from withdrawguard.casework.service import CaseService, CaseTopics
@@ -87,10 +88,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, dest="json_file", metavar="FILE")
     p.add_argument("--html", type=Path, dest="html_file", metavar="FILE")
     sub.add_parser("rebuild", help="delete the case store and fold case-events again")
+    p = sub.add_parser("away", help="mark a person unavailable until a time (auto-assignment)")
+    p.add_argument("person", help="a user of WG_USERS_FILE (someone else: a supervisor)")
+    p.add_argument("--until", required=True, help="RFC 3339 time with an offset")
+    sub.add_parser("back", help="mark a person available again").add_argument("person")
     for name, p in sub.choices.items():
         p.add_argument("--user", required=True, help="a user of WG_USERS_FILE")
         p.add_argument("--password-file", type=Path, help="its password (first line)")
-        if name not in (*READS, "take", "rebuild"):
+        if name not in (*READS, "take", "rebuild", "away", "back"):
             p.add_argument("--note", help="why (required to comment, close, reopen, suppress)")
             p.add_argument("--seen", type=int, help="the case version you looked at")
 
@@ -147,6 +152,14 @@ async def _run(args: argparse.Namespace, settings: Settings, actor: Actor, out: 
     try:
         if args.cases_command == "rebuild":
             return await _rebuild(store, settings, topics.events, actor, out)
+        if args.cases_command in ("away", "back"):
+            users = load_users(settings.users_file)
+            if args.cases_command == "back":
+                print(await availability.back(store, actor, args.person, users), file=out)
+                return 0
+            until = availability.until_of(args.until, _now())
+            print(await availability.away(store, actor, args.person, until, users), file=out)
+            return 0
         if args.cases_command in READS:
             service = CaseService(store, _no_produce, topics, config, clock=_now)
             return await _read(service, args, actor, out)

@@ -239,6 +239,25 @@ class CaseService:
         await self._send_decisions(applied.before, applied.new)
         return True
 
+    async def sweep(
+        self, case_id: str, change: Callable[[Case], list[CaseEvent]]
+    ) -> list[CaseEvent]:
+        """Write what `change` makes of the case as it stands under its customer's lock:
+        the worker's sweeps (expiry, SLA breaches, auto-assignment), whose event ids
+        derive from the case, so two sweepers write each change once."""
+        found = await self.store.summaries([case_id])
+        if not found:
+            return []
+        token = await self._held(found[0].customer_id)
+        try:
+            case = await self.store.case(case_id)
+            events = change(case) if case is not None else []
+            if events:
+                await self._write(case, events)
+            return events
+        finally:
+            await self.store.unlock(_scope(found[0].customer_id), token)
+
     # ------------------------------------------------------------ writing
 
     async def _write(self, before: Case | None, events: Sequence[CaseEvent]) -> Done:

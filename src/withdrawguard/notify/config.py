@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from withdrawguard.cases.events import EVENT_TYPES
 from withdrawguard.engine.policy import SEVERITIES
 from withdrawguard.secret import Secret as Secret  # the channels import it from here
 
@@ -57,6 +58,9 @@ class NotifyConfig:
     timeout_seconds: float = 5.0
     queue_size: int = 1000
     workers_per_channel: int = 4
+    case_events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Case event kind -> the channels it goes to (`[case_events]`; `sla_breached`, when
+    not named, goes where a high-severity alert goes)."""
 
 
 _GLOBAL_KEYS = {
@@ -99,7 +103,7 @@ def load_notify_config(path: Path, environ: Mapping[str, str]) -> NotifyConfig:
 def parse_notify_config(
     raw: dict[str, Any], environ: Mapping[str, str], base: Path = Path()
 ) -> NotifyConfig:
-    unknown = set(raw) - {"notify", "channels"}
+    unknown = set(raw) - {"notify", "channels", "case_events"}
     if unknown:
         raise NotifyConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     general = _table(raw.get("notify", {}), "notify")
@@ -117,7 +121,31 @@ def parse_notify_config(
     )
     if not channels:
         raise NotifyConfigError("no [channels.<name>] table: nothing to notify")
-    return NotifyConfig(channels=channels, **values)
+    routed = _case_events(_table(raw.get("case_events", {}), "case_events"), channels)
+    return NotifyConfig(channels=channels, case_events=routed, **values)
+
+
+def _case_events(
+    table: dict[str, Any], channels: tuple[ChannelConfig, ...]
+) -> dict[str, tuple[str, ...]]:
+    """`[case_events]`: kind = ["channel", ...]; kinds and channel names checked."""
+    names = [c.name for c in channels]
+    routed: dict[str, tuple[str, ...]] = {}
+    for kind, chosen in table.items():
+        where = f"case_events.{kind}"
+        if kind not in EVENT_TYPES:
+            raise NotifyConfigError(
+                f"'{where}': no case event is called {kind!r}; kinds: {', '.join(EVENT_TYPES)}"
+            )
+        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+            raise NotifyConfigError(f"'{where}' must be a list of channel names")
+        for name in chosen:
+            if name not in names:
+                raise NotifyConfigError(f"'{where}': no channel {name!r} (see [channels.*])")
+        routed[kind] = tuple(dict.fromkeys(chosen))
+    if "sla_breached" not in routed:  # a breach pages where a high-severity alert would
+        routed["sla_breached"] = tuple(c.name for c in routes_of(channels, "high"))
+    return routed
 
 
 def _channel(name: str, t: dict[str, Any], environ: Mapping[str, str], base: Path) -> ChannelConfig:
@@ -209,5 +237,9 @@ def _table(value: Any, where: str) -> dict[str, Any]:
 def routes(config: NotifyConfig, severity: str) -> list[ChannelConfig]:
     """The channels an alert of this severity goes to (each channel's minimum applies).
     An unknown severity counts as the highest: better a page too many than one lost."""
+    return routes_of(config.channels, severity)
+
+
+def routes_of(channels: tuple[ChannelConfig, ...], severity: str) -> list[ChannelConfig]:
     rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
-    return [c for c in config.channels if rank >= SEVERITIES.index(c.min_severity)]
+    return [c for c in channels if rank >= SEVERITIES.index(c.min_severity)]

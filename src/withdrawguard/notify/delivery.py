@@ -130,7 +130,7 @@ class Deliverer:
         """Mark the dedup claim delivered (or drop it after a failure), then count the
         channel done for the message."""
         if job.claim:
-            alert_id = str(job.payload.get("alert_id", ""))
+            alert_id = str(job.payload.get("alert_id") or job.payload.get("event_id", ""))
             try:
                 if delivered:
                     await self._dedup.complete(job.claim, alert_id)

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from withdrawguard.notify.backlog import Backlog
@@ -47,6 +47,9 @@ from withdrawguard.notify.render import Message, render_alert, render_digest
 __all__ = ["DEFAULT_BACKLOG", "Notifier", "Source"]
 
 DEFAULT_BACKLOG = 1000
+CASE_EVENT_CLAIM_SECONDS = 30 * 24 * 3600
+"""How long a case event's delivery is remembered per channel (a replay within it is
+not sent again; the feed's committed offsets keep older events from coming back)."""
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,44 @@ class Notifier:
                 self._schedule_digest(ch)
             if settled:
                 await self._resolve(ch, incident, alert, source, None)
+
+    async def submit_case_event(
+        self,
+        payload: dict[str, Any],
+        message: Message,
+        channels: Sequence[str],
+        source: Source,
+        done: Callable[[], object],
+    ) -> None:
+        """Queue a case event for `channels`; `done` once all finish. The dedup claim is
+        per channel and event id (not per window): a replayed event is sent once."""
+        leave = await self.backlog.enter()
+        try:
+            self._start()
+            event_id = str(payload["event_id"])
+            incident = incident_key(f"case:{payload['event'].get('case_id', '')}", [event_id])
+            tracker = Tracker(len(channels), _both(leave, done))
+            for name in channels:
+                key = f"{self._prefix}:case-event:{name}:{event_id}"
+                try:
+                    fresh = await self._dedup.claim(key, event_id, CASE_EVENT_CLAIM_SECONDS)
+                except Exception as exc:  # noqa: BLE001 - fail open: a repeat beats a lost page
+                    log.warning(
+                        "dedup store unavailable (%s); notifying anyway", type(exc).__name__
+                    )
+                    fresh, key = True, ""
+                if not fresh:
+                    if self._metrics is not None:
+                        self._metrics.notification_deduplicated(name)
+                    tracker.finish()
+                    continue
+                job = Job(payload, source, tracker, key or None)
+                delivery = Delivery("case_event", payload, message, incident, f"{event_id}:{name}")
+                delivery.jobs.append(job)
+                self._queues[name].put_nowait(delivery)
+        except BaseException:
+            leave()
+            raise
 
     async def hold_update(
         self, hold: dict[str, Any], source: Source, done: Callable[[], object]

@@ -2,7 +2,9 @@
 
 Body: `{"type": "fraud_alert", "delivery_id", "incident_key", "alert": <fraud-alert
 payload>, "message": {"title", "text", "link"}}`; a digest has `"type": "digest"` and
-`"alerts": [...]` instead of `"alert"`. Headers: `X-Withdrawguard-Signature` (see
+`"alerts": [...]` instead of `"alert"`; a case event (docs/cases.md) has `"type":
+"case_event"`, `"event"` (the `case-events` payload) and `"case"` (customer_id, inbox,
+status) instead. Headers: `X-Withdrawguard-Signature` (see
 `withdrawguard.notify.signing` for verification) and `X-Withdrawguard-Delivery` (the same
 on every retry: receivers can drop repeats).
 """
@@ -23,6 +25,16 @@ DELIVERY_HEADER = "X-Withdrawguard-Delivery"
 
 def webhook_body(alert: dict[str, Any], ctx: SendContext) -> bytes:
     m = ctx.message
+    if ctx.action == "case_event":
+        return orjson.dumps(
+            {
+                "type": "case_event",
+                "delivery_id": ctx.delivery_id,
+                "event": alert["event"],
+                "case": alert["case"],
+                "message": {"title": m.title, "text": m.text(), "link": m.link},
+            }
+        )
     body: dict[str, Any] = {
         "type": "digest" if ctx.action == "digest" else "fraud_alert",
         "delivery_id": ctx.delivery_id,

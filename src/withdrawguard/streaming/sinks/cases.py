@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import faust
+from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
+from withdrawguard.adapters.case_store import Applied, RedisCaseStore, case_prefix
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.casework.config import load_case_config
-from withdrawguard.casework.service import CaseService, CaseTopics
-from withdrawguard.casework.sla import sla_report
+from withdrawguard.casework.service import Busy, CaseService, CaseTopics
+from withdrawguard.casework.sla import case_report, timings
+from withdrawguard.casework.sweeps import Sweeps, people_of
 from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Produce
 from withdrawguard.settings import Settings
@@ -27,13 +30,22 @@ from withdrawguard.streaming.sinks.consumer import SinkConsumer, make_consumer
 
 REDIS_TIMEOUT = 2.0
 SLA_INTERVAL = 30.0
-"""Seconds between two counts of each inbox's open and past-due cases."""
+"""Seconds between two counts of each inbox's cases (the gauges)."""
+SWEEP_INTERVAL = 15.0
+"""Seconds between two rounds of the sweeps (expiry, SLA breaches, auto-assignment)."""
 
 log = logging.getLogger(__name__)
 
 
 class CaseMetrics(Protocol):
+    """What case work counts (`adapters.case_metrics` says what each is)."""
+
     def cases_due(self, inbox: str, open_cases: int, past_due: int) -> None: ...
+    def cases_by_status(self, inbox: str, counts: Mapping[str, int]) -> None: ...
+    def cases_oldest_open(self, inbox: str, seconds: float) -> None: ...
+    def case_proposals_waiting(self, inbox: str, waiting: int, oldest_seconds: float) -> None: ...
+    def case_first_action(self, inbox: str, seconds: float) -> None: ...
+    def case_closed(self, inbox: str, outcome: str, seconds: float) -> None: ...
 
 
 def register_cases(
@@ -46,7 +58,7 @@ def register_cases(
         settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
     )
     names = t.TopicNames(settings)
-    store = RedisCaseStore(redis, case_prefix(settings.app_id))
+    store = RedisCaseStore(redis, case_prefix(settings.app_id), on_applied=_timed(metrics))
     service = CaseService(
         store,
         produce,
@@ -74,16 +86,33 @@ def register_cases(
     for feed in feeds:
         app.task(feed.run)
 
-    async def count_sla() -> None:
+    async def count() -> None:
         try:
-            report = await sla_report(store, config.inboxes, datetime.now(UTC))
+            reports = await case_report(store, config.inboxes, datetime.now(UTC))
         except RedisError as exc:  # Redis away: the gauges keep their last values
             log.warning("could not count the inboxes' cases: %s", exc)
             return
-        for inbox, (open_cases, past_due) in report.items():
-            metrics.cases_due(inbox, open_cases, past_due)
+        for r in reports:
+            metrics.cases_due(r.inbox, r.open_cases, r.past_due)
+            metrics.cases_by_status(r.inbox, r.by_status)
+            metrics.cases_oldest_open(r.inbox, r.oldest_open_seconds)
+            metrics.case_proposals_waiting(r.inbox, r.proposals, r.oldest_proposal_seconds)
 
-    app.timer(SLA_INTERVAL, name="withdrawguard.case_sla")(count_sla)
+    app.timer(SLA_INTERVAL, name="withdrawguard.case_sla")(count)
+    sweeps = Sweeps(
+        service, store, lambda: people_of(settings.users_file), clock=lambda: datetime.now(UTC)
+    )
+
+    async def sweep() -> None:
+        try:
+            swept = await sweeps.run()
+        except (RedisError, KafkaError, Busy, OSError) as exc:  # the next round retries
+            log.warning("case sweep stopped: %s", exc)
+            return
+        if swept is not None and (swept.expired or swept.breached or swept.assigned):
+            log.info("case sweep: %s", swept)
+
+    app.timer(SWEEP_INTERVAL, name="withdrawguard.case_sweep")(sweep)
 
     async def close(app: Any, **kwargs: Any) -> None:
         await asyncio.gather(*(feed.stop() for feed in feeds))  # one STOP_WAIT for both
@@ -91,3 +120,15 @@ def register_cases(
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
     return service
+
+
+def _timed(metrics: CaseMetrics) -> Callable[[Applied], None]:
+    def observe(applied: Applied) -> None:
+        after = applied.after
+        first, closed = timings(applied.before, after)
+        if after is not None and first is not None:
+            metrics.case_first_action(after.inbox, first)
+        if after is not None and closed is not None:
+            metrics.case_closed(after.inbox, after.outcome or "other", closed)
+
+    return observe

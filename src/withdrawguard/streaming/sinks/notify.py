@@ -1,4 +1,5 @@
-"""The notify feed: fraud alerts to people, through the channels of WG_NOTIFY_CONFIG.
+"""The notify feed: fraud alerts to people, through the channels of WG_NOTIFY_CONFIG
+(and, when it routes any, case events: `case_notify`).
 
 A sink consumer (`sink.SinkConsumer`, group `<app id>-notify`) reads `fraud-alerts` (and,
 when a PagerDuty channel is configured, `withdrawal-holds`, to resolve incidents) and
@@ -12,6 +13,7 @@ A record that cannot even be handed over is dead-lettered and the feed goes on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -20,18 +22,20 @@ import faust
 import orjson
 from faust.types import TopicT
 
+from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
 from withdrawguard.adapters.notify import build_channels
 from withdrawguard.adapters.notify.http import HttpClient
 from withdrawguard.adapters.notify.redis_store import RedisDedup, RedisIncidents
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.contract import wire
-from withdrawguard.contract.topics import TopicNames
+from withdrawguard.contract.topics import CASE_EVENTS, TopicNames
 from withdrawguard.notify.backlog import Backlog
 from withdrawguard.notify.channel import NotifyMetrics
 from withdrawguard.notify.config import load_notify_config
 from withdrawguard.notify.notifier import Notifier, Source
 from withdrawguard.registry.keys import notify_prefix
 from withdrawguard.settings import Settings
+from withdrawguard.streaming.sinks.case_notify import case_notify_feed
 from withdrawguard.streaming.sinks.consumer import Done, Record, SinkConsumer, make_consumer
 
 log = logging.getLogger(__name__)
@@ -103,10 +107,25 @@ def register_notifier(
         has_room=notifier.has_room,
         waited=None if metrics is None else metrics.notification_backpressure,
     )
-    app.task(feed.run)
+    feeds = [feed]
+    if any(config.case_events.values()):  # case events out (`[case_events]`)
+        store = RedisCaseStore(redis, case_prefix(settings.app_id))
+        names = TopicNames(settings)
+        feeds.append(
+            case_notify_feed(
+                settings,
+                notifier,
+                config,
+                store.summaries,
+                names.name(CASE_EVENTS),
+                names.sink_group("case-notify"),
+            )
+        )
+    for running in feeds:
+        app.task(running.run)
 
     async def stop(app: Any, **kwargs: Any) -> None:
-        await feed.stop()
+        await asyncio.gather(*(running.stop() for running in feeds))
         await notifier.stop()
 
     app.on_before_shutdown.connect(stop)  # type: ignore[arg-type]  # async receivers are awaited
