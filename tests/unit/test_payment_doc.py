@@ -3,7 +3,9 @@ use the real names (client classes, answer fields, the endpoint's path)."""
 
 from __future__ import annotations
 
+import io
 import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +64,30 @@ async def test_the_async_sample_fails_closed_on_an_unknown_withdrawal(
     assert await namespace["may_pay_out_async"]("W1") is True
 
 
-def test_the_http_sample_calls_the_endpoint_path_the_worker_serves() -> None:
+def test_the_http_sample_calls_the_endpoint_path_the_worker_serves_with_the_id_quoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     [http_sample] = [c for c in samples() if "urllib" in c]
-    assert "/api/withdrawals/{withdrawal_id}/decision" in http_sample
     assert PATH == "/api/withdrawals/{withdrawal_id}/decision"
+    namespace: dict[str, Any] = {}
+    exec(compile(http_sample, "payment-integration.md", "exec"), namespace)  # noqa: S102 - the doc's own sample
+    asked: list[str] = []
+
+    class Answer(io.BytesIO):
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+    def urlopen(request: Any, timeout: float) -> Answer:
+        asked.append(request.full_url)
+        return Answer(b'{"decision": "hold"}')
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    answer = namespace["decision_over_http"]("http://w:6066", "t", "W 1/2")
+    assert answer == {"decision": "hold"}
+    assert asked == ["http://w:6066" + PATH.replace("{withdrawal_id}", "W%201%2F2")]
 
 
 def test_every_answer_field_the_doc_lists_is_in_the_answer() -> None:
