@@ -198,12 +198,12 @@ def test_the_grace_period_covers_a_clean_stop() -> None:
         for p in (ROOT / "src/withdrawguard/streaming/sinks").glob("*.py")
         if p.name != "consumer.py"
     )
-    # the registry, the notifications, and the case intake and projection, which stop
-    # together (streaming/sinks/cases.py): three waits of STOP_WAIT at most
-    assert sinks == 4
+    # the registry, the notifications, and the case intake, projection and links feed,
+    # which stop together (streaming/sinks/cases.py): three waits of STOP_WAIT at most
+    assert sinks == 5
     sleep, seconds = CONTAINER["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep == "sleep"
-    needed = int(seconds) + (sinks - 1) * STOP_WAIT + FAUST_STOP_SECONDS
+    needed = int(seconds) + (sinks - 2) * STOP_WAIT + FAUST_STOP_SECONDS
     assert needed == 55
     assert POD["spec"]["terminationGracePeriodSeconds"] > needed
 

@@ -3,10 +3,10 @@
 Nothing happens at import. `create_app(settings, engine)` builds the detector's Faust
 app (`streaming.app.build_detector`) and registers around it, on the same app and web
 server: health, the ops console (with its policy page when the worker follows the
-policies topic), the decision API, the registry, notify and case sinks, the metrics timers and
-the guards. The worker entry point (`withdrawguard worker`) and the tests call it.
-Unless given other `metrics`, it counts with Prometheus metrics on a registry of its
-own, served on `/metrics` with Faust's sensors.
+policies topic), the decision API, the registry, notify, case and links sinks, the
+metrics timers and the guards. The worker entry point (`withdrawguard worker`) and the
+tests call it. Unless given other `metrics`, it counts with Prometheus metrics on a
+registry of its own, served on `/metrics` with Faust's sensors.
 """
 
 from __future__ import annotations
@@ -77,9 +77,8 @@ def create_app(
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set
     register_registry(app, settings, metrics)  # the hold registry in Redis
-    register_cases(
-        app, settings, producer_of(app), metrics
-    )  # case intake and projection (the service)
+    # case intake, projection and links (the service; its links follow the live policy)
+    register_cases(app, settings, producer_of(app), metrics, lambda: pipeline.engine.policy)
     register_metrics(
         app,
         metrics,
