@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -33,6 +34,7 @@ from withdrawguard.contract import topics as t
 from withdrawguard.contract import wire
 from withdrawguard.engine.outputs import DestinationObservation, IpObservation
 from withdrawguard.engine.policy import DAY, MINUTE, load_policy
+from withdrawguard.streaming.sinks.links import links_handler
 
 WINDOWS = LinkWindows(destination=30 * DAY, ip=60 * MINUTE, device=30 * DAY)
 NOW = int(datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
@@ -99,6 +101,16 @@ def test_touches_after_now_or_before_the_lookback_are_left_out() -> None:
     later = [Touch(dev, "A", NOW - DAY), Touch(dev, "B", NOW + MINUTE)]
     assert not _links("A", later)
     assert [x.customer_id for x in _links("A", later, now=NOW + MINUTE)] == ["B"]
+
+
+def test_once_linked_the_last_seen_is_the_other_customers_latest_touch() -> None:
+    touches = [
+        Touch(IP, "A", NOW - 10 * DAY),
+        Touch(IP, "B", NOW - 10 * DAY + MINUTE),
+        Touch(IP, "B", NOW - DAY),  # long after A's: no link of itself, but B's latest
+    ]
+    [link] = _links("A", touches)
+    assert link.last_seen == datetime.fromtimestamp((NOW - DAY) / 1000, UTC)
 
 
 def test_the_latest_touch_is_the_last_seen_and_links_come_newest_first() -> None:
@@ -171,9 +183,7 @@ class _Source:
     def __init__(self, touches: Sequence[Touch]) -> None:
         self.touches = touches
 
-    async def seen_by(
-        self, customer_id: str, since_ms: int, until_ms: int
-    ) -> list[tuple[Value, list[Slot]]]:
+    async def seen_by(self, customer_id: str, since_ms: int) -> list[tuple[Value, list[Slot]]]:
         return _kept(self.touches)
 
 
@@ -220,3 +230,34 @@ def test_the_cli_and_the_export_list_the_links_escaped() -> None:
     assert "<b>dev</b>" not in page and "&lt;b&gt;dev&lt;/b&gt;" in page
     assert "<td>case-9</td><td>investigating</td>" in page
     assert "none within the windows" in export_html(desk.case, desk.log)
+
+
+class _FlakyStore:
+    """Fails its first `record`, as Redis away would, then keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.kept: list[Touch] = []
+
+    async def record(self, touches: Sequence[Touch], windows: LinkWindows) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("Redis is away")
+        self.kept.extend(touches)
+
+    async def clear(self) -> int:
+        return 0
+
+
+async def test_the_links_feed_retries_while_redis_fails_and_skips_junk() -> None:
+    store = _FlakyStore()
+    handle = links_handler(store, {"ipo": t.IP_OBSERVATIONS}, lambda: WINDOWS)
+    finished: list[int] = []
+    login = IpObservation("198.18.0.7", "A", NOW, "l1", True, "dev-7f3a")
+    value = wire.encode_observations([login])
+    good = SimpleNamespace(topic="ipo", partition=0, offset=7, value=value)
+    await handle(good, lambda: finished.append(7))
+    assert store.calls == 2 and len(store.kept) == 2 and finished == [7]
+    junk = SimpleNamespace(topic="ipo", partition=0, offset=8, value=b"[1, 2]")
+    await handle(junk, lambda: finished.append(8))
+    assert finished == [7, 8] and store.calls == 2  # finished, nothing written

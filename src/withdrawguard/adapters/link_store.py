@@ -96,11 +96,9 @@ class RedisLinkStore:
                 )
             await pipe.execute()
 
-    async def seen_by(
-        self, customer_id: str, since_ms: int, until_ms: int
-    ) -> list[tuple[Value, list[Slot]]]:
+    async def seen_by(self, customer_id: str, since_ms: int) -> list[tuple[Value, list[Slot]]]:
         """The values the customer touched from `since_ms` on, each with every slot kept
-        of it from then on (those after `until_ms` too: `links_of` judges them)."""
+        of it from then on (`cases.links.links_of` leaves out those after its "now")."""
         raw = await self._redis.zrangebyscore(
             self.customer_key(customer_id), since_ms, "+inf", start=0, num=self._max_values
         )

@@ -20,7 +20,7 @@ their identity, never the account number.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -153,7 +153,7 @@ class Link:
     shown: str
     customer_id: str
     last_seen: datetime
-    """That customer's latest touch of the value (up to now)."""
+    """That customer's latest touch of the value (up to now, within the lookback)."""
     case_id: str | None = None
     """That customer's current case: the open one, else the latest; None: no case."""
     case_status: str | None = None
@@ -184,9 +184,14 @@ def links_of(
         window = windows.of_kind(value.kind)
         live = [s for s in slots if since <= s.last <= now_ms]
         mine = [s for s in live if s.customer_id == customer_id]
+        linked = {
+            s.customer_id
+            for s in live
+            if s.customer_id != customer_id and any(_near(s, m, window) for m in mine)
+        }
         latest: dict[str, int] = {}
         for s in live:
-            if s.customer_id != customer_id and any(_near(s, m, window) for m in mine):
+            if s.customer_id in linked:
                 latest[s.customer_id] = max(latest.get(s.customer_id, s.last), s.last)
         found.extend(
             Link(value.kind, value.shown, other, datetime.fromtimestamp(last / 1000, UTC))
@@ -207,14 +212,11 @@ def _near(a: Slot, b: Slot, window: int) -> bool:
 
 
 def with_cases(links: Sequence[Link], cases: Mapping[str, tuple[str, str]]) -> list[Link]:
-    """The links with each other customer's current case (customer -> (case id, status))."""
-    out = []
-    for link in links:
-        case = cases.get(link.customer_id)
-        if case is None:
-            out.append(link)
-        else:
-            out.append(
-                Link(link.kind, link.shown, link.customer_id, link.last_seen, case[0], case[1])
-            )
-    return out
+    """The links with each other customer's current case (customer -> (case id, status));
+    a customer not in `cases` has none."""
+    return [
+        replace(x, case_id=found[0], case_status=found[1])
+        if (found := cases.get(x.customer_id)) is not None
+        else x
+        for x in links
+    ]

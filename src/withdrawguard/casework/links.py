@@ -18,7 +18,16 @@ from datetime import datetime
 from typing import Protocol
 
 from withdrawguard.adapters.kafka_io import read_topic
-from withdrawguard.cases.links import Link, LinkWindows, Slot, Touch, Value, links_of, touches_of
+from withdrawguard.cases.links import (
+    Link,
+    LinkWindows,
+    Slot,
+    Touch,
+    Value,
+    links_of,
+    touches_of,
+    with_cases,
+)
 from withdrawguard.cases.summary import Summary
 from withdrawguard.contract import topics as t
 from withdrawguard.contract import wire
@@ -27,9 +36,7 @@ from withdrawguard.settings import Settings
 
 
 class LinkSource(Protocol):
-    async def seen_by(
-        self, customer_id: str, since_ms: int, until_ms: int
-    ) -> list[tuple[Value, list[Slot]]]: ...
+    async def seen_by(self, customer_id: str, since_ms: int) -> list[tuple[Value, list[Slot]]]: ...
 
 
 class LinkSink(Protocol):
@@ -52,15 +59,10 @@ class LinkReader:
         each with the other customer's current case id and status (None: no case)."""
         windows = self._windows()
         now_ms = int(now.timestamp() * 1000)
-        seen = await self._links.seen_by(customer_id, now_ms - windows.lookback, now_ms)
+        seen = await self._links.seen_by(customer_id, now_ms - windows.lookback)
         found = links_of(customer_id, now_ms, windows, seen)
         cases = await self._cases.current_cases(sorted({x.customer_id for x in found}))
-        return [
-            Link(x.kind, x.shown, x.customer_id, x.last_seen, s.case_id, s.status)
-            if (s := cases.get(x.customer_id)) is not None
-            else x
-            for x in found
-        ]
+        return with_cases(found, {c: (s.case_id, s.status) for c, s in cases.items()})
 
 
 def touches_in(topic: str, value: bytes) -> list[Touch]:
