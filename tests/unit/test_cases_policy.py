@@ -19,6 +19,7 @@ def test_defaults_are_24_hours_30_days_and_one_million_yen() -> None:
     assert policy.proposal_ttl == timedelta(hours=24)
     assert policy.max_suppression == timedelta(days=30)
     assert policy.four_eyes_release_at == {"JPY": Decimal(1_000_000)}
+    assert policy.link_device_window == timedelta(days=30)
 
 
 def test_a_cases_table_overrides_what_it_names() -> None:
@@ -26,6 +27,7 @@ def test_a_cases_table_overrides_what_it_names() -> None:
         """
         [cases]
         proposal_expiry_hours = 4
+        link_device_window_days = 7
         [cases.four_eyes_release_at]
         JPY = "500000"
         USD = "5000.50"
@@ -34,6 +36,7 @@ def test_a_cases_table_overrides_what_it_names() -> None:
     policy = case_policy_from(raw["cases"])
     assert policy.proposal_ttl == timedelta(hours=4)
     assert policy.max_suppression == timedelta(days=30)
+    assert policy.link_device_window == timedelta(days=7)
     assert policy.needs_four_eyes(Decimal("5000.50"), "USD")
     assert not policy.needs_four_eyes(Decimal("5000.49"), "USD")
     assert policy.needs_four_eyes(Decimal(1), "EUR")  # no threshold: always two people
@@ -50,6 +53,11 @@ def test_a_cases_table_overrides_what_it_names() -> None:
         ({"proposal_expiry_hours": True}, "'cases.proposal_expiry_hours' must be of type int"),
         ({"proposal_expiry_hours": 0}, "'cases.proposal_expiry_hours' must be from 1"),
         ({"max_suppression_days": 400}, "'cases.max_suppression_days' must be from 1 to 366"),
+        ({"link_device_window_days": 0}, "'cases.link_device_window_days' must be from 1 to 366"),
+        (
+            {"link_device_window_days": 1.5},
+            "'cases.link_device_window_days' must be of type int, got float",
+        ),
         ({"four_eyes_release_at": "1000000"}, "'cases.four_eyes_release_at' must be a table"),
         (
             {"four_eyes_release_at": {"jpy": "1"}},

@@ -199,8 +199,8 @@ def test_the_grace_period_covers_a_clean_stop() -> None:
         if p.name != "consumer.py"
     )
     # the registry; the alerts' and the case events' notify feeds, which stop together
-    # (streaming/sinks/notify.py); the case intake and projection, which stop together
-    # (streaming/sinks/cases.py): three waits of STOP_WAIT at most
+    # (streaming/sinks/notify.py); the case intake, projection and links feed, which stop
+    # together (streaming/sinks/cases.py): three waits of STOP_WAIT at most
     assert sinks == 5
     sleep, seconds = CONTAINER["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep == "sleep"

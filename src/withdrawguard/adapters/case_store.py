@@ -239,6 +239,26 @@ class RedisCaseStore:
         )
         return min((f.decode() for f in found), default=None)
 
+    async def current_cases(self, customer_ids: Sequence[str]) -> dict[str, Summary]:
+        """Each customer's current case in brief: the open one, else the latest opened;
+        customers with no case are left out. Two round trips whatever the number."""
+        if not customer_ids:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for c in customer_ids:
+                pipe.smembers(self.keys.open_of(c))
+                pipe.zrange(self.keys.customer(c), -1, -1)
+            found = await pipe.execute()
+        chosen: dict[str, str] = {}
+        for i, c in enumerate(customer_ids):
+            open_ids, latest = found[2 * i], found[2 * i + 1]
+            pick = min(open_ids) if open_ids else (latest[0] if latest else None)
+            if pick is not None:
+                chosen[c] = pick.decode()
+        summaries = await self.summaries(list(chosen.values()))
+        by_case = {s.case_id: s for s in summaries}
+        return {c: by_case[cid] for c, cid in chosen.items() if cid in by_case}
+
     async def _range(self, key: str, offset: int, limit: int) -> list[str]:
         raw = await self._redis.zrange(key, offset, offset + limit - 1)
         return [r.decode() for r in raw]

@@ -1,7 +1,8 @@
 """The case-work policy values: four-eyes release thresholds per currency, how long a
-proposal stays open, the longest suppression. Read from a `[cases]` table (meant to sit
-in the detection policy) and validated as engine/policy.py does: unknown keys, wrong
-types and out-of-range values are errors that name the key."""
+proposal stays open, the longest suppression, the window of device links (`cases.links`).
+Read from a `[cases]` table (meant to sit in the detection policy) and validated as
+engine/policy.py does: unknown keys, wrong types and out-of-range values are errors that
+name the key."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ _DEFAULTS: dict[str, Any] = {
     "proposal_expiry_hours": 24,
     "max_suppression_days": 30,
     "four_eyes_release_at": {"JPY": "1000000"},
+    "link_device_window_days": 30,
 }
 
 
@@ -34,6 +36,9 @@ class CasePolicy:
     four_eyes_release_at: Mapping[str, Decimal] = field(
         default_factory=lambda: {"JPY": Decimal(1_000_000)}
     )
+    link_device_window: timedelta = timedelta(days=30)
+    """Two customers signing in from one device this close in event time are linked (the
+    destination and IP links take their rules' windows from the detection policy)."""
 
     def needs_four_eyes(self, amount: Decimal, currency: str) -> bool:
         threshold = self.four_eyes_release_at.get(currency)
@@ -59,7 +64,8 @@ def case_policy_from(table: Mapping[str, Any], where: str = "cases") -> CasePoli
         if not _CURRENCY.fullmatch(currency):
             raise PolicyError(f"'{path}': the key must be an ISO 4217 code in upper case")
         amounts[currency] = decimal_at(text, path)
-    return CasePolicy(timedelta(hours=hours), timedelta(days=days), amounts)
+    device = _whole(raw["link_device_window_days"], f"{where}.link_device_window_days", 366)
+    return CasePolicy(timedelta(hours=hours), timedelta(days=days), amounts, timedelta(days=device))
 
 
 def _whole(value: Any, path: str, most: int) -> int:

@@ -1,5 +1,6 @@
 """`withdrawguard cases ...`: list, show, take, assign, comment, status, release,
-approve, withdraw, close, reopen, suppress, export, rebuild, away, back.
+approve, withdraw, close, reopen, suppress, export, rebuild, rebuild-links, away,
+back.
 
 Every action is taken as a console user (WG_USERS_FILE): `--user NAME`, the password
 read from `--password-file`, else asked on the terminal; the same refusals as the
@@ -25,21 +26,24 @@ from redis.exceptions import RedisError
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
 from withdrawguard.adapters.failures import explain_failure, report_defect
 from withdrawguard.adapters.kafka_io import kafka_produce, read_topic
+from withdrawguard.adapters.link_store import RedisLinkStore, links_prefix
 from withdrawguard.adapters.redis_connection import async_redis, explain
 from withdrawguard.auth.users import UsersFileError, authenticate, load_users
 from withdrawguard.cases import codec
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases.case import CaseFoldError
 from withdrawguard.cases.errors import CaseError
+from withdrawguard.cases.links import LinkWindows
 from withdrawguard.cases.people import ROLES, Actor
 from withdrawguard.casework import availability
 from withdrawguard.casework.config import load_case_config
 from withdrawguard.casework.export import export_html, export_json
+from withdrawguard.casework.links import LinkReader, rebuild_links
 from withdrawguard.casework.service import CaseService, CaseTopics
-from withdrawguard.casework.show import print_case, print_summaries
+from withdrawguard.casework.show import print_case, print_links, print_summaries
 from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Record
-from withdrawguard.engine.policy import PolicyError
+from withdrawguard.engine.policy import PolicyError, load_policy
 from withdrawguard.secret import SecretFileError, read_secret_file
 from withdrawguard.settings import Settings
 
@@ -92,10 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("person", help="a user of WG_USERS_FILE (someone else: a supervisor)")
     p.add_argument("--until", required=True, help="RFC 3339 time with an offset")
     sub.add_parser("back", help="mark a person available again").add_argument("person")
+    sub.add_parser("rebuild-links", help="delete the links and fold the observation topics again")
     for name, p in sub.choices.items():
         p.add_argument("--user", required=True, help="a user of WG_USERS_FILE")
         p.add_argument("--password-file", type=Path, help="its password (first line)")
-        if name not in (*READS, "take", "rebuild", "away", "back"):
+        if name not in (*READS, "take", "rebuild", "rebuild-links", "away", "back"):
             p.add_argument("--note", help="why (required to comment, close, reopen, suppress)")
             p.add_argument("--seen", type=int, help="the case version you looked at")
 
@@ -149,9 +154,16 @@ async def _run(args: argparse.Namespace, settings: Settings, actor: Actor, out: 
     store = RedisCaseStore(redis, case_prefix(settings.app_id))
     names = t.TopicNames(settings)
     topics = CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS))
+    windows = LinkWindows.of(load_policy(settings.policy_file), config.policy.link_device_window)
+    link_store = RedisLinkStore(redis, links_prefix(settings.app_id))
     try:
         if args.cases_command == "rebuild":
             return await _rebuild(store, settings, topics.events, actor, out)
+        if args.cases_command == "rebuild-links":
+            _supervisor(actor, "rebuilding the links")
+            deleted, records, skipped = await rebuild_links(settings, link_store, windows)
+            print(f"deleted {deleted} keys; folded {records} records, skipped {skipped}", file=out)
+            return 0
         if args.cases_command in ("away", "back"):
             users = load_users(settings.users_file)
             if args.cases_command == "back":
@@ -161,7 +173,8 @@ async def _run(args: argparse.Namespace, settings: Settings, actor: Actor, out: 
             print(await availability.away(store, actor, args.person, until, users), file=out)
             return 0
         if args.cases_command in READS:
-            service = CaseService(store, _no_produce, topics, config, clock=_now)
+            links = LinkReader(link_store, store, lambda: windows)
+            service = CaseService(store, _no_produce, topics, config, clock=_now, links=links)
             return await _read(service, args, actor, out)
         async with kafka_produce(settings) as produce:
             service = CaseService(store, produce, topics, config, clock=_now)
@@ -180,17 +193,20 @@ async def _read(service: CaseService, args: argparse.Namespace, actor: Actor, ou
         return 0
     case = await service.case(args.case)
     events = await service.events(args.case)
+    now = _now()
+    links = await service.links_of(case.customer_id, now)
     if args.cases_command == "show":
-        print_case(case, events, _now(), out)
+        print_case(case, events, now, out)
+        print_links(links, out)
         return 0
     if args.json_file is None and args.html_file is None:
         raise Refused("say where: --json FILE and/or --html FILE")
     if args.json_file is not None:
-        body = orjson.dumps(export_json(case, events), option=orjson.OPT_INDENT_2)
+        body = orjson.dumps(export_json(case, events, links), option=orjson.OPT_INDENT_2)
         args.json_file.write_bytes(body + b"\n")
         print(f"wrote {args.json_file}", file=out)
     if args.html_file is not None:
-        args.html_file.write_text(export_html(case, events), encoding="utf-8")
+        args.html_file.write_text(export_html(case, events, links), encoding="utf-8")
         print(f"wrote {args.html_file}", file=out)
     return 0
 
@@ -254,10 +270,7 @@ def _command(args: argparse.Namespace, seen: int, command_id: str, settings: Set
 async def _rebuild(
     store: RedisCaseStore, settings: Settings, topic: str, actor: Actor, out: TextIO
 ) -> int:
-    if not actor.may("see_all"):
-        raise Refused(
-            f"rebuilding the case store takes a supervisor or admin; {actor.user} is {actor.role}"
-        )
+    _supervisor(actor, "rebuilding the case store")
     deleted = await store.clear()
     applied, skipped = 0, 0
     async for raw in read_topic(settings, topic):
@@ -273,6 +286,11 @@ async def _rebuild(
         file=out,
     )
     return 0
+
+
+def _supervisor(actor: Actor, what: str) -> None:
+    if not actor.may("see_all"):
+        raise Refused(f"{what} takes a supervisor or admin; {actor.user} is {actor.role}")
 
 
 async def _no_produce(record: Record) -> Any:

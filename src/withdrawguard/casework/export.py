@@ -1,7 +1,7 @@
-"""A case for the file: JSON (the case, its holds and every event as on the topic) and a
-printable HTML page (timeline, holds and their fate, every action with actor and time,
-comments). Every text from the case is escaped: notes are written by people, and the
-detector's ids come from producers."""
+"""A case for the file: JSON (the case, its holds, its customer's links to other
+customers and every event as on the topic) and a printable HTML page (timeline, holds and
+their fate, links, every action with actor and time, comments). Every text from the case
+is escaped: notes are written by people, and the detector's ids come from producers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from withdrawguard.cases import codec
 from withdrawguard.cases.case import Case
 from withdrawguard.cases.events import SYSTEM, CaseEvent
+from withdrawguard.cases.links import Link
 
 _DETAIL_FIELDS = (
     "inbox", "assignee", "status", "outcome", "hold_id", "proposal_id", "expires_at",
@@ -20,7 +21,9 @@ _DETAIL_FIELDS = (
 )  # fmt: skip
 
 
-def export_json(case: Case, events: Sequence[CaseEvent]) -> dict[str, Any]:
+def export_json(
+    case: Case, events: Sequence[CaseEvent], links: Sequence[Link] = ()
+) -> dict[str, Any]:
     return {
         "case_id": case.case_id,
         "customer_id": case.customer_id,
@@ -44,12 +47,13 @@ def export_json(case: Case, events: Sequence[CaseEvent]) -> dict[str, Any]:
             }
             for h in case.holds
         ],
+        "links": [x.to_json() for x in links],
         "events": [codec.encode(e) for e in events],
     }
 
 
-def export_html(case: Case, events: Sequence[CaseEvent]) -> str:
-    data = export_json(case, events)
+def export_html(case: Case, events: Sequence[CaseEvent], links: Sequence[Link] = ()) -> str:
+    data = export_json(case, events, links)
     e = escape
     facts = "".join(
         f"<tr><th>{e(k.replace('_', ' '))}</th><td>{e(_shown(data[k]))}</td></tr>"
@@ -60,6 +64,12 @@ def export_html(case: Case, events: Sequence[CaseEvent]) -> str:
         f"<tr><td>{e(h['hold_id'])}</td><td>{e(_shown(h['withdrawal_id']))}</td>"
         f"<td class=num>{e(h['amount'])} {e(h['currency'])}</td><td>{e(h['fate'])}</td></tr>"
         for h in data["holds"]
+    )
+    linked = "".join(
+        f"<tr><td>{e(x['kind'])}</td><td>{e(x['value'])}</td><td>{e(x['customer_id'])}</td>"
+        f"<td>{e(x['last_seen'])}</td><td>{e(_shown(x['case_id']))}</td>"
+        f"<td>{e(_shown(x['case_status']))}</td></tr>"
+        for x in data["links"]
     )
     timeline = "".join(_row(obj) for obj in data["events"])
     comments = "".join(
@@ -81,6 +91,9 @@ td.num {{ text-align: right; }} p {{ white-space: pre-wrap; margin: .2em 0; }}
 <table>{facts}</table>
 <h2>Holds and their fate</h2>
 <table><tr><th>hold</th><th>withdrawal</th><th>amount</th><th>fate</th></tr>{holds}</table>
+<h2>Links: other customers sharing a destination, IP or device</h2>
+<table><tr><th>kind</th><th>value</th><th>customer</th><th>last seen</th><th>case</th>
+<th>status</th></tr>{linked or "<tr><td colspan=6>none within the windows</td></tr>"}</table>
 <h2>Timeline: every action, with actor and time</h2>
 <table><tr><th>at</th><th>actor</th><th>event</th><th>details</th><th>note</th></tr>{timeline}</table>
 <h2>Comments</h2>

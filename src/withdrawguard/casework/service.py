@@ -31,10 +31,12 @@ from withdrawguard.cases.commands import Claim, Command, decide
 from withdrawguard.cases.errors import CaseError, Forbidden, NotFound
 from withdrawguard.cases.events import CaseEvent, Trigger
 from withdrawguard.cases.intake import intake
+from withdrawguard.cases.links import Link
 from withdrawguard.cases.people import Actor
 from withdrawguard.cases.summary import Summary
 from withdrawguard.casework.config import CaseConfig
 from withdrawguard.casework.decisions import decisions_for
+from withdrawguard.casework.links import LinkReader
 from withdrawguard.casework.store import CaseStore
 from withdrawguard.contract.records import Produce, Record
 
@@ -82,8 +84,10 @@ class CaseService:
         new_id: Callable[[], str] = lambda: f"cmd-{uuid.uuid4().hex[:20]}",
         lock_ttl_ms: int = LOCK_TTL_MS,
         lock_wait: float = LOCK_WAIT,
+        links: LinkReader | None = None,
     ) -> None:
         self.store, self.config = store, config
+        self._links = links
         self._produce, self._topics = produce, topics
         self._clock, self._sleep, self._new_id = clock, sleep, new_id
         self._ttl, self._wait = lock_ttl_ms, lock_wait
@@ -115,6 +119,13 @@ class CaseService:
 
     async def mine(self, actor: Actor, limit: int = 100) -> list[Summary]:
         return await self.store.summaries(await self.store.assigned_to(actor.user, limit))
+
+    async def links_of(self, customer_id: str, now: datetime) -> list[Link]:
+        """Other customers sharing a destination, a source IP or a device with the customer
+        within the rules' windows, each with their current case (`casework.links`)."""
+        if self._links is None:
+            raise RuntimeError("this case service was built without the links projection")
+        return await self._links.for_customer(customer_id, now)
 
     # ------------------------------------------------------------ people
 

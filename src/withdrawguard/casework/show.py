@@ -10,6 +10,7 @@ from withdrawguard.cases import codec
 from withdrawguard.cases.assignment import sla
 from withdrawguard.cases.case import Case
 from withdrawguard.cases.events import CaseEvent
+from withdrawguard.cases.links import Link
 from withdrawguard.cases.summary import Summary
 
 
@@ -58,6 +59,15 @@ def print_case(case: Case, events: Sequence[CaseEvent], now: datetime, out: Text
         body = codec.encode(e)
         note = f": {body['note']}" if body.get("note") else ""
         print(f"  {body['at']}  {e.actor:<12} {e.kind}{note}", file=out)
+
+
+def print_links(links: Sequence[Link], out: TextIO) -> None:
+    """Other customers sharing a destination, an IP or a device, with their case."""
+    print("links:" if links else "links: none within the windows", file=out)
+    for x in links:
+        case = f"{x.case_id} {x.case_status}" if x.case_id else "no case"
+        seen = x.last_seen.isoformat().replace("+00:00", "Z")
+        print(f"  {x.kind:<11} {x.shown}  {x.customer_id}  last seen {seen}  {case}", file=out)
 
 
 def _left(delta: timedelta) -> str:

@@ -141,22 +141,27 @@ class DestinationObservation:
 
 @dataclass(frozen=True, slots=True)
 class IpObservation:
-    """For the IP stage (keyed by source IP): one login attempt."""
+    """For the IP stage (keyed by source IP): one login attempt, with the device it named
+    (the IP stage ignores it; the case links follow it, `cases.links`)."""
 
     ip: str
     customer_id: str
     ts: int
     event_id: str
     success: bool
+    device: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "ip": self.ip,
             "customer_id": self.customer_id,
             "ts": self.ts,
             "event_id": self.event_id,
             "success": self.success,
         }
+        if self.device is not None:
+            wire["device"] = self.device  # left out when absent, as records before it were
+        return wire
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ def record_login(state: CustomerState, e: Login, ts: int, out: Outcome, net: str
     """A login, once: its IP observed, a success's device and network sighted."""
     if e.event_id in state.logins_ok or e.event_id in state.logins_failed:
         return False
-    out.ips.append(IpObservation(e.ip, e.customer_id, ts, e.event_id, e.success))
+    out.ips.append(IpObservation(e.ip, e.customer_id, ts, e.event_id, e.success, e.device_id))
     if not e.success:
         state.logins_failed[e.event_id] = ts
         return True

@@ -3,10 +3,10 @@
 Nothing happens at import. `create_app(settings, engine)` builds the detector's Faust
 app (`streaming.app.build_detector`) and registers around it, on the same app and web
 server: health, the ops console (with its policy page when the worker follows the
-policies topic), the decision API, the registry, notify and case sinks, the metrics timers and
-the guards. The worker entry point (`withdrawguard worker`) and the tests call it.
-Unless given other `metrics`, it counts with Prometheus metrics on a registry of its
-own, served on `/metrics` with Faust's sensors.
+policies topic), the decision API, the registry, notify, case and links sinks, the
+metrics timers and the guards. The worker entry point (`withdrawguard worker`) and the
+tests call it. Unless given other `metrics`, it counts with Prometheus metrics on a
+registry of its own, served on `/metrics` with Faust's sensors.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def create_app(
         page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
     guards = register_guards(app, metrics, settings.wedge_seconds, pipeline.waits.describe)
     register_health(app, guards.not_live)
-    # case intake and projection; the console acts through the same case service
-    cases = register_cases(app, settings, producer_of(app), metrics)
+    # case intake, projection and links; the console acts through the same case service,
+    # whose links follow the live policy's windows
+    cases = register_cases(app, settings, producer_of(app), metrics, lambda: pipeline.engine.policy)
     register_console(app, settings, pipeline.customers, page, cases)  # ops console, sign-in
     register_decision_api(app, settings)
     register_notifier(app, settings, pipeline, metrics)  # only when WG_NOTIFY_CONFIG is set

@@ -1,6 +1,7 @@
 """Case work in the worker: the case service over the Redis case store and the worker's
-producer, and its two sinks (intake, projection), each a sink consumer of its own group
-committing only what is done (`consumer.SinkConsumer`). The inboxes and case policy are
+producer, and its three sinks (intake, projection, and the links feed of the case page's
+links), each a sink consumer of its own group committing only what is done
+(`consumer.SinkConsumer`). The inboxes and case policy are
 read here, at start: a bad WG_INBOXES_FILE stops the worker with the key at fault."""
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from withdrawguard.adapters.case_store import Applied, RedisCaseStore, case_prefix
+from withdrawguard.adapters.link_store import RedisLinkStore, links_prefix
 from withdrawguard.adapters.redis_connection import async_redis
+from withdrawguard.cases.links import LinkWindows
 from withdrawguard.casework.config import load_case_config
+from withdrawguard.casework.links import LinkReader
 from withdrawguard.casework.service import Busy, CaseService, CaseTopics
 from withdrawguard.casework.sla import case_report, timings
 from withdrawguard.casework.sweeps import Sweeps, people_of
 from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Produce
+from withdrawguard.engine.policy import Policy
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.sinks.case_intake import SOURCES, intake_handler
 from withdrawguard.streaming.sinks.case_projection import projection_handler
 from withdrawguard.streaming.sinks.consumer import SinkConsumer, make_consumer
+from withdrawguard.streaming.sinks.links import links_feed
 
 REDIS_TIMEOUT = 2.0
 SLA_INTERVAL = 30.0
@@ -49,22 +55,35 @@ class CaseMetrics(Protocol):
 
 
 def register_cases(
-    app: faust.App, settings: Settings, produce: Produce, metrics: CaseMetrics
+    app: faust.App,
+    settings: Settings,
+    produce: Produce,
+    metrics: CaseMetrics,
+    live_policy: Callable[[], Policy],
 ) -> CaseService:
-    """Run the case intake and projection sinks with the worker, and count each inbox's
-    cases against its SLA; return the service they use (the console calls the same)."""
+    """Run the case intake, projection and links sinks with the worker, and count each
+    inbox's cases against its SLA; return the service they use (the console calls the
+    same; `service.links_of(customer_id, now)` gives a case page's links, with the
+    windows of `live_policy()`, the detection policy deciding now)."""
     config = load_case_config(settings.inboxes_file)
     redis = async_redis(
         settings, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
     )
     names = t.TopicNames(settings)
     store = RedisCaseStore(redis, case_prefix(settings.app_id), on_applied=_timed(metrics))
+    link_store = RedisLinkStore(redis, links_prefix(settings.app_id))
+    device = config.policy.link_device_window
+
+    def windows() -> LinkWindows:
+        return LinkWindows.of(live_policy(), device)
+
     service = CaseService(
         store,
         produce,
         CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS)),
         config,
         clock=lambda: datetime.now(UTC),
+        links=LinkReader(link_store, store, windows),
     )
     logical = {names.name(s): s for s in SOURCES}
     feeds = [
@@ -82,6 +101,7 @@ def register_cases(
                 settings, names.sink_group("case-projection"), [names.name(t.CASE_EVENTS)], listener
             ),
         ),
+        links_feed(settings, link_store, windows),
     ]
     for feed in feeds:
         app.task(feed.run)
@@ -115,7 +135,7 @@ def register_cases(
     app.timer(SWEEP_INTERVAL, name="withdrawguard.case_sweep")(sweep)
 
     async def close(app: Any, **kwargs: Any) -> None:
-        await asyncio.gather(*(feed.stop() for feed in feeds))  # one STOP_WAIT for both
+        await asyncio.gather(*(feed.stop() for feed in feeds))  # one STOP_WAIT for all
         await redis.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
 
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]  # async receivers are awaited
