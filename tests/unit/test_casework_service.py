@@ -16,7 +16,8 @@ from withdrawguard.cases.errors import Conflict, Forbidden, Invalid, NotFound
 from withdrawguard.cases.inboxes import InboxError
 from withdrawguard.cases.policy import CasePolicy
 from withdrawguard.casework.config import CaseConfig, load_case_config
-from withdrawguard.casework.service import Busy, CaseService
+from withdrawguard.casework.locks import Busy
+from withdrawguard.casework.service import CaseService
 from withdrawguard.engine.policy import PolicyError
 
 CONFIG = load_case_config(None)

@@ -201,10 +201,10 @@ def test_the_grace_period_covers_a_clean_stop() -> None:
     # the registry; the alerts' and the case events' notify feeds, which stop together
     # (streaming/sinks/notify.py); the case intake, projection and links feed, which stop
     # together (streaming/sinks/cases.py): three waits of STOP_WAIT at most
-    assert sinks == 5
+    assert sinks == 6
     sleep, seconds = CONTAINER["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep == "sleep"
-    needed = int(seconds) + (sinks - 2) * STOP_WAIT + FAUST_STOP_SECONDS
+    needed = int(seconds) + 3 * STOP_WAIT + FAUST_STOP_SECONDS
     assert needed == 55
     assert POD["spec"]["terminationGracePeriodSeconds"] > needed
 

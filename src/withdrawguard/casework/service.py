@@ -37,21 +37,13 @@ from withdrawguard.cases.summary import Summary
 from withdrawguard.casework.config import CaseConfig
 from withdrawguard.casework.decisions import decisions_for
 from withdrawguard.casework.links import LinkReader
+from withdrawguard.casework.locks import LOCK_TTL_MS, LOCK_WAIT, Busy, CustomerLocks
 from withdrawguard.casework.store import CaseStore
 from withdrawguard.contract.records import Produce, Record
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_MS = 15_000
-LOCK_WAIT = 5.0
-LOCK_POLL = 0.02
 TAKE_ATTEMPTS = 50
-
-
-class Busy(CaseError):
-    """Someone else is changing the customer's cases right now (409: try again)."""
-
-    status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +82,7 @@ class CaseService:
         self._links = links
         self._produce, self._topics = produce, topics
         self._clock, self._sleep, self._new_id = clock, sleep, new_id
-        self._ttl, self._wait = lock_ttl_ms, lock_wait
+        self._locks = CustomerLocks(store, lock_ttl_ms, lock_wait, sleep)
 
     def new_command_id(self) -> str:
         return self._new_id()
@@ -135,7 +127,7 @@ class CaseService:
         if not found:
             raise NotFound(f"no case {command.case_id}")
         customer = found[0].customer_id
-        token = await self._held(customer)
+        token = await self._locks.held(customer)
         try:
             case = await self.case(command.case_id)  # as it stands under the lock
             events = decide(
@@ -148,7 +140,7 @@ class CaseService:
             )
             return await self._write(case, events)
         finally:
-            await self.store.unlock(_scope(customer), token)
+            await self._locks.release(customer, token)
 
     async def take_next(self, actor: Actor, inbox: str | None = None) -> Case | None:
         """Claim the unassigned case due first in `inbox` (or any inbox `actor` may
@@ -162,7 +154,7 @@ class CaseService:
             if candidate is None:
                 return None
             skip.add(candidate.case_id)
-            token = await self._lock(candidate.customer_id, wait=0)
+            token = await self._locks.take(candidate.customer_id, wait=0)
             if token is None:
                 continue
             try:
@@ -188,7 +180,7 @@ class CaseService:
                 continue
             finally:
                 if token is not None:
-                    await self.store.unlock(_scope(candidate.customer_id), token)
+                    await self._locks.release(candidate.customer_id, token)
         return None
 
     def _workable(self, actor: Actor, inbox: str | None) -> list[str]:
@@ -220,7 +212,7 @@ class CaseService:
     async def intake(self, customer_id: str, news: Trigger) -> list[CaseEvent]:
         """Open or join the customer's case with the detector's news (idempotent: the
         same news gives the same event ids, which the store applies once)."""
-        token = await self._held(customer_id)
+        token = await self._locks.held(customer_id)
         try:
             cases = await self.store.cases_of(customer_id)
             if news.hold_status == "held" and any(c.hold(news.ref_id) for c in cases):
@@ -234,7 +226,7 @@ class CaseService:
             await self._write(before, events)
             return events
         finally:
-            await self.store.unlock(_scope(customer_id), token)
+            await self._locks.release(customer_id, token)
 
     async def project(self, event: CaseEvent) -> bool:
         """Apply one event read back from `case-events` (the projection sink); if it
@@ -259,7 +251,7 @@ class CaseService:
         found = await self.store.summaries([case_id])
         if not found:
             return []
-        token = await self._held(found[0].customer_id)
+        token = await self._locks.held(found[0].customer_id)
         try:
             case = await self.store.case(case_id)
             events = change(case) if case is not None else []
@@ -267,7 +259,7 @@ class CaseService:
                 await self._write(case, events)
             return events
         finally:
-            await self.store.unlock(_scope(found[0].customer_id), token)
+            await self._locks.release(found[0].customer_id, token)
 
     # ------------------------------------------------------------ writing
 
@@ -293,29 +285,6 @@ class CaseService:
         ]
         await _all_acked([await self._produce(r) for r in records])
         return len(records)
-
-    async def _held(self, customer_id: str) -> str:
-        """The customer's lock, waited for up to `lock_wait` seconds (else Busy)."""
-        token = await self._lock(customer_id, wait=max(self._wait, LOCK_POLL))
-        assert token is not None  # with a wait, _lock returns a token or raises Busy
-        return token
-
-    async def _lock(self, customer_id: str, *, wait: float) -> str | None:
-        """The owner token of the customer's lock, waiting up to `wait` seconds; with
-        `wait` 0, None when it is held; Busy when it stays held."""
-        scope, waited = _scope(customer_id), 0.0
-        while True:
-            token = await self.store.lock(scope, self._ttl)
-            if token is not None or wait == 0:
-                return token
-            if waited >= wait:
-                raise Busy(f"customer {customer_id}'s cases are being changed; try again")
-            await self._sleep(LOCK_POLL)
-            waited += LOCK_POLL
-
-
-def _scope(customer_id: str) -> str:
-    return f"customer:{customer_id}"
 
 
 async def _all_acked(pending: Sequence[Awaitable[Any] | None]) -> None:

@@ -22,7 +22,8 @@ from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.cases.links import LinkWindows
 from withdrawguard.casework.config import load_case_config
 from withdrawguard.casework.links import LinkReader
-from withdrawguard.casework.service import Busy, CaseService, CaseTopics
+from withdrawguard.casework.locks import Busy
+from withdrawguard.casework.service import CaseService, CaseTopics
 from withdrawguard.casework.sla import case_report, timings
 from withdrawguard.casework.sweeps import Sweeps, people_of
 from withdrawguard.contract import topics as t
