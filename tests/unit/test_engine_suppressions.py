@@ -145,7 +145,8 @@ def test_a_suppression_is_not_in_force_before_it_was_made(player: Player) -> Non
     )
     verdicts = [v for v in player.verdicts if v.withdrawal_id == "c1-wd1"]
     assert [v.decision for v in verdicts] == ["hold"]  # never released by it
-    assert player.hold("c1-wd1").status == "held"
+    hold = player.hold("c1-wd1")
+    assert hold.status == "held" and hold.payload["actor"] is None
 
 
 def test_another_customer_is_not_affected(player: Player) -> None:
@@ -276,3 +277,34 @@ def test_a_suppress_decision_lasting_exactly_366_days_is_accepted() -> None:
     decision = decode_object(body, "case_decision")
     assert isinstance(decision, CaseDecision) and decision.until == T0 + 366 * DAY
     assert decision.reason_codes == PHONE_REASONS and decision.case_id == "case-c1"
+
+
+def _mule_sets(cid: str, dest_of: str, at: datetime) -> s.Message:
+    """Another customer sets `dest_of`'s new destination: DESTINATION_SHARED for both."""
+    return s.change(
+        cid,
+        f"{cid}-d-shared",
+        at,
+        "withdrawal_destination",
+        "branch",
+        destination=new_dest(dest_of),
+    )
+
+
+@pytest.mark.parametrize("suppression_first", [True, False])
+def test_later_evidence_of_a_reason_not_muted_holds_again_whatever_came_first(
+    player: Player, suppression_first: bool
+) -> None:
+    """Muted first or released on the suppression's arrival, a withdrawal that later
+    evidence (another customer setting its destination) holds ends held, for that."""
+    made = mute("c1", at=T0 + 10 * MIN, until=T0 + DAY)
+    w = withdraw("c1", 1, T0 + HOUR)
+    player.play([*new_phone("c1"), *s.honest_history("c2", T0)])
+    player.play([made, w] if suppression_first else [w, made])
+    assert player.latest("c1-wd1").decision == "allow"
+    player.play([_mule_sets("c2", "c1", T0 + 2 * HOUR)])
+    verdict = player.latest("c1-wd1")
+    assert verdict.decision == "hold"
+    assert set(verdict.reason_codes) == {"DESTINATION_SHARED", "LATE_EVIDENCE"}
+    hold = player.hold("c1-wd1")
+    assert hold.status == "held" and hold.payload["actor"] is None

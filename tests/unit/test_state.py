@@ -108,11 +108,12 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     state = rich_state(player)
     state.suppressions = {}
     for w in state.withdrawals.values():
-        w.suppressed = []
-    # What version 2 wrote: no suppressions after `seen`, no `suppressed` per withdrawal.
+        w.suppressed, w.lifted = [], False
+    # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
+    # withdrawal.
     version, *fields = orjson.loads(encode_state(state))
     assert version == 3
-    fields[8] = {k: v[:-1] for k, v in fields[8].items()}  # the withdrawals' records
+    fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
     version_2 = orjson.dumps([2, *fields[:-1]])
     assert decode_state(version_2) == state
 
@@ -152,6 +153,7 @@ def test_the_version_3_layout_is_pinned_so_a_field_change_needs_a_new_version() 
             "alerts",
             "late_note",
             "suppressed",
+            "lifted",
         ),
         "SharedRec": ("first_ts", "customers", "evidence"),
         "FlagRec": ("start", "end", "customers", "evidence"),

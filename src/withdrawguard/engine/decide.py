@@ -170,7 +170,8 @@ class Engine:
             m = record_suppression(state, e, ts)
             for wid in covered(state, m):
                 if (a := self.assess(state, wid)).decision == "allow":
-                    state.withdrawals[wid].suppressed = rows(a.suppressed)
+                    w = state.withdrawals[wid]
+                    w.suppressed, w.lifted = rows(a.suppressed), True
                     self._release(state, wid, ts, e.actor, e.note, out)
             return True
         assert e.withdrawal_id is not None
@@ -200,7 +201,7 @@ class Engine:
         for wid, rec in sorted(state.withdrawals.items(), key=lambda kv: (kv[1].ts, kv[0])):
             if rec.event_id == getattr(event, "event_id", None) or wid in state.cases:
                 continue  # just decided, or a person already acted on it
-            if rec.hold not in (None, "held"):
+            if rec.hold not in (None, "held") and not rec.lifted:
                 continue
             if rec.ts < floor or (since is not None and rec.ts < since):
                 continue
@@ -241,8 +242,9 @@ class Engine:
         out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
         if decision == "hold":
             placed = rec.hold is None
-            if placed:
-                rec.hold, rec.hold_created = "held", at
+            if placed or rec.lifted:  # new, or held again after a suppression released it
+                rec.hold, rec.hold_created = "held", rec.hold_created or at
+                rec.lifted, rec.actor, rec.note = False, None, None
             rec.hold_updated = at
             out.holds.append(HoldUpdate.of(state.customer_id, wid, rec, placed=placed))
         if decision == "hold" or rec.risk_score >= self.policy.alert_score:

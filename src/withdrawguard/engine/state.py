@@ -87,6 +87,9 @@ class WithdrawalRec:
     """How late evidence first escalated this verdict (kept for re-issued verdicts)."""
     suppressed: list[list[Any]] = field(default_factory=list)
     """[reason code, suppression id, case id, until] per reason a suppression muted."""
+    lifted: bool = False
+    """Released by a suppression heard of after it, not by a person: later evidence of a
+    reason not muted holds it again, as it would have had the suppression come first."""
 
 
 @dataclass(slots=True)
