@@ -107,3 +107,19 @@ def test_a_suppression_made_through_the_cli_mutes_its_reasons_until_it_ends(
     )
     assert after["decision"] == "hold" and after["suppressed"] == []
     assert set(PHONE_REASONS) <= {r["code"] for r in after["reasons"]}
+
+    # Leave no open case for another test's take-next: release both holds, then close.
+    holds = {f"hold-{cid}-wd1", f"hold-{cid}-wd3"}
+    bus.wait_for(
+        "the later hold on the case",
+        lambda: any(
+            c.case_id == case.case_id and holds <= {h.hold_id for h in c.holds}
+            for c in _cases_of(settings, cid)
+        ),
+        timeout=60,
+    )
+    for hold in sorted(holds):
+        released = cli("release", case.case_id, hold, "--note", "customer verified")
+        assert released.returncode == 0, released.stderr
+    closed = cli("close", case.case_id, "customer_verified", "--note", "new phone confirmed")
+    assert closed.returncode == 0, closed.stderr
