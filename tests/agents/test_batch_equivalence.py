@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
 from tests.agents.conftest import Sent, capture_sends
+from tests.unit.test_engine_suppressions import PHONE_REASONS, new_phone, withdraw
 from withdrawguard.contract import topics as t
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
 from withdrawguard.settings import Settings
+from withdrawguard.sim import scenarios as s
 from withdrawguard.sim.generate import SimConfig, generate
 from withdrawguard.streaming.detect.placement import Placement, partition_for
 from withdrawguard.worker.app import Detector, create_app
@@ -54,8 +57,24 @@ class Event:
 
 @pytest.fixture(scope="module")
 def history() -> list[tuple[str, bytes, bytes, float]]:
-    sim = generate(SimConfig(seed=5, customers=120, attacks=12))
-    return [(d.topic, d.key, d.value, d.at.timestamp()) for d in sim.deliveries]
+    config = SimConfig(seed=5, customers=120, attacks=12)
+    sim = generate(config)
+    found = [(d.topic, d.key, d.value, d.at.timestamp()) for d in sim.deliveries]
+    return found + suppressed(config.start + timedelta(days=config.days - 1))
+
+
+def suppressed(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
+    """A customer's new phone muted by a suppression from a case: a withdrawal while it
+    lasts, one after, and one it covers delivered before it (released when it comes)."""
+    cid, until = "eq-supp", at + timedelta(hours=6)
+    msgs = [
+        *new_phone(cid, at - timedelta(hours=1)),
+        withdraw(cid, 1, at + timedelta(hours=1)),  # before the suppression is heard of
+        s.suppress(cid, "eq-supp-1", at, PHONE_REASONS, until),
+        withdraw(cid, 2, at + timedelta(hours=2)),
+        withdraw(cid, 3, until + timedelta(minutes=1)),
+    ]
+    return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
 
 
 def pipeline(tmp_path: Any, batch_max: int) -> tuple[Detector, Sent]:
@@ -142,6 +161,8 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
 
     per_event, batched = outputs(sent_one), outputs(sent_many)
     assert len(per_event["decisions"]) >= 200  # the history's withdrawals, and repeats
+    muted = [v for _, v in per_event["decisions"] if b'"suppression_id":"eq-supp-1"' in v]
+    assert {orjson.loads(v)["withdrawal_id"] for v in muted} == {"eq-supp-wd1", "eq-supp-wd2"}
     assert any(b'"hold"' in v for _, v in per_event["decisions"])
     assert per_event["dead_letters"]  # the malformed deliveries
     assert sent_one.by_topic["customer_events"]  # notices and re-keyed inputs took the hop

@@ -15,6 +15,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.integration.harness import ROOT, Bus, env_of, unique
+from tests.unit.test_engine_suppressions import PHONE_REASONS, new_phone, withdraw
 from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
@@ -120,6 +121,19 @@ def history() -> tuple[list[s.Message], list[s.Message], set[str]]:
             device="dev-bot",
         )
     )
+    # A customer's new phone muted from a case: a withdrawal the suppression covers sent
+    # ahead of it (the worker holds it, then releases it), one while it lasts, and the
+    # final one after `until`, held again.
+    cid, made = unique("muted"), NOW - timedelta(hours=3)
+    until = made + timedelta(minutes=90)
+    customers.add(cid)
+    before += [
+        *new_phone(cid, made - timedelta(hours=1)),
+        withdraw(cid, 1, made + timedelta(minutes=10)),
+        s.suppress(cid, f"{cid}-s", made, PHONE_REASONS, until, case_id=f"case-{cid}"),
+        withdraw(cid, 2, made + timedelta(minutes=20)),
+    ]
+    after.append(withdraw(cid, 3, until + timedelta(minutes=1)))
     return before, after, customers
 
 
@@ -159,7 +173,10 @@ def test_scan_of_the_input_topics_holds_what_the_worker_held(
     bus.send(after)
     bus.wait_idle()
     streamed = streamed_holds(bus, customers)
-    assert len(streamed) == 6  # two victims, the late one, two mules, the stuffed customer
+    # two victims, the late one, two mules, the stuffed customer, the muted one after `until`
+    assert len(streamed) == 7
+    [muted] = [w for w in streamed if w.startswith("muted-")]
+    assert muted.endswith("-wd3")  # the two withdrawals the suppression covered are not held
 
     written_before = output_ends(settings)
     result = subprocess.run(

@@ -12,7 +12,8 @@ from tests.unit.test_cases_builders import ALICE, T0, VIC, Desk, refused
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases import events as ev
 from withdrawguard.cases.errors import Forbidden, Invalid
-from withdrawguard.cases.suppressions import Suppression, applying, expired, unmuted
+from withdrawguard.cases.suppressions import UNMUTABLE, Suppression, applying, expired, unmuted
+from withdrawguard.engine import suppressions as engine_side
 
 
 def mute(sid: str, codes: tuple[str, ...], days: int, customer: str = "cust-1") -> Suppression:
@@ -121,3 +122,29 @@ def test_the_engine_learns_which_suppression_mutes_which_reason() -> None:
 def test_which_suppression_applies_does_not_depend_on_their_order(order: list[Suppression]) -> None:
     [applied] = applying(order, "cust-1", ("DRAIN",), T0)
     assert applied.suppression.suppression_id == "a"
+
+
+def test_a_reason_that_may_never_be_muted_is_refused_by_name() -> None:
+    desk = Desk.open()
+    for code in sorted(UNMUTABLE):
+        error = refused(
+            desk,
+            ALICE,
+            cmd.Suppress,
+            reason_codes=("NEW_DEVICE", code),
+            until=T0 + timedelta(days=1),
+            note="n",
+        )
+        assert isinstance(error, Invalid) and error.field == "reason_codes"
+        assert f"{code} may never be suppressed" in error.reason
+    assert desk.case.suppressions == ()
+
+
+def test_the_case_side_and_the_engine_share_one_suppression_and_one_applying() -> None:
+    assert Suppression is engine_side.Suppression and applying is engine_side.applying
+
+
+def test_applying_never_mutes_a_reason_that_may_never_be_muted() -> None:
+    codes = ("CONFIRMED_FRAUD_DESTINATION", "SOURCE_IP_SHARED", "DRAIN")
+    found = applying([mute("s1", codes, 3)], "cust-1", codes, T0)
+    assert [a.reason_code for a in found] == ["DRAIN"]

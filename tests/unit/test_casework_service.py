@@ -4,12 +4,15 @@ order, and what it refuses (tests/unit/case_fakes.py)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.unit.case_fakes import TOPICS, FakeCaseStore, service
+from tests.unit.player import Player
 from tests.unit.test_cases_builders import ALICE, BOB, SUE, T0, TOM, VIC, news
+from tests.unit.test_engine_suppressions import new_phone, withdraw
 from withdrawguard.cases import codec
 from withdrawguard.cases import commands as cmd
 from withdrawguard.cases.errors import Conflict, Forbidden, Invalid, NotFound
@@ -18,7 +21,10 @@ from withdrawguard.cases.policy import CasePolicy
 from withdrawguard.casework.config import CaseConfig, load_case_config
 from withdrawguard.casework.locks import Busy
 from withdrawguard.casework.service import CaseService
+from withdrawguard.engine.decode import decode_input
+from withdrawguard.engine.events import CaseDecision
 from withdrawguard.engine.policy import PolicyError
+from withdrawguard.settings import Settings
 
 CONFIG = load_case_config(None)
 
@@ -217,3 +223,52 @@ def test_the_inboxes_file_carries_the_case_policy_and_its_errors_name_the_key(
     with pytest.raises(InboxError, match=str(path)):
         load_case_config(path)
     assert load_case_config(None) == CaseConfig(CONFIG.inboxes, CasePolicy())
+
+
+async def test_a_suppression_is_written_then_sent_to_the_detector_which_honours_it(
+    player: Player,
+) -> None:
+    """Suppress through the service: the case event first, then a `suppress` decision the
+    detector's own decoder accepts; played through the engine, a withdrawal from the new
+    phone is allowed naming the suppression while it lasts, and held again after."""
+    svc, _, producer, _ = service(CONFIG, T0)
+    case_id = await _opened(svc)
+    until = T0 + timedelta(days=1)
+    done = await svc.execute(
+        SUE,
+        cmd.Suppress(
+            case_id=case_id,
+            command_id="s1",
+            seen_version=1,
+            reason_codes=("DEST_CHANGED_RECENTLY", "NEW_DEVICE"),
+            until=until,
+            note="new phone confirmed by call-back",
+        ),
+    )
+    assert [e.kind for e in done.events] == ["suppression_added"] and done.decisions == 1
+    assert [r[0] for r in producer.records][-2:] == [TOPICS.events, TOPICS.decisions]
+    [raw] = [r[2] for r in producer.records if r[0] == TOPICS.decisions]
+    decision = decode_input(raw, "case_decision", Settings().max_message_bytes)
+    assert isinstance(decision, CaseDecision)
+    assert (decision.decision_id, decision.action, decision.actor) == (
+        "s1:suppress",
+        "suppress",
+        "sue",
+    )
+    assert (decision.suppression_id, decision.case_id, decision.until) == ("s1", case_id, until)
+    assert decision.occurred_at == T0 and decision.customer_id == "cust-1"
+
+    player.play(new_phone("cust-1", T0 - timedelta(hours=1)))
+    player.event(decision)
+    player.play([withdraw("cust-1", 1, T0 + timedelta(hours=1))])
+    player.play([withdraw("cust-1", 2, until + timedelta(hours=1))])
+    during, after = player.latest("cust-1-wd1"), player.latest("cust-1-wd2")
+    assert during.decision == "allow"
+    assert {
+        (m["reason"], m["suppression_id"], m["case_id"]) for m in during.payload["suppressed"]
+    } == {
+        ("DEST_CHANGED_RECENTLY", "s1", case_id),
+        ("NEW_DEVICE", "s1", case_id),
+    }
+    assert after.decision == "hold" and after.payload["suppressed"] == []
+    assert {"DEST_CHANGED_RECENTLY", "NEW_DEVICE"} <= set(after.reason_codes)

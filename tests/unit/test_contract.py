@@ -44,7 +44,9 @@ from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_input, decode_object
 from withdrawguard.engine.events import CASE_ACTIONS, CHANGE_TYPES, CHANNELS
 from withdrawguard.engine.policy import parse_policy
+from withdrawguard.engine.rules import RULE_CODES
 from withdrawguard.engine.state import CustomerState
+from withdrawguard.engine.suppressions import LONGEST, UNMUTABLE
 from withdrawguard.engine.validated import revive
 from withdrawguard.policy import actions, versions
 from withdrawguard.policy.shadow import AGREE, WOULD_ALLOW, WOULD_HOLD, Comparison, compare
@@ -316,7 +318,9 @@ def test_schema_limits_and_enums_match_the_decoder() -> None:
     change = _schema("account-change")["properties"]
     assert set(change["change_type"]["enum"]) == CHANGE_TYPES
     assert set(change["channel"]["enum"]) == CHANNELS
-    assert set(_schema("case-decision")["properties"]["action"]["enum"]) == CASE_ACTIONS
+    decision = _schema("case-decision")
+    assert set(decision["properties"]["action"]["enum"]) == CASE_ACTIONS
+    assert set(decision["$defs"]["muted_codes"]["items"]["enum"]) == RULE_CODES - UNMUTABLE
 
 
 # ------------------------------------------------------------------ the document
@@ -901,10 +905,28 @@ def _case_decisions(draw: st.DrawFn) -> dict[str, Any]:
     if verify:
         required["destination"] = _destinations
         optional["withdrawal_id"] = _opt(_ids())
+    elif action == "suppress":
+        required["suppression_id"] = _ids()
+        required["case_id"] = _ids()
+        required["reason_codes"] = st.lists(
+            st.sampled_from(sorted(RULE_CODES - UNMUTABLE)), min_size=1, unique=True
+        )
+        optional["withdrawal_id"] = _opt(_ids())
     else:
         required["withdrawal_id"] = _ids()
         optional["destination"] = _opt(_destinations)
-    return draw(st.fixed_dictionaries(required, optional=optional))
+    obj = draw(st.fixed_dictionaries(required, optional=optional))
+    if action == "suppress":
+        obj["until"] = _later(draw, obj["occurred_at"])
+    return obj
+
+
+def _later(draw: st.DrawFn, stamp: str) -> str:
+    """A timestamp after `stamp` by at most the longest suppression, in a random zone."""
+    at = datetime.fromisoformat(stamp.replace("z", "Z").replace("t", "T").replace(" ", "T"))
+    longest = LONGEST if at.year < 9998 else timedelta(hours=1)  # within datetime's range
+    span = draw(st.integers(1, int(longest.total_seconds())))
+    return (at + timedelta(seconds=span)).astimezone(UTC).isoformat()
 
 
 _EVENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
@@ -947,6 +969,7 @@ _KINDS = {
     "success": {"boolean"},
     "verified": {"boolean"},
     "destination": {"object"},
+    "reason_codes": {"array"},
     "amount": {"number", "string"},
     "available_balance": {"number", "string"},
 }
@@ -964,9 +987,10 @@ def _required_paths(event_type: str, obj: dict[str, Any]) -> list[tuple[str, ...
     if event_type == "account_change" and obj["change_type"] == "withdrawal_destination":
         paths.append(("destination",))
     if event_type == "case_decision":
-        paths.append(
-            ("destination",) if obj["action"] == "verify_destination" else ("withdrawal_id",)
-        )
+        paths += {
+            "verify_destination": [("destination",)],
+            "suppress": [("suppression_id",), ("case_id",), ("reason_codes",), ("until",)],
+        }.get(obj["action"], [("withdrawal_id",)])
     if isinstance(obj.get("destination"), dict):
         paths += [("destination", "bank_code"), ("destination", "account_number")]
     return paths

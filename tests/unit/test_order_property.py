@@ -24,6 +24,8 @@ from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import LATE_EVIDENCE, RELEASED, Engine
 from withdrawguard.engine.outputs import Verdict
 from withdrawguard.engine.policy import load_policy
+from withdrawguard.engine.rules import RULE_CODES
+from withdrawguard.engine.suppressions import UNMUTABLE
 from withdrawguard.sim import scenarios as s
 
 Message = s.Message
@@ -49,6 +51,7 @@ CHANGE_TYPES = (
     "address",
 )
 CHANNELS = ("web", "mobile", "api", "call_center", "mail", "branch")
+MUTABLE = sorted(RULE_CODES - UNMUTABLE)
 AMOUNTS = ("1000", "50000", "100000", "300000", "900000")
 BALANCES = (None, None, "1000000", "950000", "120000", "0")
 
@@ -96,7 +99,9 @@ def histories(draw: st.DrawFn) -> list[Message]:
         minute = draw(_minutes)
         ip = draw(st.sampled_from((*IPS, None)))
         device = draw(st.sampled_from(DEVICES))
-        kind = draw(st.sampled_from(["login", "login", "burst", "change", "change", "w", "w"]))
+        kind = draw(
+            st.sampled_from(["login", "login", "burst", "change", "change", "w", "w", "mute"])
+        )
         if kind == "login":
             success = draw(st.booleans())
             add(
@@ -148,6 +153,11 @@ def histories(draw: st.DrawFn) -> list[Message]:
                     verified=draw(st.integers(0, 4)) == 0,
                 ),
             )
+        elif kind == "mute":  # a suppression from a case, for a few hours or days
+            codes = draw(st.lists(st.sampled_from(MUTABLE), min_size=1, max_size=4, unique=True))
+            minute -= draw(st.integers(0, 1440))  # often before the withdrawals it may cover
+            until = at(minute) + timedelta(minutes=draw(st.integers(30, 5 * 1440)))
+            add(minute, s.suppress(cid, f"e{len(msgs)}", at(minute), tuple(codes), until))
         else:
             add(minute, _withdrawal(draw, cid, f"e{len(msgs)}", at(minute), ip, device))
     if not any(topic == "withdrawals" for _, (topic, _) in msgs):
@@ -231,7 +241,7 @@ def dump(msgs: Sequence[Message]) -> str:
     def one(p: dict[str, Any]) -> str:
         keys = ("occurred_at", "customer_id", "event_id", "withdrawal_id", "success")
         keys += ("change_type", "channel", "verified", "amount", "currency", "available_balance")
-        keys += ("ip", "device_id")
+        keys += ("ip", "device_id", "reason_codes", "until")
         fields = {k: p[k] for k in keys if k in p}
         if "destination" in p:
             fields["dest"] = p["destination"]["account_number"][-4:]
@@ -267,7 +277,7 @@ def test_repeated_messages_change_no_verdict_and_raise_no_alert(
     played: set[str] = set()
     for message in arrived:
         topic, payload = message
-        key = payload.get("withdrawal_id") or payload["event_id"]
+        key = payload.get("withdrawal_id") or payload.get("event_id") or payload["decision_id"]
         before = len(twice.verdicts), len(twice.holds), len(twice.alerts)
         twice.play([message])
         if key not in played:

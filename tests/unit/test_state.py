@@ -23,6 +23,7 @@ from withdrawguard.engine.state import (
     LoginRec,
     SharedRec,
     Sighting,
+    SuppressionRec,
     WithdrawalRec,
     decode_state,
     encode_state,
@@ -35,12 +36,22 @@ ATTACKER_IP = "198.51.100.7"
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-RECORDS = (LoginRec, Sighting, ChangeRec, CaseRec, WithdrawalRec, SharedRec, FlagRec)
+RECORDS = (
+    LoginRec,
+    Sighting,
+    ChangeRec,
+    CaseRec,
+    WithdrawalRec,
+    SharedRec,
+    FlagRec,
+    SuppressionRec,
+)
 
 
 def rich_state(player: Player) -> CustomerState:
     """c1 after the 2020 chain, from an IP that tried four more customers, to a destination
-    another customer set, with a confirmed fraud, a verified destination and a release."""
+    another customer set, with a confirmed fraud, a verified destination, a release, and a
+    suppression muting NEW_DEVICE for a later withdrawal from a new device."""
     msgs = s.honest_history("c2", T0)
     msgs.append(
         s.change(
@@ -57,6 +68,10 @@ def rich_state(player: Player) -> CustomerState:
         s.case("c1", "dec-1", T0 + 2 * HOUR, "confirm_fraud", withdrawal_id="c1-wd-attack"),
         s.case("c1", "dec-2", T0 + 3 * HOUR, "verify_destination", destination=s.HOME_DEST),
         s.case("c1", "dec-3", T0 + 4 * HOUR, "release", withdrawal_id="c1-wd2"),
+        s.suppress("c1", "supp-1", T0 + 5 * HOUR, ("NEW_DEVICE",), T0 + 5 * DAY),
+        s.withdrawal(
+            "c1", "c1-w3", T0 + 6 * HOUR, "c1-wd3", "3000", destination=s.HOME_DEST, device="d-9"
+        ),
     ]
     player.play(sorted(msgs, key=lambda m: m[1]["occurred_at"]))
     return player.state("c1")
@@ -69,6 +84,9 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
             assert getattr(state, name), f"the scenario leaves {name} empty"
     assert state.withdrawals["c1-wd-attack"].hold == "confirmed_fraud"
     assert state.withdrawals["c1-wd-attack"].alerts
+    assert state.withdrawals["c1-wd3"].suppressed == [
+        ["NEW_DEVICE", "supp-1", "case-1", to_ms(T0 + 5 * DAY)]
+    ]
     raw = encode_state(state)
     again = decode_state(raw)
     assert again == state
@@ -81,14 +99,30 @@ def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Play
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
-    assert len(encode_state(state)) < len(version_1) * 0.8  # and version 2 is smaller
+    assert len(encode_state(state)) < len(version_1) * 0.8  # and version 3 is smaller
 
 
-def test_the_version_2_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
-    # Version 2 writes each record's fields by position, in declaration order: adding,
+def test_a_version_2_state_written_before_suppressions_is_read_without_them(
+    player: Player,
+) -> None:
+    state = rich_state(player)
+    state.suppressions = {}
+    for w in state.withdrawals.values():
+        w.suppressed, w.lifted = [], False
+    # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
+    # withdrawal.
+    version, *fields = orjson.loads(encode_state(state))
+    assert version == 3
+    fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
+    version_2 = orjson.dumps([2, *fields[:-1]])
+    assert decode_state(version_2) == state
+
+
+def test_the_version_3_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
+    # Version 3 writes each record's fields by position, in declaration order: adding,
     # removing or moving a field would make stored states decode wrongly. Change these
     # only together with STATE_VERSION (and a reader for the old version).
-    assert STATE_VERSION == 2
+    assert STATE_VERSION == 3
     assert {cls.__name__: cls.__slots__ for cls in RECORDS} == {
         "LoginRec": ("ts", "ip", "device", "net"),
         "Sighting": ("first", "last", "event_id"),
@@ -118,20 +152,23 @@ def test_the_version_2_layout_is_pinned_so_a_field_change_needs_a_new_version() 
             "note",
             "alerts",
             "late_note",
+            "suppressed",
+            "lifted",
         ),
         "SharedRec": ("first_ts", "customers", "evidence"),
         "FlagRec": ("start", "end", "customers", "evidence"),
+        "SuppressionRec": ("decision_id", "start", "until", "codes", "case_id", "actor", "note"),
     }
     assert CustomerState.__slots__ == (
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
-        "flagged_ips", "seen", "pruned",
+        "flagged_ips", "seen", "suppressions", "pruned",
     )  # fmt: skip
 
 
 def test_a_state_of_an_unknown_version_is_refused_with_its_version() -> None:
-    raw = encode_state(CustomerState("c-future")).replace(b"[2,", b"[3,", 1)
-    with pytest.raises(ValueError, match="version 3"):
+    raw = encode_state(CustomerState("c-future")).replace(b"[3,", b"[4,", 1)
+    with pytest.raises(ValueError, match="version 4"):
         decode_state(raw)
 
 

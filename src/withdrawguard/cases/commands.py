@@ -19,7 +19,7 @@ from withdrawguard.cases.events import OUTCOMES, STATUSES, CaseEvent, Stamp
 from withdrawguard.cases.inboxes import InboxBook, reason_codes
 from withdrawguard.cases.people import Actor
 from withdrawguard.cases.policy import CasePolicy
-from withdrawguard.cases.suppressions import duration_problem
+from withdrawguard.cases.suppressions import UNMUTABLE, duration_problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,10 +218,14 @@ def _event(
         case Reopen():
             return four_eyes.reopen(case, c.note, now=now, policy=policy, base=base, due=due)
         case Suppress():
-            known = reason_codes()
+            known = reason_codes() - UNMUTABLE
             if not c.reason_codes or any(r not in known for r in c.reason_codes):
+                never = sorted(UNMUTABLE.intersection(c.reason_codes))
                 raise Invalid(
-                    "reason_codes", f"must name one or more of {', '.join(sorted(known))}"
+                    "reason_codes",
+                    f"{', '.join(never)} may never be suppressed"
+                    if never
+                    else f"must name one or more of {', '.join(sorted(known))}",
                 )
             if c.until.utcoffset() is None:
                 raise Invalid("until", "must carry its time zone (an offset)")

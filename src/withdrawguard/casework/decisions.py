@@ -4,7 +4,10 @@ hold actions do.
 
 - `hold_released` (below the four-eyes threshold) and `release_approved` (the second
   pair of eyes): `release` of the hold's withdrawal;
-- `closed` as `confirmed_fraud`: `confirm_fraud` of every hold still held.
+- `closed` as `confirmed_fraud`: `confirm_fraud` of every hold still held;
+- `suppression_added`: `suppress` of its reason codes for the customer from the event's
+  time until its `until` (the engine then mutes them, engine/suppressions.py). Its expiry
+  sends nothing: the detector stops muting at `until` by event time on its own.
 
 Pure. The decision id derives from the case event and the hold, so a decision sent
 twice (the writer, then the projection after a crash between the two) is one decision
@@ -38,6 +41,8 @@ def _of(case: Case, event: CaseEvent) -> list[dict[str, Any]]:
         if hold is None or hold.withdrawal_id is None:
             return []
         return [_record(case, event, "release", hold.hold_id, hold.withdrawal_id)]
+    if isinstance(event, ev.SuppressionAdded):
+        return [_suppress(case, event)]
     if isinstance(event, ev.Closed) and event.outcome == "confirmed_fraud":
         return [
             _record(case, event, "confirm_fraud", h.hold_id, h.withdrawal_id)
@@ -60,4 +65,20 @@ def _record(
         "actor": event.actor,
         "withdrawal_id": withdrawal_id,
         "note": f"{note[:1800]} (case {case.case_id})",
+    }
+
+
+def _suppress(case: Case, event: ev.SuppressionAdded) -> dict[str, Any]:
+    return {
+        "type": "case_decision",
+        "decision_id": f"{event.event_id}:suppress",
+        "customer_id": case.customer_id,
+        "occurred_at": event.at.isoformat(),
+        "action": "suppress",
+        "actor": event.actor,
+        "suppression_id": event.suppression_id,
+        "case_id": case.case_id,
+        "reason_codes": list(event.reason_codes),
+        "until": event.until.isoformat(),
+        "note": event.note,
     }

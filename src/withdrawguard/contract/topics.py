@@ -38,6 +38,8 @@ LOGINS = "logins"
 ACCOUNT_CHANGES = "account-changes"
 WITHDRAWALS = "withdrawals"
 CASE_DECISIONS = "case-decisions"
+"""People's decisions for the detector (`release`, `confirm_fraud`, `verify_destination`,
+`suppress`; engine/events.py `CASE_ACTIONS`), written by the case service and the console."""
 WITHDRAWAL_DECISIONS = "withdrawal-decisions"
 WITHDRAWAL_HOLDS = "withdrawal-holds"
 FRAUD_ALERTS = "fraud-alerts"

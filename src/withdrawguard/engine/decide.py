@@ -3,12 +3,13 @@
 `Engine(policy).apply(state, event)` mutates `state` (the caller owns it: the agent
 decodes a fresh copy from the table and writes it back) and returns an `Outcome`.
 Verdicts only go up by themselves (allow -> hold, with LATE_EVIDENCE when evidence came
-late); only a case decision (release, or verify_destination) brings one down.
+late); only a case decision (release, verify_destination, or a suppression heard of after
+the withdrawal it covers) brings one down. A reason a suppression in force at the
+withdrawal's event time mutes counts for nothing; the verdict names the suppression.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from withdrawguard import __version__
@@ -30,31 +31,15 @@ from withdrawguard.engine.outputs import (
     Verdict,
 )
 from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy, fingerprint
+from withdrawguard.engine.prune import needs_prune, prune
 from withdrawguard.engine.record import network, record_change, record_login, record_notice
-from withdrawguard.engine.rules import REGISTRY, Finding, Rule, Subject
-from withdrawguard.engine.state import (
-    CaseRec,
-    CustomerState,
-    WithdrawalRec,
-    needs_prune,
-    prune,
-)
+from withdrawguard.engine.rules import REGISTRY, Assessment, Rule, Subject
+from withdrawguard.engine.state import CaseRec, CustomerState, WithdrawalRec
+from withdrawguard.engine.suppressions import covered, muting, record_suppression, rows
 from withdrawguard.engine.timeutil import iso, to_ms
 
 LATE_EVIDENCE = "LATE_EVIDENCE"
 RELEASED = "RELEASED"
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    decision: str
-    risk_score: int
-    severity: str
-    findings: tuple[Finding, ...]
-
-    @property
-    def evidence(self) -> list[str]:
-        return list(dict.fromkeys(e for f in self.findings for e in f.evidence))
 
 
 class Engine:
@@ -115,6 +100,10 @@ class Engine:
         """What the rules say about one stored withdrawal, given everything known now."""
         subject = Subject(withdrawal_id, state.withdrawals[withdrawal_id], state, self.dest_window)
         findings = tuple(f for rule in self.rules if (f := rule(subject)) is not None)
+        muted = muting(state, (f.code for f in findings), subject.w.ts)
+        if muted:
+            gone = {m.reason_code for m in muted}
+            findings = tuple(f for f in findings if f.code not in gone)
         score = min(100, sum(f.weight for f in findings))
         hold = any(f.holding for f in findings) or score >= self.policy.hold_score
         severity = "none" if not findings else self.policy.severity_for(score)
@@ -124,7 +113,7 @@ class Engine:
         for floor in floors:
             if SEVERITY_RANK[floor] > SEVERITY_RANK[severity]:
                 severity = floor
-        return Assessment("hold" if hold else "allow", score, severity, findings)
+        return Assessment("hold" if hold else "allow", score, severity, findings, muted)
 
     # ------------------------------------------------------------ input events
 
@@ -177,6 +166,14 @@ class Engine:
                 state.verified_dest[key] = [ts, e.decision_id, e.actor, e.note]
             self._release_verified(state, key, out)
             return True
+        if e.action == "suppress":
+            m = record_suppression(state, e, ts)
+            for wid in covered(state, m):
+                if (a := self.assess(state, wid)).decision == "allow":
+                    w = state.withdrawals[wid]
+                    w.suppressed, w.lifted = rows(a.suppressed), True
+                    self._release(state, wid, ts, e.actor, e.note, out)
+            return True
         assert e.withdrawal_id is not None
         wid = e.withdrawal_id
         prior_case = state.cases.get(wid)
@@ -204,7 +201,7 @@ class Engine:
         for wid, rec in sorted(state.withdrawals.items(), key=lambda kv: (kv[1].ts, kv[0])):
             if rec.event_id == getattr(event, "event_id", None) or wid in state.cases:
                 continue  # just decided, or a person already acted on it
-            if rec.hold not in (None, "held"):
+            if rec.hold not in (None, "held") and not rec.lifted:
                 continue
             if rec.ts < floor or (since is not None and rec.ts < since):
                 continue
@@ -239,13 +236,15 @@ class Engine:
             reasons.append([LATE_EVIDENCE, rec.late_note, 0])
             evidence.append(late.event_id)
         rec.decision, rec.reasons, rec.evidence, rec.decided_at = decision, reasons, evidence, at
+        rec.suppressed = rows(a.suppressed)
         rec.risk_score = max(rec.risk_score, a.risk_score)
         rec.severity = max(rec.severity, a.severity, key=SEVERITY_RANK.__getitem__)
         out.verdicts.append(Verdict.of(state.customer_id, wid, rec, self.version))
         if decision == "hold":
             placed = rec.hold is None
-            if placed:
-                rec.hold, rec.hold_created = "held", at
+            if placed or rec.lifted:  # new, or held again after a suppression released it
+                rec.hold, rec.hold_created = "held", rec.hold_created or at
+                rec.lifted, rec.actor, rec.note = False, None, None
             rec.hold_updated = at
             out.holds.append(HoldUpdate.of(state.customer_id, wid, rec, placed=placed))
         if decision == "hold" or rec.risk_score >= self.policy.alert_score:

@@ -42,6 +42,8 @@ from withdrawguard.engine.fields import (
     read_string,
     read_time,
 )
+from withdrawguard.engine.rules import RULE_CODES
+from withdrawguard.engine.suppressions import LONGEST, UNMUTABLE
 
 __all__ = [
     "InvalidEvent",
@@ -182,8 +184,10 @@ def _case_decision(obj: Mapping[str, Any]) -> CaseDecision:
     at = read_time(obj, "occurred_at")
     action = read_choice(obj, "action", CASE_ACTIONS)
     actor = read_required(obj, "actor")
-    withdrawal_id = read_string(obj, "withdrawal_id", required=action != "verify_destination")
+    on_hold = action in ("release", "confirm_fraud")
+    withdrawal_id = read_string(obj, "withdrawal_id", required=on_hold)
     destination = read_destination(obj, "destination", required=action == "verify_destination")
+    suppress = action == "suppress"
     return CaseDecision(
         decision_id,
         customer_id,
@@ -193,7 +197,50 @@ def _case_decision(obj: Mapping[str, Any]) -> CaseDecision:
         withdrawal_id=withdrawal_id,
         destination=destination,
         note=read_string(obj, "note", required=False, limit=MAX_TEXT),
+        suppression_id=read_string(obj, "suppression_id", required=suppress),
+        case_id=read_string(obj, "case_id", required=suppress),
+        reason_codes=_muted_codes(obj, required=suppress),
+        until=_until(obj, at, required=suppress),
     )
+
+
+def _muted_codes(obj: Mapping[str, Any], *, required: bool) -> tuple[str, ...]:
+    """A suppression's reason codes: one or more rule codes, each once, none unmutable."""
+    value = obj.get("reason_codes")
+    if value is None:
+        if required:
+            raise InvalidEvent("reason_codes", "is required")
+        return ()
+    if not isinstance(value, list):
+        raise InvalidEvent("reason_codes", f"must be an array, got {kind_of(value)}")
+    if not value:
+        raise InvalidEvent("reason_codes", "must name at least one reason code")
+    for i, code in enumerate(value):
+        where = f"reason_codes.{i}"
+        if not isinstance(code, str):
+            raise InvalidEvent(where, f"must be a string, got {kind_of(code)}")
+        if code in UNMUTABLE:
+            raise InvalidEvent(where, f"{code} may never be suppressed")
+        if code not in RULE_CODES:
+            known = ", ".join(sorted(RULE_CODES - UNMUTABLE))
+            raise InvalidEvent(where, f"{code[:40]!r} is not a reason code one may mute ({known})")
+    if len(set(value)) != len(value):
+        raise InvalidEvent("reason_codes", "names a reason code more than once")
+    return tuple(value)
+
+
+def _until(obj: Mapping[str, Any], at: datetime, *, required: bool) -> datetime | None:
+    """When a suppression ends: after `occurred_at`, and at most `LONGEST` after it."""
+    if obj.get("until") is None and not required:
+        return None
+    until = read_time(obj, "until")
+    if until <= at:
+        raise InvalidEvent("until", "must be later than occurred_at")
+    if until - at > LONGEST:
+        raise InvalidEvent(
+            "until", f"is more than {LONGEST.days} days after occurred_at (the longest suppression)"
+        )
+    return until
 
 
 _DECODERS: dict[str, Callable[[Mapping[str, Any]], InputEvent]] = {

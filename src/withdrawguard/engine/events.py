@@ -10,7 +10,7 @@ from typing import Literal
 
 ChangeType = Literal["withdrawal_destination", "email", "phone", "password", "mfa", "address"]
 Channel = Literal["web", "mobile", "api", "call_center", "mail", "branch"]
-CaseAction = Literal["release", "confirm_fraud", "verify_destination"]
+CaseAction = Literal["release", "confirm_fraud", "verify_destination", "suppress"]
 
 CHANGE_TYPES: frozenset[str] = frozenset(
     ("withdrawal_destination", "email", "phone", "password", "mfa", "address")
@@ -18,7 +18,9 @@ CHANGE_TYPES: frozenset[str] = frozenset(
 CREDENTIAL_CHANGES: frozenset[str] = frozenset(("email", "phone", "password", "mfa"))
 CHANNELS: frozenset[str] = frozenset(("web", "mobile", "api", "call_center", "mail", "branch"))
 ONLINE_CHANNELS: frozenset[str] = frozenset(("web", "mobile", "api"))
-CASE_ACTIONS: frozenset[str] = frozenset(("release", "confirm_fraud", "verify_destination"))
+CASE_ACTIONS: frozenset[str] = frozenset(
+    ("release", "confirm_fraud", "verify_destination", "suppress")
+)
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -112,6 +114,12 @@ class CaseDecision:
     withdrawal_id: str | None = None
     destination: Destination | None = None
     note: str | None = None
+    # `suppress` (engine/suppressions.py): mute `reason_codes` for the customer from
+    # `occurred_at` until `until`, made from case `case_id` by `actor`.
+    suppression_id: str | None = None
+    case_id: str | None = None
+    reason_codes: tuple[str, ...] = ()
+    until: datetime | None = None
     type: Literal["case_decision"] = "case_decision"
 
     @property

@@ -41,6 +41,10 @@ class Verdict:
             "amount": r.amount,
             "currency": r.currency,
             "destination": mask_key(r.dest),
+            "suppressed": [
+                {"reason": c, "suppression_id": sid, "case_id": case, "until": iso(until)}
+                for c, sid, case, until in r.suppressed
+            ],
         }
         codes = tuple(c for c, _, _ in r.reasons)
         return cls(withdrawal_id, customer_id, r.decision, codes, payload)

@@ -116,6 +116,10 @@ def _case_decision(o: Mapping[str, Any]) -> CaseDecision:
         withdrawal_id=o.get("withdrawal_id"),
         destination=_destination(o.get("destination")),
         note=o.get("note"),
+        suppression_id=o.get("suppression_id"),
+        case_id=o.get("case_id"),
+        reason_codes=tuple(o.get("reason_codes") or ()),
+        until=None if o.get("until") is None else _time(o["until"]),
     )
 
 

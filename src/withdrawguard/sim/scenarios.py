@@ -147,6 +147,34 @@ def case(
     return "case-decisions", body
 
 
+def suppress(
+    cid: str,
+    suppression_id: str,
+    at: datetime,
+    reason_codes: tuple[str, ...],
+    until: datetime,
+    *,
+    case_id: str = "case-1",
+    actor: str = "analyst-1",
+    note: str = "new phone confirmed by call-back",
+) -> Message:
+    """A `suppress` case decision, as the case service sends it (docs/contract.md)."""
+    body: dict[str, Any] = {
+        "type": "case_decision",
+        "decision_id": f"{suppression_id}:suppress",
+        "customer_id": cid,
+        "occurred_at": _t(at),
+        "action": "suppress",
+        "actor": actor,
+        "suppression_id": suppression_id,
+        "case_id": case_id,
+        "reason_codes": list(reason_codes),
+        "until": _t(until),
+        "note": note,
+    }
+    return "case-decisions", body
+
+
 def honest_history(cid: str, now: datetime, tag: str = "") -> list[Message]:
     """Sixty days of a long-standing customer: home device, home network, one withdrawal."""
     p = f"{cid}{tag}"

@@ -13,7 +13,7 @@ from withdrawguard.engine.rules.access import (
     SourceIpShared,
 )
 from withdrawguard.engine.rules.amount import Drain, WithdrawalBurst
-from withdrawguard.engine.rules.base import Finding, Rule, Subject
+from withdrawguard.engine.rules.base import Assessment, Finding, Rule, Subject
 from withdrawguard.engine.rules.destination import (
     ConfirmedFraudDestination,
     DestChangedRecently,
@@ -33,4 +33,9 @@ REGISTRY: dict[str, Callable[[dict[str, Any]], Rule]] = {
     "withdrawal_burst": WithdrawalBurst,
 }
 
-__all__ = ["REGISTRY", "Finding", "Rule", "Subject"]
+RULE_CODES: frozenset[str] = frozenset(
+    str(getattr(make, "code", name.upper())) for name, make in REGISTRY.items()
+)
+"""Every reason code a rule gives."""
+
+__all__ = ["REGISTRY", "RULE_CODES", "Assessment", "Finding", "Rule", "Subject"]

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from withdrawguard.engine.policy import HOUR
 from withdrawguard.engine.state import ChangeRec, CustomerState, WithdrawalRec
+from withdrawguard.engine.suppressions import Applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,22 @@ class Finding:
     severity: str | None = None
     """A floor for the alert's severity, whatever the score."""
     evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the rules say about one withdrawal, less the reasons suppressions mute
+    (`suppressed` names them)."""
+
+    decision: str
+    risk_score: int
+    severity: str
+    findings: tuple[Finding, ...]
+    suppressed: tuple[Applied, ...] = ()
+
+    @property
+    def evidence(self) -> list[str]:
+        return list(dict.fromkeys(e for f in self.findings for e in f.evidence))
 
 
 @dataclass(frozen=True, slots=True)
