@@ -19,6 +19,7 @@ from withdrawguard.cases.case import Case, apply, rebuild
 from withdrawguard.cases.events import CaseEvent
 from withdrawguard.cases.summary import Summary, summary_of
 from withdrawguard.casework.config import CaseConfig
+from withdrawguard.casework.links import LinkReader
 from withdrawguard.casework.service import CaseService, CaseTopics
 from withdrawguard.contract.records import Record
 
@@ -159,7 +160,10 @@ class Clock:
 
 
 def service(
-    config: CaseConfig, now: datetime, store: FakeCaseStore | None = None
+    config: CaseConfig,
+    now: datetime,
+    store: FakeCaseStore | None = None,
+    links: LinkReader | None = None,
 ) -> tuple[CaseService, FakeCaseStore, FakeProducer, Clock]:
     store = store or FakeCaseStore()
     producer, clock = FakeProducer(), Clock(now)
@@ -177,5 +181,6 @@ def service(
         sleep=no_sleep,
         new_id=lambda: f"cmd-{next(ids)}",
         lock_wait=0.1,
+        links=links,
     )
     return svc, store, producer, clock

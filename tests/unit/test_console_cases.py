@@ -4,9 +4,10 @@ service over the in-memory store (tests/unit/case_fakes.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.unit.case_fakes import TOPICS, FakeCaseStore, FakeProducer, service
 from tests.unit.test_cases_builders import T0, news
 from withdrawguard.auth.users import User
+from withdrawguard.cases.links import LinkWindows, Slot, Touch, Value, slot_of
+from withdrawguard.cases.summary import Summary
 from withdrawguard.casework.config import load_case_config
+from withdrawguard.casework.links import LinkReader
 from withdrawguard.casework.service import CaseService
+from withdrawguard.engine.policy import DAY, MINUTE
 from withdrawguard.web.console.access import Access
 from withdrawguard.web.console.case_http import CaseDesk
 from withdrawguard.web.console.headers import add_security_headers
@@ -87,7 +92,15 @@ class Console:
 
 @pytest.fixture
 async def console() -> AsyncIterator[Console]:
-    svc, store, producer, clock = service(CONFIG, T0)
+    async with _served() as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def _served(
+    links: LinkReader | None = None, store: FakeCaseStore | None = None
+) -> AsyncIterator[Console]:
+    svc, store, producer, clock = service(CONFIG, T0, store, links)
     desk = CaseDesk(Gate(), svc, clock=clock)
     gate = Gate()
 
@@ -326,3 +339,47 @@ async def test_a_suppression_is_added_from_the_case_page_and_listed(console: Con
     too_long = [*form[:3], ("until", "2027-06-01T00:00"), ("note", "n"), ("seen", "2")]
     status, page, _ = await console.post("sue", f"/cases/{case_id}/act", too_long[1:])
     assert status == 400 and "until" in page
+
+
+class _Touched:
+    """The links projection, in memory: every customer touched the values given."""
+
+    def __init__(self, touches: list[Touch], windows: LinkWindows) -> None:
+        self.touches, self.windows = touches, windows
+
+    async def seen_by(self, customer_id: str, since_ms: int) -> list[tuple[Value, list[Slot]]]:
+        values = {x.value for x in self.touches}
+        return [
+            (v, [slot_of(x, self.windows) for x in self.touches if x.value == v]) for v in values
+        ]
+
+
+class _CasesOf:
+    def __init__(self, store: FakeCaseStore) -> None:
+        self.store = store
+
+    async def current_cases(self, customer_ids: Sequence[str]) -> dict[str, Summary]:
+        found = await self.store.summaries(await self.store.case_ids())
+        return {s.customer_id: s for s in found if s.customer_id in customer_ids}
+
+
+async def test_the_case_page_and_its_export_list_linked_customers_with_their_case() -> None:
+    windows = LinkWindows(destination=30 * DAY, ip=60 * MINUTE, device=30 * DAY)
+    now = int(T0.timestamp() * 1000)
+    device = Value("device", "dev-<9>", "dev-<9>")
+    touches = [Touch(device, "cust-1", now - MINUTE), Touch(device, "cust-2", now - 2 * MINUTE)]
+    touches.append(Touch(device, "cust-3", now - 3 * MINUTE))
+    store = FakeCaseStore()
+    reader = LinkReader(_Touched(touches, windows), _CasesOf(store), lambda: windows)
+    async with _served(reader, store) as c:
+        case_id = await _open(c, "cust-1", "hold-w1")
+        other = await _open(c, "cust-2", "hold-w2")
+        status, page, _ = await c.get("ana", f"/cases/{case_id}")
+        assert status == 200
+        links = page.split('id="links"')[1].split("</table>")[0]
+        assert "dev-&lt;9&gt;" in links and "<9>" not in links
+        assert f'href="/cases/{other}"' in links and "cust-3" in links and "no case" in links
+        status, body, _ = await c.get("ana", f"/cases/{case_id}/export.json")
+        assert status == 200
+        exported = {x["customer_id"]: x["case_id"] for x in orjson.loads(body)["links"]}
+        assert exported == {"cust-2": other, "cust-3": None}

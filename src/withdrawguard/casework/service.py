@@ -112,6 +112,11 @@ class CaseService:
     async def mine(self, actor: Actor, limit: int = 100) -> list[Summary]:
         return await self.store.summaries(await self.store.assigned_to(actor.user, limit))
 
+    @property
+    def keeps_links(self) -> bool:
+        """Whether this service reads the links projection (the worker's always does)."""
+        return self._links is not None
+
     async def links_of(self, customer_id: str, now: datetime) -> list[Link]:
         """Other customers sharing a destination, a source IP or a device with the customer
         within the rules' windows, each with their current case (`casework.links`)."""

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from withdrawguard.auth.users import User
 from withdrawguard.cases.errors import CaseError
+from withdrawguard.cases.links import Link
 from withdrawguard.cases.people import Actor
 from withdrawguard.casework.export import export_html, export_json
 from withdrawguard.casework.service import CaseService
@@ -86,7 +87,8 @@ class CaseDesk:
             events = await self.service.events(case_id)
         except CaseError as exc:
             return deny(request, exc.status, exc.reason, request["session"].user)
-        body = orjson.dumps(export_json(case, events), option=orjson.OPT_INDENT_2)
+        links = await self._links(case.customer_id) or ()
+        body = orjson.dumps(export_json(case, events, links), option=orjson.OPT_INDENT_2)
         name = _SAFE_ID.sub("_", case_id)
         return web.Response(
             body=body + b"\n",
@@ -100,7 +102,7 @@ class CaseDesk:
             events = await self.service.events(case_id)
         except CaseError as exc:
             return deny(request, exc.status, exc.reason, request["session"].user)
-        page = export_html(case, events)
+        page = export_html(case, events, await self._links(case.customer_id) or ())
         response = html_response(page)
         # The printable page has its own style sheet: allow exactly it, and nothing else.
         styles = " ".join(_sha256(s) for s in _STYLE.findall(page))
@@ -220,7 +222,14 @@ class CaseDesk:
             message = _refused(exc) if not message.error else message
             return self._page("base.html", session, message.status, title="Case", message=message)
         context = case_context(case, events, actor, self.clock(), self._people(), message)
+        context["links"] = await self._links(case.customer_id)
         return self._page("case.html", session, message.status, **context)
+
+    async def _links(self, customer_id: str) -> list[Link] | None:
+        """The customer's links now; None where this service keeps none (a test's)."""
+        if not self.service.keeps_links:
+            return None
+        return await self.service.links_of(customer_id, self.clock())
 
     def _page(self, template: str, session: Session, code: int, /, **context: Any) -> web.Response:
         csrf = self.gate.access.signer.csrf_token(session)
