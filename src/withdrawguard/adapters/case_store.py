@@ -12,7 +12,9 @@ Keys, under the deployment's hash tag `wg:{<app id>}:case:` (as the registry's,
 - `assignee:<user>` ZSET, the user's cases not closed, by due time;
 - `customer:<customer id>` ZSET, all the customer's cases by opening time;
 - `open:<customer id>` SET, the customer's cases not closed (one, as intake keeps it);
-- `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`).
+- `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`);
+- `pending:<scope>` STRING, the events a writer holding the lock is writing (JSON list),
+  cleared by the store write that applies them (`casework.writer` settles one left).
 
 The state of a case is not stored: it is the fold of `ev:<case id>` (`cases.case.rebuild`),
 which is what makes the store rebuildable from the topic and equal to it.
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
@@ -80,6 +83,9 @@ class CaseKeys:
     def lock(self, scope: str) -> str:
         return f"{self.prefix}lock:{scope}"
 
+    def pending(self, scope: str) -> str:
+        return f"{self.prefix}pending:{scope}"
+
 
 @dataclass(frozen=True, slots=True)
 class Applied:
@@ -98,10 +104,12 @@ class RedisCaseStore:
 
     # ------------------------------------------------------------ writing
 
-    async def apply(self, events: Sequence[CaseEvent]) -> Applied:
+    async def apply(self, events: Sequence[CaseEvent], *, settles: str | None = None) -> Applied:
         """Fold the events of one case not applied yet into the store, atomically (a
         WATCH on the case's log, retried on a concurrent write). `CaseFoldError` if they
-        cannot follow the case as stored; nothing is written then."""
+        cannot follow the case as stored; nothing is written then. With `settles`, the
+        scope's pending write is cleared in the same transaction (or at once, if every
+        event was applied before)."""
         if not events:
             return Applied(None, None, ())
         case_id = events[0].case_id
@@ -119,6 +127,8 @@ class RedisCaseStore:
                     before = rebuild(codec.decode_bytes(r) for r in raw) if raw else None
                     if not new:
                         await pipe.unwatch()
+                        if settles is not None:
+                            await self._redis.delete(self.keys.pending(settles))
                         return Applied(before, before, ())
                     after = before
                     for event in new:
@@ -128,6 +138,8 @@ class RedisCaseStore:
                     pipe.rpush(log_key, *(codec.encode_bytes(e) for e in new))
                     pipe.sadd(ids_key, *(e.event_id for e in new))
                     self._index(pipe, before, after)
+                    if settles is not None:
+                        pipe.delete(self.keys.pending(settles))
                     await pipe.execute()
                     return Applied(before, after, tuple(new))
                 except WatchError:
@@ -167,6 +179,18 @@ class RedisCaseStore:
         if batch:
             deleted += await self._redis.delete(*batch)
         return deleted
+
+    async def pend(self, scope: str, events: Sequence[CaseEvent]) -> None:
+        """Record `events` as the scope's pending write; none clears it."""
+        if not events:
+            await self._redis.delete(self.keys.pending(scope))
+            return
+        body = orjson.dumps([codec.encode_bytes(e).decode() for e in events])
+        await self._redis.set(self.keys.pending(scope), body)
+
+    async def pending(self, scope: str) -> list[CaseEvent]:
+        raw = await self._redis.get(self.keys.pending(scope))
+        return [codec.decode_bytes(e.encode()) for e in orjson.loads(raw)] if raw else []
 
     # ------------------------------------------------------------ reading
 
