@@ -1,20 +1,21 @@
 """Test-only: a person working cases through the real `CaseService` (the one the CLI and
 the console use), on the deployment's Kafka and Redis, journalling what it was told:
 
-    python -m tests.faults.case_actor JOURNAL USER loop
+    python -m tests.faults.case_actor JOURNAL USER ROLE loop
         take the case due first, comment, change its status, propose releasing its
         holds, withdraw a proposal; again, until killed
-    python -m tests.faults.case_actor JOURNAL USER comment CASE [pause]
+    python -m tests.faults.case_actor JOURNAL USER ROLE comment CASE [pause]
         comment on CASE once (told it changed meanwhile, look again); with `pause`,
         stop for good between the broker's acknowledgement and the store write (the
         fault suite kills it there)
 
-The journal gets `ok <event id> <kind>` for every event of an action the service
-carried out (the actor's "success"), written and fsynced before the next action, and
-`acked <event id>` when it pauses. Settings come from WG_* as for the worker. The
-fault suite's inboxes file sets a four-eyes threshold of JPY 1, so a release is always a
-proposal: the actor sends no case decision, and the detector's verdicts stay the
-oracle's.
+ROLE is `analyst` or `supervisor` (who may work every inbox: the load's chain attacks
+land in the supervisors' `critical` inbox). The journal gets `ok <event id> <kind>
+<case id>` for every event of an action the service carried out (the actor's
+"success"), written and fsynced before the next action, and `acked ...` when it
+pauses. Settings come from WG_* as for the worker. The fault suite's inboxes file sets a
+four-eyes threshold of JPY 1, so a release is always a proposal: the actor sends no case
+decision, and the detector's verdicts stay the oracle's.
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class Journal:
 
 
 async def main(argv: list[str]) -> int:
-    journal, user, mode = Journal(Path(argv[0])), argv[1], argv[2]
+    journal, user, role, mode = Journal(Path(argv[0])), argv[1], argv[2], argv[3]
     settings = Settings.from_env()
     redis = async_redis(settings)
     store = RedisCaseStore(redis, case_prefix(settings.app_id))
     names = t.TopicNames(settings)
     topics = CaseTopics(names.name(t.CASE_EVENTS), names.name(t.CASE_DECISIONS))
-    actor = Actor(user, "analyst")
+    actor = Actor(user, "supervisor" if role == "supervisor" else "analyst")
     ids: list[str] = []
 
     def new_id() -> str:
@@ -77,10 +78,10 @@ async def main(argv: list[str]) -> int:
             new_id=new_id,
         )
         if mode == "comment":
-            if argv[4:5] == ["pause"]:
+            if argv[5:6] == ["pause"]:
                 _pause_after_ack(store, journal)
             for _ in range(3):  # changed meanwhile (409): look again, as a person would
-                case = await service.case(argv[3])
+                case = await service.case(argv[4])
                 try:
                     await _act(service, actor, journal, cmd.Comment, case, note="A note, once.")
                     return 0

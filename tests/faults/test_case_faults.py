@@ -1,8 +1,8 @@
 """Case work under kills: a worker killed while its intake sink opens and joins cases, and
 people's case actions killed mid-write, lose no case event and write none twice.
 
-Under a load with attacks (their holds open cases), a person works cases in a loop
-through the real CaseService (`case_actor.py`) while:
+Under a load with attacks (their holds open cases), a supervisor (who may work every
+inbox) works cases in a loop through the real CaseService (`case_actor.py`) while:
 - the worker's intake stops between the broker's acknowledgement of a case's events and
   the store write (`case_pausing_worker.py`) and is SIGKILLed there;
 - the worker and the person are SIGKILLed at seeded random moments;
@@ -113,7 +113,7 @@ def _kills(run: FaultRun, random_kills: int) -> None:
     worker.command = ("-m", "tests.faults.case_pausing_worker")
     worker.start()
     run.start(seconds=30 + 30 * random_kills)
-    people = [Person(dep, "fault-analyst", "loop")]
+    people = [Person(dep, "fault-lead", "supervisor", "loop")]
     people[0].start()
 
     def kill_intake_after_ack() -> None:  # (a) the intake stops after the ack: kill it there
@@ -126,7 +126,7 @@ def _kills(run: FaultRun, random_kills: int) -> None:
     for _ in range(random_kills):  # the worker and the person, at random moments
         run.running()
         people[-1].kill()
-        people.append(Person(dep, f"fault-analyst-{len(people)}", "loop"))
+        people.append(Person(dep, f"fault-lead-{len(people)}", "supervisor", "loop"))
         people[-1].start()
         run.running(1.0, 3.0)
 
@@ -145,12 +145,12 @@ def _kills(run: FaultRun, random_kills: int) -> None:
         assert worker.proc is not None
         os.kill(worker.proc.pid, signal.SIGSTOP)
         try:
-            first = Person(dep, "fault-analyst", "comment", claimed, "pause")
+            first = Person(dep, "fault-paused", "supervisor", "comment", claimed, "pause")
             first.start()
             first.wait_for("acked", 60)
             first.kill()
             time.sleep(LOCK_TTL_MS / 1000 + 1)  # the dead person's lock expires
-            second = Person(dep, "fault-analyst-b", "comment", claimed)
+            second = Person(dep, "fault-other", "supervisor", "comment", claimed)
             second.start()
             assert second.proc is not None
             assert second.proc.wait(timeout=60) == 0, "the second comment failed"

@@ -16,7 +16,9 @@ has (the projection got there) are done; otherwise they are written again, the s
 records in the same order, and applied. The topic then holds such a dead writer's
 records twice, byte for byte (the broker may have had them before it died), which
 every fold of the topic (the store, `cases rebuild`) applies once, by event id; nothing
-a writer that lived to report success wrote is ever written again.
+a writer that lived to report success wrote is written again, unless it stalled past
+its lock's expiry (15 s) mid-write: then two writers hold the customer at once, the
+window the lock's TTL already leaves.
 """
 
 from __future__ import annotations
