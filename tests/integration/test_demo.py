@@ -1,9 +1,13 @@
-"""`withdrawguard demo` and `withdrawguard simulate --kafka` against a real worker."""
+"""`withdrawguard demo` and `withdrawguard simulate --kafka` against a real worker; the
+demo's cases (opened by the worker's case intake, three worked by its people) in Redis."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +16,10 @@ import pytest
 
 from tests.integration.harness import Bus, Worker, env_of
 from withdrawguard import cli
+from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
+from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.auth.users import load_users, verify_password
+from withdrawguard.cases.case import Case
 from withdrawguard.settings import Settings
 from withdrawguard.sim import demo
 from withdrawguard.sim.playbooks import PLAYBOOKS
@@ -20,21 +27,70 @@ from withdrawguard.sim.playbooks import PLAYBOOKS
 pytestmark = pytest.mark.integration
 
 
-def test_demo_shows_every_attack_held_with_reasons_and_the_demo_user(
+def test_demo_shows_every_attack_held_with_reasons_and_leaves_worked_cases_in_inboxes(
     settings: Settings, worker: Worker, tmp_path: Path
 ) -> None:
     users = tmp_path / "users.json"
     args = argparse.Namespace(customers=120, days=24, attacks=12, seconds=15, seed=5)
     out = io.StringIO()
-    assert demo.run(args, replace(settings, users_file=users), out) == 0, out.getvalue()
+    demo_settings = replace(settings, users_file=users)
+    assert demo.run(args, demo_settings, out) == 0, out.getvalue()
     text = out.getvalue()
     for playbook in PLAYBOOKS:
         assert f"\n{playbook}-1" in text
     assert "DEST_CHANGED_RECENTLY" in text
     assert "DESTINATION_SHARED" in text
-    assert "demo OK" in text
-    password = text.split("(user demo, password ")[1].split(")")[0]
+    assert "demo OK" in text  # and so no hold of the run without its case
+    password = text.split("(user demo, password ")[1].split(";")[0]
     assert verify_password(password, load_users(users)["demo"].password)
+    lead = text.split("supervisor demo-lead, password ")[1].split(")")[0]
+    assert load_users(users)["demo-lead"].role == "supervisor"
+    assert verify_password(lead, load_users(users)["demo-lead"].password)
+    _check_worked_cases(demo_settings, text)
+
+
+def _worked(text: str, what: str) -> str:
+    [line] = [x for x in text.splitlines() if x.startswith("  case-") and what in x]
+    return line.split()[0]
+
+
+def _check_worked_cases(settings: Settings, text: str) -> None:
+    """The three cases the demo worked are in the states it says, in their inboxes'
+    listings (the closed one out of them), and the printed command lists them."""
+    taken = _worked(text, "taken by demo, with a comment")
+    proposed = _worked(text, "proposed by demo, waiting for a supervisor")
+    closed = _worked(text, "closed as confirmed fraud by demo-lead")
+
+    async def look() -> tuple[list[Case | None], list[list[str]]]:
+        redis = async_redis(settings)
+        store = RedisCaseStore(redis, case_prefix(settings.app_id))
+        try:
+            cases = [await store.case(c) for c in (taken, proposed, closed)]
+            listed = [await store.inbox(c.inbox, 0, 10_000) for c in cases if c is not None]
+            return cases, listed
+        finally:
+            await redis.aclose()  # type: ignore[attr-defined]
+
+    (a, b, c), (in_a, in_b, in_c) = asyncio.run(look())
+    assert a is not None and a.assignee == "demo" and a.comments == 1 and taken in in_a
+    assert b is not None and b.assignee == "demo" and proposed in in_b
+    [proposal] = b.proposals
+    assert proposal.action == "release" and proposal.proposer == "demo"
+    assert c is not None and c.closed and c.outcome == "confirmed_fraud" and closed not in in_c
+    assert {h.fate for h in c.holds} == {"confirmed_fraud"}
+    [command] = [x for x in text.splitlines() if f"cases list --inbox {a.inbox} " in x]
+    argv = command.split("withdrawguard ", 1)[1].split()
+    env = env_of(settings)
+    listed = subprocess.run(
+        [sys.executable, "-m", "withdrawguard", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert taken in listed.stdout
 
 
 def test_simulate_produces_to_the_input_topics_and_writes_the_labels(

@@ -38,6 +38,7 @@ class FakeCaseStore:
     logs: dict[str, list[bytes]] = field(default_factory=dict)
     locks: dict[str, str] = field(default_factory=dict)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
+    pendings: dict[str, list[CaseEvent]] = field(default_factory=dict)
     away_until: dict[str, datetime] = field(default_factory=dict)
     last: dict[str, str] = field(default_factory=dict)
 
@@ -70,7 +71,15 @@ class FakeCaseStore:
     async def set_last_assigned(self, inbox: str, user: str) -> None:
         self.last[inbox] = user
 
-    async def apply(self, events: Sequence[CaseEvent]) -> Applied:
+    async def pend(self, scope: str, events: Sequence[CaseEvent]) -> None:
+        self.pendings[scope] = list(events)
+        if not events:
+            del self.pendings[scope]
+
+    async def pending(self, scope: str) -> list[CaseEvent]:
+        return list(self.pendings.get(scope, []))
+
+    async def apply(self, events: Sequence[CaseEvent], *, settles: str | None = None) -> Applied:
         case_id = events[0].case_id
         log = self.logs.get(case_id, [])
         before = rebuild(codec.decode_bytes(r) for r in log) if log else None
@@ -83,6 +92,8 @@ class FakeCaseStore:
                 after = apply(after, e)  # CaseFoldError before anything is kept
                 new.append(e)
         self.logs[case_id] = [*log, *(codec.encode_bytes(e) for e in new)]
+        if settles is not None:
+            self.pendings.pop(settles, None)
         return Applied(before, after, tuple(new))
 
     def _cases(self) -> list[Case]:

@@ -62,6 +62,9 @@ class CaseKeys:
     def lock(self, scope: str) -> str:
         return f"{self.prefix}lock:{scope}"
 
+    def pending(self, scope: str) -> str:
+        return f"{self.prefix}pending:{scope}"
+
     def status(self, inbox: str, status: str) -> str:
         return f"{self.prefix}status:{inbox}:{status}"
 

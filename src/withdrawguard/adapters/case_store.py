@@ -13,6 +13,8 @@ Keys, under the deployment's hash tag `wg:{<app id>}:case:` (as the registry's,
 - `customer:<customer id>` ZSET, all the customer's cases by opening time;
 - `open:<customer id>` SET, the customer's cases not closed (one, as intake keeps it);
 - `lock:<scope>` STRING, a lock's owner token (`lock` / `unlock`);
+- `pending:<scope>` STRING, the events a writer holding the lock is writing (JSON list),
+  cleared by the store write that applies them (`casework.writer` settles one left);
 - and the indexes the sweeps and metrics read (`case_index`): `status:`, `proposals:`,
   `deadlines`, `sla-watch`, `away`, `rr:`.
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
@@ -73,10 +76,12 @@ class RedisCaseStore:
 
     # ------------------------------------------------------------ writing
 
-    async def apply(self, events: Sequence[CaseEvent]) -> Applied:
+    async def apply(self, events: Sequence[CaseEvent], *, settles: str | None = None) -> Applied:
         """Fold the events of one case not applied yet into the store, atomically (a
         WATCH on the case's log, retried on a concurrent write). `CaseFoldError` if they
-        cannot follow the case as stored; nothing is written then."""
+        cannot follow the case as stored; nothing is written then. With `settles`, the
+        scope's pending write is cleared in the same transaction (or at once, if every
+        event was applied before)."""
         if not events:
             return Applied(None, None, ())
         case_id = events[0].case_id
@@ -94,6 +99,8 @@ class RedisCaseStore:
                     before = rebuild(codec.decode_bytes(r) for r in raw) if raw else None
                     if not new:
                         await pipe.unwatch()
+                        if settles is not None:
+                            await self._redis.delete(self.keys.pending(settles))
                         return Applied(before, before, ())
                     after = before
                     for event in new:
@@ -103,6 +110,8 @@ class RedisCaseStore:
                     pipe.rpush(log_key, *(codec.encode_bytes(e) for e in new))
                     pipe.sadd(ids_key, *(e.event_id for e in new))
                     index(pipe, self.keys, before, after)
+                    if settles is not None:
+                        pipe.delete(self.keys.pending(settles))
                     await pipe.execute()
                     done = Applied(before, after, tuple(new))
                     if self._on_applied is not None:
@@ -126,6 +135,18 @@ class RedisCaseStore:
         if batch:
             deleted += await self._redis.delete(*batch)
         return deleted
+
+    async def pend(self, scope: str, events: Sequence[CaseEvent]) -> None:
+        """Record `events` as the scope's pending write; none clears it."""
+        if not events:
+            await self._redis.delete(self.keys.pending(scope))
+            return
+        body = orjson.dumps([codec.encode_bytes(e).decode() for e in events])
+        await self._redis.set(self.keys.pending(scope), body)
+
+    async def pending(self, scope: str) -> list[CaseEvent]:
+        raw = await self._redis.get(self.keys.pending(scope))
+        return [codec.decode_bytes(e.encode()) for e in orjson.loads(raw)] if raw else []
 
     # ------------------------------------------------------------ reading
 

@@ -13,7 +13,7 @@ LOCK_TTL_MS = 15_000
 LOCK_WAIT = 5.0
 LOCK_POLL = 0.02
 
-__all__ = ["LOCK_TTL_MS", "LOCK_WAIT", "Busy", "CustomerLocks"]
+__all__ = ["LOCK_TTL_MS", "LOCK_WAIT", "Busy", "CustomerLocks", "scope_of"]
 
 
 class Busy(CaseError):
@@ -41,7 +41,7 @@ class CustomerLocks:
     async def take(self, customer_id: str, *, wait: float) -> str | None:
         """The owner token of the customer's lock, waiting up to `wait` seconds; with
         `wait` 0, None when it is held; Busy when it stays held."""
-        scope, waited = _scope(customer_id), 0.0
+        scope, waited = scope_of(customer_id), 0.0
         while True:
             token = await self._store.lock(scope, self._ttl)
             if token is not None or wait == 0:
@@ -52,8 +52,9 @@ class CustomerLocks:
             waited += LOCK_POLL
 
     async def release(self, customer_id: str, token: str) -> None:
-        await self._store.unlock(_scope(customer_id), token)
+        await self._store.unlock(scope_of(customer_id), token)
 
 
-def _scope(customer_id: str) -> str:
+def scope_of(customer_id: str) -> str:
+    """The lock's (and a pending write's) scope: one customer's cases."""
     return f"customer:{customer_id}"

@@ -10,7 +10,8 @@ apply the events to the store, then unlock. A refused command writes nothing.
 
 A writer that dies after the acknowledgement leaves the store behind the topic until
 the projection sink (streaming/sinks/case_projection.py) applies the events, and sends
-their case decisions again (same decision ids: the detector takes them once).
+their case decisions again (same decision ids: the detector takes them once), or until
+the next writer of the customer settles its pending write (`writer.CaseWriter`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import orjson
-
-from withdrawguard.cases import codec
 from withdrawguard.cases.case import Case, CaseFoldError
 from withdrawguard.cases.commands import Claim, Command, decide
 from withdrawguard.cases.errors import CaseError, Forbidden, NotFound
@@ -35,11 +32,11 @@ from withdrawguard.cases.links import Link
 from withdrawguard.cases.people import Actor
 from withdrawguard.cases.summary import Summary
 from withdrawguard.casework.config import CaseConfig
-from withdrawguard.casework.decisions import decisions_for
 from withdrawguard.casework.links import LinkReader
-from withdrawguard.casework.locks import LOCK_TTL_MS, LOCK_WAIT, Busy, CustomerLocks
+from withdrawguard.casework.locks import LOCK_TTL_MS, LOCK_WAIT, Busy, CustomerLocks, scope_of
 from withdrawguard.casework.store import CaseStore
-from withdrawguard.contract.records import Produce, Record
+from withdrawguard.casework.writer import CaseWriter
+from withdrawguard.contract.records import Produce
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +77,7 @@ class CaseService:
     ) -> None:
         self.store, self.config = store, config
         self._links = links
-        self._produce, self._topics = produce, topics
+        self._writer = CaseWriter(store, produce, topics.events, topics.decisions)
         self._clock, self._sleep, self._new_id = clock, sleep, new_id
         self._locks = CustomerLocks(store, lock_ttl_ms, lock_wait, sleep)
 
@@ -134,6 +131,7 @@ class CaseService:
         customer = found[0].customer_id
         token = await self._locks.held(customer)
         try:
+            await self._writer.settle(scope_of(customer))
             case = await self.case(command.case_id)  # as it stands under the lock
             events = decide(
                 case,
@@ -143,7 +141,7 @@ class CaseService:
                 policy=self.config.policy,
                 inboxes=self.config.inboxes,
             )
-            return await self._write(case, events)
+            return await self._write(customer, case, events)
         finally:
             await self._locks.release(customer, token)
 
@@ -163,6 +161,7 @@ class CaseService:
             if token is None:
                 continue
             try:
+                await self._writer.settle(scope_of(candidate.customer_id))
                 case = await self.store.case(candidate.case_id)
                 if case is None or case.assignee is not None:
                     continue
@@ -180,7 +179,7 @@ class CaseService:
                     )
                 except CaseError:
                     continue
-                return (await self._write(case, events)).case
+                return (await self._write(candidate.customer_id, case, events)).case
             except Busy:
                 continue
             finally:
@@ -219,6 +218,7 @@ class CaseService:
         same news gives the same event ids, which the store applies once)."""
         token = await self._locks.held(customer_id)
         try:
+            await self._writer.settle(scope_of(customer_id))
             cases = await self.store.cases_of(customer_id)
             if news.hold_status == "held" and any(c.hold(news.ref_id) for c in cases):
                 return []  # a hold re-issued as held (new reasons): its fate is unchanged
@@ -228,7 +228,7 @@ class CaseService:
             if not events:
                 return []
             before = next((c for c in cases if c.case_id == events[0].case_id), None)
-            await self._write(before, events)
+            await self._write(customer_id, before, events)
             return events
         finally:
             await self._locks.release(customer_id, token)
@@ -244,7 +244,7 @@ class CaseService:
             return False
         if not applied.new:
             return False
-        await self._send_decisions(applied.before, applied.new)
+        await self._writer.send_decisions(applied.before, applied.new)
         return True
 
     async def sweep(
@@ -256,44 +256,23 @@ class CaseService:
         found = await self.store.summaries([case_id])
         if not found:
             return []
-        token = await self._locks.held(found[0].customer_id)
+        customer = found[0].customer_id
+        token = await self._locks.held(customer)
         try:
+            await self._writer.settle(scope_of(customer))
             case = await self.store.case(case_id)
             events = change(case) if case is not None else []
             if events:
-                await self._write(case, events)
+                await self._write(customer, case, events)
             return events
         finally:
-            await self._locks.release(found[0].customer_id, token)
+            await self._locks.release(customer, token)
 
     # ------------------------------------------------------------ writing
 
-    async def _write(self, before: Case | None, events: Sequence[CaseEvent]) -> Done:
-        if not events:
-            raise ValueError("nothing to write")
-        key = events[0].case_id.encode()
-        await _all_acked(
-            [
-                await self._produce((self._topics.events, key, codec.encode_bytes(e), None, None))
-                for e in events
-            ]
-        )
-        sent = await self._send_decisions(before, events)
-        applied = await self.store.apply(events)
+    async def _write(
+        self, customer_id: str, before: Case | None, events: Sequence[CaseEvent]
+    ) -> Done:
+        applied, sent = await self._writer.write(scope_of(customer_id), before, events)
         assert applied.after is not None
         return Done(applied.after, tuple(events), sent)
-
-    async def _send_decisions(self, before: Case | None, events: Sequence[CaseEvent]) -> int:
-        records: list[Record] = [
-            (self._topics.decisions, d["customer_id"].encode(), orjson.dumps(d), None, None)
-            for d in decisions_for(before, events)
-        ]
-        await _all_acked([await self._produce(r) for r in records])
-        return len(records)
-
-
-async def _all_acked(pending: Sequence[Awaitable[Any] | None]) -> None:
-    for ack in pending:
-        if ack is None:
-            raise RuntimeError("the producer gave no acknowledgement to wait for")
-        await ack

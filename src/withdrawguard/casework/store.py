@@ -21,8 +21,16 @@ class AppliedLike(Protocol):
 
 
 class CaseStore(Protocol):
-    async def apply(self, events: Sequence[CaseEvent]) -> AppliedLike:
-        """Fold the events of one case not applied yet (by event id), atomically."""
+    async def apply(
+        self, events: Sequence[CaseEvent], *, settles: str | None = None
+    ) -> AppliedLike:
+        """Fold the events of one case not applied yet (by event id), atomically; with
+        `settles`, clear that scope's pending write in the same transaction."""
+
+    async def pend(self, scope: str, events: Sequence[CaseEvent]) -> None:
+        """Record `events` as the scope's pending write (none: clear it)."""
+
+    async def pending(self, scope: str) -> list[CaseEvent]: ...
 
     async def events(self, case_id: str) -> list[CaseEvent]: ...
     async def case(self, case_id: str) -> Case | None: ...

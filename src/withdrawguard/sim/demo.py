@@ -18,11 +18,18 @@ from typing import Any, TextIO
 from withdrawguard.auth.users import add_user
 from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
+from withdrawguard.sim.demo_cases import (
+    ANALYST,
+    ensure_supervisor,
+    password_file,
+    render_cases,
+    work_cases,
+)
 from withdrawguard.sim.generate import SimConfig, generate
 from withdrawguard.sim.live import Played, play
 from withdrawguard.sim.quality import MUST_HOLD, Outcome, assess, targets_missed
 
-DEMO_USER = "demo"
+DEMO_USER = ANALYST.user
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,10 +78,16 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     played = play(sim, settings, speed, Progress(sys.stderr))
     figures = assess(sim.labels, played.outcomes)
     print(render(sim.labels, played, figures, config.id_prefix), file=out)
-    print(where_next(settings, user), file=out)
+    lead = ensure_supervisor(settings)
+    cases = work_cases(settings, held_holds(sim.labels, played))
+    logins = {u[0]: password_file(settings, *u) for u in (user, lead) if u is not None}
+    print(render_cases(cases, settings, logins), file=out)
+    print(where_next(settings, user, lead), file=out)
     missed = targets_missed(figures)
     if played.missing:
         missed.append(f"{len(played.missing)} withdrawals got no verdict")
+    if cases.missing:
+        missed.append(f"{len(cases.missing)} holds opened no case")
     if missed:
         print("\ndemo FAILED: " + "; ".join(missed), file=out)
         return 1
@@ -84,6 +97,17 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         file=out,
     )
     return 0
+
+
+def held_holds(labels: list[dict[str, Any]], played: Played) -> dict[str, str]:
+    """Hold id -> customer id of every withdrawal of the run that was held."""
+    return {
+        f"hold-{x['withdrawal_id']}": x["customer_id"]
+        for x in labels
+        if x["record"] == "withdrawal"
+        and (o := played.outcomes.get(x["withdrawal_id"])) is not None
+        and o.held
+    }
 
 
 def _ms(values: list[float]) -> str:
@@ -137,16 +161,21 @@ def render(
     return "\n".join(lines)
 
 
-def where_next(settings: Settings, user: tuple[str, str] | None) -> str:
+def where_next(
+    settings: Settings, user: tuple[str, str] | None, lead: tuple[str, str] | None = None
+) -> str:
     base = f"http://127.0.0.1:{settings.web_port}"
     sign_in = (
         f"user {user[0]}, password {user[1]}"
         if user
         else "set WG_USERS_FILE and add a user (README, Ops console)"
     )
+    if lead:
+        sign_in += f"; supervisor {lead[0]}, password {lead[1]}"
     return f"""
 Where to look next:
   ops console   {base}/login   ({sign_in})
+  cases         {base}/cases, or `withdrawguard cases list` (above)
   metrics       {base}/metrics   health {base}/health   ready {base}/ready
   Grafana       http://127.0.0.1:3000 when the stack runs in Docker (WG_STACK=docker)
   topics        withdrawal-decisions, withdrawal-holds, fraud-alerts, dead-letters
