@@ -2,8 +2,10 @@
 
 A deployment of its own (topics, group, Redis keys) with a users file holding an analyst
 and a viewer (added by `withdrawguard users add --password-stdin`). The analyst signs in,
-sees the hold of an SBI chain appear in the open list, releases it with a note, and sees
-it leave the list, in Redis as released, and on case-decisions with the analyst as actor.
+sees the hold of an SBI chain appear in the open list, finds no button to release its
+9,500,000 JPY alone (a link to its case, where four eyes apply; a posted release is 403),
+confirms fraud with a note, and sees it leave the list, in Redis as confirmed, and on
+case-decisions with the analyst as actor.
 Anonymous and viewer attempts to act are refused and reach nothing. Screenshots go to
 artifacts/; with WG_UPDATE_DOC_IMAGES=1 also to docs/img/console.png, the README's
 picture (the page shows times, so the test does not rewrite it on every run).
@@ -114,6 +116,10 @@ def held(bus: Bus) -> list[str]:
     return wids
 
 
+def cid_of(wid: str) -> str:
+    return wid.removesuffix("-wd-attack")
+
+
 def base(settings: Settings) -> str:
     return f"http://127.0.0.1:{settings.web_port}"
 
@@ -174,7 +180,7 @@ def test_only_health_ready_metrics_and_sign_in_are_open_to_anonymous_requests(
     assert status(url + "/console", cookie="wg_session=forged.0000") == 303
 
 
-def test_analyst_sees_the_hold_releases_it_with_a_note_and_it_leaves_the_open_list(
+def test_analyst_confirms_fraud_with_a_note_and_a_large_release_is_sent_to_four_eyes(
     bus: Bus, console_settings: Settings, held: list[str], browser: Any
 ) -> None:
     context, page, outside = sign_in(browser, console_settings, "ana")
@@ -190,30 +196,44 @@ def test_analyst_sees_the_hold_releases_it_with_a_note_and_it_leaves_the_open_li
     if os.environ.get("WG_UPDATE_DOC_IMAGES") == "1":
         shutil.copyfile(ARTIFACTS / SCREENSHOT.name, SCREENSHOT)
 
+    # 9,500,000 JPY: no one releases it alone here; the row links to the case instead
+    assert row.locator("button[value=release]").count() == 0
+    assert row.locator("a.four-eyes").get_attribute("href") == f"/cases/of/{cid_of(wid)}"
+    alone = page.request.post(
+        f"{base(console_settings)}/customers/{cid_of(wid)}/actions",
+        form={
+            "action": "release",
+            "withdrawal_id": wid,
+            "note": NOTE,
+            "csrf": page.evaluate("document.body.dataset.csrf"),
+        },
+        max_redirects=0,
+    )
+    assert alone.status == 403 and "takes four eyes" in alone.text()
+
     row.locator("input[name=note]").fill(NOTE)
-    row.locator("button[value=release]").click()
+    row.locator("button[value=confirm_fraud]").click()
     page.wait_for_url("**/console")
     # The reloaded page fills its table from its first poll, so the other hold showing up
-    # is what says the table is filled; only then does "the released one is gone" mean it.
+    # is what says the table is filled; only then does "the confirmed one is gone" mean it.
     page.locator(f"[id='hold-{other}']").wait_for(state="visible", timeout=30_000)
     page.locator(f"[id='hold-{wid}']").wait_for(state="detached", timeout=30_000)
     assert page.locator(f"[id='hold-{other}']").is_visible()
 
-    [decision] = bus.wait_for("the release on case-decisions", lambda: case_decisions(bus))
-    assert decision["action"] == "release"
+    [decision] = bus.wait_for("the confirmation on case-decisions", lambda: case_decisions(bus))
+    assert decision["action"] == "confirm_fraud"
     assert decision["actor"] == "ana"
     assert decision["note"] == NOTE
     assert decision["withdrawal_id"] == wid
     r = redis.Redis.from_url(console_settings.redis_url)
     prefix = registry_prefix(console_settings.app_id)
-    assert r.hget(f"{prefix}wd:{wid}", "hold_status") == b"released"
+    assert r.hget(f"{prefix}wd:{wid}", "hold_status") == b"confirmed_fraud"
     assert r.zscore(f"{prefix}holds:open", wid) is None
 
-    cid = wid.removesuffix("-wd-attack")
-    page.goto(f"{base(console_settings)}/customers/{cid}")
+    page.goto(f"{base(console_settings)}/customers/{cid_of(wid)}")
     status_cell = page.locator(f"[data-wid='{wid}']")
     page.wait_for_function(
-        "el => el.textContent.startsWith('released')", arg=status_cell.element_handle()
+        "el => el.textContent.startsWith('confirmed_fraud')", arg=status_cell.element_handle()
     )
     assert "by ana" in status_cell.inner_text()
     evidence = page.locator("tr.evidence")

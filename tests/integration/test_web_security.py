@@ -273,7 +273,9 @@ def test_a_viewer_is_shown_no_action_and_its_posted_action_is_refused(
         for mark in ACTION_MARKS:
             assert mark not in vic.body, (path, mark)
     analyst_page = site.call("GET", customer, headers={"Cookie": sessions["ana"]}).body
-    assert all(m in analyst_page for m in (b"/actions", b'"release"', b'class="act"'))
+    assert all(m in analyst_page for m in (b"/actions", b"confirm_fraud", b'class="act"'))
+    # the chain's 9,500,000 JPY hold is released only through its case, by two people
+    assert b'"release"' not in analyst_page and b"/cases/of/" in analyst_page
 
     viewer_page = site.call("GET", "/console", headers={"Cookie": sessions["vic"]}).body
     csrf = viewer_page.split(b'data-csrf="')[1].split(b'"')[0].decode()

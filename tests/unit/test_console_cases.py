@@ -118,6 +118,11 @@ async def _served(
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/cases", desk.inbox)
+
+    async def of_customer(request: web.Request) -> web.Response:
+        return await desk.of_customer(request, request.match_info["customer_id"])
+
+    app.router.add_get("/cases/of/{customer_id}", of_customer)
     app.router.add_post("/cases/next", desk.take_next)
     app.router.add_post("/cases/bulk", desk.bulk)
     app.router.add_get("/cases/{case_id}/export.json", with_id(desk.export_json))
@@ -383,3 +388,13 @@ async def test_the_case_page_and_its_export_list_linked_customers_with_their_cas
         assert status == 200
         exported = {x["customer_id"]: x["case_id"] for x in orjson.loads(body)["links"]}
         assert exported == {"cust-2": other, "cust-3": None}
+
+
+async def test_a_customers_current_case_is_one_redirect_away_and_none_is_404(
+    console: Console,
+) -> None:
+    case_id = await _open(console, "cust-9", "hold-w9")
+    status, _, headers = await console.get("ana", "/cases/of/cust-9")
+    assert (status, headers["Location"]) == (303, f"/cases/{case_id}")
+    status, body, _ = await console.get("ana", "/cases/of/nobody")
+    assert status == 404 and "customer nobody has no case" in body

@@ -109,6 +109,14 @@ class CaseService:
     async def mine(self, actor: Actor, limit: int = 100) -> list[Summary]:
         return await self.store.summaries(await self.store.assigned_to(actor.user, limit))
 
+    async def current_case_of(self, customer_id: str) -> str | None:
+        """The customer's open case, else their latest; None when they have none."""
+        cases = await self.store.cases_of(customer_id)
+        if not cases:
+            return None
+        current = max(cases, key=lambda c: (not c.closed, c.opened_at, c.case_id))
+        return current.case_id
+
     @property
     def keeps_links(self) -> bool:
         """Whether this service reads the links projection (the worker's always does)."""

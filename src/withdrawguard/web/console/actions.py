@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from withdrawguard.cases.policy import CasePolicy
 from withdrawguard.engine.state import CustomerState
 
 ACTIONS = {
@@ -66,3 +68,30 @@ def destination_of(key: str) -> dict[str, str]:
     if branch:
         dest["branch_code"] = branch
     return dest
+
+
+def four_eyes(policy: CasePolicy, amount: str, currency: str) -> bool:
+    """Whether releasing a hold of `amount` `currency` takes two people (an amount that
+    cannot be read does: the control is not skipped for want of a number)."""
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, TypeError):
+        return True
+    return not value.is_finite() or policy.needs_four_eyes(value, currency)
+
+
+def release_refusal(
+    policy: CasePolicy, decision: Mapping[str, Any], state: CustomerState
+) -> str | None:
+    """Why this console release may not be sent alone, or None: at or above the
+    four-eyes threshold it is proposed in the customer's case and approved there by a
+    second person (docs/operations.md)."""
+    if decision["action"] != "release":
+        return None
+    w = state.withdrawals[decision["withdrawal_id"]]
+    if not four_eyes(policy, w.amount, w.currency):
+        return None
+    return (
+        f"releasing {w.amount} {w.currency} takes four eyes: propose the release in the "
+        f"customer's case (/cases/of/{state.customer_id}), where a second person approves it"
+    )

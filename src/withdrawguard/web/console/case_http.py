@@ -81,6 +81,15 @@ class CaseDesk:
         flash = f"Done: {done[:200]}." if done else ""
         return await self._case(request, session, actor, case_id, Message(flash=flash))
 
+    async def of_customer(self, request: web.Request, customer_id: str) -> web.Response:
+        """303 to the customer's current case; 404 when the customer has none."""
+        case_id = await self.service.current_case_of(customer_id)
+        if case_id is None:
+            return deny(
+                request, 404, f"customer {customer_id} has no case", request["session"].user
+            )
+        return see_other(f"/cases/{quote(case_id, safe='')}")
+
     async def export_json(self, request: web.Request, case_id: str) -> web.Response:
         try:
             case = await self.service.case(case_id)

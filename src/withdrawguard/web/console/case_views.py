@@ -3,6 +3,7 @@
     GET  /cases                      inbox tabs, "my cases" (?inbox=NAME|mine&status=S)
     POST /cases/next                 take next (claim) in an inbox
     POST /cases/bulk                 assign or close the selected cases
+    GET  /cases/of/{customer_id}     303 to the customer's current case (open, else latest)
     GET  /cases/{case_id}            the case page
     POST /cases/{case_id}/act        one action on the case (comment, release, approve...)
     GET  /cases/{case_id}/export.json, /cases/{case_id}/export.html
@@ -34,6 +35,11 @@ def register(console: Console, service: CaseService) -> CaseDesk:
     class Inbox(View):
         async def get(self, request: web.Request) -> web.Response:
             return await desk.inbox(request)
+
+    @app.page("/cases/of/{customer_id}")
+    class OfCustomer(View):
+        async def get(self, request: web.Request, customer_id: str) -> web.Response:
+            return await desk.of_customer(request, customer_id)
 
     @app.page("/cases/next")
     class TakeNext(View):

@@ -5,6 +5,7 @@ Server-rendered; every value is escaped. Inline CSS and JavaScript only (no CDN)
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from html import escape
 from urllib.parse import quote
 
@@ -42,10 +43,16 @@ def overview_page(session: Session, csrf: str) -> str:
 
 
 def customer_page(
-    customer_id: str, entries: list[Entry], session: Session, csrf: str, flash: str = ""
+    customer_id: str,
+    entries: list[Entry],
+    session: Session,
+    csrf: str,
+    flash: str = "",
+    four_eyes: Collection[str] = (),
 ) -> str:
+    """`four_eyes`: the withdrawals whose release takes two people (released in the case)."""
     acts = may(session.role, "analyst")
-    rows = "".join(_row(customer_id, e, csrf, acts) for e in entries)
+    rows = "".join(_row(customer_id, e, csrf, acts, four_eyes) for e in entries)
     note = f'<p class="flash">{escape(flash)}</p>' if flash else ""
     empty = '<p class="muted">The detector holds no history for this customer.</p>'
     body = (
@@ -62,7 +69,7 @@ def customer_page(
     return layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
 
 
-def _row(customer_id: str, e: Entry, csrf: str, acts: bool) -> str:
+def _row(customer_id: str, e: Entry, csrf: str, acts: bool, four_eyes: Collection[str]) -> str:
     cls = ' class="evidence"' if e.evidence_for else ""
     tags = "".join(
         f"<div>evidence for {escape(wid)}: {_tags(codes)}</div>" for wid, codes in e.evidence_for
@@ -82,12 +89,14 @@ def _row(customer_id: str, e: Entry, csrf: str, acts: bool) -> str:
             f"{escape(w['hold'] or 'no hold')}</span></div>"
         )
         if acts:
+            releasable = w["hold"] in ("held", "confirmed_fraud")
+            two = releasable and w["withdrawal_id"] in four_eyes
             form = _form(
                 customer_id,
                 csrf,
                 f'<input type="hidden" name="withdrawal_id" value="{wid}">',
-                _RELEASABLE if w["hold"] in ("held", "confirmed_fraud") else _CONFIRM_ONLY,
-            )
+                _RELEASABLE if releasable and not two else _CONFIRM_ONLY,
+            ) + (_in_case(customer_id) if two else "")
     elif e.destination_key is not None and acts:
         hidden = f'<input type="hidden" name="change_event_id" value="{escape(e.event_id)}">'
         form = _form(customer_id, csrf, hidden, (("verify_destination", "Verify destination"),))
@@ -113,6 +122,11 @@ def _form(customer_id: str, csrf: str, hidden: str, buttons: tuple[tuple[str, st
         '<input name="note" required placeholder="note (required)" maxlength="2048">'
         f"{knobs}</form>"
     )
+
+
+def _in_case(customer_id: str) -> str:
+    href = escape(f"/cases/of/{quote(customer_id, safe='')}")
+    return f'<a class="four-eyes" href="{href}">Release: four eyes, in the case</a>'
 
 
 def _tags(codes: list[str]) -> str:

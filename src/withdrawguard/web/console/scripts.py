@@ -71,11 +71,18 @@ function actionForm(td, h) {
   add("csrf", CSRF); add("withdrawal_id", h.withdrawal_id); add("back", "/console");
   const note = document.createElement("input"); note.name = "note"; note.required = true;
   note.placeholder = "note (required)"; f.appendChild(note);
-  for (const [v, t] of [["release", "Release"], ["confirm_fraud", "Confirm fraud"]]) {
+  const buttons = h.four_eyes ? [["confirm_fraud", "Confirm fraud"]]
+    : [["release", "Release"], ["confirm_fraud", "Confirm fraud"]];
+  for (const [v, t] of buttons) {
     const b = document.createElement("button");
     b.name = "action"; b.value = v; b.textContent = t; f.appendChild(b);
   }
   td.appendChild(f);
+  if (h.four_eyes) {  // at or above the threshold: proposed and approved in the case
+    const a = document.createElement("a"); a.className = "four-eyes";
+    a.href = "/cases/of/" + encodeURIComponent(h.customer_id);
+    a.textContent = "Release: four eyes, in the case"; td.appendChild(a);
+  }
 }
 """
 

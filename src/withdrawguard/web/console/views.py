@@ -21,7 +21,13 @@ from yarl import URL
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
 from withdrawguard.web.console.access import Refused, deny, read_form
-from withdrawguard.web.console.actions import ACTIONS, ActionError, case_decision
+from withdrawguard.web.console.actions import (
+    ACTIONS,
+    ActionError,
+    case_decision,
+    four_eyes,
+    release_refusal,
+)
 from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.timeline import timeline
 
@@ -54,6 +60,7 @@ def register(console: Console) -> None:
                     "destination": h["destination"],
                     "reasons": [r.get("code", "") for r in h["reasons"]],
                     "age_seconds": max(0, (now_ms - h["created_ms"]) // 1000),
+                    "four_eyes": four_eyes(console.release_policy, h["amount"], h["currency"]),
                 }
                 for h in await console.registry.open_holds()
             ]
@@ -84,7 +91,13 @@ def register(console: Console) -> None:
                 )
             entries = timeline(state) if state is not None else []
             csrf = console.access.signer.csrf_token(session)
-            return html_response(pages.customer_page(customer_id, entries, session, csrf, flash))
+            big = {
+                wid
+                for wid, w in (state.withdrawals.items() if state is not None else ())
+                if four_eyes(console.release_policy, w.amount, w.currency)
+            }
+            page = pages.customer_page(customer_id, entries, session, csrf, flash, big)
+            return html_response(page)
 
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
@@ -103,6 +116,9 @@ def register(console: Console) -> None:
                 decision = case_decision(form, session.user, state, datetime.now(UTC))
             except ActionError as exc:
                 return deny(request, 400, str(exc), session.user)
+            two = release_refusal(console.release_policy, decision, state)
+            if two is not None:  # four eyes: not even an admin releases this alone
+                return deny(request, 403, two, session.user)
             await console.case_decisions.send(
                 key=customer_id.encode(), value=orjson.dumps(decision)
             )

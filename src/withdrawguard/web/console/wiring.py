@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.auth.users import User, load_users
+from withdrawguard.cases.policy import CasePolicy
+from withdrawguard.casework.config import load_case_config
 from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
@@ -40,6 +42,9 @@ class Console:
     settings: Settings
     customers: TableT[bytes, bytes]
     case_decisions: faust.TopicT
+    release_policy: CasePolicy
+    """Which releases take four eyes: the holds list and a customer's page release only
+    below the threshold; a larger release is proposed and approved in its case."""
     _limiter: SignInLimiter | None = None
     _redis: Redis[bytes] | None = None
     _access: Access | None = None
@@ -101,7 +106,10 @@ def register_console(
         value_serializer="raw",
         partitions=settings.partitions,
     )
-    console = Console(app, settings, customers, topic)
+    release = (
+        cases.config.policy if cases is not None else load_case_config(settings.inboxes_file).policy
+    )
+    console = Console(app, settings, customers, topic, release)
     web_app: Any = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's app
 
     @web.middleware
