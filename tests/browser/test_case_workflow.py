@@ -1,15 +1,15 @@
 """One case walked end to end in a real Chromium, on two workers of one deployment.
 
 A chain attack (the 2020 SBI chain, its withdrawal raised to ¥5,000,000) is held by the
-detector; its case opens in the inbox its verdict routes to: with the packaged inboxes,
-`critical` or `large-withdrawals` by the severity the case first hears of. Only
-supervisors work `critical`, so A, the person who works the case, is one too (that an
-analyst's approval is refused is in tests/unit/test_console_cases.py). A,
-signed in on worker A, takes it from the inbox, comments and proposes the release of
-the hold; A's own approval is refused with 403 and the reason on the page (the four-eyes
-rule, which no role gets around); supervisor B, signed in on worker B, approves; the
-detector releases the hold and re-issues the verdict; the case closes with an outcome;
-its export holds every step.
+detector; its case opens in the inbox its verdict routes to. The deployment's inboxes
+(WG_INBOXES_FILE) put large amounts first, so the case lands in `large-withdrawals`
+whichever of its news (the hold, the critical alert) the case hears of first (with the
+packaged inboxes a critical alert first would route it to `critical`, which only
+supervisors work). Analyst A, signed in on worker A, takes it from the inbox, comments
+and proposes the release of the hold; A's own approval is refused with 403 and the
+reason on the page; supervisor B, signed in on worker B, approves; the detector releases
+the hold and re-issues the verdict; the case closes with an outcome; its export holds
+every step.
 
 With WG_SCREENSHOTS_DIR set, PNGs of the inbox, the case page and the four-eyes step
 (refusal, approval) are saved there (docs/operations.md uses them).
@@ -55,6 +55,28 @@ COMMENT = "Called the customer on the number on file: the withdrawal is theirs."
 PROPOSAL = "Customer confirmed the new account and device by call-back."
 APPROVAL = "Checked the call record: agreed."
 CLOSING = "The customer's own withdrawal; new device and account verified."
+INBOXES = """
+default = "general"
+
+[[inbox]]
+name = "large-withdrawals"
+description = "Holds on large amounts: releasing them takes four eyes."
+sla_hours = 2
+[inbox.amount.JPY]
+min = "1000000"
+
+[[inbox]]
+name = "critical"
+description = "Critical severity. Supervisors only."
+sla_hours = 1
+severities = ["critical"]
+roles = ["supervisor"]
+
+[[inbox]]
+name = "general"
+description = "Everything else."
+sla_hours = 8
+"""
 
 
 def _shots() -> Path | None:
@@ -84,10 +106,11 @@ def pair(
         users_file=d / "users.json",
         session_secret_file=d / "session.secret",
     )
-    a = replace(a, canonical_url=base(a))
+    (d / "inboxes.toml").write_text(INBOXES, encoding="utf-8")
+    a = replace(a, canonical_url=base(a), inboxes_file=d / "inboxes.toml")
     port_b = _free_port()
     b = replace(a, data_dir=d / "b", web_port=port_b, canonical_url=f"http://127.0.0.1:{port_b}")
-    add_users(a, {name: ("supervisor", password) for name, password in PASSWORDS.items()})
+    add_users(a, {"ana": ("analyst", PASSWORDS["ana"]), "bea": ("supervisor", PASSWORDS["bea"])})
     return a, b
 
 
@@ -158,7 +181,8 @@ def test_a_held_chain_attack_is_worked_end_to_end_with_four_eyes_on_two_workers(
         [case] = wait("the case", lambda: _off_the_loop(lambda: _cases_of(a, cid)), 60)
         news = verdict_trigger(verdict)
         assert news is not None
-        assert case.inbox == load_case_config(None).inboxes.route(news[1]).name
+        assert case.inbox == "large-withdrawals"
+        assert load_case_config(a.inboxes_file).inboxes.route(news[1]).name == case.inbox
         assert [(h.hold_id, h.amount) for h in case.holds] == [(hold_id, Decimal(5_000_000))]
 
         # A, on worker A: the case in its inbox, taken with "Take next".

@@ -334,6 +334,10 @@ async def test_export_holds_every_step_as_json_and_an_escaped_printable_page(
 
 async def test_a_suppression_is_added_from_the_case_page_and_listed(console: Console) -> None:
     case_id = await _open(console)
+    _, offered, _ = await console.get("ana", f"/cases/{case_id}")
+    assert 'value="NEW_DEVICE"' in offered
+    for never in ("CONFIRMED_FRAUD_DESTINATION", "SOURCE_IP_SHARED"):  # not offered at all
+        assert f'name="reason" value="{never}"' not in offered
     form = [("action", "suppress"), ("seen", "1"), ("reason", "NEW_DEVICE")]
     form += [("until", "2026-12-05T09:00"), ("note", "new phone verified")]
     status, _, _ = await console.post("sue", f"/cases/{case_id}/act", form)

@@ -87,9 +87,11 @@ def approve(
 ) -> CaseEvent:
     """The second pair of eyes. Refused to anyone but a supervisor, always to the
     proposer, and once the proposal has expired."""
-    if not actor.may("approve"):
-        raise Forbidden(f"approving takes a supervisor; {actor.user} is {actor.role}")
     proposal = case.proposal(proposal_id)
+    if not actor.may("approve"):
+        own = proposal is not None and actor.is_user(proposal.proposer)
+        also = "; and you made this proposal: a second person must approve it" if own else ""
+        raise Forbidden(f"approving takes a supervisor; {actor.user} is {actor.role}{also}")
     if proposal is None:
         raise NotFound(f"no pending proposal {proposal_id} on case {case.case_id}")
     if actor.is_user(proposal.proposer):

@@ -18,6 +18,7 @@ from withdrawguard.cases.events import OUTCOMES, STATUSES, SYSTEM, CaseEvent
 from withdrawguard.cases.inboxes import InboxBook, reason_codes
 from withdrawguard.cases.people import Actor
 from withdrawguard.cases.summary import Summary
+from withdrawguard.cases.suppressions import UNMUTABLE
 from withdrawguard.web.console.case_forms import Typed
 
 MINE = "mine"
@@ -113,7 +114,7 @@ def case_context(
         "people": sorted(n for n, r in people.items() if r != "viewer"),
         "statuses": [s for s in OPEN_STATUSES if s != case.status],
         "outcomes": OUTCOMES,
-        "reasons": sorted(reason_codes()),
+        "reasons": sorted(reason_codes() - UNMUTABLE),  # the mutable ones only
         "now": now,
         "message": message,
     }

@@ -34,6 +34,7 @@ nav.tabs a.on{background:#1d2733;color:#fff} .past-due{color:#b3261e;font-weight
 .boxes{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 .box{background:#fff;padding:8px 12px;border:1px solid #e3e6ea;border-radius:4px}
 .box h3{font-size:14px;margin:4px 0 8px} .box textarea{width:100%;box-sizing:border-box}
+.reasons label{display:block;white-space:nowrap}
 .bar{display:flex;gap:12px;align-items:flex-end;flex-wrap:wrap;margin:8px 0}
 """
 
