@@ -2,10 +2,10 @@
 
 A chain attack (the 2020 SBI chain, its withdrawal raised to ¥5,000,000) is held by the
 detector; its case opens in the inbox its verdict routes to. The deployment's inboxes
-(WG_INBOXES_FILE) put large amounts first, so the case lands in `large-withdrawals`
-whichever of its news (the hold, the critical alert) the case hears of first (with the
-packaged inboxes a critical alert first would route it to `critical`, which only
-supervisors work). Analyst A, signed in on worker A, takes it from the inbox, comments
+(WG_INBOXES_FILE) send high and critical severity to `high-risk`, which analysts work,
+so the case lands there whichever of its news (the hold, the critical alert) the case
+hears of first (with the packaged inboxes a critical alert first routes it to
+`critical`, which only supervisors work). Analyst A, signed in on worker A, takes it from the inbox, comments
 and proposes the release of the hold; A's own approval is refused with 403 and the
 reason on the page; supervisor B, signed in on worker B, approves; the detector releases
 the hold and re-issues the verdict; the case closes with an outcome; its export holds
@@ -59,18 +59,10 @@ INBOXES = """
 default = "general"
 
 [[inbox]]
-name = "large-withdrawals"
-description = "Holds on large amounts: releasing them takes four eyes."
+name = "high-risk"
+description = "High and critical severity: analysts work them, supervisors approve."
 sla_hours = 2
-[inbox.amount.JPY]
-min = "1000000"
-
-[[inbox]]
-name = "critical"
-description = "Critical severity. Supervisors only."
-sla_hours = 1
-severities = ["critical"]
-roles = ["supervisor"]
+severities = ["high", "critical"]
 
 [[inbox]]
 name = "general"
@@ -181,7 +173,7 @@ def test_a_held_chain_attack_is_worked_end_to_end_with_four_eyes_on_two_workers(
         [case] = wait("the case", lambda: _off_the_loop(lambda: _cases_of(a, cid)), 60)
         news = verdict_trigger(verdict)
         assert news is not None
-        assert case.inbox == "large-withdrawals"
+        assert case.inbox == "high-risk"
         assert load_case_config(a.inboxes_file).inboxes.route(news[1]).name == case.inbox
         assert [(h.hold_id, h.amount) for h in case.holds] == [(hold_id, Decimal(5_000_000))]
 
