@@ -5,11 +5,11 @@ detector; its case opens in the inbox its verdict routes to. The deployment's in
 (WG_INBOXES_FILE) send high and critical severity to `high-risk`, which analysts work,
 so the case lands there whichever of its news (the hold, the critical alert) the case
 hears of first (with the packaged inboxes a critical alert first routes it to
-`critical`, which only supervisors work). Analyst A, signed in on worker A, takes it from the inbox, comments
-and proposes the release of the hold; A's own approval is refused with 403 and the
-reason on the page; supervisor B, signed in on worker B, approves; the detector releases
-the hold and re-issues the verdict; the case closes with an outcome; its export holds
-every step.
+`critical`, which only supervisors work). Analyst A, signed in on worker A, takes it
+from the inbox, comments and proposes the release of the hold; A's own approval is
+refused with 403 and the reason on the page; supervisor B, signed in on worker B,
+approves; the detector releases the hold and re-issues the verdict; the case closes with
+an outcome; its export holds every step.
 
 With WG_SCREENSHOTS_DIR set, PNGs of the inbox, the case page and the four-eyes step
 (refusal, approval) are saved there (docs/operations.md uses them).
