@@ -166,12 +166,15 @@ def case_decisions(bus: Bus) -> list[dict[str, Any]]:
     return [v for _, v in bus.records(t.CASE_DECISIONS)]
 
 
-def test_only_health_ready_metrics_and_sign_in_are_open_to_anonymous_requests(
+def test_only_health_ready_metrics_sign_in_and_the_icon_are_open_to_anonymous_requests(
     bus: Bus, console_settings: Settings
 ) -> None:
     url = base(console_settings)
-    for path in ("/health", "/ready", "/metrics", "/login"):
+    for path in ("/health", "/ready", "/metrics", "/login", "/favicon.ico"):
         assert status(url + path) == 200, path
+    with urllib.request.urlopen(url + "/favicon.ico", timeout=10) as icon:  # noqa: S310 - 127.0.0.1
+        assert icon.headers["Content-Type"] == "image/svg+xml"
+        assert icon.read().startswith(b"<svg")
     assert status(url + "/console") == 303  # to /login
     assert status(url + "/customers/anyone") == 303
     assert status(url + "/console/api/overview") == 401

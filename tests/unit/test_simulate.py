@@ -312,3 +312,20 @@ def test_the_file_timeline_starts_at_a_fixed_default_and_at_start_when_given(
     assert manifest["start"] == "2024-03-01T00:00:00+00:00"
     first = orjson.loads(io.BytesIO((out / "events" / "logins.jsonl").read_bytes()).readline())
     assert at(first) >= datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def test_the_demos_history_ends_now_so_its_holds_are_aged_in_minutes() -> None:
+    from argparse import Namespace
+
+    from withdrawguard.sim.demo import demo_config
+    from withdrawguard.sim.generate import generate
+
+    now = datetime(2026, 12, 7, 5, 30, 12, 345678, tzinfo=UTC)
+    args = Namespace(customers=60, days=24, attacks=1)
+    config = demo_config(args, seed=7, run_id="abc123", now=now)
+    assert config.start == datetime(2026, 11, 13, 5, 30, 12, tzinfo=UTC)
+    sim = generate(config)
+    times = [at for at, _ in sim.events]
+    assert max(times) <= now
+    assert now - max(times) < timedelta(days=1)  # the newest events are recent
+    assert min(times) >= config.start

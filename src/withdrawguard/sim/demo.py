@@ -13,6 +13,7 @@ import secrets
 import statistics
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from withdrawguard.auth.users import add_user
@@ -51,17 +52,25 @@ def ensure_user(settings: Settings) -> tuple[str, str] | None:
     return DEMO_USER, password
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    run_id = secrets.token_hex(3)
-    seed = args.seed if args.seed is not None else secrets.randbelow(10**6)
-    config = SimConfig(
+def demo_config(args: argparse.Namespace, seed: int, run_id: str, now: datetime) -> SimConfig:
+    """The demo's history ends `now`, as `simulate --kafka`'s does: the console then shows
+    holds aged in minutes and hours, and the detector's retention (counted back from
+    the newest event time it saw) keeps the whole history behind them."""
+    return SimConfig(
         seed=seed,
         customers=args.customers,
         days=args.days,
         attacks=args.attacks,
         id_prefix=f"d{run_id}-",
+        start=now.astimezone(UTC).replace(microsecond=0) - timedelta(days=args.days),
     )
+
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    run_id = secrets.token_hex(3)
+    seed = args.seed if args.seed is not None else secrets.randbelow(10**6)
+    config = demo_config(args, seed, run_id, datetime.now(UTC))
     try:
         sim = generate(config)
     except ValueError as exc:

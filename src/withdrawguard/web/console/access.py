@@ -1,7 +1,8 @@
 """Who may see what: the console's gate in front of every path of the web server.
 
 Open without signing in: `/health` and `/ready` (load balancers), `/metrics` (Prometheus
-scrapes it; counters only, no customer data) and the sign-in page. Paths under `/api/`
+scrapes it; counters only, no customer data), the sign-in page and the icon browsers ask
+for on every page (`/favicon.ico`). Paths under `/api/`
 pass to their own handlers, which authenticate callers with a service token. Faust's
 `/table` and `/router` views (raw table values, cluster topology) are refused to all.
 Everything else needs a signed, unexpired, unrevoked session; acting needs the
@@ -24,7 +25,7 @@ from withdrawguard.web.console.sessions import COOKIE, Session, Signer
 
 log = logging.getLogger("withdrawguard.console.access")
 
-PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login"})
+PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login", "/favicon.ico"})
 SERVICE_PREFIX = "/api/"
 REFUSED_PREFIXES = ("/table", "/router")
 

@@ -70,7 +70,7 @@ function actionForm(td, h) {
   };
   add("csrf", CSRF); add("withdrawal_id", h.withdrawal_id); add("back", "/console");
   const note = document.createElement("input"); note.name = "note"; note.required = true;
-  note.placeholder = "note (required)"; f.appendChild(note);
+  note.maxLength = 2048; note.placeholder = "note (required)"; f.appendChild(note);
   const buttons = h.four_eyes ? [["confirm_fraud", "Confirm fraud"]]
     : [["release", "Release"], ["confirm_fraud", "Confirm fraud"]];
   for (const [v, t] of buttons) {
