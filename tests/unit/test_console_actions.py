@@ -53,3 +53,21 @@ def test_confirming_fraud_is_never_held_back_by_four_eyes() -> None:
     form = {"action": "confirm_fraud", "withdrawal_id": "W1", "note": "forged account"}
     large = _state("9500000")
     assert release_refusal(POLICY, case_decision(form, "ana", large, NOW), large) is None
+
+
+def test_a_refused_action_shows_the_customer_page_with_the_reason_and_the_note_as_typed() -> None:
+    from withdrawguard.web.console.pages import customer_page
+    from withdrawguard.web.console.sessions import Session
+    from withdrawguard.web.console.timeline import timeline
+
+    state = _state("50000")
+    session = Session("ana", "analyst", "sid", 2_000_000_000)
+    typed = 'called back <b>"twice"</b>'
+    page = customer_page(
+        "C1", timeline(state), session, "csrf", error="400: a note is required", typed={"W1": typed}
+    )
+    assert '<p class="flash error" id="error">400: a note is required</p>' in page
+    assert 'value="called back &lt;b&gt;&quot;twice&quot;&lt;/b&gt;"' in page
+    assert 'maxlength="2048"' in page
+    quiet = customer_page("C1", timeline(state), session, "csrf")
+    assert 'id="error"' not in quiet and 'value=""' in quiet

@@ -42,7 +42,7 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web.Response:
+def log_refusal(request: web.Request, status: int, reason: str, user: str = "-") -> None:
     log.warning(
         "console: denied %s %s with %d: %s (user %s, address %s)",
         request.method,
@@ -52,6 +52,10 @@ def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web
         user,
         client_address(request),
     )
+
+
+def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web.Response:
+    log_refusal(request, status, reason, user)
     if status == 401 and request.method == "GET" and not request.path.startswith("/console/api"):
         return web.Response(status=303, headers={"Location": "/login"})
     return web.json_response({"error": reason}, status=status)

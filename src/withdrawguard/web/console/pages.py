@@ -5,7 +5,7 @@ Server-rendered; every value is escaped. Inline CSS and JavaScript only (no CDN)
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from html import escape
 from urllib.parse import quote
 
@@ -49,11 +49,18 @@ def customer_page(
     csrf: str,
     flash: str = "",
     four_eyes: Collection[str] = (),
+    error: str = "",
+    typed: Mapping[str, str] | None = None,
 ) -> str:
-    """`four_eyes`: the withdrawals whose release takes two people (released in the case)."""
+    """`four_eyes`: the withdrawals whose release takes two people (released in the case);
+    `error`: why the action just posted was refused, shown above the page, with the note
+    `typed` kept in the form it came from (keyed by withdrawal id or change event id)."""
     acts = may(session.role, "analyst")
-    rows = "".join(_row(customer_id, e, csrf, acts, four_eyes) for e in entries)
+    kept = typed or {}
+    rows = "".join(_row(customer_id, e, csrf, acts, four_eyes, kept) for e in entries)
     note = f'<p class="flash">{escape(flash)}</p>' if flash else ""
+    if error:
+        note += f'<p class="flash error" id="error">{escape(error)}</p>'
     empty = '<p class="muted">The detector holds no history for this customer.</p>'
     body = (
         f"<h1>Customer {escape(customer_id)}</h1>{note}"
@@ -69,7 +76,14 @@ def customer_page(
     return layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
 
 
-def _row(customer_id: str, e: Entry, csrf: str, acts: bool, four_eyes: Collection[str]) -> str:
+def _row(
+    customer_id: str,
+    e: Entry,
+    csrf: str,
+    acts: bool,
+    four_eyes: Collection[str],
+    typed: Mapping[str, str],
+) -> str:
     cls = ' class="evidence"' if e.evidence_for else ""
     tags = "".join(
         f"<div>evidence for {escape(wid)}: {_tags(codes)}</div>" for wid, codes in e.evidence_for
@@ -96,10 +110,12 @@ def _row(customer_id: str, e: Entry, csrf: str, acts: bool, four_eyes: Collectio
                 csrf,
                 f'<input type="hidden" name="withdrawal_id" value="{wid}">',
                 _RELEASABLE if releasable and not two else _CONFIRM_ONLY,
+                typed.get(w["withdrawal_id"], ""),
             ) + (_in_case(customer_id) if two else "")
     elif e.destination_key is not None and acts:
         hidden = f'<input type="hidden" name="change_event_id" value="{escape(e.event_id)}">'
-        form = _form(customer_id, csrf, hidden, (("verify_destination", "Verify destination"),))
+        verify = (("verify_destination", "Verify destination"),)
+        form = _form(customer_id, csrf, hidden, verify, typed.get(e.event_id, ""))
     return (
         f"<tr{cls}><td>{escape(e.at[:19].replace('T', ' '))}</td><td>{escape(e.kind)}"
         f'<div class="muted">{escape(e.event_id)}</div></td><td>{escape(e.summary)}</td>'
@@ -111,7 +127,13 @@ _RELEASABLE = (("release", "Release hold"), ("confirm_fraud", "Confirm fraud"))
 _CONFIRM_ONLY = (("confirm_fraud", "Confirm fraud"),)
 
 
-def _form(customer_id: str, csrf: str, hidden: str, buttons: tuple[tuple[str, str], ...]) -> str:
+def _form(
+    customer_id: str,
+    csrf: str,
+    hidden: str,
+    buttons: tuple[tuple[str, str], ...],
+    note: str = "",
+) -> str:
     action = f"/customers/{quote(customer_id, safe='')}/actions"
     knobs = "".join(
         f'<button name="action" value="{v}">{escape(label)}</button>' for v, label in buttons
@@ -119,8 +141,8 @@ def _form(customer_id: str, csrf: str, hidden: str, buttons: tuple[tuple[str, st
     return (
         f'<form class="act" method="post" action="{escape(action)}">'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">{hidden}'
-        '<input name="note" required placeholder="note (required)" maxlength="2048">'
-        f"{knobs}</form>"
+        '<input name="note" required placeholder="note (required)" maxlength="2048" '
+        f'value="{escape(note)}">{knobs}</form>'
     )
 
 

@@ -9,6 +9,7 @@ customer's state), so a POST that lands elsewhere is forwarded with its body.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny, read_form
+from withdrawguard.web.console.access import Refused, deny, log_refusal, read_form
 from withdrawguard.web.console.actions import (
     ACTIONS,
     ActionError,
@@ -29,6 +30,7 @@ from withdrawguard.web.console.actions import (
     release_refusal,
 )
 from withdrawguard.web.console.html import html_response, see_other
+from withdrawguard.web.console.sessions import Session
 from withdrawguard.web.console.timeline import timeline
 
 if TYPE_CHECKING:
@@ -89,15 +91,7 @@ def register(console: Console) -> None:
                     f"Sent {ACTIONS[sent]} on case-decisions as {session.user}; "
                     "the registry state below updates when the detector has applied it."
                 )
-            entries = timeline(state) if state is not None else []
-            csrf = console.access.signer.csrf_token(session)
-            big = {
-                wid
-                for wid, w in (state.withdrawals.items() if state is not None else ())
-                if four_eyes(console.release_policy, w.amount, w.currency)
-            }
-            page = pages.customer_page(customer_id, entries, session, csrf, flash, big)
-            return html_response(page)
+            return _customer_page(console, session, customer_id, state, flash)
 
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
@@ -115,16 +109,54 @@ def register(console: Console) -> None:
             try:
                 decision = case_decision(form, session.user, state, datetime.now(UTC))
             except ActionError as exc:
-                return deny(request, 400, str(exc), session.user)
+                return _refused(console, request, state, form, 400, str(exc))
             two = release_refusal(console.release_policy, decision, state)
             if two is not None:  # four eyes: not even an admin releases this alone
-                return deny(request, 403, two, session.user)
+                return _refused(console, request, state, form, 403, two)
             await console.case_decisions.send(
                 key=customer_id.encode(), value=orjson.dumps(decision)
             )
             if form.get("back") == "/console":
                 return see_other("/console")
             return see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
+
+
+def _customer_page(
+    console: Console,
+    session: Session,
+    customer_id: str,
+    state: CustomerState | None,
+    flash: str = "",
+    error: str = "",
+    typed: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    entries = timeline(state) if state is not None else []
+    csrf = console.access.signer.csrf_token(session)
+    big = {
+        wid
+        for wid, w in (state.withdrawals.items() if state is not None else ())
+        if four_eyes(console.release_policy, w.amount, w.currency)
+    }
+    page = pages.customer_page(customer_id, entries, session, csrf, flash, big, error, typed)
+    return html_response(page, status)
+
+
+def _refused(
+    console: Console,
+    request: web.Request,
+    state: CustomerState,
+    form: Mapping[str, Any],
+    status: int,
+    reason: str,
+) -> web.Response:
+    """The customer's page again, the reason above it and the note as typed in its form."""
+    session: Session = request["session"]
+    log_refusal(request, status, reason, session.user)
+    row = str(form.get("withdrawal_id") or form.get("change_event_id") or "")
+    typed = {row: str(form.get("note", ""))} if row else {}
+    error = f"{status}: {reason}"
+    return _customer_page(console, session, state.customer_id, state, "", error, typed, status)
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
