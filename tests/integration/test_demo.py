@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -38,6 +39,8 @@ def test_demo_shows_every_attack_held_with_reasons_and_leaves_worked_cases_in_in
     text = out.getvalue()
     for playbook in PLAYBOOKS:
         assert f"\n{playbook}-1" in text
+    # customers as the console and `cases list` name them: with the run's prefix
+    assert re.search(r"\nchain_2020-1 +d[0-9a-f]{6}-C\d{6} ", text), text
     assert "DEST_CHANGED_RECENTLY" in text
     assert "DESTINATION_SHARED" in text
     assert "demo OK" in text  # and so no hold of the run without its case

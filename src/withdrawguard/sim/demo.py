@@ -140,7 +140,7 @@ def render(
         held = sum(1 for o in got if o is not None and o.held)
         ms = [o.latency_ms for o in got if o is not None and o.latency_ms is not None]
         codes = sorted({c for o in got if o is not None for c in o.reasons})
-        customer = items[0]["customer_id"].removeprefix(prefix)
+        customer = items[0]["customer_id"]  # as the console and `cases list` show it
         lines.append(
             f"{attack_id.removeprefix(prefix):<16} {customer:<16}"
             f" {held:>2}/{len(items):<2}  {_ms(ms):>6}  {', '.join(codes) or '-'}"
@@ -161,7 +161,7 @@ def render(
                 if h is not None and x["preceded_by"][k]
             )
             lines.append(
-                f"  {x['withdrawal_id'].removeprefix(prefix):<18} {since or 'no change'}:"
+                f"  {x['withdrawal_id']:<24} {since or 'no change'}:"
                 f" {', '.join(o.reasons)}"
             )
     bad = sum(1 for x in labels if x["record"] == "malformed")
