@@ -1,0 +1,169 @@
+"""The docs' command examples, run: a console block marked `<!-- doc-test -->` in
+README.md or docs/*.md is executed as written, and what it shows must be what the
+product prints.
+
+- In a marked block, a line starting with `$ ` is a command (a line ending in `\\`
+  continues it); the lines up to the next command are what it shows. Each shown line
+  must appear in the command's output (stdout and stderr), in order, with runs of spaces
+  compared as one; a line `...` stands for lines left out. The command must exit 0.
+- A fenced block marked `<!-- doc-file: NAME -->` earlier in the same document is a file
+  the examples use: it is written as NAME into the directory the block runs in.
+- Each block runs in a fresh directory with `withdrawguard` of this checkout on PATH, a
+  deployment of its own (WG_APP_ID) and the test stack's Kafka and Redis.
+
+So an example that drifts from the product fails here, not in a reader's terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from withdrawguard.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MARK = "<!-- doc-test -->"
+FILE_MARK = re.compile(r"<!-- doc-file: ([\w.-]+) -->")
+
+
+@dataclass
+class Step:
+    command: str
+    shows: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Example:
+    doc: Path
+    line: int
+    steps: list[Step]
+    files: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.doc.relative_to(ROOT)}:{self.line}"
+
+
+def _fence(lines: list[str], start: int) -> tuple[str, list[str], int]:
+    """(info string, body lines, index after the closing fence) of the block opening at
+    or after `start` (blank lines before it allowed)."""
+    i = start
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or not lines[i].startswith("```"):
+        raise AssertionError(f"a doc marker at line {start} is not followed by a fenced block")
+    info, body = lines[i][3:].strip(), []
+    i += 1
+    while not lines[i].startswith("```"):
+        body.append(lines[i])
+        i += 1
+    return info, body, i + 1
+
+
+def _steps(body: list[str]) -> list[Step]:
+    steps: list[Step] = []
+    pending = ""
+    for raw in body:
+        if pending:
+            pending += "\n" + raw
+            if not raw.endswith("\\"):
+                steps.append(Step(pending))
+                pending = ""
+        elif raw.startswith("$ "):
+            if raw.endswith("\\"):
+                pending = raw[2:]
+            else:
+                steps.append(Step(raw[2:]))
+        else:
+            assert steps, f"output before any command: {raw!r}"
+            steps[-1].shows.append(raw)
+    return steps
+
+
+def examples() -> list[Example]:
+    found: list[Example] = []
+    for doc in DOCS:
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        files: dict[str, str] = {}
+        for i, line in enumerate(lines):
+            named = FILE_MARK.fullmatch(line.strip())
+            if named:
+                _, body, _ = _fence(lines, i + 1)
+                files[named.group(1)] = "\n".join(body) + "\n"
+            elif line.strip() == MARK:
+                info, body, _ = _fence(lines, i + 1)
+                assert info == "console", f"{doc.name}:{i + 1}: a doc-test block is `console`"
+                found.append(Example(doc, i + 1, _steps(body), dict(files)))
+    return found
+
+
+def _same(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _shown_in_order(shows: list[str], output: str) -> str | None:
+    """None when every shown line is in `output` in order; else the first one missing."""
+    got = [_same(x) for x in output.splitlines()]
+    at = 0
+    for want in (_same(x) for x in shows):
+        if want in ("", "..."):
+            continue
+        try:
+            at = got.index(want, at) + 1
+        except ValueError:
+            return want
+    return None
+
+
+def _env(settings: Settings, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WG_")}
+    env |= {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "WG_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "WG_REDIS_URL": settings.redis_url,
+        "WG_APP_ID": f"wg-doc-{uuid.uuid4().hex[:8]}",
+        "WG_DATA_DIR": str(workdir / ".data"),
+    }
+    return env
+
+
+EXAMPLES = examples()
+
+
+def test_the_docs_mark_examples_to_run() -> None:
+    assert EXAMPLES, "no <!-- doc-test --> block in README.md or docs/"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_a_marked_doc_example_prints_what_the_doc_shows(
+    example: Example, settings: Settings, tmp_path: Path
+) -> None:
+    for name, text in example.files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = _env(settings, tmp_path)
+    for step in example.steps:
+        done = subprocess.run(
+            ["bash", "-c", step.command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"$ {step.command}\nexit {done.returncode}\n{output}"
+        missing = _shown_in_order(step.shows, output)
+        assert missing is None, (
+            f"$ {step.command}\nthe doc shows {missing!r}; it printed:\n{output}"
+        )
