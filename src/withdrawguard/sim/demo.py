@@ -161,8 +161,7 @@ def render(
                 if h is not None and x["preceded_by"][k]
             )
             lines.append(
-                f"  {x['withdrawal_id']:<24} {since or 'no change'}:"
-                f" {', '.join(o.reasons)}"
+                f"  {x['withdrawal_id']:<24} {since or 'no change'}: {', '.join(o.reasons)}"
             )
     bad = sum(1 for x in labels if x["record"] == "malformed")
     dead = sum(1 for d in played.dead_letters if str(d.get("key", "")).startswith(prefix))
