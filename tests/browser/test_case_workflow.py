@@ -170,7 +170,12 @@ def test_a_held_chain_attack_is_worked_end_to_end_with_four_eyes_on_two_workers(
     hold_id = f"hold-{wid}"
     with collecting_bus(a, (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS)) as bus:
         verdict = _hold(bus, cid)
-        [case] = wait("the case", lambda: _off_the_loop(lambda: _cases_of(a, cid)), 60)
+        # The critical alert may open the case a moment before the hold joins it.
+        [case] = wait(
+            "the case with its hold",
+            lambda: [c for c in _off_the_loop(lambda: _cases_of(a, cid)) if c.holds],
+            60,
+        )
         news = verdict_trigger(verdict)
         assert news is not None
         assert case.inbox == "high-risk"

@@ -217,10 +217,14 @@ def test_parallel_take_next_on_two_services_never_claims_the_same_case(
 
     asyncio.run(_with_service(deployment, open_cases))
     claimed: list[list[str]] = [[], []]
+    # Both services connected before either takes: under load one could otherwise claim
+    # all 40 before the other has started.
+    ready = threading.Barrier(2, timeout=60)
 
     def worker(i: int) -> None:
         async def take(service: CaseService) -> None:
             people = [Actor(f"analyst-{i}-{k}", "analyst") for k in range(8)]
+            await asyncio.to_thread(ready.wait)
 
             async def one(actor: Actor) -> None:
                 while (case := await service.take_next(actor)) is not None:
