@@ -314,18 +314,22 @@ def test_the_file_timeline_starts_at_a_fixed_default_and_at_start_when_given(
     assert at(first) >= datetime(2024, 3, 1, tzinfo=UTC)
 
 
-def test_the_demos_history_ends_now_so_its_holds_are_aged_in_minutes() -> None:
+def test_the_demos_history_ends_at_the_last_midnight_and_a_seed_gives_one_history() -> None:
     from argparse import Namespace
 
     from withdrawguard.sim.demo import demo_config
     from withdrawguard.sim.generate import generate
 
-    now = datetime(2026, 12, 7, 5, 30, 12, 345678, tzinfo=UTC)
     args = Namespace(customers=60, days=24, attacks=1)
-    config = demo_config(args, seed=7, run_id="abc123", now=now)
-    assert config.start == datetime(2026, 11, 13, 5, 30, 12, tzinfo=UTC)
-    sim = generate(config)
+    early = demo_config(args, 7, "abc123", datetime(2026, 12, 7, 0, 30, tzinfo=UTC))
+    late = demo_config(args, 7, "abc123", datetime(2026, 12, 7, 23, 59, 59, 9, tzinfo=UTC))
+    assert early.start == late.start == datetime(2026, 11, 13, tzinfo=UTC)
+    sim = generate(early)
     times = [at for at, _ in sim.events]
-    assert max(times) <= now
-    assert now - max(times) < timedelta(days=1)  # the newest events are recent
-    assert min(times) >= config.start
+    assert early.start <= min(times) and max(times) <= datetime(2026, 12, 7, tzinfo=UTC)
+    assert datetime(2026, 12, 7, tzinfo=UTC) - max(times) < timedelta(days=1)  # recent
+    next_day = demo_config(args, 7, "abc123", datetime(2026, 12, 8, 5, 17, tzinfo=UTC))
+    shifted = generate(next_day)  # the same history, a day later
+    assert [at - early.start for at, _ in sim.events] == [
+        at - next_day.start for at, _ in shifted.events
+    ]

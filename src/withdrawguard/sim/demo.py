@@ -53,16 +53,19 @@ def ensure_user(settings: Settings) -> tuple[str, str] | None:
 
 
 def demo_config(args: argparse.Namespace, seed: int, run_id: str, now: datetime) -> SimConfig:
-    """The demo's history ends `now`, as `simulate --kafka`'s does: the console then shows
-    holds aged in minutes and hours, and the detector's retention (counted back from
-    the newest event time it saw) keeps the whole history behind them."""
+    """The demo's history ends at the last midnight (UTC) before `now`: the console then
+    shows holds aged in hours, and the detector's retention (counted back from the
+    newest event time it saw) keeps the whole history behind them. Midnight, not `now`:
+    the simulator's habits follow the time of day, so a seed gives the same history
+    whatever the hour the demo runs (a history ending at 05:17 is another history)."""
+    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return SimConfig(
         seed=seed,
         customers=args.customers,
         days=args.days,
         attacks=args.attacks,
         id_prefix=f"d{run_id}-",
-        start=now.astimezone(UTC).replace(microsecond=0) - timedelta(days=args.days),
+        start=end - timedelta(days=args.days),
     )
 
 
