@@ -5,7 +5,7 @@ is escaped: notes are written by people, and the detector's ids come from produc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -102,8 +102,10 @@ td.num {{ text-align: right; }} p {{ white-space: pre-wrap; margin: .2em 0; }}
 """
 
 
-def _row(obj: dict[str, Any]) -> str:
-    e = escape
+def event_details(obj: Mapping[str, Any]) -> list[str]:
+    """The lines a timeline shows for one encoded case event (`codec.encode`): its
+    fields worth reading, the detector's news it carries, the reasons it mutes. The
+    export and the console's case page show the same."""
     details = [f"{k.replace('_', ' ')}: {obj[k]}" for k in _DETAIL_FIELDS if obj.get(k)]
     trigger = obj.get("trigger")
     if trigger:
@@ -114,6 +116,12 @@ def _row(obj: dict[str, Any]) -> str:
         )
     if obj.get("reason_codes"):
         details.append("muted: " + ", ".join(obj["reason_codes"]))
+    return details
+
+
+def _row(obj: dict[str, Any]) -> str:
+    e = escape
+    details = event_details(obj)
     who = "the detector" if obj["actor"] == SYSTEM else obj["actor"]
     note = obj.get("note") or ""
     return (

@@ -19,14 +19,11 @@ from withdrawguard.cases.inboxes import InboxBook, reason_codes
 from withdrawguard.cases.people import Actor
 from withdrawguard.cases.summary import Summary
 from withdrawguard.cases.suppressions import UNMUTABLE
+from withdrawguard.casework.export import event_details
 from withdrawguard.web.console.case_forms import Typed
 
 MINE = "mine"
 OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
-_DETAILS = (
-    "inbox", "assignee", "status", "outcome", "hold_id", "proposal_id", "expires_at",
-    "due_at", "until", "suppression_id", "previous_case_id",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +120,7 @@ def case_context(
 def timeline_row(event: CaseEvent) -> dict[str, Any]:
     """An event as the timeline shows it: when, who, what, the details and the note."""
     body = codec.encode(event)
-    details = [f"{k.replace('_', ' ')}: {body[k]}" for k in _DETAILS if body.get(k)]
-    trigger = body.get("trigger")
-    if trigger:
-        amount = f" {trigger['amount']} {trigger['currency']}" if trigger.get("amount") else ""
-        codes = ", ".join(trigger["reason_codes"])
-        details.append(
-            f"{trigger['kind']} {trigger['ref_id']}{amount} ({trigger['severity']}: {codes})"
-        )
-    if body.get("reason_codes"):
-        details.append("muted: " + ", ".join(body["reason_codes"]))
+    details = event_details(body)
     return {
         "at": event.at,
         "actor": "the detector" if event.actor == SYSTEM else event.actor,
