@@ -243,6 +243,18 @@ def test_a_held_chain_attack_is_worked_end_to_end_with_four_eyes_on_two_workers(
             60,
         )
 
+        # The case hears of the release (the detector's hold record joins it) before A
+        # looks again: else A's close, made on the version before, is refused (409).
+        wait(
+            "the case to hear of the release",
+            lambda: [
+                c
+                for c in _off_the_loop(lambda: _cases_of(a, cid))
+                if any(k.startswith(f"hold:{hold_id}:released:") for k in c.seen)
+            ],
+            60,
+        )
+
         # A closes the case with an outcome.
         page_a.goto(f"{base(a)}/cases/{case.case_id}")
         page_a.select_option("form[data-action=close] select[name=outcome]", "customer_verified")

@@ -41,6 +41,7 @@ from withdrawguard.contract.records import Produce
 log = logging.getLogger(__name__)
 
 TAKE_ATTEMPTS = 50
+CANDIDATES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,40 +161,48 @@ class CaseService:
         meanwhile is refused by `decide` and passed over too."""
         names = self._workable(actor, inbox)
         skip: set[str] = set()
-        for _ in range(TAKE_ATTEMPTS):
-            candidate = await self._candidate(names, skip)
-            if candidate is None:
+        attempts = 0
+        while attempts < TAKE_ATTEMPTS:
+            candidates = await self._candidates(names, skip)
+            if not candidates:
                 return None
-            skip.add(candidate.case_id)
-            token = await self._locks.take(candidate.customer_id, wait=0)
-            if token is None:
-                continue
-            try:
-                await self._writer.settle(scope_of(candidate.customer_id))
-                case = await self.store.case(candidate.case_id)
-                if case is None or case.assignee is not None:
-                    continue
-                claim = Claim(
-                    case_id=case.case_id, command_id=self._new_id(), seen_version=case.version
-                )
+            for candidate in candidates:
+                attempts += 1
+                skip.add(candidate.case_id)
+                token = await self._locks.take(candidate.customer_id, wait=0)
+                if token is None:
+                    continue  # being taken or changed: the next one, not a re-read
                 try:
-                    events = decide(
-                        case,
-                        actor,
-                        claim,
-                        now=self._clock(),
-                        policy=self.config.policy,
-                        inboxes=self.config.inboxes,
-                    )
-                except CaseError:
-                    continue
-                return (await self._write(candidate.customer_id, case, events)).case
-            except Busy:
-                continue
-            finally:
-                if token is not None:
+                    taken = await self._claim(candidate, actor)
+                finally:
                     await self._locks.release(candidate.customer_id, token)
+                if taken is not None:
+                    return taken
         return None
+
+    async def _claim(self, candidate: Summary, actor: Actor) -> Case | None:
+        """Claim the candidate for `actor` holding its customer's lock; None if it was
+        claimed (or changed so it cannot be) since it was offered."""
+        await self._writer.settle(scope_of(candidate.customer_id))
+        case = await self.store.case(candidate.case_id)
+        if case is None or case.assignee is not None:
+            return None
+        claim = Claim(case_id=case.case_id, command_id=self._new_id(), seen_version=case.version)
+        try:
+            events = decide(
+                case,
+                actor,
+                claim,
+                now=self._clock(),
+                policy=self.config.policy,
+                inboxes=self.config.inboxes,
+            )
+        except CaseError:
+            return None
+        try:
+            return (await self._write(candidate.customer_id, case, events)).case
+        except Busy:
+            return None
 
     def _workable(self, actor: Actor, inbox: str | None) -> list[str]:
         book = self.config.inboxes
@@ -206,18 +215,17 @@ class CaseService:
             raise Forbidden(f"inbox {inbox} is not one {actor.user} may work")
         return [inbox]
 
-    async def _candidate(self, inboxes: Sequence[str], skip: set[str]) -> Summary | None:
-        best: Summary | None = None
+    async def _candidates(self, inboxes: Sequence[str], skip: set[str]) -> list[Summary]:
+        """The next cases take-next may offer from `inboxes`, due first, `skip` left
+        out: a batch, so that a caller passing over cases others are taking tries the
+        next with one lock call, not a re-read of the queues (callers would otherwise
+        herd on the head of the queue, and the slower ones never get a case)."""
+        found: list[Summary] = []
         for name in inboxes:
-            ids = [c for c in await self.store.queue(name, len(skip) + 20) if c not in skip]
-            for s in await self.store.summaries(ids[:1]):
-                if best is None or (s.due_at, s.opened_at, s.case_id) < (
-                    best.due_at,
-                    best.opened_at,
-                    best.case_id,
-                ):
-                    best = s
-        return best
+            ids = [c for c in await self.store.queue(name, len(skip) + CANDIDATES) if c not in skip]
+            found.extend(await self.store.summaries(ids[:CANDIDATES]))
+        found.sort(key=lambda s: (s.due_at, s.opened_at, s.case_id))
+        return found[:CANDIDATES]
 
     # ------------------------------------------------------------ the detector's news
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
@@ -113,14 +114,24 @@ async def _act(service: CaseService, cases: list[Case]) -> list[tuple[str, str]]
         if not c.closed and (box := inboxes.get(c.inbox)) is not None and box.may_work(ANALYST)
     ]
     worked: list[tuple[str, str]] = []
-    if workable:
-        case = await _do(service, ANALYST, cmd.Claim, workable[0])
+    # The release is proposed on the largest held hold needing four eyes, if any case
+    # the analyst may work has one (which cases those are depends on how the worker's
+    # news arrived); the comment goes to another case.
+    proposed = max(
+        (c for c in workable if _four_eyes_hold(service, c) is not None),
+        key=lambda c: _largest_held(c),
+        default=None,
+    )
+    rest = [c for c in workable if c is not proposed]
+    if rest:
+        case = await _do(service, ANALYST, cmd.Claim, rest[0])
         note = "Called the customer on the number on file; no answer yet. Trying again at 3 pm."
         await _do(service, ANALYST, cmd.Comment, case, note=note)
         worked.append((case.case_id, f"taken by {ANALYST.user}, with a comment"))
-    if len(workable) > 1:
-        case = max(workable[1:], key=lambda c: max((h.amount for h in c.holds), default=0))
-        case = await _do(service, ANALYST, cmd.Claim, case)
+    if proposed is None and len(rest) > 1:
+        proposed = max(rest[1:], key=_largest_held)
+    if proposed is not None:
+        case = await _do(service, ANALYST, cmd.Claim, proposed)
         hold = max((h for h in case.holds if h.fate == "held"), key=lambda h: h.amount)
         note = "The customer confirmed the new account in a call to the number on file."
         case = await _do(service, ANALYST, cmd.Release, case, hold_id=hold.hold_id, note=note)
@@ -140,6 +151,21 @@ async def _act(service: CaseService, cases: list[Case]) -> list[tuple[str, str]]
         await _do(service, SUPERVISOR, cmd.Close, case, outcome="confirmed_fraud", note=note)
         worked.append((case.case_id, f"closed as confirmed fraud by {SUPERVISOR.user}"))
     return worked
+
+
+def _largest_held(case: Case) -> Decimal:
+    return max((h.amount for h in case.holds if h.fate == "held"), default=Decimal(0))
+
+
+def _four_eyes_hold(service: CaseService, case: Case) -> Decimal | None:
+    """The largest held hold of `case` whose release takes four eyes, or None."""
+    policy = service.config.policy
+    amounts = [
+        h.amount
+        for h in case.holds
+        if h.fate == "held" and policy.needs_four_eyes(h.amount, h.currency)
+    ]
+    return max(amounts, default=None)
 
 
 def render_cases(found: DemoCases, settings: Settings, logins: Mapping[str, Path | None]) -> str:
