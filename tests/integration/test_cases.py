@@ -209,16 +209,19 @@ async def _with_service(settings: Settings, step: Callable[[CaseService], Awaita
 def test_parallel_take_next_on_two_services_never_claims_the_same_case(
     deployment: Settings,
 ) -> None:
-    count = 40
+    # Enough cases that the services overlap for a good while: one service's first
+    # write (its producer's first metadata fetch) can take a few hundred ms under load.
+    count = 160
 
     async def open_cases(service: CaseService) -> None:
-        for n in range(count):
-            await service.intake(f"cust-{n}", _news(n))
+        for start in range(0, count, 8):  # 8 at a time: the Redis pool has its bound
+            ns = range(start, min(start + 8, count))
+            await asyncio.gather(*(service.intake(f"cust-{n}", _news(n)) for n in ns))
 
     asyncio.run(_with_service(deployment, open_cases))
     claimed: list[list[str]] = [[], []]
     # Both services connected before either takes: under load one could otherwise claim
-    # all 40 before the other has started.
+    # them all before the other has started.
     ready = threading.Barrier(2, timeout=60)
 
     def worker(i: int) -> None:
