@@ -3,16 +3,27 @@ comparison records (policy/shadow.py), and the page as each role sees it."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import orjson
 
 from withdrawguard.policy.actions import publish
+from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.shadow import Comparison, Side
 from withdrawguard.policy.shadow_tally import RECENT, ShadowTally, policy_id_of
-from withdrawguard.policy.versions import Catalog
-from withdrawguard.web.console.policy_pages import PolicyView, policy_page
+from withdrawguard.policy.versions import MAX_TEXT, Catalog
+from withdrawguard.web.console.policy_pages import (
+    MAX_NOTE,
+    PolicyView,
+    policy_page,
+    typed,
+    version_page,
+)
 from withdrawguard.web.console.sessions import Session
 
 LIVE, SHADOW = "0.9.0+policy.aaaaaaaa", "0.9.0+policy.bbbbbbbb"
+STRICT = "[decision]\nhold_score = 50\n"
 
 
 def record(wid: str, live: tuple[str, tuple[str, ...]], shadow: tuple[str, ...] | str) -> bytes:
@@ -96,3 +107,77 @@ def test_only_an_admin_is_shown_the_forms_and_every_value_is_escaped() -> None:
     for action in ("publish", "promote", "shadow-off", "rollback"):
         assert f'id="form-{action}"' in page
     assert 'href="/policy"' in page  # the nav links the page
+
+
+def published(*texts: tuple[str, str, int], live: str = "") -> Catalog:
+    """A catalog with each (text, note, time) published in shadow, then `live` promoted."""
+    catalog = Catalog()
+    for text, note, at in texts:
+        for key, value in publish(catalog, text, "ada", note, at, "shadow").policies:
+            catalog.apply(key, value)
+    if live:
+        for key, value in publish(catalog, live, "ada", "go live", 9_000, "live").policies:
+            catalog.apply(key, value)
+    return catalog
+
+
+ADMIN = Session("root", "admin", "sid", 0)
+
+
+def test_the_trail_lists_the_latest_action_first_with_its_note_and_versions() -> None:
+    entries = [
+        AuditEntry("publish", "ada", 1_000, "first <try>", "shadow", "aaaaaaaa", None),
+        AuditEntry("promote", "bob", 5_000, "looks fine", "live", "aaaaaaaa", "cccccccc"),
+    ]
+    page = policy_page(replace(view(), trail=entries), ADMIN, "tok")
+    trail = page[page.index('id="trail"') :]
+    assert trail.index("looks fine") < trail.index("first &lt;try&gt;")
+    assert "cccccccc -&gt; aaaaaaaa" in trail and "<td>bob</td>" in trail
+    assert "The last 2 policy actions, latest first" in page
+
+
+def test_each_rollback_choice_names_its_version_when_by_whom_and_why() -> None:
+    catalog = published(
+        ("[decision]\nhold_score = 10\n", "ten", 1_000),
+        ("[decision]\nhold_score = 20\n", "twenty", 2_000),
+        live="[decision]\nhold_score = 30\n",
+    )
+    page = policy_page(PolicyView(("x", None), catalog, ShadowTally(None, None)), ADMIN, "tok")
+    form = page[page.index('id="form-rollback"') :]
+    options = re.findall(r"<option [^>]*>([^<]*)</option>", form[: form.index("</form>")])
+    assert options == [
+        f"{v.id}, published {stamp} UTC by ada: {v.note}"
+        for v, stamp in (
+            (catalog.versions[catalog.shadow or ""], "1970-01-01 00:00:02"),
+            (next(v for v in catalog.versions.values() if v.note == "ten"), "1970-01-01 00:00:01"),
+        )
+    ]
+    assert catalog.live not in "".join(options)  # the live version is not offered
+
+
+def test_a_refused_form_shows_again_what_was_typed_in_it_and_only_there() -> None:
+    form = {"action": "publish", "note": 'why "not"', "text": "[decision\n", "role": "live"}
+    page = policy_page(view(), ADMIN, "tok", error="not valid TOML", typed_in=typed(form))
+    publish_form = page[page.index('id="form-publish"') :]
+    assert 'value="why &quot;not&quot;"' in publish_form
+    assert "[decision\n</textarea>" in publish_form
+    assert 'value="live" checked' in publish_form
+    assert page.count('value="why') == 1  # not in the promote or rollback forms
+    assert f'maxlength="{MAX_NOTE}"' in page and f'maxlength="{MAX_TEXT}"' in publish_form
+
+
+def test_the_page_shows_what_the_shadow_changes_and_links_each_versions_text() -> None:
+    catalog = published(("[decision]\nhold_score = 0\n", "all", 2_000), live=STRICT)
+    page = policy_page(PolicyView(("x", None), catalog, ShadowTally(None, None)), ADMIN, "tok")
+    changes = page[page.index('id="changes"') :]
+    assert "<tr><td>decision.hold_score</td><td>50</td><td>0</td></tr>" in changes
+    for vid in catalog.versions:
+        assert f'<a href="/policy/versions/{vid}">' in page
+    text = version_page(catalog.versions[catalog.live or ""], ADMIN, "tok")
+    assert '<pre id="policy-text">[decision]\nhold_score = 50\n</pre>' in text
+
+
+def test_a_versions_text_is_shown_escaped() -> None:
+    catalog = published(("# <script>alert(1)</script>\n" + STRICT, "x", 1))
+    shown = version_page(next(iter(catalog.versions.values())), ADMIN, "tok")
+    assert "&lt;script&gt;" in shown and "<script>" not in shown.split("<main>")[1]

@@ -1,9 +1,11 @@
 """What the console's policy page shows, read by every worker from the topics themselves:
-the catalog (`policies`) and live against shadow (`shadow-decisions`).
+the catalog (`policies`), live against shadow (`shadow-decisions`) and the latest policy
+actions (`policy-audit`).
 
-One aiokafka consumer without a group reads every partition of both, so every worker's
-page shows the same catalog and the same totals whichever worker serves it. The
-policies topic is read from its start (it is compacted and small). Comparisons are
+One aiokafka consumer without a group reads every partition of the three, so every
+worker's page shows the same catalog and the same totals whichever worker serves it. The
+policies topic is read from its start (it is compacted and small); the audit topic from
+its last `TRAIL` records (it is never compacted: it only grows). Comparisons are
 read from when the current (live, shadow) pair began, the later of the two pointers'
 times (`offsets_for_times`), into a `ShadowTally` of that pair; when a pointer moves
 the tally starts again from the new pair's start. After any broker error the reader
@@ -15,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from withdrawguard.contract import topics as t
+from withdrawguard.policy.audit import AuditEntry, AuditError
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
@@ -32,6 +36,8 @@ from withdrawguard.streaming.control.reader import (
 log = logging.getLogger(__name__)
 
 Pair = tuple[str | None, str | None]
+TRAIL = 50
+"""How many of the latest policy actions the page shows."""
 
 
 class PolicyFeed:
@@ -40,11 +46,14 @@ class PolicyFeed:
         names = t.TopicNames(settings)
         self.policies = names.name(t.POLICIES)
         self.shadow_decisions = names.name(t.SHADOW_DECISIONS)
+        self.policy_audit = names.name(t.POLICY_AUDIT)
         self.catalog: Catalog | None = None
         """The catalog as the topic says, once it has been read to its end (None before)."""
         self.tally = ShadowTally(None, None)
-        self._read: dict[int, int] = {}
-        """Partition of the policies topic -> the next offset to read there."""
+        self.trail: deque[AuditEntry] = deque(maxlen=TRAIL)
+        """The latest policy actions as read, oldest first."""
+        self._read: dict[tuple[str, int], int] = {}
+        """(topic, partition) of the policies and audit topics -> the next offset to read."""
 
     async def run(self) -> None:
         """Follow both topics until cancelled, reconnecting after any failure."""
@@ -53,8 +62,15 @@ class PolicyFeed:
     async def wait_read(self, partition: int, offset: int, timeout_s: float = 10) -> bool:
         """Wait until the record at `offset` of the policies topic has been read; False
         if it was not within `timeout_s`."""
+        return await self._wait((self.policies, partition), offset, timeout_s)
+
+    async def wait_audit(self, partition: int, offset: int, timeout_s: float = 10) -> bool:
+        """The same for the record at `offset` of the audit topic."""
+        return await self._wait((self.policy_audit, partition), offset, timeout_s)
+
+    async def _wait(self, where: tuple[str, int], offset: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        while self._read.get(partition, 0) <= offset:
+        while self._read.get(where, 0) <= offset:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.05)
@@ -66,8 +82,10 @@ class PolicyFeed:
         try:
             policies = await partitions_of(consumer, self.policies)
             shadows = await partitions_of(consumer, self.shadow_decisions)
-            consumer.assign(policies + shadows)
+            audits = await partitions_of(consumer, self.policy_audit)
+            consumer.assign(policies + shadows + audits)
             await consumer.seek_to_beginning(*policies)
+            await self._seek_last(consumer, audits)
             await self._seek(consumer, shadows, {})  # to the end until the pair is known
             ends = await consumer.end_offsets(policies)
             catalog = Catalog()
@@ -78,6 +96,8 @@ class PolicyFeed:
                     for r in records:
                         if tp.topic == self.policies:
                             self._fold(catalog, r.key, r.value, r.partition, r.offset)
+                        elif tp.topic == self.policy_audit:
+                            self._note(r.value, r.partition, r.offset)
                         else:
                             self.tally.add(r.value)
                 if self.catalog is not catalog:
@@ -98,7 +118,24 @@ class PolicyFeed:
             catalog.apply(key, value)
         except RecordError as exc:
             log.error("policy page feed: skipped %s[%s]@%s: %s", self.policies, part, offset, exc)
-        self._read[part] = offset + 1
+        self._read[(self.policies, part)] = offset + 1
+
+    def _note(self, value: bytes | None, part: int, offset: int) -> None:
+        try:
+            self.trail.append(AuditEntry.parse(value))
+        except AuditError as exc:
+            log.error(
+                "policy page feed: skipped %s[%s]@%s: %s", self.policy_audit, part, offset, exc
+            )
+        self._read[(self.policy_audit, part)] = offset + 1
+
+    async def _seek_last(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
+        """To the last `TRAIL` records of each partition (the trail starts again empty)."""
+        self.trail.clear()
+        starts = await consumer.beginning_offsets(parts)
+        ends = await consumer.end_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, max(starts[tp], ends[tp] - TRAIL))
 
     async def _restart_tally(
         self, consumer: AIOKafkaConsumer, catalog: Catalog, shadows: list[TopicPartition]

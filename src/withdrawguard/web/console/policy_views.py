@@ -5,15 +5,18 @@ An action is planned with `policy/actions.py` against the catalog as this worker
 it from the policies topic, and its records are written with the worker's producer,
 each awaited until the broker acknowledges it: the policies records, then the audit
 record on `policy-audit`, the actor being the signed-in user. The answer waits (a few
-seconds at most) until the page's own reader has read the last policies record back,
-so the page it redirects to shows the change.
+seconds at most) until the page's own reader has read the last policies record and the
+audit record back, so the page it redirects to shows the change and its trail. A refused
+action answers 400 with the page, the error and what was typed.
+
+`/policy/versions/<id>` shows a published version's TOML text (any signed-in role).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,11 +27,18 @@ from withdrawguard.contract import topics as t
 from withdrawguard.contract.records import Produce
 from withdrawguard.policy import actions
 from withdrawguard.policy.actions import ActionError, Plan
+from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog
 from withdrawguard.web.console.access import Refused, deny, read_form
 from withdrawguard.web.console.html import html_response, see_other
-from withdrawguard.web.console.policy_pages import PolicyView, policy_page
+from withdrawguard.web.console.policy_pages import (
+    MAX_NOTE,
+    PolicyView,
+    policy_page,
+    typed,
+    version_page,
+)
 
 if TYPE_CHECKING:
     from withdrawguard.web.console.wiring import Console
@@ -41,7 +51,6 @@ DONE = {
     "shadow-off": "Stopped the shadow",
 }
 _ID = re.compile(r"^[0-9a-f]{8}$")
-MAX_NOTE = 2048
 
 
 class PolicySource(Protocol):
@@ -51,7 +60,12 @@ class PolicySource(Protocol):
     catalog: Catalog | None
     tally: ShadowTally
 
+    @property
+    def trail(self) -> Iterable[AuditEntry]: ...
+
     async def wait_read(self, partition: int, offset: int, timeout_s: float = 10) -> bool: ...
+
+    async def wait_audit(self, partition: int, offset: int, timeout_s: float = 10) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,7 @@ def register(console: Console, page: PolicyPage) -> None:
     names = t.TopicNames(console.settings)
 
     def view() -> PolicyView:
-        return PolicyView(running(), feed.catalog, feed.tally)
+        return PolicyView(running(), feed.catalog, feed.tally, feed.trail)
 
     @app.page("/policy")
     class Policy(View):
@@ -85,6 +99,17 @@ def register(console: Console, page: PolicyPage) -> None:
                 shown = version if _ID.match(version) else "none"
                 flash = f"{DONE[done]} (version {shown}) as {session.user}."
             return html_response(policy_page(view(), session, csrf, flash))
+
+    @app.page("/policy/versions/{version_id}")
+    class Version(View):
+        async def get(self, request: web.Request, version_id: str) -> web.Response:
+            session = request["session"]
+            found = feed.catalog.versions.get(version_id) if feed.catalog else None
+            if found is None:
+                why = f"no published policy version {version_id[:40]!r}"
+                return deny(request, 404, why, session.user)
+            csrf = console.access.signer.csrf_token(session)
+            return html_response(version_page(found, session, csrf))
 
     @app.page("/policy/actions")
     class Action(View):
@@ -102,15 +127,15 @@ def register(console: Console, page: PolicyPage) -> None:
             except ActionError as exc:
                 deny(request, 400, str(exc), session.user)  # logs the refusal
                 csrf = console.access.signer.csrf_token(session)
-                text = str(form.get("text", ""))
-                page = policy_page(view(), session, csrf, error=str(exc), text=text)
+                page = policy_page(view(), session, csrf, error=str(exc), typed_in=typed(form))
                 return html_response(page, status=400)
             try:
-                partition, offset = await _write(names, produce, plan)
+                (partition, offset), audit_at = await _write(names, produce, plan)
             except Exception as exc:  # noqa: BLE001 - refused with the reason, logged by deny
                 why = f"the policy topics cannot be written ({type(exc).__name__}: {exc})"
                 return deny(request, 503, why[:300], session.user)
             await feed.wait_read(partition, offset)
+            await feed.wait_audit(*audit_at)
             version = plan.version or "none"
             return see_other(f"/policy?done={plan.action}&version={version}")
 
@@ -132,15 +157,17 @@ def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:
     raise ActionError(f"unknown action {action!r}")
 
 
-async def _write(names: t.TopicNames, produce: Produce, plan: Plan) -> tuple[int, int]:
+async def _write(
+    names: t.TopicNames, produce: Produce, plan: Plan
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """The plan's records, each acknowledged before the next; the partition and offset
-    of the last policies record."""
+    of the last policies record, and of the audit record."""
     last: Any = None
     for key, value in plan.policies:
         last = await _acked(produce((names.name(t.POLICIES), key, value, None, None)))
     audit_key = (plan.version or "none").encode()
-    await _acked(produce((names.name(t.POLICY_AUDIT), audit_key, plan.audit, None, None)))
-    return int(last.partition), int(last.offset)
+    audit = await _acked(produce((names.name(t.POLICY_AUDIT), audit_key, plan.audit, None, None)))
+    return (int(last.partition), int(last.offset)), (int(audit.partition), int(audit.offset))
 
 
 async def _acked(sent: Awaitable[Awaitable[Any] | None]) -> Any:
