@@ -3,13 +3,17 @@
 One worker of a deployment of its own, with an admin, an analyst and a viewer. Over
 plain HTTP: the viewer and the analyst may look but every action is refused with 403
 and writes nothing; a policy with an unknown key, or that is not TOML, is refused with
-400 naming the problem. In a real Chromium the admin publishes a shadow version that
-holds everything (`hold_score = 0`); honest withdrawals then go through, and the page
-shows the live and shadow versions, the would_hold count the shadow-decisions topic
-gives, and each differing withdrawal with both verdicts. Then the admin promotes, rolls
-back and stops a shadow over HTTP; the policies topic (read back as the CLI reads it)
-and the audit trail show each change with the admin as actor. The deployment's topics
-are deleted when every test passed (tests/broker_cleanup.py).
+400 naming the problem, the note and the text given back. In a real Chromium a refused
+publish shows the page again with the error and what was typed; then the admin
+publishes a shadow version that holds everything (`hold_score = 0`), and the page shows
+the publish first in the trail with its note, a rollback choice naming the version, who
+published it and why, and the version's text; honest withdrawals then go through, and
+the page shows the live and shadow versions, the would_hold count the shadow-decisions
+topic gives, and each differing withdrawal with both verdicts. Then the admin promotes,
+publishes, rolls back and stops a shadow over HTTP; the page shows what the shadow
+changes; the policies topic (read back as the CLI reads it), the audit trail and the
+page's trail (latest first) show each change with the admin as actor. The deployment's
+topics are deleted when every test passed (tests/broker_cleanup.py).
 """
 
 from __future__ import annotations
@@ -169,6 +173,7 @@ def test_an_invalid_policy_is_refused_with_400_naming_the_problem(
     assert status == 400
     assert "unknown policy key &#x27;decision.hold_scor&#x27;" in body  # escaped quotes
     assert "hold_scor = 1" in body  # the text is given back to correct
+    assert 'value="publish by test"' in body  # and the note
     status, body = admin.act("publish", text="[decision\n", role="live")
     assert status == 400
     assert "not valid TOML" in body
@@ -214,6 +219,18 @@ def test_the_browser_shows_live_against_shadow_with_the_withdrawals_that_differ(
     assert page.locator("#run-shadow").inner_text() == "none"
 
     publish = page.locator("#form-publish")
+    assert publish.locator("input[name=note]").get_attribute("maxlength") == "2048"
+    publish.locator("textarea[name=text]").fill("[decision\n")  # not TOML: refused
+    publish.locator("input[name=note]").fill("a first try")
+    publish.locator("input[value=live]").check()
+    with page.expect_response("**/policy/actions") as refused:
+        publish.locator("button").click()
+    assert refused.value.status == 400
+    assert "not valid TOML" in page.inner_text("#error")
+    assert publish.locator("input[name=note]").input_value() == "a first try"
+    assert publish.locator("textarea[name=text]").input_value() == "[decision\n"
+    assert publish.locator("input[value=live]").is_checked()
+
     publish.locator("textarea[name=text]").fill(HOLD_ALL)
     publish.locator("input[name=note]").fill("hold everything, to see what it costs")
     publish.locator("input[value=shadow]").check()
@@ -222,6 +239,17 @@ def test_the_browser_shows_live_against_shadow_with_the_withdrawals_that_differ(
     shadow = fingerprint(parse_policy(HOLD_ALL, "x"))
     assert f"Published (version {shadow}) as root" in page.inner_text("main")
     assert shadow in page.locator("#pointer-shadow").inner_text()
+    latest = page.locator("#trail tr").first.locator("td").all_inner_texts()
+    assert latest[1:] == [
+        "publish", "shadow", f"none -> {shadow}", "root", "hold everything, to see what it costs"
+    ]  # fmt: skip
+    options = page.locator("#form-rollback option").all_inner_texts()
+    assert len(options) == 1
+    assert options[0].startswith(f"{shadow}, published ")
+    assert options[0].endswith(" UTC by root: hold everything, to see what it costs")
+    page.click(f"a[href='/policy/versions/{shadow}']")
+    assert page.inner_text("#policy-text") == HOLD_ALL
+    page.go_back()
     assert read_catalog(deployment, warn=pytest.fail).shadow == shadow
     reload_until(
         page, "the worker running the shadow", lambda: page.inner_text("#run-shadow") == shadow
@@ -285,6 +313,8 @@ def test_an_admin_promotes_rolls_back_and_stops_a_shadow_and_each_is_audited(
     assert admin.act("publish", text=STRICTER, role="shadow")[0] == 303
     stricter = fingerprint(parse_policy(STRICTER, "x"))
     assert read_catalog(deployment, warn=pytest.fail).shadow == stricter
+    _, page = admin.call("/policy")  # what the shadow changes, as `policy diff` says
+    assert "<tr><td>decision.hold_score</td><td>0</td><td>50</td></tr>" in page
     assert admin.act("shadow-off")[0] == 303
     assert read_catalog(deployment, warn=pytest.fail).shadow is None
     assert admin.act("rollback", version=stricter)[0] == 303
@@ -302,6 +332,9 @@ def test_an_admin_promotes_rolls_back_and_stops_a_shadow_and_each_is_audited(
         ("rollback", "root", stricter),
     ]
     _, page = admin.call("/policy")
+    shown = re.findall(r"<td>([a-z-]+)</td><td>(?:live|shadow)</td>", page.split('id="trail"')[1])
+    assert shown == [a for a, _, _ in reversed(trail)]  # the latest first
+    assert admin.call("/policy/versions/0000beef")[0] == 404
     assert f'<strong id="run-live">{stricter}</strong>' in page or _runs(admin, stricter)
 
 

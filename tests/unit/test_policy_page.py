@@ -133,7 +133,7 @@ def test_the_trail_lists_the_latest_action_first_with_its_note_and_versions() ->
     trail = page[page.index('id="trail"') :]
     assert trail.index("looks fine") < trail.index("first &lt;try&gt;")
     assert "cccccccc -&gt; aaaaaaaa" in trail and "<td>bob</td>" in trail
-    assert "The last 2 policy actions, latest first" in page
+    assert trail.count("<tr>") == 2
 
 
 def test_each_rollback_choice_names_its_version_when_by_whom_and_why() -> None:

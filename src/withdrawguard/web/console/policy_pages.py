@@ -194,9 +194,9 @@ def _changes(catalog: Catalog, shadow: str) -> str:
 
 def _trail(entries: Iterable[AuditEntry]) -> str:
     latest = sorted(entries, key=lambda e: e.at, reverse=True)
-    head = f"<h2>The last {len(latest)} policy actions, latest first</h2>"
+    head = "<h2>Policy actions, latest first</h2>"
     if not latest:
-        return '<h2>Policy actions</h2><p class="muted">None yet.</p>'
+        return f'{head}<p class="muted">None yet.</p>'
     rows = "".join(
         f"<tr><td>{escape(e.when)}</td><td>{escape(e.action)}</td><td>{escape(e.role)}</td>"
         f"<td>{escape(e.previous or 'none')} -&gt; {escape(e.version or 'none')}</td>"
