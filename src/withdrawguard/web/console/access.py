@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from withdrawguard.auth.roles import may
+from withdrawguard.web.console.html import html_response
 from withdrawguard.web.console.sessions import COOKIE, Session, Signer
 
 log = logging.getLogger("withdrawguard.console.access")
@@ -52,6 +53,26 @@ def log_refusal(request: web.Request, status: int, reason: str, user: str = "-")
         user,
         client_address(request),
     )
+
+
+def wants_json(request: web.Request) -> bool:
+    """A caller of the API rather than a browser: a path under `/console/api` or `/api/`,
+    or an `Accept` header that names `application/json` and not `text/html`."""
+    if request.path.startswith(("/console/api", SERVICE_PREFIX)):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def refusal_page(
+    request: web.Request, status: int, reason: str, user: str, page: Callable[[], str]
+) -> web.Response:
+    """A refusal, logged: the page `page` renders (with the reason and what was typed)
+    for a browser, the JSON of `deny` for a caller that asked for JSON."""
+    if wants_json(request):
+        return deny(request, status, reason, user)
+    log_refusal(request, status, reason, user)
+    return html_response(page(), status)
 
 
 def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web.Response:
@@ -91,12 +112,12 @@ class Access:
         above it) and the CSRF token."""
         session: Session | None = request.get("session")
         if session is None:
-            raise _refusal(deny(request, 401, "not signed in"))
+            raise _refusal(request, 401, "not signed in")
         if not may(session.role, need):
             why = f"the {session.role} role cannot do this (it needs {need})"
-            raise _refusal(deny(request, 403, why, session.user))
+            raise _refusal(request, 403, why, session.user)
         if not self.signer.csrf_ok(session, form.get("csrf")):
-            raise _refusal(deny(request, 403, "missing or wrong CSRF token", session.user))
+            raise _refusal(request, 403, "missing or wrong CSRF token", session.user)
         return session
 
 
@@ -106,16 +127,19 @@ async def read_form(request: web.Request) -> Mapping[str, Any]:
     try:
         return await request.post()
     except (ValueError, LookupError) as exc:
-        raise _refusal(deny(request, 400, f"the form cannot be read ({exc})"[:200])) from None
+        raise _refusal(request, 400, f"the form cannot be read ({exc})"[:200]) from None
 
 
 class Refused(Exception):
-    """A refusal, carrying the response that says so."""
+    """A refusal (logged), carrying its status, its reason and the JSON response that
+    says so; a page may answer with itself instead (`refusal_page`)."""
 
-    def __init__(self, response: web.Response) -> None:
+    def __init__(self, response: web.Response, reason: str) -> None:
         super().__init__(response.status)
         self.response = response
+        self.status = response.status
+        self.reason = reason
 
 
-def _refusal(response: web.Response) -> Refused:
-    return Refused(response)
+def _refusal(request: web.Request, status: int, reason: str, user: str = "-") -> Refused:
+    return Refused(deny(request, status, reason, user), reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -21,7 +22,7 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny, log_refusal, read_form
+from withdrawguard.web.console.access import Refused, deny, read_form, refusal_page
 from withdrawguard.web.console.actions import (
     ACTIONS,
     ActionError,
@@ -127,10 +128,19 @@ def _customer_page(
     customer_id: str,
     state: CustomerState | None,
     flash: str = "",
+) -> web.Response:
+    return html_response(_customer_html(console, session, customer_id, state, flash))
+
+
+def _customer_html(
+    console: Console,
+    session: Session,
+    customer_id: str,
+    state: CustomerState | None,
+    flash: str = "",
     error: str = "",
     typed: Mapping[str, str] | None = None,
-    status: int = 200,
-) -> web.Response:
+) -> str:
     entries = timeline(state) if state is not None else []
     csrf = console.access.signer.csrf_token(session)
     big = {
@@ -138,8 +148,7 @@ def _customer_page(
         for wid, w in (state.withdrawals.items() if state is not None else ())
         if four_eyes(console.release_policy, w.amount, w.currency)
     }
-    page = pages.customer_page(customer_id, entries, session, csrf, flash, big, error, typed)
-    return html_response(page, status)
+    return pages.customer_page(customer_id, entries, session, csrf, flash, big, error, typed)
 
 
 def _refused(
@@ -152,11 +161,11 @@ def _refused(
 ) -> web.Response:
     """The customer's page again, the reason above it and the note as typed in its form."""
     session: Session = request["session"]
-    log_refusal(request, status, reason, session.user)
     row = str(form.get("withdrawal_id") or form.get("change_event_id") or "")
     typed = {row: str(form.get("note", ""))} if row else {}
     error = f"{status}: {reason}"
-    return _customer_page(console, session, state.customer_id, state, "", error, typed, status)
+    page = partial(_customer_html, console, session, state.customer_id, state, "", error, typed)
+    return refusal_page(request, status, reason, session.user, page)
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
