@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import partial
+from html import escape
 
 import orjson
+import pytest
+from aiohttp.test_utils import make_mocked_request
+from aiohttp.web import Response
 
-from withdrawguard.policy.actions import publish
+from withdrawguard.policy.actions import ActionError, publish, rollback
 from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.shadow import Comparison, Side
 from withdrawguard.policy.shadow_tally import RECENT, ShadowTally, policy_id_of
 from withdrawguard.policy.versions import MAX_TEXT, Catalog
+from withdrawguard.web.console.access import refusal_page
 from withdrawguard.web.console.policy_pages import (
     MAX_NOTE,
     PolicyView,
@@ -181,3 +187,55 @@ def test_a_versions_text_is_shown_escaped() -> None:
     catalog = published(("# <script>alert(1)</script>\n" + STRICT, "x", 1))
     shown = version_page(next(iter(catalog.versions.values())), ADMIN, "tok")
     assert "&lt;script&gt;" in shown and "<script>" not in shown.split("<main>")[1]
+
+
+REFUSALS = [
+    (400, "promote", "no version runs in shadow: nothing to promote"),
+    (403, "publish", "missing or wrong CSRF token"),
+    (404, "rollback", "no published policy version 'ffffffff' (published: none yet)"),
+    (503, "publish", "the policy topics cannot be written (KafkaConnectionError: down)"),
+]
+
+
+def refused(status: int, why: str, form: dict[str, str], accept: str, v: PolicyView) -> Response:
+    request = make_mocked_request("POST", "/policy/actions", headers={"Accept": accept})
+    page = partial(policy_page, v, ADMIN, "tok", error=why, typed_in=typed(form))
+    return refusal_page(request, status, why, ADMIN.user, page)
+
+
+@pytest.mark.parametrize(("status", "action", "why"), REFUSALS)
+def test_each_refusal_answers_a_browser_with_its_status_the_page_the_reason_and_the_note(
+    status: int, action: str, why: str
+) -> None:
+    form = {"action": action, "note": "typed <here>", "version": "ffffffff", "text": "x"}
+    response = refused(status, why, form, "text/html,application/xhtml+xml,*/*;q=0.8", view())
+    assert response.status == status
+    assert response.content_type == "text/html"
+    page = str(response.text)
+    assert f'<p class="flash error" id="error">{escape(why)}</p>' in page
+    kept = page[page.index(f'id="form-{action}"') :]
+    assert 'value="typed &lt;here&gt;"' in kept[: kept.index("</form>")]
+
+
+@pytest.mark.parametrize(("status", "action", "why"), REFUSALS)
+def test_a_caller_that_asks_for_json_gets_the_reason_as_json(
+    status: int, action: str, why: str
+) -> None:
+    response = refused(status, why, {"action": action}, "application/json", view())
+    assert (response.status, response.content_type) == (status, "application/json")
+    assert orjson.loads(response.text or "") == {"error": why}
+
+
+def test_a_rollback_to_an_unknown_version_is_refused_as_unknown_with_404() -> None:
+    with pytest.raises(ActionError, match="no published policy version 'ffffffff'") as no:
+        rollback(Catalog(), "ffffffff", "root", "back", 1)
+    assert no.value.status == 404
+
+
+def test_refused_before_the_topic_is_read_the_publish_form_keeps_the_typed_text() -> None:
+    unread = PolicyView(("aaaaaaaa", None), None, ShadowTally(None, None))
+    form = {"action": "publish", "note": "first", "text": STRICT, "role": "live"}
+    response = refused(503, "the policies topic is not read yet", form, "", unread)
+    publish_form = str(response.text)[str(response.text).index('id="form-publish"') :]
+    assert f"{STRICT}</textarea>" in publish_form and 'value="first"' in publish_form
+    assert "not been read yet" in str(response.text)

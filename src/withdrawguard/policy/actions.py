@@ -29,6 +29,15 @@ ACTIONS = ("publish", "shadow", "promote", "rollback", "shadow-off")
 class ActionError(ValueError):
     """The action cannot be taken as asked; the message says why."""
 
+    status = 400
+    """The HTTP status the console answers with: what was asked is wrong."""
+
+
+class UnknownVersion(ActionError):
+    """The action names a version the catalog does not hold."""
+
+    status = 404
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -121,7 +130,7 @@ def _published(catalog: Catalog, version_id: str) -> PolicyVersion:
     try:
         return catalog.version(version_id)
     except KeyError as exc:
-        raise ActionError(str(exc.args[0])) from None
+        raise UnknownVersion(str(exc.args[0])) from None
 
 
 def _need_note(note: str) -> None:

@@ -84,8 +84,9 @@ def policy_page(
     if catalog is not None and catalog.shadow is not None:
         parts.append(_changes(catalog, catalog.shadow))
     parts.append(_trail(view.trail))
-    if may(session.role, "admin") and catalog is not None:
-        parts.append(_forms(catalog, csrf, typed_in))
+    if may(session.role, "admin") and (catalog is not None or typed_in.action):
+        # Not read yet but refused: the forms still give back what was typed.
+        parts.append(_forms(catalog or Catalog(), csrf, typed_in))
     return layout("Policy", "".join(parts), session, csrf)
 
 

@@ -7,7 +7,10 @@ each awaited until the broker acknowledges it: the policies records, then the au
 record on `policy-audit`, the actor being the signed-in user. The answer waits (a few
 seconds at most) until the page's own reader has read the last policies record and the
 audit record back, so the page it redirects to shows the change and its trail. A refused
-action answers 400 with the page, the error and what was typed.
+action answers with its status (400 what was asked is wrong, 403 the role or the CSRF
+token, 404 an unknown version, 503 the topics not read yet or not writable) and the page
+again, the reason above it and what was typed in its form; a caller that asked for JSON
+(`access.wants_json`) gets `{"error": reason}` instead.
 
 `/policy/versions/<id>` shows a published version's TOML text (any signed-in role).
 """
@@ -16,8 +19,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -30,7 +34,7 @@ from withdrawguard.policy.actions import ActionError, Plan
 from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.web.console.access import Refused, deny, read_form
+from withdrawguard.web.console.access import Refused, read_form, refusal_page
 from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.policy_pages import (
     MAX_NOTE,
@@ -39,6 +43,7 @@ from withdrawguard.web.console.policy_pages import (
     typed,
     version_page,
 )
+from withdrawguard.web.console.sessions import Session
 
 if TYPE_CHECKING:
     from withdrawguard.web.console.wiring import Console
@@ -105,39 +110,49 @@ def register(console: Console, page: PolicyPage) -> None:
         async def get(self, request: web.Request, version_id: str) -> web.Response:
             session = request["session"]
             found = feed.catalog.versions.get(version_id) if feed.catalog else None
+            csrf = console.access.signer.csrf_token(session)
             if found is None:
                 why = f"no published policy version {version_id[:40]!r}"
-                return deny(request, 404, why, session.user)
-            csrf = console.access.signer.csrf_token(session)
+                page = partial(policy_page, view(), session, csrf, error=why)
+                return refusal_page(request, 404, why, session.user, page)
             return html_response(version_page(found, session, csrf))
 
     @app.page("/policy/actions")
     class Action(View):
         async def post(self, request: web.Request) -> web.Response:
+            form: Mapping[str, Any] = {}
             try:
                 form = await read_form(request)
                 session = console.access.check_action(request, form, need=actions.ADMIN_ROLE)
-            except Refused as refused:
-                return refused.response
+            except Refused as no:
+                if request.get("session") is None:
+                    return no.response
+                return refuse(request, request["session"], form, no.status, no.reason)
             catalog = feed.catalog
             if catalog is None:
-                return deny(request, 503, "the policies topic is not read yet", session.user)
+                why = "the policies topic is not read yet: try again in a moment"
+                return refuse(request, session, form, 503, why)
             try:
                 plan = _plan(catalog, form, session.user, int(time.time() * 1000))
             except ActionError as exc:
-                deny(request, 400, str(exc), session.user)  # logs the refusal
-                csrf = console.access.signer.csrf_token(session)
-                page = policy_page(view(), session, csrf, error=str(exc), typed_in=typed(form))
-                return html_response(page, status=400)
+                return refuse(request, session, form, exc.status, str(exc))
             try:
                 (partition, offset), audit_at = await _write(names, produce, plan)
-            except Exception as exc:  # noqa: BLE001 - refused with the reason, logged by deny
+            except Exception as exc:  # noqa: BLE001 - refused with the reason, logged
                 why = f"the policy topics cannot be written ({type(exc).__name__}: {exc})"
-                return deny(request, 503, why[:300], session.user)
+                return refuse(request, session, form, 503, why[:300])
             await feed.wait_read(partition, offset)
             await feed.wait_audit(*audit_at)
             version = plan.version or "none"
             return see_other(f"/policy?done={plan.action}&version={version}")
+
+    def refuse(
+        request: web.Request, session: Session, form: Mapping[str, Any], status: int, why: str
+    ) -> web.Response:
+        """The policy page again with the reason and what was typed (JSON if asked for)."""
+        csrf = console.access.signer.csrf_token(session)
+        page = partial(policy_page, view(), session, csrf, error=why, typed_in=typed(form))
+        return refusal_page(request, status, why, session.user, page)
 
 
 def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:
