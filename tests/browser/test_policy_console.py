@@ -106,9 +106,12 @@ class Client:
         assert found is not None
         self.csrf = found.group(1)
 
-    def call(self, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+    def call(
+        self, path: str, form: dict[str, str] | None = None, accept: str = "text/html"
+    ) -> tuple[int, str]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.url + path, data=data)  # noqa: S310 - 127.0.0.1 only
+        headers = {"Accept": accept}
+        req = urllib.request.Request(self.url + path, data, headers)  # noqa: S310 - 127.0.0.1 only
         try:
             with self.opener.open(req, timeout=20) as resp:
                 return int(resp.status), resp.read().decode()
@@ -165,7 +168,7 @@ def test_viewers_and_analysts_see_the_page_but_no_action_and_each_is_refused(
     assert audit(deployment) == []
 
 
-def test_an_invalid_policy_is_refused_with_400_naming_the_problem(
+def test_a_refused_action_answers_its_status_with_the_page_naming_the_problem(
     bus: Bus, deployment: Settings
 ) -> None:
     admin = Client(deployment, "root")
@@ -184,7 +187,15 @@ def test_an_invalid_policy_is_refused_with_400_naming_the_problem(
     status, body = admin.call("/policy/actions", {**long_note, "note": "x" * 2049})
     assert (status, "longer than 2048" in body) == (400, True)
     no_token = {"action": "publish", "text": HOLD_ALL, "role": "live", "note": "no token"}
-    assert admin.call("/policy/actions", no_token)[0] == 403
+    status, body = admin.call("/policy/actions", no_token)
+    assert status == 403
+    assert "missing or wrong CSRF token" in body  # the page, with the reason
+    assert 'value="no token"' in body and "hold_score = 0" in body  # and what was typed
+    status, body = admin.call("/policy/actions", no_token, "application/json")
+    assert (status, orjson.loads(body)) == (403, {"error": "missing or wrong CSRF token"})
+    status, body = admin.act("rollback", version="ffffffff")
+    assert status == 404
+    assert "no published policy version &#x27;ffffffff&#x27;" in body
     assert read_catalog(deployment, warn=pytest.fail).versions == {}
 
 
