@@ -8,8 +8,11 @@ product prints.
   compared as one; a line `...` stands for lines left out. The command must exit 0.
 - A fenced block marked `<!-- doc-file: NAME -->` earlier in the same document is a file
   the examples use: it is written as NAME into the directory the block runs in.
+- A command `export NAME=VALUE ...` sets those variables for the block's later commands,
+  as it would in the reader's shell (each command runs in a shell of its own).
 - Each block runs in a fresh directory with `withdrawguard` of this checkout on PATH, a
-  deployment of its own (WG_APP_ID) and the test stack's Kafka and Redis.
+  deployment of its own (WG_APP_ID, and WG_TOPIC_PREFIX for its topics) and the test
+  stack's Kafka and Redis.
 
 So an example that drifts from the product fails here, not in a reader's terminal.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import uuid
@@ -127,14 +131,27 @@ def _shown_in_order(shows: list[str], output: str) -> str | None:
 
 def _env(settings: Settings, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WG_")}
+    deployment = f"wg-doc-{uuid.uuid4().hex[:8]}"
     env |= {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "WG_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "WG_REDIS_URL": settings.redis_url,
-        "WG_APP_ID": f"wg-doc-{uuid.uuid4().hex[:8]}",
+        "WG_APP_ID": deployment,
+        # The policy, case and input topics are not named by the app id: without a prefix
+        # of its own a block would see what an earlier run published.
+        "WG_TOPIC_PREFIX": f"{deployment}.",
         "WG_DATA_DIR": str(workdir / ".data"),
     }
     return env
+
+
+def _exported(command: str) -> dict[str, str]:
+    """The variables of an `export A=x B=y` command."""
+    words = shlex.split(command)[1:]
+    assert words and all(re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", w) for w in words), (
+        f"an export in a doc example sets NAME=VALUE only: {command!r}"
+    )
+    return dict(w.split("=", 1) for w in words)
 
 
 EXAMPLES = examples()
@@ -152,6 +169,9 @@ def test_a_marked_doc_example_prints_what_the_doc_shows(
         (tmp_path / name).write_text(text, encoding="utf-8")
     env = _env(settings, tmp_path)
     for step in example.steps:
+        if step.command.startswith("export "):
+            env |= _exported(step.command)
+            continue
         done = subprocess.run(
             ["bash", "-c", step.command],
             cwd=tmp_path,
