@@ -1,4 +1,5 @@
-"""`withdrawguard policy diff` compares files and the packaged default without a broker."""
+"""`withdrawguard policy diff` and `policy show default` read files and the packaged default
+without a broker."""
 
 from __future__ import annotations
 
@@ -33,3 +34,13 @@ def test_diff_shows_the_line_diff_of_the_texts_only_when_asked(
     assert "+++" not in capsys.readouterr().out
     assert main(["policy", "diff", "default", str(override), "--text"]) == 0
     assert f"+++ {override}" in capsys.readouterr().out
+
+
+def test_show_default_prints_the_packaged_default_without_a_broker(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WG_KAFKA_BOOTSTRAP", "localhost:1")  # unreachable: must not be asked
+    assert main(["policy", "show", "default"]) == 0
+    first, rest = capsys.readouterr().out.split("\n", 1)
+    assert first.startswith("# the packaged default")
+    assert rest == default_text()  # what `publish default.toml` of the worked example needs

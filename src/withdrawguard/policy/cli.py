@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     sub.add_parser("list", help="every published version; which runs live and in shadow")
     show = sub.add_parser("show", help="a version's TOML text and who published it")
-    show.add_argument("version", metavar="ID|live|shadow")
+    show.add_argument("version", metavar="ID|live|shadow|default")
     diff = sub.add_parser("diff", help="what differs between two versions (or files)")
     diff.add_argument("a", metavar="A", help="version id, live, shadow, default or a TOML file")
     diff.add_argument("b", metavar="B", help="version id, live, shadow, default or a TOML file")
@@ -78,6 +78,10 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
             plan = _plan(args, catalog, actor)
             append(settings, plan)
             print(f"{plan.action}: {plan.summary}", file=out)
+            return 0
+        if args.policy_command == "show" and args.version == "default":
+            print("# the packaged default (what `scan --against default` reads)", file=out)
+            print(default_text(), file=out, end="")  # no broker needed
             return 0
         if args.policy_command == "diff" and not any(map(_names_version, (args.a, args.b))):
             _diff(Catalog(), args.a, args.b, args.text, out)  # files, default: no broker
