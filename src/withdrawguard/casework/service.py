@@ -142,15 +142,7 @@ class CaseService:
         try:
             await self._writer.settle(scope_of(customer))
             case = await self.case(command.case_id)  # as it stands under the lock
-            events = decide(
-                case,
-                actor,
-                command,
-                now=self._clock(),
-                policy=self.config.policy,
-                inboxes=self.config.inboxes,
-            )
-            return await self._write(customer, case, events)
+            return await self._write(customer, case, self._decide(case, actor, command))
         finally:
             await self._locks.release(customer, token)
 
@@ -166,7 +158,7 @@ class CaseService:
             candidates = await self._candidates(names, skip)
             if not candidates:
                 return None
-            for candidate in candidates:
+            for candidate in candidates[: TAKE_ATTEMPTS - attempts]:
                 attempts += 1
                 skip.add(candidate.case_id)
                 token = await self._locks.take(candidate.customer_id, wait=0)
@@ -189,20 +181,25 @@ class CaseService:
             return None
         claim = Claim(case_id=case.case_id, command_id=self._new_id(), seen_version=case.version)
         try:
-            events = decide(
-                case,
-                actor,
-                claim,
-                now=self._clock(),
-                policy=self.config.policy,
-                inboxes=self.config.inboxes,
-            )
+            events = self._decide(case, actor, claim)
         except CaseError:
             return None
         try:
             return (await self._write(candidate.customer_id, case, events)).case
         except Busy:
             return None
+
+    def _decide(self, case: Case, actor: Actor, command: Command) -> list[CaseEvent]:
+        """What `command` writes to the case as it stands, under this deployment's case
+        policy and inboxes (CaseError if refused)."""
+        return decide(
+            case,
+            actor,
+            command,
+            now=self._clock(),
+            policy=self.config.policy,
+            inboxes=self.config.inboxes,
+        )
 
     def _workable(self, actor: Actor, inbox: str | None) -> list[str]:
         book = self.config.inboxes

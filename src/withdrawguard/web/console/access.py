@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -131,15 +132,18 @@ async def read_form(request: web.Request) -> Mapping[str, Any]:
 
 
 class Refused(Exception):
-    """A refusal (logged), carrying its status, its reason and the JSON response that
-    says so; a page may answer with itself instead (`refusal_page`)."""
+    """A refusal, carrying its status and reason. Logged once, when answered: with the
+    JSON `response` that says so, or with a page instead (`refusal_page`)."""
 
-    def __init__(self, response: web.Response, reason: str) -> None:
-        super().__init__(response.status)
-        self.response = response
-        self.status = response.status
-        self.reason = reason
+    def __init__(self, request: web.Request, status: int, reason: str, user: str) -> None:
+        super().__init__(status)
+        self._request, self._user = request, user
+        self.status, self.reason = status, reason
+
+    @cached_property
+    def response(self) -> web.Response:
+        return deny(self._request, self.status, self.reason, self._user)
 
 
 def _refusal(request: web.Request, status: int, reason: str, user: str = "-") -> Refused:
-    return Refused(deny(request, status, reason, user), reason)
+    return Refused(request, status, reason, user)
