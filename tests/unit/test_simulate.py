@@ -314,22 +314,39 @@ def test_the_file_timeline_starts_at_a_fixed_default_and_at_start_when_given(
     assert at(first) >= datetime(2024, 3, 1, tzinfo=UTC)
 
 
-def test_the_demos_history_ends_at_the_last_midnight_and_a_seed_gives_one_history() -> None:
+def _shape(sim: Any) -> list[tuple[timedelta, str, dict[str, Any]]]:
+    """Each event's time before the end, topic and message without its time."""
+    return [
+        (sim.end - t, topic, {k: v for k, v in b.items() if k != "occurred_at"})
+        for t, (topic, b) in sim.events
+    ]
+
+
+def test_the_demos_history_ends_now_and_a_seed_gives_the_same_history_at_any_hour() -> None:
     from argparse import Namespace
 
     from withdrawguard.sim.demo import demo_config
     from withdrawguard.sim.generate import generate
 
-    args = Namespace(customers=60, days=24, attacks=1)
-    early = demo_config(args, 7, "abc123", datetime(2026, 12, 7, 0, 30, tzinfo=UTC))
-    late = demo_config(args, 7, "abc123", datetime(2026, 12, 7, 23, 59, 59, 9, tzinfo=UTC))
-    assert early.start == late.start == datetime(2026, 11, 13, tzinfo=UTC)
-    sim = generate(early)
+    args = Namespace(customers=60, days=24, attacks=2)
+    now = datetime(2026, 12, 7, 11, 20, 5, 123, tzinfo=UTC)
+    config = demo_config(args, 7, "abc123", now)
+    sim = generate(config)
+    assert (sim.start, sim.end) == (
+        datetime(2026, 11, 13, 11, 20, 5, tzinfo=UTC),
+        now.replace(microsecond=0),
+    )
     times = [at for at, _ in sim.events]
-    assert early.start <= min(times) and max(times) <= datetime(2026, 12, 7, tzinfo=UTC)
-    assert datetime(2026, 12, 7, tzinfo=UTC) - max(times) < timedelta(days=1)  # recent
-    next_day = demo_config(args, 7, "abc123", datetime(2026, 12, 8, 5, 17, tzinfo=UTC))
-    shifted = generate(next_day)  # the same history, a day later
-    assert [at - early.start for at, _ in sim.events] == [
-        at - next_day.start for at, _ in shifted.events
-    ]
+    assert sim.start <= min(times) and max(times) <= sim.end
+    assert sim.end - max(times) < timedelta(hours=12)  # the newest events are recent
+    # What the messages carry moved with the events: their times are the events' times.
+    assert [datetime.fromisoformat(b["occurred_at"]) for _, (_, b) in sim.events] == times
+    assert all(at(x) >= sim.start for x in sim.labels if x["record"] == "withdrawal")
+    # At midnight and at 23:59:59 the same seed gives the same history, only moved, so the
+    # same verdicts: the same messages in the same order, at the same offsets from the end.
+    at_midnight = generate(demo_config(args, 7, "abc123", datetime(2026, 12, 7, tzinfo=UTC)))
+    late = generate(demo_config(args, 7, "abc123", datetime(2026, 12, 7, 23, 59, 59, tzinfo=UTC)))
+    assert _shape(at_midnight) == _shape(sim) == _shape(late)
+    assert [d.value for d in late.deliveries if d.withdrawal_id] != [
+        d.value for d in sim.deliveries if d.withdrawal_id
+    ]  # the bytes carry other times

@@ -53,19 +53,24 @@ def ensure_user(settings: Settings) -> tuple[str, str] | None:
 
 
 def demo_config(args: argparse.Namespace, seed: int, run_id: str, now: datetime) -> SimConfig:
-    """The demo's history ends at the last midnight (UTC) before `now`: the console then
-    shows holds aged in hours, and the detector's retention (counted back from the
-    newest event time it saw) keeps the whole history behind them. Midnight, not `now`:
-    the simulator's habits follow the time of day, so a seed gives the same history
-    whatever the hour the demo runs (a history ending at 05:17 is another history)."""
-    end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The demo's history ends at `now`: the console shows holds aged in minutes and
+    hours, and the detector's retention (counted back from the newest event time it saw)
+    keeps the whole history behind them, also after an analyst's action dated now.
+
+    The history is the one drawn for the days up to the last midnight (UTC), moved to end
+    at `now` (`SimConfig.shift`): the simulator's customers keep to their times of day, so
+    a history drawn to end at 05:17 would be another history; moved, a seed gives the same
+    history (the same verdicts) whatever the hour the demo runs."""
+    now = now.astimezone(UTC).replace(microsecond=0)
+    midnight = now.replace(hour=0, minute=0, second=0)
     return SimConfig(
         seed=seed,
         customers=args.customers,
         days=args.days,
         attacks=args.attacks,
         id_prefix=f"d{run_id}-",
-        start=end - timedelta(days=args.days),
+        start=midnight - timedelta(days=args.days),
+        shift=now - midnight,
     )
 
 

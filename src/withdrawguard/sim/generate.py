@@ -7,7 +7,7 @@ so the same options give the same events, deliveries and labels.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,11 @@ class SimConfig:
     rates: Rates = field(default_factory=Rates)
     change_scale: float = 1.0
     """Multiplies the chance of every honest change of habit."""
+    shift: timedelta = timedelta(0)
+    """Added to every time the simulation writes, after the history is drawn from `start`:
+    the same history, moved. The customers keep to their times of day as of `start`'s
+    clock, so a history drawn from a midnight and shifted is the one drawn for that
+    midnight whatever the shift (the demo ends now that way)."""
 
     def check(self) -> None:
         """Raise ValueError naming the option that cannot be simulated."""
@@ -85,8 +90,13 @@ class Simulation:
     """A label per withdrawal (event-time order), then one per malformed message."""
 
     @property
+    def start(self) -> datetime:
+        """Where the written timeline starts (`config.start`, shifted)."""
+        return self.config.start + self.config.shift
+
+    @property
     def end(self) -> datetime:
-        return self.config.start + timedelta(days=self.config.days)
+        return self.start + timedelta(days=self.config.days)
 
 
 def generate(config: SimConfig) -> Simulation:
@@ -112,9 +122,32 @@ def generate(config: SimConfig) -> Simulation:
     for a in attacks:
         events += a.events
     events.sort(key=lambda item: item[0])
+    if config.shift:
+        events = _moved(events, config.shift)
+        habits = [replace(h, at=h.at + config.shift) for h in habits]
+        for a in attacks:
+            a.begins, a.events = a.begins + config.shift, _moved(a.events, config.shift)
     deliveries, malformed = deliver(rng, events, config.rates)
     labels = withdrawal_labels(events, attacks, habits) + malformed
     return Simulation(config, customers, attacks, habits, events, deliveries, labels)
+
+
+_TIMES = ("occurred_at", "until")
+"""The fields of a message that hold a time (scenarios.py writes no others)."""
+
+
+def _moved(
+    events: list[tuple[datetime, s.Message]], by: timedelta
+) -> list[tuple[datetime, s.Message]]:
+    """The events `by` later: their times and the times their messages carry."""
+    out = []
+    for at, (topic, body) in events:
+        moved = dict(body)
+        for name in _TIMES:
+            if name in moved:
+                moved[name] = (datetime.fromisoformat(moved[name]) + by).isoformat()
+        out.append((at + by, (topic, moved)))
+    return out
 
 
 def _attacks(

@@ -39,7 +39,7 @@ def summary(sim: Simulation) -> dict[str, Any]:
         "seed": c.seed,
         "customers": c.customers,
         "days": c.days,
-        "start": c.start.isoformat(),
+        "start": sim.start.isoformat(),
         "end": sim.end.isoformat(),
         "id_prefix": c.id_prefix,
         "rates": {
