@@ -20,6 +20,7 @@ from withdrawguard.engine.state import (
     ChangeRec,
     CustomerState,
     FlagRec,
+    Kept,
     LoginRec,
     SharedRec,
     Sighting,
@@ -99,7 +100,7 @@ def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Play
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
-    assert len(encode_state(state)) < len(version_1) * 0.8  # and version 3 is smaller
+    assert len(encode_state(state)) < len(version_1) * 0.8  # and version 4 is smaller
 
 
 def test_a_version_2_state_written_before_suppressions_is_read_without_them(
@@ -112,17 +113,26 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
     # withdrawal.
     version, *fields = orjson.loads(encode_state(state))
-    assert version == 3
+    assert version == 4
     fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
-    version_2 = orjson.dumps([2, *fields[:-1]])
+    version_2 = orjson.dumps([2, *fields[:-2]])
     assert decode_state(version_2) == state
 
 
-def test_the_version_3_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
-    # Version 3 writes each record's fields by position, in declaration order: adding,
+def test_a_version_3_state_written_before_kept_evidence_is_read_with_nothing_kept(
+    player: Player,
+) -> None:
+    state = rich_state(player)
+    _version, *fields = orjson.loads(encode_state(state))
+    assert fields[-1] == [{}, {}, {}, {}]  # nothing kept: no hold is older than a window
+    assert decode_state(orjson.dumps([3, *fields[:-1]])) == state
+
+
+def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
+    # Version 4 writes each record's fields by position, in declaration order: adding,
     # removing or moving a field would make stored states decode wrongly. Change these
     # only together with STATE_VERSION (and a reader for the old version).
-    assert STATE_VERSION == 3
+    assert STATE_VERSION == 4
     assert {cls.__name__: cls.__slots__ for cls in RECORDS} == {
         "LoginRec": ("ts", "ip", "device", "net"),
         "Sighting": ("first", "last", "event_id"),
@@ -162,13 +172,14 @@ def test_the_version_3_layout_is_pinned_so_a_field_change_needs_a_new_version() 
     assert CustomerState.__slots__ == (
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
-        "flagged_ips", "seen", "suppressions", "pruned",
+        "flagged_ips", "seen", "suppressions", "pruned", "kept",
     )  # fmt: skip
+    assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals")
 
 
 def test_a_state_of_an_unknown_version_is_refused_with_its_version() -> None:
-    raw = encode_state(CustomerState("c-future")).replace(b"[3,", b"[4,", 1)
-    with pytest.raises(ValueError, match="version 4"):
+    raw = encode_state(CustomerState("c-future")).replace(b"[4,", b"[5,", 1)
+    with pytest.raises(ValueError, match="version 5"):
         decode_state(raw)
 
 

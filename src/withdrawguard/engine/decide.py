@@ -89,7 +89,8 @@ class Engine:
         if not fresh:
             out.duplicate = True
             return out
-        state.horizon = max(state.horizon, ts)
+        if not isinstance(event, CaseDecision | DestinationFraud):  # CustomerState.horizon
+            state.horizon = max(state.horizon, ts)
         is_notice = isinstance(event, DestinationShared | DestinationFraud | IpFlagged)
         self._reevaluate(state, event, ts, None if is_notice else ts, out)
         if needs_prune(state, self.policy.limits):
@@ -197,7 +198,7 @@ class Engine:
         out: Outcome,
     ) -> None:
         """Re-issue earlier verdicts the new evidence adds to: allow may become hold."""
-        floor = state.horizon - self.policy.reevaluate_ms
+        floor = max(state.horizon, ts) - self.policy.reevaluate_ms
         for wid, rec in sorted(state.withdrawals.items(), key=lambda kv: (kv[1].ts, kv[0])):
             if rec.event_id == getattr(event, "event_id", None) or wid in state.cases:
                 continue  # just decided, or a person already acted on it

@@ -1,8 +1,10 @@
-"""Evidence as people read it: an event held in a customer's state, account numbers
-masked to their last four characters."""
+"""Evidence as people read it: an event held in a customer's state (in the rules'
+collections, or kept for an open hold past their windows), account numbers masked to
+their last four characters."""
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from withdrawguard.engine.events import mask_key
@@ -12,7 +14,8 @@ from withdrawguard.engine.timeutil import iso
 
 def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
     """An evidence event as people read it, account numbers masked; None if not held."""
-    if (login := state.logins_ok.get(event_id)) is not None:
+    kept = state.kept
+    if (login := state.logins_ok.get(event_id) or kept.logins_ok.get(event_id)) is not None:
         return {
             "event_id": event_id,
             "type": "login",
@@ -21,9 +24,10 @@ def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
             "ip": login.ip,
             "device_id": login.device,
         }
-    if (failed := state.logins_failed.get(event_id)) is not None:
+    failed = state.logins_failed.get(event_id, kept.logins_failed.get(event_id))
+    if failed is not None:
         return {"event_id": event_id, "type": "login", "occurred_at": iso(failed), "success": False}
-    if (c := state.changes.get(event_id)) is not None:
+    if (c := state.changes.get(event_id) or kept.changes.get(event_id)) is not None:
         d: dict[str, Any] = {
             "event_id": event_id,
             "type": "account_change",
@@ -37,7 +41,7 @@ def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
         if c.dest is not None:
             d["destination"] = mask_key(c.dest)
         return d
-    for wid, w in state.withdrawals.items():
+    for wid, w in chain(state.withdrawals.items(), kept.withdrawals.items()):
         if w.event_id == event_id:
             return {
                 "event_id": event_id,

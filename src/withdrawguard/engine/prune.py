@@ -1,10 +1,21 @@
-"""Bounding a customer's state: forget what no rule's window can reach any more."""
+"""Bounding a customer's state: forget what no rule's window can reach any more.
+
+Except what an open hold needs, whatever its age: the held withdrawal itself stays where
+the rules' collections are (a release or a confirm applies to it, and a replay of it gets
+its verdict again rather than a fresh decision), and the events its verdict cites move to
+`state.kept` when their window has passed, for the people who decide the hold; the rules
+never read `kept`. Both go at the first prune after the hold is released or confirmed.
+"""
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
-from withdrawguard.engine.state import CustomerState
+from withdrawguard.engine.state import CustomerState, WithdrawalRec
+
+KEPT = ("logins_ok", "logins_failed", "changes", "withdrawals")
+"""The collections whose records an open hold's verdict can cite."""
 
 PRUNE_EVERY_MS = 3_600_000
 
@@ -30,6 +41,8 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
     """Forget what no window can reach any more, measured back from the newest event."""
     h = state.horizon
     state.pruned = h
+    pinned = _cited_by_open_holds(state)
+    before = {name: getattr(state, name) for name in KEPT}
 
     def old(ts: int, kind: str) -> bool:
         return ts < h - keep_ms[kind]
@@ -54,10 +67,18 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
         limits["max_changes"],
         lambda c: c.ts,
     )
-    state.withdrawals = _cap(
-        {k: w for k, w in state.withdrawals.items() if not old(w.ts, "withdrawals")},
-        limits["max_withdrawals"],
-        lambda w: w.ts,
+    held = {k: w for k, w in state.withdrawals.items() if w.hold == "held"}
+    state.withdrawals = (
+        _cap(
+            {
+                k: w
+                for k, w in state.withdrawals.items()
+                if k not in held and not old(w.ts, "withdrawals")
+            },
+            limits["max_withdrawals"],
+            lambda w: w.ts,
+        )
+        | held
     )
     live = set(state.withdrawals)
     state.cases = {k: c for k, c in state.cases.items() if k in live or not old(c.ts, "changes")}
@@ -73,6 +94,30 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
             state.flagged_ips[ip] = waves
         else:
             del state.flagged_ips[ip]
+    _keep(state, before, pinned)
+
+
+def _cited_by_open_holds(state: CustomerState) -> set[str]:
+    """The ids of open holds' withdrawals and of the events their verdicts cite."""
+    ids: set[str] = set()
+    for wid, w in chain(state.withdrawals.items(), state.kept.withdrawals.items()):
+        if w.hold == "held":
+            ids.add(wid)
+            ids.update(w.evidence)
+    return ids
+
+
+def _keep(state: CustomerState, before: dict[str, dict[str, Any]], pinned: set[str]) -> None:
+    """Move what pruning trimmed and an open hold cites to `state.kept`; forget what
+    `kept` held that no open hold cites any more."""
+
+    def cited(key: str, rec: Any) -> bool:
+        return key in pinned or (isinstance(rec, WithdrawalRec) and rec.event_id in pinned)
+
+    for name in KEPT:
+        now, kept = getattr(state, name), getattr(state.kept, name)
+        moved = {k: v for k, v in before[name].items() if k not in now and cited(k, v)}
+        setattr(state.kept, name, {k: v for k, v in (kept | moved).items() if cited(k, v)})
 
 
 def _cap(items: dict[str, Any], limit: int, ts: Any) -> dict[str, Any]:

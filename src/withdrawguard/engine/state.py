@@ -3,7 +3,7 @@
 Every collection is keyed by an event id (or withdrawal id), which makes applying the
 same event twice a no-op. Times are epoch milliseconds (UTC event time). The state
 is encoded as compact JSON (orjson) for the Faust table, records as positional arrays
-(version 3, below); `decode_state(encode_state(s))` equals `s`.
+(version 4, below); `decode_state(encode_state(s))` equals `s`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 @dataclass(slots=True)
@@ -123,9 +123,27 @@ class FlagRec:
 
 
 @dataclass(slots=True)
+class Kept:
+    """The evidence behind open holds that retention trimmed from the rules' collections
+    (same keys and records as theirs): kept for the people who decide the hold, whatever
+    its age, and never read by a rule, so keeping it changes no verdict. Dropped at the
+    first prune after no open hold cites it (engine/prune.py)."""
+
+    logins_ok: dict[str, LoginRec] = field(default_factory=dict)
+    logins_failed: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, ChangeRec] = field(default_factory=dict)
+    withdrawals: dict[str, WithdrawalRec] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class CustomerState:
     customer_id: str
     horizon: int = 0
+    """The newest event time of the customer's activity and of the notices other
+    customers' activity raises: what retention counts back from. A case decision and the
+    fraud notice a confirmation raises, dated by a person's clock, do not move it: they
+    are about the past, and must not make the detector forget what a late event of that
+    past still needs (nor empty the page of the person deciding)."""
     logins_ok: dict[str, LoginRec] = field(default_factory=dict)
     logins_failed: dict[str, int] = field(default_factory=dict)
     devices: dict[str, Sighting] = field(default_factory=dict)
@@ -143,10 +161,13 @@ class CustomerState:
     """By suppression id."""
     pruned: int = 0
     """The horizon at the last full prune."""
+    kept: Kept = field(default_factory=Kept)
 
 
 # ---------------------------------------------------------------- encoding
-# Version 3 (the current one) is version 2 with the suppressions after `seen` and each
+# Version 4 (the current one) is version 3 with `kept` last, as an array of its four
+# collections; a version 2 or 3 state reads as one with nothing kept.
+# Version 3 is version 2 with the suppressions after `seen` and each
 # withdrawal's `suppressed` last; a version 2 state reads as one without suppressions.
 # Version 2: a JSON array, each record a positional array of its
 # fields in declaration order: against version 1's objects (one key per field per
@@ -186,6 +207,12 @@ def encode_state(s: CustomerState) -> bytes:
             {ip: {k: _FLAG(v) for k, v in waves.items()} for ip, waves in s.flagged_ips.items()},
             s.seen,
             {k: _SUPPRESSION(v) for k, v in s.suppressions.items()},
+            (
+                {k: _LOGIN(v) for k, v in s.kept.logins_ok.items()},
+                s.kept.logins_failed,
+                {k: _CHANGE(v) for k, v in s.kept.changes.items()},
+                {k: _WITHDRAWAL(v) for k, v in s.kept.withdrawals.items()},
+            ),
         )
     )
 
@@ -194,12 +221,13 @@ def decode_state(raw: bytes) -> CustomerState:
     d = orjson.loads(raw)
     if isinstance(d, dict):
         return _decode_v1(d)
-    if not d or d[0] not in (2, STATE_VERSION):
+    if not d or d[0] not in (2, 3, STATE_VERSION):
         version = d[0] if d else None
         raise ValueError(f"customer state version {version} is not one this worker reads")
     _, cid, horizon, pruned, logins, failed, devices, networks, *rest = d
     changes, withdrawals, cases, shared, fraud_dest, verified_dest, flagged, seen = rest[:8]
     muting = rest[8] if len(rest) > 8 else {}
+    kept = rest[9] if len(rest) > 9 else ({}, {}, {}, {})
     return CustomerState(
         customer_id=cid,
         horizon=horizon,
@@ -219,6 +247,12 @@ def decode_state(raw: bytes) -> CustomerState:
         seen=seen,
         suppressions={k: SuppressionRec(*v) for k, v in muting.items()},
         pruned=pruned,
+        kept=Kept(
+            {k: LoginRec(*v) for k, v in kept[0].items()},
+            kept[1],
+            {k: ChangeRec(*v) for k, v in kept[2].items()},
+            {k: WithdrawalRec(*v) for k, v in kept[3].items()},
+        ),
     )
 
 

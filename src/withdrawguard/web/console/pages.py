@@ -64,7 +64,8 @@ def customer_page(
     empty = '<p class="muted">The detector holds no history for this customer.</p>'
     body = (
         f"<h1>Customer {escape(customer_id)}</h1>{note}"
-        '<p class="muted">Recent events, newest first, from the detector\'s state. '
+        '<p class="muted">Recent events, newest first, from the detector\'s state, and '
+        "whatever their age the events behind an open hold. "
         "Highlighted rows are evidence behind a verdict.</p>"
         + (
             "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>What</th>"

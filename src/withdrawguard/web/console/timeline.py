@@ -1,7 +1,8 @@
 """A customer's recent history from the detector's state, for people to read.
 
 Pure: `timeline(state)` lists logins, account changes, withdrawals (with their verdicts
-and holds) and case decisions, newest first. An event cited as evidence by a verdict is
+and holds) and case decisions, newest first: those in the rules' windows and those kept
+past them because an open hold cites them (`state.kept`). An event cited as evidence by a verdict is
 marked with the withdrawal and the reason codes it supports. The state keeps evidence
 per verdict, not per reason, so which of a verdict's reasons an event supports is
 inferred from the kind of event (a failed login supports FAILED_LOGIN_BURST, and so on).
@@ -10,6 +11,7 @@ inferred from the kind of event (a failed login supports FAILED_LOGIN_BURST, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from withdrawguard.engine.events import mask_key
@@ -49,12 +51,13 @@ class Entry:
 
 def timeline(state: CustomerState) -> list[Entry]:
     entries: list[Entry] = []
-    for eid, ts in state.logins_failed.items():
+    kept = state.kept
+    for eid, ts in chain(state.logins_failed.items(), kept.logins_failed.items()):
         entries.append(Entry(ts, "failed_login", eid, "failed login"))
-    for eid, rec in state.logins_ok.items():
+    for eid, rec in chain(state.logins_ok.items(), kept.logins_ok.items()):
         device = f" on device {rec.device}" if rec.device else ""
         entries.append(Entry(rec.ts, "login", eid, f"login from {rec.ip}{device}"))
-    for eid, c in state.changes.items():
+    for eid, c in chain(state.changes.items(), kept.changes.items()):
         how = f"via {c.channel}" + (" (verified)" if c.verified else "")
         if c.dest is not None and c.change_type == "withdrawal_destination":
             verified = " — verified by a case decision" if c.dest in state.verified_dest else ""
@@ -62,7 +65,7 @@ def timeline(state: CustomerState) -> list[Entry]:
             entries.append(Entry(c.ts, "destination_change", eid, text, destination_key=c.dest))
         else:
             entries.append(Entry(c.ts, "change", eid, f"{c.change_type} changed {how}"))
-    for wid, w in state.withdrawals.items():
+    for wid, w in chain(state.withdrawals.items(), kept.withdrawals.items()):
         text = f"withdrawal {wid} of {w.amount} {w.currency} to {mask_key(w.dest)}"
         info = {
             "withdrawal_id": wid,
@@ -87,7 +90,7 @@ def timeline(state: CustomerState) -> list[Entry]:
 
 def _mark_evidence(state: CustomerState, entries: list[Entry]) -> None:
     by_id = {e.event_id: e for e in entries}
-    for wid, w in state.withdrawals.items():
+    for wid, w in chain(state.withdrawals.items(), state.kept.withdrawals.items()):
         codes = [c for c, _, _ in w.reasons]
         for eid in w.evidence:
             entry = by_id.get(eid)
