@@ -153,3 +153,48 @@ def test_release_case_decision_turns_the_hold_released(bus: Bus) -> None:
     )
     assert released[-1]["actor"] == "ops-7"
     assert verdicts(bus, wid)[-1]["decision"] == "allow"
+
+
+def test_a_sell_off_alerts_before_any_withdrawal_and_its_proceeds_are_held(bus: Bus) -> None:
+    """The destination changed four days ago (past the cooling-off); most of the holdings
+    are sold: an alert of kind `liquidation` at once; the withdrawal that follows is held."""
+    cid = unique("selloff")
+    _ip, dest = attacker()
+    msgs = s.honest_history(cid, NOW - timedelta(days=30))
+    msgs.append(
+        s.change(
+            cid, f"{cid}-d", NOW - timedelta(days=4), "withdrawal_destination", destination=dest
+        )
+    )
+    msgs.append(s.trade(cid, f"{cid}-t1", NOW - timedelta(hours=2), "9000000", holdings_after="1"))
+    bus.send(msgs)
+    [alert] = bus.wait_for(
+        "the sell-off's alert",
+        lambda: [
+            a for a in bus.values("fraud-alerts", customer_id=cid) if a["kind"] == "liquidation"
+        ],
+    )
+    assert alert["withdrawal_id"] is None
+    assert alert["rule_codes"] == ["LIQUIDATION"]
+    assert [e["event_id"] for e in alert["evidence"]] == [f"{cid}-d", f"{cid}-t1"]
+
+    wid = f"{cid}-wd1"
+    bus.send(
+        [s.withdrawal(cid, f"{cid}-w1", NOW - timedelta(hours=1), wid, "8900000", destination=dest)]
+    )
+    [verdict] = bus.wait_for("the verdict", lambda: verdicts(bus, wid))
+    assert verdict["decision"] == "hold"
+    assert "LIQUIDATION" in codes(verdict)
+    assert "DEST_CHANGED_RECENTLY" not in codes(verdict)
+
+
+def test_a_malformed_trade_is_dead_lettered_naming_the_field(bus: Bus) -> None:
+    cid = unique("badtrade")
+    topic, body = s.trade(cid, f"{cid}-t1", NOW - timedelta(minutes=5), "1000")
+    bus.send([(topic, {**body, "side": "short"})])
+    [letter] = bus.wait_for(
+        "the dead letter", lambda: [d for d in bus.values("dead-letters") if cid in str(d)]
+    )
+    assert letter["error_field"] == "side"
+    assert "must be one of buy, sell" in letter["error"]
+    assert letter["source_topic"].endswith("trades")

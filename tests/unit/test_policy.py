@@ -28,12 +28,14 @@ def test_defaults_load_with_every_rule_enabled() -> None:
         "max_logins": 2000,
         "max_changes": 500,
         "max_withdrawals": 2000,
+        "max_trades": 2000,
         "max_known_devices": 500,
     }
     assert set(policy.rules) == set(REGISTRY)
     assert all(policy.enabled(name) for name in REGISTRY)
     assert policy.rule("drain")["balance_ratio"] == Decimal("0.8")
     assert policy.rule("drain")["history_multiple"] == Decimal("3")
+    assert policy.rule("liquidation")["share"] == Decimal("0.7")
     assert policy.rule("dest_changed_recently")["window_hours"] == 72
     assert policy.longest_window_ms == 180 * DAY
 

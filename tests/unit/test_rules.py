@@ -676,7 +676,7 @@ _CODES = {name: make(load_policy().rule(name)).code for name, make in REGISTRY.i
 def everything() -> list[s.Message]:
     """A scenario in which every rule fires on c1's third withdrawal: the 2020 chain from
     an IP that tried four more customers, to a destination another customer set and on
-    which fraud was confirmed for a third customer."""
+    which fraud was confirmed for a third customer, then a sell-off of the holdings."""
     msgs: list[s.Message] = []
     for cid in ("c2", "c6"):
         msgs += s.honest_history(cid, T0)
@@ -692,6 +692,7 @@ def everything() -> list[s.Message]:
     msgs += s.sbi_chain("c1", T0, attacker_ip=ATTACKER_IP)  # its withdrawal at T0 + 25 min
     net = {"ip": ATTACKER_IP, "device": "dev-x"}
     msgs += [
+        s.trade("c1", "c1-t1", T0 + 27 * MINUTE, "9000000", holdings_after="600000", **net),
         wd("c1", 2, T0 + 30 * MINUTE, "10000", **net),
         wd("c1", 3, T0 + 35 * MINUTE, "400000", balance="450000", **net),
     ]

@@ -25,6 +25,7 @@ from withdrawguard.engine.state import (
     SharedRec,
     Sighting,
     SuppressionRec,
+    TradeRec,
     WithdrawalRec,
     decode_state,
     encode_state,
@@ -46,13 +47,15 @@ RECORDS = (
     SharedRec,
     FlagRec,
     SuppressionRec,
+    TradeRec,
 )
 
 
 def rich_state(player: Player) -> CustomerState:
     """c1 after the 2020 chain, from an IP that tried four more customers, to a destination
-    another customer set, with a confirmed fraud, a verified destination, a release, and a
-    suppression muting NEW_DEVICE for a later withdrawal from a new device."""
+    another customer set, with a confirmed fraud, a verified destination, a release, a
+    suppression muting NEW_DEVICE for a later withdrawal from a new device, and a sell-off
+    of the holdings."""
     msgs = s.honest_history("c2", T0)
     msgs.append(
         s.change(
@@ -73,6 +76,7 @@ def rich_state(player: Player) -> CustomerState:
         s.withdrawal(
             "c1", "c1-w3", T0 + 6 * HOUR, "c1-wd3", "3000", destination=s.HOME_DEST, device="d-9"
         ),
+        s.trade("c1", "c1-t1", T0 + 7 * HOUR, "8000000", holdings_after="500000"),
     ]
     player.play(sorted(msgs, key=lambda m: m[1]["occurred_at"]))
     return player.state("c1")
@@ -97,6 +101,7 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
 
 def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Player) -> None:
     state = rich_state(player)
+    state.trades, state.sell_offs = {}, {}  # version 1 knew no trades
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
@@ -107,7 +112,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     player: Player,
 ) -> None:
     state = rich_state(player)
-    state.suppressions = {}
+    state.suppressions, state.trades, state.sell_offs = {}, {}, {}
     for w in state.withdrawals.values():
         w.suppressed, w.lifted = [], False
     # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
@@ -115,7 +120,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     version, *fields = orjson.loads(encode_state(state))
     assert version == 4
     fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
-    version_2 = orjson.dumps([2, *fields[:-2]])
+    version_2 = orjson.dumps([2, *fields[:-4]])
     assert decode_state(version_2) == state
 
 
@@ -124,8 +129,10 @@ def test_a_version_3_state_written_before_kept_evidence_is_read_with_nothing_kep
 ) -> None:
     state = rich_state(player)
     _version, *fields = orjson.loads(encode_state(state))
-    assert fields[-1] == [{}, {}, {}, {}]  # nothing kept: no hold is older than a window
-    assert decode_state(orjson.dumps([3, *fields[:-1]])) == state
+    state.trades, state.sell_offs = {}, {}
+    _version, *fields = orjson.loads(encode_state(state))
+    assert fields[-3] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
+    assert decode_state(orjson.dumps([3, *fields[:-3]])) == state
 
 
 def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
@@ -168,13 +175,23 @@ def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() 
         "SharedRec": ("first_ts", "customers", "evidence"),
         "FlagRec": ("start", "end", "customers", "evidence"),
         "SuppressionRec": ("decision_id", "start", "until", "codes", "case_id", "actor", "note"),
+        "TradeRec": (
+            "ts",
+            "side",
+            "proceeds",
+            "currency",
+            "holdings_after",
+            "channel",
+            "ip",
+            "device",
+        ),
     }
     assert CustomerState.__slots__ == (
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
-        "flagged_ips", "seen", "suppressions", "pruned", "kept",
+        "flagged_ips", "seen", "suppressions", "pruned", "kept", "trades", "sell_offs",
     )  # fmt: skip
-    assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals")
+    assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 
 
 def test_a_state_of_an_unknown_version_is_refused_with_its_version() -> None:

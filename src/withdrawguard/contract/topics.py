@@ -37,6 +37,8 @@ class TopicSpec:
 LOGINS = "logins"
 ACCOUNT_CHANGES = "account-changes"
 WITHDRAWALS = "withdrawals"
+TRADES = "trades"
+"""Executions in the customers' securities accounts (a sell-off before a withdrawal)."""
 CASE_DECISIONS = "case-decisions"
 """People's decisions for the detector (`release`, `confirm_fraud`, `verify_destination`,
 `suppress`; engine/events.py `CASE_ACTIONS`), written by the case service and the console."""
@@ -67,6 +69,7 @@ INPUT_EVENT_TYPES: dict[str, str] = {
     ACCOUNT_CHANGES: "account_change",
     WITHDRAWALS: "withdrawal",
     CASE_DECISIONS: "case_decision",
+    TRADES: "trade",
 }
 
 _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -77,6 +80,7 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(ACCOUNT_CHANGES, Role.INPUT, "customer_id"),
     TopicSpec(WITHDRAWALS, Role.INPUT, "customer_id"),
     TopicSpec(CASE_DECISIONS, Role.INPUT, "customer_id"),
+    TopicSpec(TRADES, Role.INPUT, "customer_id"),
     TopicSpec(WITHDRAWAL_DECISIONS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
     TopicSpec(WITHDRAWAL_HOLDS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
     TopicSpec(FRAUD_ALERTS, Role.OUTPUT, "customer_id"),

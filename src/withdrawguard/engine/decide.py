@@ -22,18 +22,20 @@ from withdrawguard.engine.events import (
     DestinationShared,
     IpFlagged,
     Login,
+    Trade,
     Withdrawal,
 )
+from withdrawguard.engine.holdings import record_trade, sell_off_alert
 from withdrawguard.engine.outputs import (
     DestinationObservation,
     HoldUpdate,
     Outcome,
     Verdict,
 )
-from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy, fingerprint
-from withdrawguard.engine.prune import needs_prune, prune
+from withdrawguard.engine.policy import HOUR, Policy, fingerprint
+from withdrawguard.engine.prune import keep_windows, needs_prune, prune
 from withdrawguard.engine.record import network, record_change, record_login, record_notice
-from withdrawguard.engine.rules import REGISTRY, Assessment, Rule, Subject
+from withdrawguard.engine.rules import REGISTRY, Assessment, Liquidation, Rule, Subject
 from withdrawguard.engine.state import CaseRec, CustomerState, WithdrawalRec
 from withdrawguard.engine.suppressions import covered, muting, record_suppression, rows
 from withdrawguard.engine.timeutil import iso, to_ms
@@ -54,20 +56,8 @@ class Engine:
         self.dest_window = r["dest_changed_recently"]["window_hours"] * HOUR
         self.v4_prefix = r["new_device"]["ipv4_prefix"]
         self.v6_prefix = r["new_device"]["ipv6_prefix"]
-        reeval = policy.reevaluate_ms
-        session = r["failed_login_burst"]["session_hours"] * HOUR
-        burst = r["failed_login_burst"]["window_minutes"] * MINUTE
-        chain = r["credential_change_chain"]["window_hours"] * HOUR
-        after_change = max(
-            r["withdrawal_burst"]["window_hours"] * HOUR,
-            r["source_ip_shared"]["lookahead_hours"] * HOUR,
-        )
-        self.keep_ms = {
-            "logins": reeval + self.dest_window + session + burst,
-            "changes": reeval + self.dest_window + chain + after_change,
-            "withdrawals": max(policy.longest_window_ms, reeval),
-            "devices": r["new_device"]["memory_days"] * DAY,
-        }
+        self.keep_ms = keep_windows(policy)
+        self.liquidation = next((x for x in self.rules if isinstance(x, Liquidation)), None)
         self.policy_id = fingerprint(policy)
         self.version = f"{__version__}+policy.{self.policy_id}"
 
@@ -84,6 +74,8 @@ class Engine:
             fresh = self._withdrawal(state, event, ts, out)
         elif isinstance(event, CaseDecision):
             fresh = self._case(state, event, ts, out)
+        elif isinstance(event, Trade):
+            fresh = record_trade(state, event, ts)
         else:
             fresh = record_notice(state, event, ts)
         if not fresh:
@@ -93,6 +85,8 @@ class Engine:
             state.horizon = max(state.horizon, ts)
         is_notice = isinstance(event, DestinationShared | DestinationFraud | IpFlagged)
         self._reevaluate(state, event, ts, None if is_notice else ts, out)
+        if self.liquidation is not None and isinstance(event, Trade | AccountChange | Login):
+            sell_off_alert(self.liquidation, state, state.horizon, out)  # its trigger may come late
         if needs_prune(state, self.policy.limits):
             prune(state, keep_ms=self.keep_ms, limits=self.policy.limits)
         return out
@@ -276,9 +270,7 @@ class Engine:
                     state, wid, self.assess(state, wid), max(rec.ts, case.ts), out, late=None
                 )
             self._set_hold(state, wid, "confirmed_fraud", case.ts, case.actor, case.note, out)
-        elif (case.action == "release" and rec.hold == "held") or (
-            case.action == "release" and rec.hold == "confirmed_fraud"
-        ):
+        elif case.action == "release" and rec.hold in ("held", "confirmed_fraud"):
             self._release(state, wid, case.ts, case.actor, case.note, out)
 
     def _release_verified(self, state: CustomerState, dest: str, out: Outcome) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import orjson
 
@@ -17,6 +17,7 @@ from withdrawguard.engine.events import (
     CASE_ACTIONS,
     CHANGE_TYPES,
     CHANNELS,
+    SIDES,
     AccountChange,
     CaseAction,
     CaseDecision,
@@ -24,6 +25,7 @@ from withdrawguard.engine.events import (
     Channel,
     InputEvent,
     Login,
+    Trade,
     Withdrawal,
 )
 from withdrawguard.engine.fields import (
@@ -178,6 +180,38 @@ def _withdrawal(obj: Mapping[str, Any]) -> Withdrawal:
     )
 
 
+def _trade(obj: Mapping[str, Any]) -> Trade:
+    event_id, customer_id, at = _common(obj)
+    side = read_choice(obj, "side", SIDES)
+    instrument = read_required(obj, "instrument")
+    quantity = read_decimal(obj, "quantity", required=True, positive=True)
+    price = read_decimal(obj, "price", required=True, positive=True)
+    proceeds = read_decimal(obj, "proceeds", required=True, positive=True)
+    currency = read_pattern(
+        obj, "currency", CURRENCY, "an ISO 4217 code such as 'JPY'", required=True
+    )
+    assert quantity is not None and price is not None and proceeds is not None
+    assert currency is not None
+    channel = read_choice(obj, "channel", CHANNELS) if obj.get("channel") is not None else None
+    return Trade(
+        event_id,
+        customer_id,
+        at,
+        cast(Literal["buy", "sell"], side),
+        instrument,
+        quantity,
+        price,
+        proceeds,
+        currency,
+        holdings_value_after=read_decimal(
+            obj, "holdings_value_after", required=False, positive=False
+        ),
+        channel=cast(Channel | None, channel),
+        ip=read_ip(obj, "ip", required=False),
+        device_id=read_string(obj, "device_id", required=False),
+    )
+
+
 def _case_decision(obj: Mapping[str, Any]) -> CaseDecision:
     decision_id = read_required(obj, "decision_id")
     customer_id = read_required(obj, "customer_id")
@@ -248,4 +282,5 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], InputEvent]] = {
     "account_change": _account_change,
     "withdrawal": _withdrawal,
     "case_decision": _case_decision,
+    "trade": _trade,
 }

@@ -21,6 +21,7 @@ ONLINE_CHANNELS: frozenset[str] = frozenset(("web", "mobile", "api"))
 CASE_ACTIONS: frozenset[str] = frozenset(
     ("release", "confirm_fraud", "verify_destination", "suppress")
 )
+SIDES: frozenset[str] = frozenset(("buy", "sell"))
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -103,6 +104,30 @@ class Withdrawal:
 
 
 @dataclass(frozen=True, slots=True)
+class Trade:
+    """An execution in the customer's securities account: money between holdings and
+    cash, which a withdrawal can then send out."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    side: Literal["buy", "sell"]
+    instrument: str
+    quantity: Decimal
+    price: Decimal
+    proceeds: Decimal
+    """The trade's cash value: received on a sell, paid on a buy."""
+    currency: str
+    holdings_value_after: Decimal | None = None
+    """What the customer's holdings are worth after the trade, in `currency`, when the
+    broker knows it."""
+    channel: Channel | None = None
+    ip: str | None = None
+    device_id: str | None = None
+    type: Literal["trade"] = "trade"
+
+
+@dataclass(frozen=True, slots=True)
 class CaseDecision:
     """An operations decision. Its `decision_id` doubles as the event id."""
 
@@ -170,6 +195,6 @@ class IpFlagged:
     type: Literal["ip_flagged"] = "ip_flagged"
 
 
-InputEvent = Login | AccountChange | Withdrawal | CaseDecision
+InputEvent = Login | AccountChange | Withdrawal | CaseDecision | Trade
 Notice = DestinationShared | DestinationFraud | IpFlagged
 CustomerEvent = InputEvent | Notice

@@ -41,6 +41,19 @@ def describe(state: CustomerState, event_id: str) -> dict[str, Any] | None:
         if c.dest is not None:
             d["destination"] = mask_key(c.dest)
         return d
+    if (x := state.trades.get(event_id) or kept.trades.get(event_id)) is not None:
+        return {
+            "event_id": event_id,
+            "type": "trade",
+            "occurred_at": iso(x.ts),
+            "side": x.side,
+            "proceeds": x.proceeds,
+            "currency": x.currency,
+            "holdings_value_after": x.holdings_after,
+            "channel": x.channel,
+            "ip": x.ip,
+            "device_id": x.device,
+        }
     for wid, w in chain(state.withdrawals.items(), kept.withdrawals.items()):
         if w.event_id == event_id:
             return {

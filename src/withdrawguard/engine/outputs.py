@@ -108,10 +108,14 @@ class Alert:
     evidence: tuple[dict[str, Any], ...]
     withdrawal_id: str | None
     created_at: int
+    kind: str = "withdrawal"
+    """`withdrawal`: a withdrawal's verdict; `liquidation`: a sell-off, before any
+    withdrawal (engine/holdings.py)."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
             "alert_id": self.alert_id,
+            "kind": self.kind,
             "customer_id": self.customer_id,
             "severity": self.severity,
             "risk_score": self.risk_score,

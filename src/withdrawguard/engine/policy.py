@@ -6,6 +6,7 @@ Unknown sections or keys, and values of the wrong type, are errors that name the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
@@ -72,12 +73,29 @@ DAY = 24 * HOUR
 MINUTE = 60_000
 
 
+ADDED_LATER = (("limits", "max_trades"), ("rules", "liquidation"))
+"""Keys the packaged defaults gained after policy versions were first published: left
+out of the fingerprint while they hold their default, so a version published before
+keeps its id (a worker checks a version's text against it) and a fingerprint changes only
+when a version sets one of them to something else."""
+
+
 def fingerprint(policy: Policy) -> str:
     """The policy's id: 8 hex digits of a digest of the merged policy, so two files that
     say the same thing (in any order, with or without defaults spelled out) share it.
     Verdicts carry it (`detector_version`), and a published version is named by it."""
-    merged = orjson.dumps(policy.raw, default=str).decode()
+    raw = {table: dict(values) for table, values in policy.raw.items()}
+    defaults = _default_raw()
+    for table, key in ADDED_LATER:
+        if raw[table].get(key) == defaults[table][key]:
+            del raw[table][key]
+    merged = orjson.dumps(raw, default=str).decode()
     return hashlib.blake2b(merged.encode(), digest_size=12).hexdigest()[:8]
+
+
+@functools.cache
+def _default_raw() -> dict[str, Any]:
+    return policy_from({}, "default").raw
 
 
 def parse_policy(text: str, source: str) -> Policy:
@@ -200,6 +218,13 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
             raise PolicyError(f"'rules.drain.{key}' must be a decimal in a string") from None
         if not drain[key].is_finite() or not 0 < drain[key] <= MAX_INT:
             raise PolicyError(f"'rules.drain.{key}' must be a positive decimal up to {MAX_INT}")
+    liq = rules["liquidation"]
+    try:
+        liq["share"] = Decimal(liq["share"])
+    except InvalidOperation:
+        raise PolicyError("'rules.liquidation.share' must be a decimal in a string") from None
+    if not liq["share"].is_finite() or not 0 < liq["share"] <= 1:
+        raise PolicyError("'rules.liquidation.share' must be a decimal above 0, at most 1")
     _check_lists(rules)
     _check_ranges(raw)
     return Policy(

@@ -12,12 +12,37 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
+from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
 from withdrawguard.engine.state import CustomerState, WithdrawalRec
 
-KEPT = ("logins_ok", "logins_failed", "changes", "withdrawals")
+KEPT = ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 """The collections whose records an open hold's verdict can cite."""
 
 PRUNE_EVERY_MS = 3_600_000
+
+
+def keep_windows(policy: Policy) -> dict[str, int]:
+    """How long (ms of event time) each collection is kept: as far back as a rule can
+    look from an event that late evidence may still re-judge."""
+    r = policy.rules
+    reeval = policy.reevaluate_ms
+    dest = r["dest_changed_recently"]["window_hours"] * HOUR
+    session = r["failed_login_burst"]["session_hours"] * HOUR
+    burst = r["failed_login_burst"]["window_minutes"] * MINUTE
+    chain = r["credential_change_chain"]["window_hours"] * HOUR
+    after_change = max(
+        r["withdrawal_burst"]["window_hours"] * HOUR,
+        r["source_ip_shared"]["lookahead_hours"] * HOUR,
+    )
+    liq = r["liquidation"]  # a change, the sells within its window, then the withdrawal
+    sell_off = (liq["window_hours"] + liq["withdraw_hours"]) * HOUR if liq["enabled"] else 0
+    return {
+        "logins": reeval + dest + session + burst,  # sell-offs read devices, not logins
+        "changes": reeval + max(dest + chain + after_change, sell_off),
+        "withdrawals": max(policy.longest_window_ms, reeval),
+        "devices": r["new_device"]["memory_days"] * DAY,
+        "trades": reeval + sell_off,
+    }
 
 
 def needs_prune(state: CustomerState, limits: dict[str, int]) -> bool:
@@ -32,6 +57,7 @@ def needs_prune(state: CustomerState, limits: dict[str, int]) -> bool:
         or len(state.logins_failed) > limits["max_logins"]
         or len(state.changes) > limits["max_changes"]
         or len(state.withdrawals) > limits["max_withdrawals"]
+        or len(state.trades) > limits["max_trades"]
         or len(state.devices) > limits["max_known_devices"]
         or len(state.networks) > limits["max_known_devices"]
     )
@@ -80,6 +106,12 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
         )
         | held
     )
+    state.trades = _cap(
+        {k: x for k, x in state.trades.items() if not old(x.ts, "trades")},
+        limits["max_trades"],
+        lambda x: x.ts,
+    )
+    state.sell_offs = {k: at for k, at in state.sell_offs.items() if not old(at, "trades")}
     live = set(state.withdrawals)
     state.cases = {k: c for k, c in state.cases.items() if k in live or not old(c.ts, "changes")}
     state.seen = {k: t for k, t in state.seen.items() if not old(t, "withdrawals")}

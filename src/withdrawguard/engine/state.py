@@ -123,6 +123,18 @@ class FlagRec:
 
 
 @dataclass(slots=True)
+class TradeRec:
+    ts: int
+    side: str
+    proceeds: str
+    currency: str
+    holdings_after: str | None
+    channel: str | None
+    ip: str | None
+    device: str | None
+
+
+@dataclass(slots=True)
 class Kept:
     """The evidence behind open holds that retention trimmed from the rules' collections
     (same keys and records as theirs): kept for the people who decide the hold, whatever
@@ -133,6 +145,7 @@ class Kept:
     logins_failed: dict[str, int] = field(default_factory=dict)
     changes: dict[str, ChangeRec] = field(default_factory=dict)
     withdrawals: dict[str, WithdrawalRec] = field(default_factory=dict)
+    trades: dict[str, TradeRec] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -162,11 +175,16 @@ class CustomerState:
     pruned: int = 0
     """The horizon at the last full prune."""
     kept: Kept = field(default_factory=Kept)
+    trades: dict[str, TradeRec] = field(default_factory=dict)
+    sell_offs: dict[str, int] = field(default_factory=dict)
+    """Sell-offs already alerted on: the id of the event that began each (the change or
+    login before the sells) -> when the alert was raised."""
 
 
 # ---------------------------------------------------------------- encoding
-# Version 4 (the current one) is version 3 with `kept` last, as an array of its four
-# collections; a version 2 or 3 state reads as one with nothing kept.
+# Version 4 (the current one) is version 3 with `kept` (an array of its collections),
+# the trades and the sell-offs alerted on last; a version 2 or 3 state reads as one with
+# none of them.
 # Version 3 is version 2 with the suppressions after `seen` and each
 # withdrawal's `suppressed` last; a version 2 state reads as one without suppressions.
 # Version 2: a JSON array, each record a positional array of its
@@ -185,6 +203,7 @@ _WITHDRAWAL = attrgetter(*WithdrawalRec.__slots__)
 _SHARED = attrgetter(*SharedRec.__slots__)
 _FLAG = attrgetter(*FlagRec.__slots__)
 _SUPPRESSION = attrgetter(*SuppressionRec.__slots__)
+_TRADE = attrgetter(*TradeRec.__slots__)
 
 
 def encode_state(s: CustomerState) -> bytes:
@@ -212,7 +231,10 @@ def encode_state(s: CustomerState) -> bytes:
                 s.kept.logins_failed,
                 {k: _CHANGE(v) for k, v in s.kept.changes.items()},
                 {k: _WITHDRAWAL(v) for k, v in s.kept.withdrawals.items()},
+                {k: _TRADE(v) for k, v in s.kept.trades.items()},
             ),
+            {k: _TRADE(v) for k, v in s.trades.items()},
+            s.sell_offs,
         )
     )
 
@@ -227,7 +249,8 @@ def decode_state(raw: bytes) -> CustomerState:
     _, cid, horizon, pruned, logins, failed, devices, networks, *rest = d
     changes, withdrawals, cases, shared, fraud_dest, verified_dest, flagged, seen = rest[:8]
     muting = rest[8] if len(rest) > 8 else {}
-    kept = rest[9] if len(rest) > 9 else ({}, {}, {}, {})
+    kept = rest[9] if len(rest) > 9 else ({}, {}, {}, {}, {})
+    trades, sell_offs = (rest[10], rest[11]) if len(rest) > 9 else ({}, {})
     return CustomerState(
         customer_id=cid,
         horizon=horizon,
@@ -252,7 +275,10 @@ def decode_state(raw: bytes) -> CustomerState:
             kept[1],
             {k: ChangeRec(*v) for k, v in kept[2].items()},
             {k: WithdrawalRec(*v) for k, v in kept[3].items()},
+            {k: TradeRec(*v) for k, v in kept[4].items()},
         ),
+        trades={k: TradeRec(*v) for k, v in trades.items()},
+        sell_offs=sell_offs,
     )
 
 

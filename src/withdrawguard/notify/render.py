@@ -27,6 +27,7 @@ REASON_WORDS: dict[str, str] = {
     "SOURCE_IP_SHARED": "acting from an IP that tried many customers",
     "DRAIN": "emptying the account",
     "WITHDRAWAL_BURST": "many withdrawals right after a destination change",
+    "LIQUIDATION": "most of the holdings sold soon after a takeover's first steps",
     "CONFIRMED_FRAUD_DESTINATION": "a destination confirmed fraudulent",
     "LATE_EVIDENCE": "escalated by evidence that came later",
     "RELEASED": "a person released the hold",

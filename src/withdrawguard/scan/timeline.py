@@ -23,6 +23,7 @@ from withdrawguard.engine.events import (
     CaseDecision,
     CustomerEvent,
     Login,
+    Trade,
     Withdrawal,
 )
 from withdrawguard.engine.policy import DAY
@@ -111,4 +112,10 @@ def summary(event: CustomerEvent) -> str:
             f"withdrawal {event.withdrawal_id} of {event.amount} {event.currency} "
             f"to {event.destination.masked}"
         )
+    if isinstance(event, Trade):
+        left = ""
+        if event.holdings_value_after is not None:
+            left = f", holdings then {event.holdings_value_after} {event.currency}"
+        what = f"{event.side} {event.quantity} {event.instrument}"
+        return f"{what} for {event.proceeds} {event.currency}{left}"
     return event.type.replace("_", " ")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 Message = tuple[str, dict[str, Any]]
@@ -119,6 +120,43 @@ def withdrawal(
     if device is not None:
         body["device_id"] = device
     return "withdrawals", body
+
+
+def trade(
+    cid: str,
+    eid: str,
+    at: datetime,
+    proceeds: str,
+    *,
+    side: str = "sell",
+    holdings_after: str | None = None,
+    instrument: str = "JP3633400001",
+    channel: str | None = "web",
+    ip: str | None = None,
+    device: str | None = None,
+) -> Message:
+    """An execution: `proceeds` for 100 units at a hundredth of it each."""
+    body: dict[str, Any] = {
+        "type": "trade",
+        "event_id": eid,
+        "customer_id": cid,
+        "occurred_at": _t(at),
+        "side": side,
+        "instrument": instrument,
+        "quantity": "100",
+        "price": str(Decimal(proceeds) / 100),
+        "proceeds": proceeds,
+        "currency": "JPY",
+    }
+    for name, value in (
+        ("holdings_value_after", holdings_after),
+        ("channel", channel),
+        ("ip", ip),
+        ("device_id", device),
+    ):
+        if value is not None:
+            body[name] = value
+    return "trades", body
 
 
 def case(

@@ -147,7 +147,7 @@ def build_detector(
         crossref=CrossReference(engine.policy),
         settings=settings,
         input_types={names.name(k): v for k, v in t.INPUT_EVENT_TYPES.items()},
-        inputs=topic(t.LOGINS, t.ACCOUNT_CHANGES, t.WITHDRAWALS, t.CASE_DECISIONS),
+        inputs=topic(t.LOGINS, t.ACCOUNT_CHANGES, t.WITHDRAWALS, t.CASE_DECISIONS, t.TRADES),
         customer_events=topic(t.CUSTOMER_EVENTS),
         destination_observations=topic(t.DESTINATION_OBSERVATIONS),
         ip_observations=topic(t.IP_OBSERVATIONS),

@@ -19,6 +19,7 @@ from withdrawguard.engine.rules.destination import (
     DestChangedRecently,
     DestinationShared,
 )
+from withdrawguard.engine.rules.holdings import Liquidation
 
 # Policy section name -> rule class, in the order their findings are listed.
 REGISTRY: dict[str, Callable[[dict[str, Any]], Rule]] = {
@@ -31,6 +32,7 @@ REGISTRY: dict[str, Callable[[dict[str, Any]], Rule]] = {
     "credential_change_chain": CredentialChangeChain,
     "drain": Drain,
     "withdrawal_burst": WithdrawalBurst,
+    "liquidation": Liquidation,
 }
 
 RULE_CODES: frozenset[str] = frozenset(
@@ -38,4 +40,4 @@ RULE_CODES: frozenset[str] = frozenset(
 )
 """Every reason code a rule gives."""
 
-__all__ = ["REGISTRY", "RULE_CODES", "Assessment", "Finding", "Rule", "Subject"]
+__all__ = ["REGISTRY", "RULE_CODES", "Assessment", "Finding", "Liquidation", "Rule", "Subject"]

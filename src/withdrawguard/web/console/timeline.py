@@ -22,12 +22,19 @@ LIMIT = 200
 
 _SUPPORTS: dict[str, frozenset[str]] = {
     "failed_login": frozenset({"FAILED_LOGIN_BURST", "SOURCE_IP_SHARED"}),
-    "login": frozenset({"NEW_DEVICE", "FAILED_LOGIN_BURST", "SOURCE_IP_SHARED"}),
+    "login": frozenset({"NEW_DEVICE", "FAILED_LOGIN_BURST", "SOURCE_IP_SHARED", "LIQUIDATION"}),
     "destination_change": frozenset(
-        {"DEST_CHANGED_RECENTLY", "DESTINATION_SHARED", "CONFIRMED_FRAUD_DESTINATION", "NEW_DEVICE"}
+        {
+            "DEST_CHANGED_RECENTLY",
+            "DESTINATION_SHARED",
+            "CONFIRMED_FRAUD_DESTINATION",
+            "NEW_DEVICE",
+            "LIQUIDATION",
+        }
     ),
-    "change": frozenset({"CREDENTIAL_CHANGE_CHAIN", "NEW_DEVICE"}),
+    "change": frozenset({"CREDENTIAL_CHANGE_CHAIN", "NEW_DEVICE", "LIQUIDATION"}),
     "withdrawal": frozenset({"DRAIN", "WITHDRAWAL_BURST", "NEW_DEVICE", "DEST_CHANGED_RECENTLY"}),
+    "trade": frozenset({"LIQUIDATION"}),
 }
 
 
@@ -35,7 +42,7 @@ _SUPPORTS: dict[str, frozenset[str]] = {
 class Entry:
     ts: int
     kind: str
-    """failed_login, login, destination_change, change, withdrawal or case_decision."""
+    """failed_login, login, destination_change, change, trade, withdrawal or case_decision."""
     event_id: str
     summary: str
     evidence_for: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -65,6 +72,10 @@ def timeline(state: CustomerState) -> list[Entry]:
             entries.append(Entry(c.ts, "destination_change", eid, text, destination_key=c.dest))
         else:
             entries.append(Entry(c.ts, "change", eid, f"{c.change_type} changed {how}"))
+    for eid, x in chain(state.trades.items(), kept.trades.items()):
+        left = f", holdings then {x.holdings_after} {x.currency}" if x.holdings_after else ""
+        text = f"{x.side} for {x.proceeds} {x.currency}{left}"
+        entries.append(Entry(x.ts, "trade", eid, text))
     for wid, w in chain(state.withdrawals.items(), kept.withdrawals.items()):
         text = f"withdrawal {wid} of {w.amount} {w.currency} to {mask_key(w.dest)}"
         info = {
