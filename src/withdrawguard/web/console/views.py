@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -22,7 +21,7 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny, read_form, refusal_page
+from withdrawguard.web.console.access import Refused, deny
 from withdrawguard.web.console.actions import (
     ACTIONS,
     ActionError,
@@ -97,29 +96,43 @@ def register(console: Console) -> None:
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
         async def post(self, request: web.Request, customer_id: str) -> web.Response:
+            # The owner checks the action against the customer's state, and refuses it
+            # with the customer's page, which only the owner holds: forwarded unchecked.
             body = await request.read()
-            try:
-                form = await read_form(request)
-                session = console.access.check_action(request, form)
-            except Refused as refused:
-                return refused.response
             elsewhere = await _forward_to_owner(console, request, customer_id, body)
             if elsewhere is not None:
                 return elsewhere
             state = _state(console, customer_id) or CustomerState(customer_id)
             try:
-                decision = case_decision(form, session.user, state, datetime.now(UTC))
-            except ActionError as exc:
-                return _refused(console, request, state, form, 400, str(exc))
-            two = release_refusal(console.release_policy, decision, state)
-            if two is not None:  # four eyes: not even an admin releases this alone
-                return _refused(console, request, state, form, 403, two)
+                session, form = await console.access.acting(request)
+                decision = _decision(console, request, form, session, state)
+            except Refused as no:
+                return await _refused(console, no, state)
             await console.case_decisions.send(
                 key=customer_id.encode(), value=orjson.dumps(decision)
             )
             if form.get("back") == "/console":
                 return see_other("/console")
             return see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
+
+
+def _decision(
+    console: Console,
+    request: web.Request,
+    form: Mapping[str, Any],
+    session: Session,
+    state: CustomerState,
+) -> dict[str, Any]:
+    """The case decision the form asks for; Refused: 400 a bad form, 403 a release that
+    takes four eyes (not even an admin releases it alone: it is proposed in the case)."""
+    try:
+        decision = case_decision(form, session.user, state, datetime.now(UTC))
+    except ActionError as exc:
+        raise Refused(request, 400, str(exc), form) from None
+    two = release_refusal(console.release_policy, decision, state)
+    if two is not None:
+        raise Refused(request, 403, two, form)
+    return decision
 
 
 def _customer_page(
@@ -140,6 +153,7 @@ def _customer_html(
     flash: str = "",
     error: str = "",
     typed: Mapping[str, str] | None = None,
+    refused_row: str = "",
 ) -> str:
     entries = timeline(state) if state is not None else []
     csrf = console.access.signer.csrf_token(session)
@@ -148,24 +162,28 @@ def _customer_html(
         for wid, w in (state.withdrawals.items() if state is not None else ())
         if four_eyes(console.release_policy, w.amount, w.currency)
     }
-    return pages.customer_page(customer_id, entries, session, csrf, flash, big, error, typed)
+    return pages.customer_page(
+        customer_id, entries, session, csrf, flash, big, error, typed, refused_row
+    )
 
 
-def _refused(
-    console: Console,
-    request: web.Request,
-    state: CustomerState,
-    form: Mapping[str, Any],
-    status: int,
-    reason: str,
-) -> web.Response:
-    """The customer's page again, the reason above it and the note as typed in its form."""
-    session: Session = request["session"]
-    row = str(form.get("withdrawal_id") or form.get("change_event_id") or "")
-    typed = {row: str(form.get("note", ""))} if row else {}
-    error = f"{status}: {reason}"
-    page = partial(_customer_html, console, session, state.customer_id, state, "", error, typed)
-    return refusal_page(request, status, reason, session.user, page)
+async def _refused(console: Console, no: Refused, state: CustomerState) -> web.Response:
+    """The customer's page again, the reason above it and at the form it came from, with
+    the note as typed (JSON if asked for)."""
+    row = _field(no.form, "withdrawal_id") or _field(no.form, "change_event_id")
+    note = _field(no.form, "note")
+    typed = {row: note} if note else {}
+
+    def page(session: Session) -> str:
+        error = f"{no.status}: {no.reason}"
+        return _customer_html(console, session, state.customer_id, state, "", error, typed, row)
+
+    return await no.answer(page)
+
+
+def _field(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
@@ -185,7 +203,8 @@ async def _forward_to_owner(
     if (owner.host, owner.port) == (me.host, me.port):
         return None
     url = request.url.with_host(owner.host or "").with_port(owner.port)
-    headers = {k: v for k, v in request.headers.items() if k.lower() in ("cookie", "content-type")}
+    passed_on = ("cookie", "content-type", "accept")  # Accept: JSON or the page, if refused
+    headers = {k: v for k, v in request.headers.items() if k.lower() in passed_on}
     async with console.app.http_client.post(
         url, data=body, headers=headers, allow_redirects=False
     ) as resp:
