@@ -3,16 +3,15 @@
 A customer's page is read from the detector's `customers` table on the worker that owns
 the customer's partition: `app.table_route` forwards the request there. An action is
 also handled by the owner (it checks the withdrawal or destination change against the
-customer's state), so a POST that lands elsewhere is forwarded with its body.
+customer's state, and a refusal shows the customer's page), so a POST that lands
+elsewhere is forwarded with its body. The handlers: `customer_http.py`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -21,17 +20,10 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny
-from withdrawguard.web.console.actions import (
-    ACTIONS,
-    ActionError,
-    case_decision,
-    four_eyes,
-    release_refusal,
-)
-from withdrawguard.web.console.html import html_response, see_other
-from withdrawguard.web.console.sessions import Session
-from withdrawguard.web.console.timeline import timeline
+from withdrawguard.web.console.access import deny
+from withdrawguard.web.console.actions import four_eyes
+from withdrawguard.web.console.customer_http import CustomerDesk
+from withdrawguard.web.console.html import html_response
 
 if TYPE_CHECKING:
     from withdrawguard.web.console.wiring import Console
@@ -41,6 +33,11 @@ MAX_IDS = 200
 
 def register(console: Console) -> None:
     app = console.app
+
+    async def send(customer_id: str, decision: dict[str, Any]) -> object:
+        return await console.case_decisions.send(
+            key=customer_id.encode(), value=orjson.dumps(decision)
+        )
 
     @app.page("/console")
     class Overview(View):
@@ -79,19 +76,13 @@ def register(console: Console) -> None:
                 {i: {k: r[k] for k in keep} for i, r in zip(ids, records, strict=True) if r}
             )
 
+    desk = CustomerDesk(console.access, console.release_policy, partial(_state, console), send)
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
         @app.table_route(table=console.customers, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: web.Request, customer_id: str) -> web.Response:
-            session = request["session"]
-            state = _state(console, customer_id)
-            flash = ""
-            if (sent := request.query.get("sent")) in ACTIONS:
-                flash = (
-                    f"Sent {ACTIONS[sent]} on case-decisions as {session.user}; "
-                    "the registry state below updates when the detector has applied it."
-                )
-            return _customer_page(console, session, customer_id, state, flash)
+            return await desk.show(request, customer_id)
 
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
@@ -102,88 +93,7 @@ def register(console: Console) -> None:
             elsewhere = await _forward_to_owner(console, request, customer_id, body)
             if elsewhere is not None:
                 return elsewhere
-            state = _state(console, customer_id) or CustomerState(customer_id)
-            try:
-                session, form = await console.access.acting(request)
-                decision = _decision(console, request, form, session, state)
-            except Refused as no:
-                return await _refused(console, no, state)
-            await console.case_decisions.send(
-                key=customer_id.encode(), value=orjson.dumps(decision)
-            )
-            if form.get("back") == "/console":
-                return see_other("/console")
-            return see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
-
-
-def _decision(
-    console: Console,
-    request: web.Request,
-    form: Mapping[str, Any],
-    session: Session,
-    state: CustomerState,
-) -> dict[str, Any]:
-    """The case decision the form asks for; Refused: 400 a bad form, 403 a release that
-    takes four eyes (not even an admin releases it alone: it is proposed in the case)."""
-    try:
-        decision = case_decision(form, session.user, state, datetime.now(UTC))
-    except ActionError as exc:
-        raise Refused(request, 400, str(exc), form) from None
-    two = release_refusal(console.release_policy, decision, state)
-    if two is not None:
-        raise Refused(request, 403, two, form)
-    return decision
-
-
-def _customer_page(
-    console: Console,
-    session: Session,
-    customer_id: str,
-    state: CustomerState | None,
-    flash: str = "",
-) -> web.Response:
-    return html_response(_customer_html(console, session, customer_id, state, flash))
-
-
-def _customer_html(
-    console: Console,
-    session: Session,
-    customer_id: str,
-    state: CustomerState | None,
-    flash: str = "",
-    error: str = "",
-    typed: Mapping[str, str] | None = None,
-    refused_row: str = "",
-) -> str:
-    entries = timeline(state) if state is not None else []
-    csrf = console.access.signer.csrf_token(session)
-    big = {
-        wid
-        for wid, w in (state.withdrawals.items() if state is not None else ())
-        if four_eyes(console.release_policy, w.amount, w.currency)
-    }
-    return pages.customer_page(
-        customer_id, entries, session, csrf, flash, big, error, typed, refused_row
-    )
-
-
-async def _refused(console: Console, no: Refused, state: CustomerState) -> web.Response:
-    """The customer's page again, the reason above it and at the form it came from, with
-    the note as typed (JSON if asked for)."""
-    row = _field(no.form, "withdrawal_id") or _field(no.form, "change_event_id")
-    note = _field(no.form, "note")
-    typed = {row: note} if note else {}
-
-    def page(session: Session) -> str:
-        error = f"{no.status}: {no.reason}"
-        return _customer_html(console, session, state.customer_id, state, "", error, typed, row)
-
-    return await no.answer(page)
-
-
-def _field(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
+            return await desk.act(request, customer_id)
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
