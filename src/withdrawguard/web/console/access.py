@@ -6,8 +6,13 @@ for on every page (`/favicon.ico`). Paths under `/api/`
 pass to their own handlers, which authenticate callers with a service token. Faust's
 `/table` and `/router` views (raw table values, cluster topology) are refused to all.
 Everything else needs a signed, unexpired, unrevoked session; acting needs the
-`analyst` role and the session's CSRF token. Every refusal is logged with the method,
-path, reason, user and address: never a password, token or cookie.
+`analyst` role (or the one a page asks) and the session's CSRF token (`Access.acting`).
+
+A refused action is answered one way on every page (`Refused.answer`): a browser gets
+the page the form came from again, with the refusal's status, the reason and what was
+typed; a caller that asks for JSON (`wants_json`) gets `{"error": reason}`. Every
+refusal is logged once, with the method, path, reason, user and address: never a
+password, token or cookie.
 """
 
 from __future__ import annotations
