@@ -28,6 +28,10 @@ from withdrawguard.web.console.policy_pages import (
 )
 from withdrawguard.web.console.sessions import Session
 
+# The console's gate keeps the session under a string key of the request, as it has
+# since Faust's views first read it; aiohttp now recommends typed keys, with a warning.
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
 LIVE, SHADOW = "0.9.0+policy.aaaaaaaa", "0.9.0+policy.bbbbbbbb"
 STRICT = "[decision]\nhold_score = 50\n"
 
@@ -242,3 +246,13 @@ async def test_refused_before_the_topic_is_read_the_publish_form_keeps_the_typed
     publish_form = str(response.text)[str(response.text).index('id="form-publish"') :]
     assert f"{STRICT}</textarea>" in publish_form and 'value="first"' in publish_form
     assert "not been read yet" in str(response.text)
+
+
+async def test_a_refused_non_admin_is_shown_the_note_read_only_with_no_form() -> None:
+    form = {"action": "promote", "note": "typed <here>"}
+    why = "the analyst role cannot do this (it needs admin)"
+    response = await refused(403, why, form, "", view(), Session("ana", "analyst", "sid", 0))
+    page = str(response.text)
+    assert response.status == 403 and '<form class="policy-act"' not in page
+    assert '<textarea id="unsent" rows="3" readonly>typed &lt;here&gt;</textarea>' in page
+    assert page.index('id="error"') < page.index('id="unsent"')
