@@ -281,3 +281,11 @@ async def test_every_note_field_of_a_customers_page_carries_the_contracts_limit(
             page = await r.text()
     fields = re.findall(r'<input (?![^>]*type="hidden")[^>]*>', page)
     assert len(fields) == 2 and all(f'maxlength="{MAX_TEXT}"' in f for f in fields)
+
+
+async def test_an_action_on_an_unknown_case_is_404_with_the_note_read_only() -> None:
+    async with _served() as c:
+        form = {"action": "comment", "seen": "1", "note": TYPED}
+        status, kind, page = await _post(c.client, "ana", "/cases/case-nowhere/act", form)
+        assert (status, kind) == (404, "text/html") and "no case case-nowhere" in page
+        assert f'<textarea id="unsent" rows="3" readonly>{escape(TYPED)}</textarea>' in page

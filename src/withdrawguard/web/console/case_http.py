@@ -2,11 +2,13 @@
 service, so a test can serve them from a bare aiohttp app (views: `case_views.py`).
 
 Reads are open to every signed-in role. Actions are POSTed forms that carry the
-session's CSRF token (`Access.check_action`, as every console action) and the case
-version the page showed. A refusal of the domain answers with its status (403 who you
-are, 404 unknown, 400 what you asked, 409 changed since, with what changed) and the page
-again, with the reason and the note as typed; nothing is written. Done, the browser is
-sent (303) to the case's page, so a reload posts nothing twice."""
+session's CSRF token (`Access.acting`, as every console action) and the case version
+the page showed. A refusal, the gate's (403 the token or the role, 400 an unreadable
+form) or the domain's (403 who you are, 404 unknown, 400 what you asked, 409 changed
+since, with what changed), answers with its status and the page again, with the reason
+and the note as typed (`Refused.answer`: JSON to a caller that asks for it); nothing is
+written. Done, the browser is sent (303) to the case's page, so a reload posts nothing
+twice."""
 
 from __future__ import annotations
 
@@ -228,9 +230,7 @@ class CaseDesk:
                 found = await self.service.listing(tab, LISTED)
         except CaseError as exc:
             message = _refused(exc) if not message.error else message
-            return message.status, self._render(
-                "base.html", session, title="Cases", message=message
-            )
+            return message.status, self._bare(session, "Cases", message)
         rows = rows_of(found, self.clock(), status)
         context = inbox_context(actor, book, tab, rows, status, self._people(), message)
         return message.status, self._render("inbox.html", session, **context)
@@ -245,7 +245,7 @@ class CaseDesk:
             events = await self.service.events(case_id)
         except CaseError as exc:
             message = _refused(exc) if not message.error else message
-            return message.status, self._render("base.html", session, title="Case", message=message)
+            return message.status, self._bare(session, "Case", message)
         actor = self._actor(session)
         context = case_context(case, events, actor, self.clock(), self._people(), message)
         context["links"] = await self._links(case.customer_id)
@@ -256,6 +256,12 @@ class CaseDesk:
         if not self.service.keeps_links:
             return None
         return await self.service.links_of(customer_id, self.clock())
+
+    def _bare(self, session: Session, title: str, message: Message) -> str:
+        """The page without its content (the case or inbox cannot be read): the reason,
+        and a note typed into a refused form read-only, not lost."""
+        unsent = message.typed.note
+        return self._render("base.html", session, title=title, message=message, unsent=unsent)
 
     def _render(self, template: str, session: Session, /, **context: Any) -> str:
         csrf = self.gate.access.signer.csrf_token(session)
@@ -272,8 +278,8 @@ class CaseDesk:
         return {name: user.role for name, user in self.gate.users().items()}
 
 
-def _refused(exc: CaseError, typed: forms.Typed | None = None) -> Message:
-    return Message(error=exc.reason, status=exc.status, typed=typed or forms.Typed())
+def _refused(exc: CaseError) -> Message:
+    return Message(error=exc.reason, status=exc.status)
 
 
 def _bulk_typed(form: Any) -> forms.Typed:
