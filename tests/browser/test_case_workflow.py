@@ -279,3 +279,66 @@ def test_a_held_chain_attack_is_worked_end_to_end_with_four_eyes_on_two_workers(
         assert exported["outcome"] == "customer_verified"
         printable = page_a.request.get(f"{base(a)}/cases/{case.case_id}/export.html").text()
         assert APPROVAL in printable and "release_approved" in printable
+
+
+STALE = "Typed on a page that someone else's comment made stale."
+
+
+def test_a_refused_case_action_shows_the_case_page_again_with_the_note_in_its_field(
+    pair: tuple[Settings, Settings], workers: tuple[Worker, Worker], browser: Any
+) -> None:
+    """A page older than the case is refused (409), and a form whose CSRF token is of a
+    session signed out meanwhile (403): each time the case page comes back with the
+    reason, the note still in its field and focused, and sending it again works."""
+    a, b = pair
+    cid = unique("refused")
+    with collecting_bus(a, (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS)) as bus:
+        _hold(bus, cid)
+        [case] = wait(
+            "the case with its hold",
+            lambda: [c for c in _off_the_loop(lambda: _cases_of(a, cid)) if c.holds],
+            60,
+        )
+    page = _sign_in(browser, pair, a, "ana")
+    page.goto(f"{base(a)}/cases/{case.case_id}")
+    # Meanwhile supervisor B comments on worker B: A's page is now older than the case.
+    page_b = _sign_in(browser, pair, b, "bea")
+    page_b.goto(f"{base(b)}/cases/{case.case_id}")
+    page_b.locator("form[data-action=comment] textarea[name=note]").fill("Looked at it.")
+    page_b.locator("form[data-action=comment] button").click()
+    page_b.wait_for_url("**done=commented")
+
+    def send(expect: int) -> str:
+        """A's comment sent from the page as it is; the #error it answers with."""
+        with page.expect_response(lambda r: r.url.endswith("/act")) as answer:
+            page.locator("form[data-action=comment] button").click()
+        assert answer.value.status == expect
+        page.wait_for_load_state()
+        return page.inner_text("#error") if expect != 303 else ""
+
+    note = page.locator("form[data-action=comment] textarea[name=note]")
+    note.fill(STALE)
+    error = send(409)
+    assert error.startswith("409") and "commented by bea" in error
+    assert note.input_value() == STALE
+    assert page.evaluate("document.activeElement.closest('form').dataset.action") == "comment"
+    _shoot(page, "case-refused-409.png")
+
+    # Signed out and in again in another tab: this page's CSRF token is the old session's.
+    other = page.context.new_page()
+    other.goto(f"{base(a)}/cases")
+    other.click("button:has-text('Sign out')")
+    other.wait_for_url("**/login")
+    other.fill("input[name=user]", "ana")
+    other.fill("input[name=password]", PASSWORDS["ana"])
+    other.click("button:has-text('Sign in')")
+    other.wait_for_url("**/console")
+    error = send(403)
+    assert error == "403: missing or wrong CSRF token"
+    assert note.input_value() == STALE  # and the page now carries the new session's token
+
+    send(303)
+    page.wait_for_url("**done=commented")
+    steps = orjson.loads(page.request.get(f"{base(a)}/cases/{case.case_id}/export.json").body())
+    comments = [(e["actor"], e["note"]) for e in steps["events"] if e["kind"] == "commented"]
+    assert comments == [("bea", "Looked at it."), ("ana", STALE)]

@@ -199,6 +199,16 @@ def test_a_fraud_confirmation_on_either_worker_reaches_the_owner_and_both_show_i
         context, page = sign_in(browser, pair, served_by)
         row = page.locator(f"[id='hold-{wid}']")
         row.wait_for(timeout=20_000)
+        # Refused (a wrong CSRF token) on the owner, whose page of the customer it shows.
+        cid, _ = owned[wid]
+        stale = page.request.post(
+            f"{base(served_by)}/customers/{cid}/actions",
+            form={"action": "confirm_fraud", "withdrawal_id": wid, "note": NOTE, "csrf": "0"},
+            max_redirects=0,
+        )
+        assert stale.status == 403 and stale.headers["content-type"].startswith("text/html")
+        assert "missing or wrong CSRF token" in stale.text()
+        assert f'name="withdrawal_id" value="{wid}"' in stale.text()  # the owner's state
         row.locator("input[name=note]").fill(NOTE)
         with page.expect_response(lambda r: r.url.endswith("/actions")) as posted:
             row.locator("button[value=confirm_fraud]").click()

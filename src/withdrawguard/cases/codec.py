@@ -18,10 +18,10 @@ from typing import Any, Literal, get_args, get_origin
 
 import orjson
 
+from withdrawguard.cases.errors import MAX_NOTE
 from withdrawguard.cases.events import EVENT_TYPES, CaseEvent, Trigger
 
 MAX_ID = 256
-MAX_NOTE = 2048
 MAX_CODES = 64
 MAX_BYTES = 262_144
 _TEXT_FIELDS = frozenset(("note",))

@@ -6,17 +6,24 @@ for on every page (`/favicon.ico`). Paths under `/api/`
 pass to their own handlers, which authenticate callers with a service token. Faust's
 `/table` and `/router` views (raw table values, cluster topology) are refused to all.
 Everything else needs a signed, unexpired, unrevoked session; acting needs the
-`analyst` role and the session's CSRF token. Every refusal is logged with the method,
-path, reason, user and address: never a password, token or cookie.
+`analyst` role (or the one a page asks) and the session's CSRF token (`Access.acting`).
+
+A refused action is answered one way on every page (`Refused.answer`): a browser gets
+the page the form came from again, with the refusal's status, the reason and what was
+typed; a caller that asks for JSON (`wants_json`) gets `{"error": reason}`. Every
+refusal is logged once, with the method, path, reason, user and address: never a
+password, token or cookie.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -30,6 +37,7 @@ log = logging.getLogger("withdrawguard.console.access")
 PUBLIC = frozenset({"/health", "/ready", "/metrics", "/login", "/favicon.ico"})
 SERVICE_PREFIX = "/api/"
 REFUSED_PREFIXES = ("/table", "/router")
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,17 +73,6 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def refusal_page(
-    request: web.Request, status: int, reason: str, user: str, page: Callable[[], str]
-) -> web.Response:
-    """A refusal, logged: the page `page` renders (with the reason and what was typed)
-    for a browser, the JSON of `deny` for a caller that asked for JSON."""
-    if wants_json(request):
-        return deny(request, status, reason, user)
-    log_refusal(request, status, reason, user)
-    return html_response(page(), status)
-
-
 def deny(request: web.Request, status: int, reason: str, user: str = "-") -> web.Response:
     log_refusal(request, status, reason, user)
     if status == 401 and request.method == "GET" and not request.path.startswith("/console/api"):
@@ -106,20 +103,22 @@ class Access:
         request["session"] = session
         return await handler(request)
 
-    def check_action(
-        self, request: web.Request, form: Mapping[str, Any], need: str = "analyst"
-    ) -> Session:
-        """The acting session; raises a refusal unless it has the role `need` (or one
-        above it) and the CSRF token."""
+    async def acting(
+        self, request: web.Request, need: str = "analyst"
+    ) -> tuple[Session, Mapping[str, Any]]:
+        """Who acts, and what they posted: the session and its form. Refused (with the
+        form as read, to show it again) unless the form can be read, the session has the
+        role `need` (or one above it) and the form carries its CSRF token."""
+        form = await read_form(request)
         session: Session | None = request.get("session")
         if session is None:
-            raise _refusal(request, 401, "not signed in")
+            raise Refused(request, 401, "not signed in", form)
         if not may(session.role, need):
             why = f"the {session.role} role cannot do this (it needs {need})"
-            raise _refusal(request, 403, why, session.user)
+            raise Refused(request, 403, why, form)
         if not self.signer.csrf_ok(session, form.get("csrf")):
-            raise _refusal(request, 403, "missing or wrong CSRF token", session.user)
-        return session
+            raise Refused(request, 403, "missing or wrong CSRF token", form)
+        return session, form
 
 
 async def read_form(request: web.Request) -> Mapping[str, Any]:
@@ -128,22 +127,40 @@ async def read_form(request: web.Request) -> Mapping[str, Any]:
     try:
         return await request.post()
     except (ValueError, LookupError) as exc:
-        raise _refusal(request, 400, f"the form cannot be read ({exc})"[:200]) from None
+        raise Refused(request, 400, f"the form cannot be read ({exc})"[:200]) from None
+
+
+Page = Callable[[Session], str | Awaitable[str]]
+"""The page a refused action came from, rendered again for the session: with the reason
+and what was typed (`Refused.form`)."""
 
 
 class Refused(Exception):
-    """A refusal, carrying its status and reason. Logged once, when answered: with the
-    JSON `response` that says so, or with a page instead (`refusal_page`)."""
+    """A refusal of a request: its status, its reason, and the form as posted (empty when
+    it could not be read). Answered, and logged, once (`answer`, or `response`)."""
 
-    def __init__(self, request: web.Request, status: int, reason: str, user: str) -> None:
+    def __init__(
+        self, request: web.Request, status: int, reason: str, form: Mapping[str, Any] = EMPTY
+    ) -> None:
         super().__init__(status)
-        self._request, self._user = request, user
-        self.status, self.reason = status, reason
+        self.request, self.status, self.reason, self.form = request, status, reason, form
+        self.session: Session | None = request.get("session")
+
+    @property
+    def user(self) -> str:
+        return self.session.user if self.session is not None else "-"
 
     @cached_property
     def response(self) -> web.Response:
-        return deny(self._request, self.status, self.reason, self._user)
+        """The refusal as JSON, `{"error": reason}` (or 303 to sign in, for a page)."""
+        return deny(self.request, self.status, self.reason, self.user)
 
-
-def _refusal(request: web.Request, status: int, reason: str, user: str = "-") -> Refused:
-    return Refused(request, status, reason, user)
+    async def answer(self, page: Page) -> web.Response:
+        """The refusal as the caller wants it: JSON for a caller that asked for it
+        (`wants_json`) or one not signed in; for a browser, `page` again, with the
+        refusal's status, so what was typed is not lost."""
+        if self.session is None or wants_json(self.request):
+            return self.response
+        log_refusal(self.request, self.status, self.reason, self.user)
+        text = page(self.session)
+        return html_response(await text if inspect.isawaitable(text) else text, self.status)

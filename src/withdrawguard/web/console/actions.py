@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from withdrawguard.cases.policy import CasePolicy
+from withdrawguard.engine.fields import MAX_TEXT
 from withdrawguard.engine.state import CustomerState
 
 ACTIONS = {
@@ -21,7 +22,9 @@ ACTIONS = {
     "confirm_fraud": "confirm fraud",
     "verify_destination": "verify the destination",
 }
-MAX_NOTE = 2048
+MAX_NOTE = MAX_TEXT
+"""The longest note of a case decision: the contract's, as its decoder checks it (the
+console's fields carry it as `maxlength`; checked again on post)."""
 
 
 class ActionError(ValueError):

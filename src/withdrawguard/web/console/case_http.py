@@ -2,11 +2,13 @@
 service, so a test can serve them from a bare aiohttp app (views: `case_views.py`).
 
 Reads are open to every signed-in role. Actions are POSTed forms that carry the
-session's CSRF token (`Access.check_action`, as every console action) and the case
-version the page showed. A refusal of the domain answers with its status (403 who you
-are, 404 unknown, 400 what you asked, 409 changed since, with what changed) and the page
-again, with the reason and the note as typed; nothing is written. Done, the browser is
-sent (303) to the case's page, so a reload posts nothing twice."""
+session's CSRF token (`Access.acting`, as every console action) and the case version
+the page showed. A refusal, the gate's (403 the token or the role, 400 an unreadable
+form) or the domain's (403 who you are, 404 unknown, 400 what you asked, 409 changed
+since, with what changed), answers with its status and the page again, with the reason
+and the note as typed (`Refused.answer`: JSON to a caller that asks for it); nothing is
+written. Done, the browser is sent (303) to the case's page, so a reload posts nothing
+twice."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from withdrawguard.cases.people import Actor
 from withdrawguard.casework.export import export_html, export_json
 from withdrawguard.casework.service import CaseService
 from withdrawguard.web.console import case_forms as forms
-from withdrawguard.web.console.access import Access, Refused, deny, read_form
+from withdrawguard.web.console.access import Access, Refused, deny
 from withdrawguard.web.console.case_pages import (
     MINE,
     Message,
@@ -71,15 +73,13 @@ class CaseDesk:
     # ------------------------------------------------------------ pages
 
     async def inbox(self, request: web.Request) -> web.Response:
-        session, actor = self._who(request)
         done = request.query.get("done", "")
-        return await self._inbox(request, session, actor, Message(flash=done[:200]))
+        return await self._inbox(request, request["session"], Message(flash=done[:200]))
 
     async def case(self, request: web.Request, case_id: str) -> web.Response:
-        session, actor = self._who(request)
         done = request.query.get("done", "")
         flash = f"Done: {done[:200]}." if done else ""
-        return await self._case(request, session, actor, case_id, Message(flash=flash))
+        return await self._case(request["session"], case_id, Message(flash=flash))
 
     async def of_customer(self, request: web.Request, customer_id: str) -> web.Response:
         """303 to the customer's current case; 404 when the customer has none."""
@@ -125,27 +125,24 @@ class CaseDesk:
 
     async def take_next(self, request: web.Request) -> web.Response:
         try:
-            form = await read_form(request)
-            session = self.gate.access.check_action(request, form)
-        except Refused as refused:
-            return refused.response
-        actor = self._actor(session)
-        tab = _text(form, "inbox")
+            session, form = await self.gate.access.acting(request)
+        except Refused as no:
+            return await self._inbox_again(no)
+        actor, tab = self._actor(session), _text(form, "inbox")
         try:
             taken = await self.service.take_next(actor, None if tab in ("", MINE) else tab)
         except CaseError as exc:
-            return await self._inbox(request, session, actor, _refused(exc), tab)
+            return await self._inbox_again(Refused(request, exc.status, exc.reason, form))
         if taken is None:
             nothing = Message(flash=f"Nothing to take in {tab or 'your inboxes'}.")
-            return await self._inbox(request, session, actor, nothing, tab)
+            return await self._inbox(request, session, nothing, tab)
         return see_other(f"{_case_url(taken.case_id)}?done=claimed")
 
     async def act(self, request: web.Request, case_id: str) -> web.Response:
         try:
-            form = await read_form(request)
-            session = self.gate.access.check_action(request, form)
-        except Refused as refused:
-            return refused.response
+            session, form = await self.gate.access.acting(request)
+        except Refused as no:
+            return await self._case_again(no, case_id)
         actor = self._actor(session)
         try:
             command = forms.command_from(
@@ -153,8 +150,7 @@ class CaseDesk:
             )
             done = await self.service.execute(actor, command)
         except CaseError as exc:
-            message = _refused(exc, forms.typed(form))
-            return await self._case(request, session, actor, case_id, message)
+            return await self._case_again(Refused(request, exc.status, exc.reason, form), case_id)
         except RedisError as exc:
             return deny(request, 503, f"the case store is unavailable ({exc})"[:200], actor.user)
         kinds = ", ".join(e.kind.replace("_", " ") for e in done.events)
@@ -165,16 +161,14 @@ class CaseDesk:
         since the page was shown is refused (409) and left as it is; the others are done.
         The page says which were done and why each other was refused."""
         try:
-            form = await read_form(request)
-            session = self.gate.access.check_action(request, form)
+            session, form = await self.gate.access.acting(request)
         except Refused as no:
-            return no.response
+            return await self._inbox_again(no)
         actor, tab = self._actor(session), _text(form, "inbox")
-        kept = forms.Typed("bulk", "", _text(form, "note"))
         try:
             bulk = forms.bulk_from(form, actor, self._people())
         except CaseError as exc:
-            return await self._inbox(request, session, actor, _refused(exc, kept), tab)
+            return await self._inbox_again(Refused(request, exc.status, exc.reason, form))
         done: list[str] = []
         refused: list[tuple[str, CaseError]] = []
         for case_id, seen in bulk.cases:
@@ -190,22 +184,42 @@ class CaseDesk:
             query = urlencode({"inbox": tab or MINE, "done": summary + "."})
             return see_other(f"/cases?{query}")
         why = "; ".join(f"{cid}: {exc.status} {exc.reason}" for cid, exc in refused)
-        message = Message(
-            flash=summary + ".", error=f"refused {why}", status=refused[0][1].status, typed=kept
-        )
-        return await self._inbox(request, session, actor, message, tab)
+        message = Message(summary + ".", f"refused {why}", refused[0][1].status, _bulk_typed(form))
+        return await self._inbox(request, session, message, tab)
 
     # ------------------------------------------------------------ rendering
 
+    async def _inbox_again(self, no: Refused) -> web.Response:
+        """The inbox page the refused form came from, with the reason and the note as
+        typed (JSON if asked for)."""
+        message = Message(error=no.reason, status=no.status, typed=_bulk_typed(no.form))
+
+        async def page(session: Session) -> str:
+            tab = _text(no.form, "inbox")
+            return (await self._inbox_page(no.request, session, message, tab))[1]
+
+        return await no.answer(page)
+
+    async def _case_again(self, no: Refused, case_id: str) -> web.Response:
+        """The case page the refused form came from, with the reason at the form and the
+        note as typed (JSON if asked for)."""
+        message = Message(error=no.reason, status=no.status, typed=forms.typed(no.form))
+
+        async def page(session: Session) -> str:
+            return (await self._case_page(session, case_id, message))[1]
+
+        return await no.answer(page)
+
     async def _inbox(
-        self,
-        request: web.Request,
-        session: Session,
-        actor: Actor,
-        message: Message,
-        tab: str | None = None,
+        self, request: web.Request, session: Session, message: Message, tab: str | None = None
     ) -> web.Response:
-        book = self.service.config.inboxes
+        status, text = await self._inbox_page(request, session, message, tab)
+        return html_response(text, status)
+
+    async def _inbox_page(
+        self, request: web.Request, session: Session, message: Message, tab: str | None
+    ) -> tuple[int, str]:
+        actor, book = self._actor(session), self.service.config.inboxes
         tabs = tabs_for(actor, book)
         tab = tab or request.query.get("inbox") or (tabs[0] if tabs else MINE)
         status = request.query.get("status") or None
@@ -215,24 +229,27 @@ class CaseDesk:
             else:
                 found = await self.service.listing(tab, LISTED)
         except CaseError as exc:
-            refused = _refused(exc)
-            return self._page("base.html", session, exc.status, title="Cases", message=refused)
+            message = _refused(exc) if not message.error else message
+            return message.status, self._bare(session, "Cases", message)
         rows = rows_of(found, self.clock(), status)
         context = inbox_context(actor, book, tab, rows, status, self._people(), message)
-        return self._page("inbox.html", session, message.status, **context)
+        return message.status, self._render("inbox.html", session, **context)
 
-    async def _case(
-        self, request: web.Request, session: Session, actor: Actor, case_id: str, message: Message
-    ) -> web.Response:
+    async def _case(self, session: Session, case_id: str, message: Message) -> web.Response:
+        status, text = await self._case_page(session, case_id, message)
+        return html_response(text, status)
+
+    async def _case_page(self, session: Session, case_id: str, message: Message) -> tuple[int, str]:
         try:
             case = await self.service.case(case_id)
             events = await self.service.events(case_id)
         except CaseError as exc:
             message = _refused(exc) if not message.error else message
-            return self._page("base.html", session, message.status, title="Case", message=message)
+            return message.status, self._bare(session, "Case", message)
+        actor = self._actor(session)
         context = case_context(case, events, actor, self.clock(), self._people(), message)
         context["links"] = await self._links(case.customer_id)
-        return self._page("case.html", session, message.status, **context)
+        return message.status, self._render("case.html", session, **context)
 
     async def _links(self, customer_id: str) -> list[Link] | None:
         """The customer's links now; None where this service keeps none (a test's)."""
@@ -240,13 +257,15 @@ class CaseDesk:
             return None
         return await self.service.links_of(customer_id, self.clock())
 
-    def _page(self, template: str, session: Session, code: int, /, **context: Any) -> web.Response:
-        csrf = self.gate.access.signer.csrf_token(session)
-        return html_response(render(template, session=session, csrf=csrf, **context), code)
+    def _bare(self, session: Session, title: str, message: Message) -> str:
+        """The page without its content (the case or inbox cannot be read): the reason,
+        and a note typed into a refused form read-only, not lost."""
+        unsent = message.typed.note
+        return self._render("base.html", session, title=title, message=message, unsent=unsent)
 
-    def _who(self, request: web.Request) -> tuple[Session, Actor]:
-        session: Session = request["session"]
-        return session, self._actor(session)
+    def _render(self, template: str, session: Session, /, **context: Any) -> str:
+        csrf = self.gate.access.signer.csrf_token(session)
+        return render(template, session=session, csrf=csrf, **context)
 
     @staticmethod
     def _actor(session: Session) -> Actor:
@@ -259,8 +278,12 @@ class CaseDesk:
         return {name: user.role for name, user in self.gate.users().items()}
 
 
-def _refused(exc: CaseError, typed: forms.Typed | None = None) -> Message:
-    return Message(error=exc.reason, status=exc.status, typed=typed or forms.Typed())
+def _refused(exc: CaseError) -> Message:
+    return Message(error=exc.reason, status=exc.status)
+
+
+def _bulk_typed(form: Any) -> forms.Typed:
+    return forms.Typed("bulk", "", _text(form, "note"))
 
 
 def _case_url(case_id: str) -> str:

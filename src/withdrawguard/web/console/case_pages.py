@@ -85,6 +85,7 @@ def inbox_context(
         "may_take": tab == MINE or (inbox is not None and inbox.may_work(actor)),
         "people": sorted(n for n, r in people.items() if r != "viewer"),
         "message": message,
+        "unsent": message.typed.note if not actor.may("work") else "",  # no bulk form
     }
 
 
@@ -97,13 +98,16 @@ def case_context(
     message: Message,
 ) -> dict[str, Any]:
     due = sla(case, now)
-    proposed = {p.hold_id for p in case.proposals if p.hold_id}
+    forms = offered(case, actor)
+    typed = message.typed
     return {
         "title": f"Case {case.case_id}",
         "case": case,
         "sla": due,
         "past_due": due.breached and not case.closed,
-        "holds": [(h, h.fate == "held" and h.hold_id not in proposed) for h in case.holds],
+        "forms": forms,
+        "unsent": typed.note if (typed.action, typed.key) not in forms else "",
+        "holds": case.holds,
         "timeline": [timeline_row(e) for e in events],
         "acts": actor.may("work"),
         "assigns": actor.may("assign"),
@@ -115,6 +119,26 @@ def case_context(
         "now": now,
         "message": message,
     }
+
+
+def offered(case: Case, actor: Actor) -> frozenset[tuple[str, str]]:
+    """The forms the case page shows the person, as (action, key): the key names the hold
+    or proposal of a per-item form. None for a viewer; the domain still says, when one is
+    posted, whether the action is allowed."""
+    if not actor.may("work"):
+        return frozenset()
+    proposed = {p.hold_id for p in case.proposals if p.hold_id}
+    forms = {("comment", ""), ("suppress", "")}
+    forms |= {("release", h.hold_id) for h in case.holds if h.fate == "held"}
+    forms -= {("release", hold_id) for hold_id in proposed}
+    for p in case.proposals:
+        forms |= {("approve", p.proposal_id), ("withdraw", p.proposal_id)}
+    if case.closed:
+        forms.add(("reopen", ""))
+    else:
+        forms |= {("assign", ""), ("status", ""), ("close", "")}
+        forms.add(("unassign", "") if case.assignee else ("claim", ""))
+    return frozenset(forms)
 
 
 def timeline_row(event: CaseEvent) -> dict[str, Any]:

@@ -36,6 +36,7 @@ nav.tabs a.on{background:#1d2733;color:#fff} .past-due{color:#b3261e;font-weight
 .box h3{font-size:14px;margin:4px 0 8px} .box textarea{width:100%;box-sizing:border-box}
 .reasons label{display:block;white-space:nowrap}
 .bar{display:flex;gap:12px;align-items:flex-end;flex-wrap:wrap;margin:8px 0}
+.unsent{display:block;margin:8px 0} .unsent textarea{display:block;width:640px;max-width:100%}
 """
 
 
@@ -60,6 +61,18 @@ def layout(title: str, body: str, session: Session | None, csrf: str = "", js: s
         f"<title>{escape(title)} · withdrawguard</title><style>{CSS}</style></head>"
         f"<body{attrs}><header><strong>withdrawguard</strong>{nav}</header>"
         f"<main>{body}</main>{script}</body></html>"
+    )
+
+
+def unsent(note: str) -> str:
+    """A note typed into a refused form that the page shows no more (the person's role
+    may not act, the item is gone), read-only to copy: a refusal never loses what was
+    typed. Empty for no note."""
+    if not note:
+        return ""
+    return (
+        '<label class="unsent">Your note, not sent:<textarea id="unsent" rows="3" readonly>'
+        f"{escape(note)}</textarea></label>"
     )
 
 

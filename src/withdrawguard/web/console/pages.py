@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 from withdrawguard.auth.roles import may
 from withdrawguard.web.console import scripts
-from withdrawguard.web.console.html import layout
+from withdrawguard.web.console.actions import MAX_NOTE
+from withdrawguard.web.console.html import layout, unsent
 from withdrawguard.web.console.sessions import Session
 from withdrawguard.web.console.timeline import Entry
 
@@ -51,16 +52,24 @@ def customer_page(
     four_eyes: Collection[str] = (),
     error: str = "",
     typed: Mapping[str, str] | None = None,
+    refused_row: str = "",
 ) -> str:
     """`four_eyes`: the withdrawals whose release takes two people (released in the case);
-    `error`: why the action just posted was refused, shown above the page, with the note
-    `typed` kept in the form it came from (keyed by withdrawal id or change event id)."""
+    `error`: why the action just posted was refused, shown above the page and at the form
+    of `refused_row` (a withdrawal id or change event id), with the note `typed` kept in
+    the form it came from (keyed by row), or shown read-only when the page has no such
+    form (the role may not act, the row is gone)."""
     acts = may(session.role, "analyst")
     kept = typed or {}
-    rows = "".join(_row(customer_id, e, csrf, acts, four_eyes, kept) for e in entries)
+    rows = "".join(
+        _row(customer_id, e, csrf, acts, four_eyes, kept, error if _key(e) == refused_row else "")
+        for e in entries
+    )
+    formed = {k for e in entries if (k := _key(e))} if acts else set()
     note = f'<p class="flash">{escape(flash)}</p>' if flash else ""
     if error:
-        note += f'<p class="flash error" id="error">{escape(error)}</p>'
+        lost = "".join(text for row, text in kept.items() if row not in formed)
+        note += f'<p class="flash error" id="error">{escape(error)}</p>{unsent(lost)}'
     empty = '<p class="muted">The detector holds no history for this customer.</p>'
     body = (
         f"<h1>Customer {escape(customer_id)}</h1>{note}"
@@ -77,6 +86,14 @@ def customer_page(
     return layout(f"Customer {customer_id}", body, session, csrf, scripts.CUSTOMER)
 
 
+def _key(e: Entry) -> str:
+    """The row's action form's key: the withdrawal's id, or the change event's id for a
+    destination to verify; "" for a row without a form."""
+    if e.withdrawal is not None:
+        return str(e.withdrawal["withdrawal_id"])
+    return e.event_id if e.destination_key is not None else ""
+
+
 def _row(
     customer_id: str,
     e: Entry,
@@ -84,6 +101,7 @@ def _row(
     acts: bool,
     four_eyes: Collection[str],
     typed: Mapping[str, str],
+    error: str,
 ) -> str:
     cls = ' class="evidence"' if e.evidence_for else ""
     tags = "".join(
@@ -91,6 +109,7 @@ def _row(
     )
     verdict, form = "", ""
     w = e.withdrawal
+    kept = typed.get(_key(e), "")
     if w is not None:
         reasons = "".join(
             f"<li><span class=tag>{escape(r['code'])}</span> {escape(r['detail'])}</li>"
@@ -106,17 +125,14 @@ def _row(
         if acts:
             releasable = w["hold"] in ("held", "confirmed_fraud")
             two = releasable and w["withdrawal_id"] in four_eyes
-            form = _form(
-                customer_id,
-                csrf,
-                f'<input type="hidden" name="withdrawal_id" value="{wid}">',
-                _RELEASABLE if releasable and not two else _CONFIRM_ONLY,
-                typed.get(w["withdrawal_id"], ""),
-            ) + (_in_case(customer_id) if two else "")
+            hidden = f'<input type="hidden" name="withdrawal_id" value="{wid}">'
+            knobs = _RELEASABLE if releasable and not two else _CONFIRM_ONLY
+            form = _form(customer_id, csrf, hidden, knobs, kept, error)
+            form += _in_case(customer_id) if two else ""
     elif e.destination_key is not None and acts:
         hidden = f'<input type="hidden" name="change_event_id" value="{escape(e.event_id)}">'
         verify = (("verify_destination", "Verify destination"),)
-        form = _form(customer_id, csrf, hidden, verify, typed.get(e.event_id, ""))
+        form = _form(customer_id, csrf, hidden, verify, kept, error)
     return (
         f"<tr{cls}><td>{escape(e.at[:19].replace('T', ' '))}</td><td>{escape(e.kind)}"
         f'<div class="muted">{escape(e.event_id)}</div></td><td>{escape(e.summary)}</td>'
@@ -134,16 +150,20 @@ def _form(
     hidden: str,
     buttons: tuple[tuple[str, str], ...],
     note: str = "",
+    error: str = "",
 ) -> str:
+    """A row's action form; `error`: why this form's action was just refused, said at the
+    form, whose note field takes the focus (the browser scrolls to it)."""
     action = f"/customers/{quote(customer_id, safe='')}/actions"
     knobs = "".join(
         f'<button name="action" value="{v}">{escape(label)}</button>' for v, label in buttons
     )
+    said = f'<div class="flash error">{escape(error)}</div>' if error else ""
     return (
-        f'<form class="act" method="post" action="{escape(action)}">'
+        f'<form class="act" method="post" action="{escape(action)}">{said}'
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">{hidden}'
-        '<input name="note" required placeholder="note (required)" maxlength="2048" '
-        f'value="{escape(note)}">{knobs}</form>'
+        f'<input name="note" required placeholder="note (required)" maxlength="{MAX_NOTE}" '
+        f'value="{escape(note)}"{" autofocus" if error else ""}>{knobs}</form>'
     )
 
 

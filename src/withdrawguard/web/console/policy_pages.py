@@ -20,7 +20,7 @@ from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.diff import changed_values
 from withdrawguard.policy.shadow_tally import OUTCOMES, Difference, ShadowTally, Side
 from withdrawguard.policy.versions import MAX_TEXT, Catalog, PolicyVersion
-from withdrawguard.web.console.html import layout
+from withdrawguard.web.console.html import layout, unsent
 from withdrawguard.web.console.sessions import Session
 
 MAX_NOTE = 2048
@@ -84,9 +84,13 @@ def policy_page(
     if catalog is not None and catalog.shadow is not None:
         parts.append(_changes(catalog, catalog.shadow))
     parts.append(_trail(view.trail))
+    shown: set[str] = set()
     if may(session.role, "admin") and (catalog is not None or typed_in.action):
         # Not read yet but refused: the forms still give back what was typed.
-        parts.append(_forms(catalog or Catalog(), csrf, typed_in))
+        forms, shown = _forms(catalog or Catalog(), csrf, typed_in)
+        parts.append(forms)
+    if error and typed_in.action not in shown:  # no form to give the note back in
+        parts.insert(3, unsent(typed_in.note))
     return layout("Policy", "".join(parts), session, csrf)
 
 
@@ -227,8 +231,12 @@ def _side(s: Side) -> str:
     return f"<strong>{escape(s.decision)}</strong> score {s.risk_score}: {escape(codes)}"
 
 
-def _forms(catalog: Catalog, csrf: str, typed: Typed) -> str:
+def _forms(catalog: Catalog, csrf: str, typed: Typed) -> tuple[str, set[str]]:
+    """The admin's forms, and the actions they are for."""
+    shown: set[str] = set()
+
     def form(action: str, label: str, extra: str = "") -> str:
+        shown.add(action)
         note = typed.note if typed.action == action else ""
         return (
             f'<form class="policy-act" id="form-{action}" method="post" action="/policy/actions">'
@@ -274,7 +282,7 @@ def _forms(catalog: Catalog, csrf: str, typed: Typed) -> str:
         f"</textarea></div>{choice}"
     )
     parts.append(form("publish", "Publish", area))
-    return "".join(parts)
+    return "".join(parts), shown
 
 
 def _label(v: PolicyVersion) -> str:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -34,7 +33,7 @@ from withdrawguard.policy.actions import ActionError, Plan
 from withdrawguard.policy.audit import AuditEntry
 from withdrawguard.policy.shadow_tally import ShadowTally
 from withdrawguard.policy.versions import Catalog
-from withdrawguard.web.console.access import Refused, read_form, refusal_page
+from withdrawguard.web.console.access import Refused
 from withdrawguard.web.console.html import html_response, see_other
 from withdrawguard.web.console.policy_pages import (
     MAX_NOTE,
@@ -110,49 +109,45 @@ def register(console: Console, page: PolicyPage) -> None:
         async def get(self, request: web.Request, version_id: str) -> web.Response:
             session = request["session"]
             found = feed.catalog.versions.get(version_id) if feed.catalog else None
-            csrf = console.access.signer.csrf_token(session)
             if found is None:
                 why = f"no published policy version {version_id[:40]!r}"
-                page = partial(policy_page, view(), session, csrf, error=why)
-                return refusal_page(request, 404, why, session.user, page)
+                return await refused(Refused(request, 404, why))
+            csrf = console.access.signer.csrf_token(session)
             return html_response(version_page(found, session, csrf))
 
     @app.page("/policy/actions")
     class Action(View):
         async def post(self, request: web.Request) -> web.Response:
-            form: Mapping[str, Any] = {}
             try:
-                form = await read_form(request)
-                session = console.access.check_action(request, form, need=actions.ADMIN_ROLE)
+                session, form = await console.access.acting(request, need=actions.ADMIN_ROLE)
             except Refused as no:
-                if request.get("session") is None:
-                    return no.response
-                return refuse(request, request["session"], form, no.status, no.reason)
+                return await refused(no)
             catalog = feed.catalog
             if catalog is None:
                 why = "the policies topic is not read yet: try again in a moment"
-                return refuse(request, session, form, 503, why)
+                return await refused(Refused(request, 503, why, form))
             try:
                 plan = _plan(catalog, form, session.user, int(time.time() * 1000))
             except ActionError as exc:
-                return refuse(request, session, form, exc.status, str(exc))
+                return await refused(Refused(request, exc.status, str(exc), form))
             try:
                 (partition, offset), audit_at = await _write(names, produce, plan)
             except Exception as exc:  # noqa: BLE001 - refused with the reason, logged
                 why = f"the policy topics cannot be written ({type(exc).__name__}: {exc})"
-                return refuse(request, session, form, 503, why[:300])
+                return await refused(Refused(request, 503, why[:300], form))
             await feed.wait_read(partition, offset)
             await feed.wait_audit(*audit_at)
             version = plan.version or "none"
             return see_other(f"/policy?done={plan.action}&version={version}")
 
-    def refuse(
-        request: web.Request, session: Session, form: Mapping[str, Any], status: int, why: str
-    ) -> web.Response:
+    async def refused(no: Refused) -> web.Response:
         """The policy page again with the reason and what was typed (JSON if asked for)."""
-        csrf = console.access.signer.csrf_token(session)
-        page = partial(policy_page, view(), session, csrf, error=why, typed_in=typed(form))
-        return refusal_page(request, status, why, session.user, page)
+
+        def page(session: Session) -> str:
+            csrf = console.access.signer.csrf_token(session)
+            return policy_page(view(), session, csrf, error=no.reason, typed_in=typed(no.form))
+
+        return await no.answer(page)
 
 
 def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:

@@ -8,6 +8,8 @@ allows exactly these scripts, by hash.
 
 from __future__ import annotations
 
+from withdrawguard.web.console.actions import MAX_NOTE
+
 _OVERVIEW = r"""
 function cell(tr, text, cls) {
   const td = tr.insertCell(); td.textContent = text;
@@ -59,7 +61,7 @@ async function refresh() {
 refresh(); setInterval(refresh, 2000);
 """
 
-_ACTIONS = r"""
+_ACTIONS_CODE = r"""
 const CSRF = document.body.dataset.csrf;
 function actionForm(td, h) {
   const f = document.createElement("form"); f.method = "post"; f.className = "act";
@@ -70,7 +72,7 @@ function actionForm(td, h) {
   };
   add("csrf", CSRF); add("withdrawal_id", h.withdrawal_id); add("back", "/console");
   const note = document.createElement("input"); note.name = "note"; note.required = true;
-  note.maxLength = 2048; note.placeholder = "note (required)"; f.appendChild(note);
+  note.maxLength = /*MAX_NOTE*/; note.placeholder = "note (required)"; f.appendChild(note);
   const buttons = h.four_eyes ? [["confirm_fraud", "Confirm fraud"]]
     : [["release", "Release"], ["confirm_fraud", "Confirm fraud"]];
   for (const [v, t] of buttons) {
@@ -85,6 +87,8 @@ function actionForm(td, h) {
   }
 }
 """
+
+_ACTIONS = _ACTIONS_CODE.replace("/*MAX_NOTE*/", str(MAX_NOTE))  # the server's limit
 
 OVERVIEW_VIEWER = _OVERVIEW.replace("/*ACTIONS*/", "")
 """The overview for viewers: no action forms, no action URLs."""

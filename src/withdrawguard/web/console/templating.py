@@ -13,7 +13,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from withdrawguard.web.console.html import CSS
+from withdrawguard.cases.errors import MAX_NOTE
+from withdrawguard.web.console.html import CSS, unsent
 
 
 @functools.cache
@@ -26,6 +27,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["css"] = Markup(CSS)  # noqa: S704 - a constant of ours, hashed into the CSP
+    env.globals["max_note"] = MAX_NOTE  # the domain's limit, as every note field's maxlength
+    env.globals["unsent_note"] = unsent_note
     env.filters["when"] = when
     env.filters["left"] = left
     return env
@@ -33,6 +36,11 @@ def environment() -> Environment:
 
 def render(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)
+
+
+def unsent_note(note: str) -> Markup:
+    """`html.unsent`, for a template: escaped there, so safe here."""
+    return Markup(unsent(note))  # noqa: S704 - html.unsent escapes the note
 
 
 def when(value: datetime | None) -> str:

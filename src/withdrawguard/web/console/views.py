@@ -3,17 +3,15 @@
 A customer's page is read from the detector's `customers` table on the worker that owns
 the customer's partition: `app.table_route` forwards the request there. An action is
 also handled by the owner (it checks the withdrawal or destination change against the
-customer's state), so a POST that lands elsewhere is forwarded with its body.
+customer's state, and a refusal shows the customer's page), so a POST that lands
+elsewhere is forwarded with its body. The handlers: `customer_http.py`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -22,17 +20,10 @@ from yarl import URL
 
 from withdrawguard.engine.state import CustomerState, decode_state
 from withdrawguard.web.console import pages
-from withdrawguard.web.console.access import Refused, deny, read_form, refusal_page
-from withdrawguard.web.console.actions import (
-    ACTIONS,
-    ActionError,
-    case_decision,
-    four_eyes,
-    release_refusal,
-)
-from withdrawguard.web.console.html import html_response, see_other
-from withdrawguard.web.console.sessions import Session
-from withdrawguard.web.console.timeline import timeline
+from withdrawguard.web.console.access import deny
+from withdrawguard.web.console.actions import four_eyes
+from withdrawguard.web.console.customer_http import CustomerDesk
+from withdrawguard.web.console.html import html_response
 
 if TYPE_CHECKING:
     from withdrawguard.web.console.wiring import Console
@@ -42,6 +33,11 @@ MAX_IDS = 200
 
 def register(console: Console) -> None:
     app = console.app
+
+    async def send(customer_id: str, decision: dict[str, Any]) -> object:
+        return await console.case_decisions.send(
+            key=customer_id.encode(), value=orjson.dumps(decision)
+        )
 
     @app.page("/console")
     class Overview(View):
@@ -80,92 +76,24 @@ def register(console: Console) -> None:
                 {i: {k: r[k] for k in keep} for i, r in zip(ids, records, strict=True) if r}
             )
 
+    desk = CustomerDesk(console.access, console.release_policy, partial(_state, console), send)
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
         @app.table_route(table=console.customers, match_info="customer_id")  # type: ignore[arg-type]
         async def get(self, request: web.Request, customer_id: str) -> web.Response:
-            session = request["session"]
-            state = _state(console, customer_id)
-            flash = ""
-            if (sent := request.query.get("sent")) in ACTIONS:
-                flash = (
-                    f"Sent {ACTIONS[sent]} on case-decisions as {session.user}; "
-                    "the registry state below updates when the detector has applied it."
-                )
-            return _customer_page(console, session, customer_id, state, flash)
+            return await desk.show(request, customer_id)
 
     @app.page("/customers/{customer_id}/actions")
     class Action(View):
         async def post(self, request: web.Request, customer_id: str) -> web.Response:
+            # The owner checks the action against the customer's state, and refuses it
+            # with the customer's page, which only the owner holds: forwarded unchecked.
             body = await request.read()
-            try:
-                form = await read_form(request)
-                session = console.access.check_action(request, form)
-            except Refused as refused:
-                return refused.response
             elsewhere = await _forward_to_owner(console, request, customer_id, body)
             if elsewhere is not None:
                 return elsewhere
-            state = _state(console, customer_id) or CustomerState(customer_id)
-            try:
-                decision = case_decision(form, session.user, state, datetime.now(UTC))
-            except ActionError as exc:
-                return _refused(console, request, state, form, 400, str(exc))
-            two = release_refusal(console.release_policy, decision, state)
-            if two is not None:  # four eyes: not even an admin releases this alone
-                return _refused(console, request, state, form, 403, two)
-            await console.case_decisions.send(
-                key=customer_id.encode(), value=orjson.dumps(decision)
-            )
-            if form.get("back") == "/console":
-                return see_other("/console")
-            return see_other(f"/customers/{quote(customer_id, safe='')}?sent={decision['action']}")
-
-
-def _customer_page(
-    console: Console,
-    session: Session,
-    customer_id: str,
-    state: CustomerState | None,
-    flash: str = "",
-) -> web.Response:
-    return html_response(_customer_html(console, session, customer_id, state, flash))
-
-
-def _customer_html(
-    console: Console,
-    session: Session,
-    customer_id: str,
-    state: CustomerState | None,
-    flash: str = "",
-    error: str = "",
-    typed: Mapping[str, str] | None = None,
-) -> str:
-    entries = timeline(state) if state is not None else []
-    csrf = console.access.signer.csrf_token(session)
-    big = {
-        wid
-        for wid, w in (state.withdrawals.items() if state is not None else ())
-        if four_eyes(console.release_policy, w.amount, w.currency)
-    }
-    return pages.customer_page(customer_id, entries, session, csrf, flash, big, error, typed)
-
-
-def _refused(
-    console: Console,
-    request: web.Request,
-    state: CustomerState,
-    form: Mapping[str, Any],
-    status: int,
-    reason: str,
-) -> web.Response:
-    """The customer's page again, the reason above it and the note as typed in its form."""
-    session: Session = request["session"]
-    row = str(form.get("withdrawal_id") or form.get("change_event_id") or "")
-    typed = {row: str(form.get("note", ""))} if row else {}
-    error = f"{status}: {reason}"
-    page = partial(_customer_html, console, session, state.customer_id, state, "", error, typed)
-    return refusal_page(request, status, reason, session.user, page)
+            return await desk.act(request, customer_id)
 
 
 def _state(console: Console, customer_id: str) -> CustomerState | None:
@@ -185,7 +113,8 @@ async def _forward_to_owner(
     if (owner.host, owner.port) == (me.host, me.port):
         return None
     url = request.url.with_host(owner.host or "").with_port(owner.port)
-    headers = {k: v for k, v in request.headers.items() if k.lower() in ("cookie", "content-type")}
+    passed_on = ("cookie", "content-type", "accept")  # Accept: JSON or the page, if refused
+    headers = {k: v for k, v in request.headers.items() if k.lower() in passed_on}
     async with console.app.http_client.post(
         url, data=body, headers=headers, allow_redirects=False
     ) as resp:
