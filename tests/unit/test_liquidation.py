@@ -197,6 +197,7 @@ def test_the_new_rule_changes_no_published_policy_fingerprint() -> None:
     [
         ("side", "short", "side: must be one of buy, sell; got 'short'"),
         ("proceeds", 0, "proceeds: must be positive, got 0"),
+        ("proceeds", "1100", "proceeds: is 1100, not within 5% of quantity x price (1000)"),
         ("quantity", "-1", "quantity: must be positive, got -1"),
         ("holdings_value_after", "-5", "holdings_value_after: must not be negative, got -5"),
         ("channel", "fax", "channel: must be one of api, branch, call_center, mail, mobile, web"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 import orjson
@@ -180,6 +181,10 @@ def _withdrawal(obj: Mapping[str, Any]) -> Withdrawal:
     )
 
 
+PROCEEDS_TOLERANCE = Decimal("0.05")
+"""How far a trade's proceeds may be from quantity x price: fees and taxes, not a typo."""
+
+
 def _trade(obj: Mapping[str, Any]) -> Trade:
     event_id, customer_id, at = _common(obj)
     side = read_choice(obj, "side", SIDES)
@@ -192,6 +197,12 @@ def _trade(obj: Mapping[str, Any]) -> Trade:
     )
     assert quantity is not None and price is not None and proceeds is not None
     assert currency is not None
+    gross = quantity * price
+    if abs(proceeds - gross) > gross * PROCEEDS_TOLERANCE:
+        raise InvalidEvent(
+            "proceeds",
+            f"is {proceeds}, not within {PROCEEDS_TOLERANCE:.0%} of quantity x price ({gross})",
+        )
     channel = read_choice(obj, "channel", CHANNELS) if obj.get("channel") is not None else None
     return Trade(
         event_id,
