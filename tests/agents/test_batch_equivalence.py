@@ -60,7 +60,30 @@ def history() -> list[tuple[str, bytes, bytes, float]]:
     config = SimConfig(seed=5, customers=120, attacks=12)
     sim = generate(config)
     found = [(d.topic, d.key, d.value, d.at.timestamp()) for d in sim.deliveries]
-    return found + suppressed(config.start + timedelta(days=config.days - 1))
+    last_day = config.start + timedelta(days=config.days - 1)
+    return found + suppressed(last_day) + sold_off(last_day)
+
+
+def sold_off(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
+    """A customer's holdings sold after a destination change (the early alert), a trade
+    delivered twice and one before its trigger arrives, then the proceeds withdrawn."""
+    cid = "eq-sell"
+    msgs = [
+        *s.honest_history(cid, at - timedelta(days=30)),
+        s.trade(cid, "eq-sell-t1", at + timedelta(hours=1), "6000000", holdings_after="4000000"),
+        s.change(cid, "eq-sell-d", at, "withdrawal_destination", destination=s.MULE_DEST),
+        s.trade(cid, "eq-sell-t2", at + timedelta(hours=2), "3000000", holdings_after="1000000"),
+        s.trade(cid, "eq-sell-t2", at + timedelta(hours=2), "3000000", holdings_after="1000000"),
+        s.withdrawal(
+            cid,
+            "eq-sell-w",
+            at + timedelta(hours=3),
+            "eq-sell-wd",
+            "8900000",
+            destination=s.MULE_DEST,
+        ),
+    ]
+    return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
 
 
 def suppressed(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
@@ -164,6 +187,10 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
     muted = [v for _, v in per_event["decisions"] if b'"suppression_id":"eq-supp-1"' in v]
     assert {orjson.loads(v)["withdrawal_id"] for v in muted} == {"eq-supp-wd1", "eq-supp-wd2"}
     assert any(b'"hold"' in v for _, v in per_event["decisions"])
+    sold = [orjson.loads(v) for k, v in per_event["alerts"] if k == b"eq-sell"]
+    assert [a["kind"] for a in sold].count("liquidation") == 1  # the sell-off, once
+    [sell_verdict] = [orjson.loads(v) for _, v in per_event["decisions"] if b'"eq-sell-wd"' in v]
+    assert "LIQUIDATION" in {r["code"] for r in sell_verdict["reasons"]}
     assert per_event["dead_letters"]  # the malformed deliveries
     assert sent_one.by_topic["customer_events"]  # notices and re-keyed inputs took the hop
     for attr in OUTPUTS:
