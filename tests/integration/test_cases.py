@@ -368,3 +368,32 @@ def test_a_case_past_its_one_minute_sla_counts_past_due_in_its_inbox(
     within, past = asyncio.run(go())
     assert within == (1, 0)
     assert past == (1, 1)  # the gauge withdrawguard_cases_past_due{inbox="urgent"} is 1
+
+
+def test_a_sell_off_opens_a_case_before_any_withdrawal(
+    bus: Bus, people: tuple[Settings, Path]
+) -> None:
+    """The early alert (kind `liquidation`) reaches the case intake like any alert: the
+    case is open while the money is still in the account."""
+    settings, _secret = people
+    cid = unique("selloffcase")
+    _ip, dest = attacker()
+    msgs = s.honest_history(cid, NOW - timedelta(days=30))
+    msgs.append(
+        s.change(
+            cid, f"{cid}-d", NOW - timedelta(days=4), "withdrawal_destination", destination=dest
+        )
+    )
+    bus.send(msgs)
+    bus.wait_idle()
+    bus.send([s.trade(cid, f"{cid}-t1", NOW - timedelta(hours=1), "9000000", holdings_after="1")])
+    [alert] = bus.wait_for(
+        "the sell-off's alert",
+        lambda: [
+            a for a in bus.values("fraud-alerts", customer_id=cid) if a["kind"] == "liquidation"
+        ],
+    )
+    [case] = bus.wait_for("the case", lambda: _cases_of(settings, cid), timeout=60)
+    assert case.holds == ()  # nothing asked for yet
+    assert alert["severity"] == "high"
+    assert bus.values("withdrawal-decisions", customer_id=cid, withdrawal_id=f"{cid}-wd1") == []
