@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.integration.harness import ROOT, Bus, env_of, isolated_settings, unique
-from tests.integration.test_detector import attacker
+from tests.integration.test_detector import attacker, changed_four_days_ago, sold_off
 from tests.integration.web_client import add_users
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
 from withdrawguard.adapters.kafka_io import kafka_produce, read_topic
@@ -377,22 +377,8 @@ def test_a_sell_off_opens_a_case_before_any_withdrawal(
     case is open while the money is still in the account."""
     settings, _secret = people
     cid = unique("selloffcase")
-    _ip, dest = attacker()
-    msgs = s.honest_history(cid, NOW - timedelta(days=30))
-    msgs.append(
-        s.change(
-            cid, f"{cid}-d", NOW - timedelta(days=4), "withdrawal_destination", destination=dest
-        )
-    )
-    bus.send(msgs)
-    bus.wait_idle()
-    bus.send([s.trade(cid, f"{cid}-t1", NOW - timedelta(hours=1), "9000000", holdings_after="1")])
-    [alert] = bus.wait_for(
-        "the sell-off's alert",
-        lambda: [
-            a for a in bus.values("fraud-alerts", customer_id=cid) if a["kind"] == "liquidation"
-        ],
-    )
+    changed_four_days_ago(bus, cid)
+    alert = sold_off(bus, cid)
     [case] = bus.wait_for("the case", lambda: _cases_of(settings, cid), timeout=60)
     assert case.holds == ()  # nothing asked for yet
     assert alert["severity"] == "high"
