@@ -675,7 +675,7 @@ _CODES = {name: make(load_policy().rule(name)).code for name, make in REGISTRY.i
 
 def everything() -> list[s.Message]:
     """A scenario in which every rule fires on c1's third withdrawal: the 2020 chain from
-    an IP that tried four more customers, to a destination another customer set and on
+    an IP and a device that tried four more customers, to a destination another customer set and on
     which fraud was confirmed for a third customer, then a sell-off of the holdings."""
     msgs: list[s.Message] = []
     for cid in ("c2", "c6"):
@@ -686,7 +686,9 @@ def everything() -> list[s.Message]:
         dest_change("c2", "c2-d", T0 - DAY, "call_center"),
     ]
     msgs += [
-        s.login(f"c{i}", f"c{i}-f-ip", T0 + i * MINUTE, success=False, ip=ATTACKER_IP)
+        s.login(
+            f"c{i}", f"c{i}-f-ip", T0 + i * MINUTE, success=False, ip=ATTACKER_IP, device="dev-x"
+        )
         for i in range(2, 6)
     ]
     msgs += s.sbi_chain("c1", T0, attacker_ip=ATTACKER_IP)  # its withdrawal at T0 + 25 min
