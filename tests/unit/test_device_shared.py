@@ -99,7 +99,7 @@ def test_a_device_the_customer_has_long_used_alerts_without_holding(player: Play
 def test_a_withdrawal_from_another_device_is_not_tied_to_the_wave(player: Player) -> None:
     player.play(s.honest_history("v1", T0))
     player.play(farm_logins(range(1, 6), 10 * MINUTE))
-    assert "DEVICE_SHARED" not in victim_withdraws(player, HOUR, device="dev-home")
+    assert "DEVICE_SHARED" not in victim_withdraws(player, HOUR, device=s.home_device("v1"))
 
 
 @pytest.mark.parametrize(

@@ -520,7 +520,7 @@ def test_timelines_show_the_week_before_each_hold_with_evidence_and_masked_accou
         dest["summary"]
         == "withdrawal destination set to bank 0009 branch 222 acct ****4321 via web"
     )
-    assert victim["victim-f0"]["summary"] == "failed login from 198.51.100.7 on device dev-x"
+    assert victim["victim-f0"]["summary"] == "failed login from 198.51.100.7 on device dev-x-victim"
     times = [e["occurred_at"] for e in timelines["victim"]]
     assert times == sorted(times)
 

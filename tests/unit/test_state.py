@@ -65,7 +65,12 @@ def rich_state(player: Player) -> CustomerState:
     )
     msgs += [
         s.login(
-            f"c{i}", f"c{i}-f-ip", T0 + i * MINUTE, success=False, ip=ATTACKER_IP, device="dev-x"
+            f"c{i}",
+            f"c{i}-f-ip",
+            T0 + i * MINUTE,
+            success=False,
+            ip=ATTACKER_IP,
+            device=s.attacker_device("c1"),
         )
         for i in range(2, 6)
     ]
