@@ -49,13 +49,14 @@ def capture_sends(detector: Detector) -> Sent:
             "customer_events",
             "destination_observations",
             "ip_observations",
+            "device_observations",
             "decisions",
             "holds",
             "alerts",
             "dead_letters",
         )
     }
-    for attr in ("customers", "destinations", "source_ips"):
+    for attr in ("customers", "destinations", "source_ips", "devices"):
         names[getattr(p, attr).changelog_topic.get_topic_name()] = f"changelog:{attr}"
 
     async def produce(record: Record) -> asyncio.Future[Any]:

@@ -1,11 +1,11 @@
 """The batch path gives exactly what handling each event on its own gives.
 
 One simulated history (honest customers, every attack playbook, late, repeated and
-malformed deliveries, customers sharing destinations and source IPs) is replayed through
+malformed deliveries, customers sharing destinations, source IPs and devices) is replayed through
 two fresh pipelines: one handling each event alone (`WG_BATCH_MAX=1`, one batch per
 event: the per-event path), one in batches of 500. Each stage is drained in turn (inputs,
-then customer-events, IP and destination observations, again until nothing is left), so
-both see every customer's, IP's and destination's events in the same order; every
+then customer-events, IP, destination and device observations, again until nothing is left), so
+both see every customer's, IP's, destination's and device's events in the same order; every
 verdict, hold, alert and dead letter, and every table's final state, must be the same.
 """
 
@@ -37,6 +37,7 @@ STAGES: dict[str, Callable[[Any], Any]] = {
     "customer_events": lambda p: p._detect,  # noqa: SLF001 - the detect step on a batch, without a stream around it
     "ip_observations": lambda p: p.stages.source_ips,
     "destination_observations": lambda p: p.stages.destinations,
+    "device_observations": lambda p: p.stages.devices,
 }
 
 
@@ -170,7 +171,7 @@ def tables(detector: Detector) -> dict[str, dict[bytes, bytes]]:
     p = detector.pipeline
     return {
         name: dict(getattr(p, name).data.items())
-        for name in ("customers", "destinations", "source_ips")
+        for name in ("customers", "destinations", "source_ips", "devices")
     }
 
 
@@ -193,6 +194,7 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
     assert "LIQUIDATION" in {r["code"] for r in sell_verdict["reasons"]}
     assert per_event["dead_letters"]  # the malformed deliveries
     assert sent_one.by_topic["customer_events"]  # notices and re-keyed inputs took the hop
+    assert any(b'"DEVICE_SHARED"' in v for _, v in per_event["decisions"])  # a device farm
     for attr in OUTPUTS:
         assert batched[attr] == per_event[attr], attr
     assert tables(many) == tables(one)

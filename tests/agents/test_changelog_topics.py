@@ -13,6 +13,7 @@ def test_the_changelog_topics_created_beforehand_are_the_ones_the_tables_write(
     detector: tuple[Detector, Sent],
 ) -> None:
     d, _ = detector
-    tables = (d.pipeline.customers, d.pipeline.destinations, d.pipeline.source_ips)
+    p = d.pipeline
+    tables = (p.customers, p.destinations, p.source_ips, p.devices)
     written = {table.changelog_topic.get_topic_name() for table in tables}
     assert written == set(TopicNames(d.settings).changelogs())

@@ -161,6 +161,13 @@ async def test_a_chain_detected_in_place_gives_what_the_hop_gives(tmp_path: Any)
     assert fast.by_topic["customer_events"] == []
     assert len(hop.by_topic["customer_events"]) == len(chain)
     assert [v["decision"] for v in fast.json("decisions")] == ["allow", "hold"]
-    for topic in ("decisions", "holds", "alerts", "destination_observations", "ip_observations"):
+    for topic in (
+        "decisions",
+        "holds",
+        "alerts",
+        "destination_observations",
+        "ip_observations",
+        "device_observations",
+    ):
         assert fast.by_topic[topic] == hop.by_topic[topic], topic
     assert fast_state == hop_state

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Bus, unique
+from tests.integration.harness import Bus, collecting_bus, unique
+from withdrawguard.contract import topics as t
+from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
 
 pytestmark = pytest.mark.integration
@@ -210,3 +212,54 @@ def test_a_malformed_trade_is_dead_lettered_naming_the_field(bus: Bus) -> None:
     assert letter["error_field"] == "side"
     assert "must be one of buy, sell" in letter["error"]
     assert letter["source_topic"].endswith("trades")
+
+
+def test_a_device_signing_in_to_four_customers_holds_a_withdrawal_from_it(
+    bus: Bus, settings: Settings
+) -> None:
+    """A device farm: one device id on four customers' logins within minutes, each from an
+    IP of its own. The device stage (topic device-observations, table devices) tells all
+    four; a withdrawal from that device is held with DEVICE_SHARED and NEW_DEVICE, and a
+    withdrawal from the victim's own device is not tied to it."""
+    farm = unique("dev-farm")
+    victims = [unique("farm") for _ in range(4)]
+    for i, cid in enumerate(victims):
+        ip, _dest = attacker()
+        bus.send(s.honest_history(cid, NOW))
+        at = NOW - timedelta(minutes=30 - i)
+        bus.send([s.login(cid, f"{cid}-l-farm", at, ip=ip, device=farm)])
+    bus.wait_idle()
+    cid, other = victims[0], victims[1]
+    ip, _dest = attacker()
+    home = {"ip": s.home_ip(other), "device": s.home_device(other)}
+    dest = s.HOME_DEST
+    bus.send(
+        [
+            s.withdrawal(
+                cid, f"{cid}-w", NOW, f"{cid}-wd", "50000", destination=dest, ip=ip, device=farm
+            ),
+            s.withdrawal(
+                other, f"{other}-w", NOW, f"{other}-wd", "50000", destination=dest, **home
+            ),
+        ]
+    )
+    [verdict] = bus.wait_for("the verdict", lambda: verdicts(bus, f"{cid}-wd"))
+    assert verdict["decision"] == "hold"
+    assert {"DEVICE_SHARED", "NEW_DEVICE"} <= codes(verdict)
+    [finding] = [r for r in verdict["reasons"] if r["code"] == "DEVICE_SHARED"]
+    assert f"device {farm}, which was seen on 4 customers" in finding["detail"]
+    assert {f"{c}-l-farm" for c in victims} <= set(verdict["evidence_event_ids"])
+    [own] = bus.wait_for("the other verdict", lambda: verdicts(bus, f"{other}-wd"))
+    assert own["decision"] == "allow"
+    assert own["reasons"] == []
+    with collecting_bus(settings, [t.DEVICE_OBSERVATIONS]) as internal:
+        seen = internal.wait_for(
+            "the farm's observations",
+            lambda: [
+                o
+                for v in internal.values(t.DEVICE_OBSERVATIONS)
+                for o in v["observations"]
+                if o["device"] == farm
+            ],
+        )
+    assert sorted(o["customer_id"] for o in seen if o["kind"] == "login") == sorted(victims)

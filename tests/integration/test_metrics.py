@@ -112,7 +112,7 @@ def test_lag_and_table_gauges_report_the_worker_partitions_and_tables(scraped: s
     assert any(topic.endswith(".withdrawals") for topic in lag_topics)
     assert any(topic.endswith("-customer-events") for topic in lag_topics)
     tables = {labels["table"] for labels in found["withdrawguard_table_keys"]}
-    assert tables == {"customers", "destinations", "source-ips"}
+    assert tables == {"customers", "destinations", "source-ips", "devices"}
     memory = {
         (sample.labels["table"], sample.labels["kind"]): sample.value
         for family in text_string_to_metric_families(scraped)

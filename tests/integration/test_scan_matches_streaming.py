@@ -121,6 +121,28 @@ def history() -> tuple[list[s.Message], list[s.Message], set[str]]:
             device="dev-bot",
         )
     )
+    # One device signing in to four customers within 15 minutes (a device farm), each
+    # from an IP of its own, then withdrawing from the first of them.
+    farm, ring = unique("dev-farm"), [unique("farmed") for _ in range(4)]
+    t2 = NOW - timedelta(hours=8)
+    for i, cid in enumerate(ring):
+        before += s.honest_history(cid, NOW)
+        at = t2 + timedelta(minutes=5 * i)
+        before.append(s.login(cid, f"{cid}-farm", at, ip=fresh_ip(), device=farm))
+        customers.add(cid)
+    cid = ring[0]
+    after.append(
+        s.withdrawal(
+            cid,
+            f"{cid}-w",
+            t2 + timedelta(hours=1),
+            f"{cid}-wd",
+            "50000",
+            destination=s.HOME_DEST,
+            ip=fresh_ip(),
+            device=farm,
+        )
+    )
     # A customer's new phone muted from a case: a withdrawal the suppression covers sent
     # ahead of it (the worker holds it, then releases it), one while it lasts, and the
     # final one after `until`, held again.
@@ -173,8 +195,11 @@ def test_scan_of_the_input_topics_holds_what_the_worker_held(
     bus.send(after)
     bus.wait_idle()
     streamed = streamed_holds(bus, customers)
-    # two victims, the late one, two mules, the stuffed customer, the muted one after `until`
-    assert len(streamed) == 7
+    # two victims, the late one, two mules, the stuffed customer, the muted one after
+    # `until`, the farmed one
+    assert len(streamed) == 8
+    [farmed] = [codes for w, codes in streamed.items() if w.startswith("farmed-")]
+    assert farmed == {"DEVICE_SHARED", "NEW_DEVICE"}
     [muted] = [w for w in streamed if w.startswith("muted-")]
     assert muted.endswith("-wd3")  # the two withdrawals the suppression covered are not held
 

@@ -76,7 +76,7 @@ def generated_history(
                         destination=home,
                         balance=rng.choice((None, "2000000", "5000000")),
                         ip=s.home_ip(cid),
-                        device="dev-home",
+                        device=s.home_device(cid),
                     )
                 )
             t += timedelta(hours=rng.uniform(20, 90))
@@ -148,7 +148,7 @@ def _honest_change(rng, cid, when, add, at, eid) -> None:
             "withdrawal_destination",
             channel,
             ip=s.home_ip(cid),
-            device="dev-home",
+            device=s.home_device(cid),
             destination=own,
             verified=channel == "branch",
         )
@@ -164,7 +164,7 @@ def _honest_change(rng, cid, when, add, at, eid) -> None:
             destination=own,
             balance="3000000",
             ip=s.home_ip(cid),
-            device="dev-home",
+            device=s.home_device(cid),
         )
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from withdrawguard.contract.topics import INPUT_EVENT_TYPES
-from withdrawguard.engine.crossref import CrossReference, DestinationState, IpState
+from withdrawguard.engine.crossref import CrossReference, DestinationState, DeviceState, IpState
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import decode_object
 from withdrawguard.engine.events import CustomerEvent
@@ -25,6 +25,7 @@ class Player:
     states: dict[str, bytes] = field(default_factory=dict)
     dests: dict[str, DestinationState] = field(default_factory=dict)
     ips: dict[str, IpState] = field(default_factory=dict)
+    devices: dict[str, DeviceState] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     holds: list[HoldUpdate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
@@ -51,6 +52,9 @@ class Player:
             for i in out.ips:
                 ist = self.ips.setdefault(i.ip, IpState())
                 queue += self.crossref.ip(ist, i)
+            for o in out.devices:
+                dst = self.devices.setdefault(o.device, DeviceState())
+                queue += self.crossref.device(dst, o)
 
     def state(self, customer_id: str) -> CustomerState:
         return decode_state(self.states[customer_id])

@@ -685,7 +685,7 @@ def test_shadow_comparisons_of_a_real_engine_pair_match_their_schema(engine: Eng
     shadow = Engine(parse_policy(f"{_NO_CHANNEL}[rules.drain]\nweight = 60\n", "candidate"))
     at = datetime(2024, 5, 1, 1, tzinfo=UTC)
     new = {"bank_code": "0009", "branch_code": "310", "account_number": "4455667"}
-    home = {"ip": scenarios.home_ip("c-web"), "device": "dev-home"}
+    home = {"ip": scenarios.home_ip("c-web"), "device": scenarios.home_device("c-web")}
     histories = [
         scenarios.sbi_chain("c-chain", at),
         _customer(
@@ -720,7 +720,7 @@ def test_shadow_comparisons_of_a_real_engine_pair_match_their_schema(engine: Eng
                 destination=scenarios.HOME_DEST,
                 balance="9500000",
                 ip=scenarios.home_ip("c-drain"),
-                device="dev-home",
+                device=scenarios.home_device("c-drain"),
             ),
         ),
     ]

@@ -146,7 +146,7 @@ def test_a_new_devices_first_login_begins_a_sell_off_a_known_one_does_not(
         [
             s.login("c1", "c1-l-new", T0, device="dev-new"),
             s.trade("c1", "c1-t1", T0 + HOUR, "9000000", holdings_after="100000"),
-            s.login("c2", "c2-l-home", T0, device="dev-home"),  # used for sixty days
+            s.login("c2", "c2-l-home", T0),  # its home device, used for sixty days
             s.trade("c2", "c2-t1", T0 + HOUR, "9000000", holdings_after="100000"),
         ]
     )

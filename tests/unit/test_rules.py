@@ -95,7 +95,7 @@ def wd(
 
 def from_home(cid: str) -> dict[str, str]:
     """The ip and device of a customer's long-standing home set-up."""
-    return {"ip": s.home_ip(cid), "device": "dev-home"}
+    return {"ip": s.home_ip(cid), "device": s.home_device(cid)}
 
 
 def known_customer(cid: str) -> list[s.Message]:
@@ -290,7 +290,7 @@ def test_network_is_the_24_for_ipv4_and_the_64_for_ipv6(
             for i in range(3)
         ]
     )
-    player.play([wd("c1", 1, T0, dest=HOME, ip=action_ip, device="dev-home")])
+    player.play([wd("c1", 1, T0, dest=HOME, ip=action_ip, device=s.home_device("c1"))])
     found = findings(player, "c1", "c1-wd1")
     if new:
         assert found["NEW_DEVICE"].evidence == ("c1-w1",)
@@ -482,13 +482,15 @@ def test_ip_trying_five_customers_within_an_hour_is_shared(
     player: Player, customers: int, spacing: timedelta, fires: bool
 ) -> None:
     player.play(s.honest_history("c0", T0))
-    attempts = [s.login("c0", "c0-l-ip", T0, ip=ATTACKER_IP, device="dev-home")]
+    attempts = [s.login("c0", "c0-l-ip", T0, ip=ATTACKER_IP)]
     attempts += [
         s.login(f"c{i}", f"c{i}-f-ip", T0 + i * spacing, success=False, ip=ATTACKER_IP)
         for i in range(1, customers)
     ]
     player.play(attempts)
-    player.play([wd("c0", 1, T0 + 70 * MINUTE, dest=HOME, ip=ATTACKER_IP, device="dev-home")])
+    player.play(
+        [wd("c0", 1, T0 + 70 * MINUTE, dest=HOME, ip=ATTACKER_IP, device=s.home_device("c0"))]
+    )
     found = findings(player, "c0", "c0-wd1")
     if fires:
         logins = sorted(["c0-l-ip", *(f"c{i}-f-ip" for i in range(1, customers))])
@@ -675,7 +677,7 @@ _CODES = {name: make(load_policy().rule(name)).code for name, make in REGISTRY.i
 
 def everything() -> list[s.Message]:
     """A scenario in which every rule fires on c1's third withdrawal: the 2020 chain from
-    an IP that tried four more customers, to a destination another customer set and on
+    an IP and a device that tried four more customers, to a destination another customer set and on
     which fraud was confirmed for a third customer, then a sell-off of the holdings."""
     msgs: list[s.Message] = []
     for cid in ("c2", "c6"):
@@ -686,11 +688,18 @@ def everything() -> list[s.Message]:
         dest_change("c2", "c2-d", T0 - DAY, "call_center"),
     ]
     msgs += [
-        s.login(f"c{i}", f"c{i}-f-ip", T0 + i * MINUTE, success=False, ip=ATTACKER_IP)
+        s.login(
+            f"c{i}",
+            f"c{i}-f-ip",
+            T0 + i * MINUTE,
+            success=False,
+            ip=ATTACKER_IP,
+            device=s.attacker_device("c1"),
+        )
         for i in range(2, 6)
     ]
     msgs += s.sbi_chain("c1", T0, attacker_ip=ATTACKER_IP)  # its withdrawal at T0 + 25 min
-    net = {"ip": ATTACKER_IP, "device": "dev-x"}
+    net = {"ip": ATTACKER_IP, "device": s.attacker_device("c1")}
     msgs += [
         s.trade("c1", "c1-t1", T0 + 27 * MINUTE, "9000000", holdings_after="600000", **net),
         wd("c1", 2, T0 + 30 * MINUTE, "10000", **net),

@@ -168,6 +168,48 @@ def player_holds(msgs: Messages, policy: Policy = POLICY) -> dict[str, set[str]]
 # ---------------------------------------------------------------- findings
 
 
+def test_a_sell_off_and_a_device_farm_are_held_by_the_scan_as_by_the_engine(
+    tmp_path: Path,
+) -> None:
+    """Trades and device observations go through the scan like the other families: the
+    withdrawal of a sell-off's proceeds is held for LIQUIDATION, a withdrawal from a
+    device that signed in to four customers for DEVICE_SHARED, as the engine holds them."""
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    msgs = s.honest_history("seller", T0 - 30 * day)
+    msgs += [
+        s.change(
+            "seller", "seller-d", T0 - 4 * day, "withdrawal_destination", destination=s.MULE_DEST
+        ),
+        s.trade("seller", "seller-t1", T0 - 2 * hour, "9000000", holdings_after="1"),
+        s.withdrawal(
+            "seller", "seller-w", T0 - hour, "seller-wd", "8900000", destination=s.MULE_DEST
+        ),
+    ]
+    for i in range(4):
+        cid = f"farmed-{i}"
+        msgs += s.honest_history(cid, T0)
+        at = T0 + timedelta(minutes=5 * i)
+        msgs.append(s.login(cid, f"{cid}-farm", at, ip=f"198.18.0.{i + 1}", device="dev-farm"))
+    msgs.append(
+        s.withdrawal(
+            "farmed-0",
+            "farmed-0-w",
+            T0 + hour,
+            "farmed-0-wd",
+            "50000",
+            destination=s.HOME_DEST,
+            ip="198.18.0.9",
+            device="dev-farm",
+        )
+    )
+    msgs.sort(key=lambda m: m[1]["occurred_at"])
+    run(tmp_path / "out", write(tmp_path / "in.jsonl", lines(msgs)))
+    found = held(tmp_path / "out")
+    assert found == player_holds(msgs)
+    assert "LIQUIDATION" in found["seller-wd"]
+    assert found["farmed-0-wd"] == {"DEVICE_SHARED", "NEW_DEVICE"}
+
+
 def test_sbi_chain_is_held_with_its_reasons_and_the_honest_withdrawal_is_not(
     tmp_path: Path,
 ) -> None:
@@ -520,7 +562,7 @@ def test_timelines_show_the_week_before_each_hold_with_evidence_and_masked_accou
         dest["summary"]
         == "withdrawal destination set to bank 0009 branch 222 acct ****4321 via web"
     )
-    assert victim["victim-f0"]["summary"] == "failed login from 198.51.100.7 on device dev-x"
+    assert victim["victim-f0"]["summary"] == "failed login from 198.51.100.7 on device dev-x-victim"
     times = [e["occurred_at"] for e in timelines["victim"]]
     assert times == sorted(times)
 

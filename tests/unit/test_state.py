@@ -52,7 +52,8 @@ RECORDS = (
 
 
 def rich_state(player: Player) -> CustomerState:
-    """c1 after the 2020 chain, from an IP that tried four more customers, to a destination
+    """c1 after the 2020 chain, from an IP and a device that tried four more customers, to a
+    destination
     another customer set, with a confirmed fraud, a verified destination, a release, a
     suppression muting NEW_DEVICE for a later withdrawal from a new device, and a sell-off
     of the holdings."""
@@ -63,7 +64,14 @@ def rich_state(player: Player) -> CustomerState:
         )
     )
     msgs += [
-        s.login(f"c{i}", f"c{i}-f-ip", T0 + i * MINUTE, success=False, ip=ATTACKER_IP)
+        s.login(
+            f"c{i}",
+            f"c{i}-f-ip",
+            T0 + i * MINUTE,
+            success=False,
+            ip=ATTACKER_IP,
+            device=s.attacker_device("c1"),
+        )
         for i in range(2, 6)
     ]
     msgs += s.sbi_chain("c1", T0, attacker_ip=ATTACKER_IP)
@@ -101,7 +109,7 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
 
 def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Player) -> None:
     state = rich_state(player)
-    state.trades, state.sell_offs = {}, {}  # version 1 knew no trades
+    state.trades, state.sell_offs, state.flagged_devices = {}, {}, {}  # v1 knew none
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
@@ -113,6 +121,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
 ) -> None:
     state = rich_state(player)
     state.suppressions, state.trades, state.sell_offs = {}, {}, {}
+    state.flagged_devices = {}
     for w in state.withdrawals.values():
         w.suppressed, w.lifted = [], False
     # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
@@ -120,7 +129,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     version, *fields = orjson.loads(encode_state(state))
     assert version == 4
     fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
-    version_2 = orjson.dumps([2, *fields[:-4]])
+    version_2 = orjson.dumps([2, *fields[:-5]])
     assert decode_state(version_2) == state
 
 
@@ -129,10 +138,20 @@ def test_a_version_3_state_written_before_kept_evidence_is_read_with_nothing_kep
 ) -> None:
     state = rich_state(player)
     _version, *fields = orjson.loads(encode_state(state))
-    state.trades, state.sell_offs = {}, {}
+    state.trades, state.sell_offs, state.flagged_devices = {}, {}, {}
     _version, *fields = orjson.loads(encode_state(state))
-    assert fields[-3] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
-    assert decode_state(orjson.dumps([3, *fields[:-3]])) == state
+    assert fields[-4] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
+    assert decode_state(orjson.dumps([3, *fields[:-4]])) == state
+
+
+def test_a_version_4_state_written_before_shared_devices_reads_with_none_flagged(
+    player: Player,
+) -> None:
+    state = rich_state(player)
+    assert state.flagged_devices
+    state.flagged_devices = {}
+    version, *fields = orjson.loads(encode_state(state))
+    assert decode_state(orjson.dumps([version, *fields[:-1]])) == state
 
 
 def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
@@ -190,6 +209,7 @@ def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() 
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
         "flagged_ips", "seen", "suppressions", "pruned", "kept", "trades", "sell_offs",
+        "flagged_devices",
     )  # fmt: skip
     assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 

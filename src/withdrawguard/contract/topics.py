@@ -47,10 +47,11 @@ WITHDRAWAL_HOLDS = "withdrawal-holds"
 FRAUD_ALERTS = "fraud-alerts"
 DEAD_LETTERS = "dead-letters"
 # Internal: inputs re-keyed by customer id with our own partitioner, and the
-# cross-customer observations keyed by destination and by source IP.
+# cross-customer observations keyed by destination, by source IP and by device id.
 CUSTOMER_EVENTS = "customer-events"
 DESTINATION_OBSERVATIONS = "destination-observations"
 IP_OBSERVATIONS = "ip-observations"
+DEVICE_OBSERVATIONS = "device-observations"
 # Policy as data (docs/policy.md): versions and the live/shadow pointers, their audit
 # trail, and the shadow version's verdicts.
 POLICIES = "policies"
@@ -61,7 +62,7 @@ SHADOW_DECISIONS = "shadow-decisions"
 CASE_EVENTS = "case-events"
 
 # Faust tables; each has a compacted changelog topic `<app id>-<table>-changelog`.
-TABLES = ("customers", "destinations", "source-ips")
+TABLES = ("customers", "destinations", "source-ips", "devices")
 
 # The event `type` each input topic carries (a mismatch is a dead letter).
 INPUT_EVENT_TYPES: dict[str, str] = {
@@ -88,6 +89,7 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(CUSTOMER_EVENTS, Role.INTERNAL, "customer_id"),
     TopicSpec(DESTINATION_OBSERVATIONS, Role.INTERNAL, "destination identity"),
     TopicSpec(IP_OBSERVATIONS, Role.INTERNAL, "source IP"),
+    TopicSpec(DEVICE_OBSERVATIONS, Role.INTERNAL, "device id"),
     TopicSpec(SHADOW_DECISIONS, Role.OUTPUT, "withdrawal_id"),
     # Append-only, kept for ever: the case store is a projection rebuilt from it, and a
     # case's history is what a firm hands a regulator. Never compacted (every event of a

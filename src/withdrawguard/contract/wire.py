@@ -4,7 +4,7 @@ Internal `customer-events` messages are `<type>\\0<json>`: an input payload exac
 received (validated once, by the ingest agent; the detector only rebuilds the event, see
 `engine/validated.py`) or a notice from a cross-customer stage. Observations for those
 stages are JSON objects `{"observations": [...]}`: every observation one batch of the
-detector made for the keys (destinations, source IPs) of one partition of the stage's
+detector made for the keys (destinations, source IPs, devices) of one partition of the stage's
 topic, in the order they were made. A single observation object (what workers before
 the batch agents sent) is read as a list of one.
 """
@@ -22,16 +22,17 @@ from withdrawguard.engine.events import (
     CustomerEvent,
     DestinationFraud,
     DestinationShared,
+    DeviceFlagged,
     IpFlagged,
     Notice,
 )
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.outputs import DestinationObservation, DeviceObservation, IpObservation
 from withdrawguard.engine.timeutil import from_ms, to_ms
 from withdrawguard.engine.validated import revive
 
 SEP = b"\0"
 DEAD_LETTER_MAX = 64 * 1024
-_NOTICE_TYPES = ("destination_shared", "destination_fraud", "ip_flagged")
+_NOTICE_TYPES = ("destination_shared", "destination_fraud", "ip_flagged", "device_flagged")
 
 
 def forward(event_type: str, raw: bytes) -> bytes:
@@ -49,8 +50,8 @@ def encode_notice(n: Notice) -> bytes:
     elif isinstance(n, DestinationFraud):
         body.update(dest=n.destination_key, decision_id=n.decision_id)
     else:
+        body.update({"ip": n.ip} if isinstance(n, IpFlagged) else {"device": n.device})
         body.update(
-            ip=n.ip,
             start=to_ms(n.window_start),
             end=to_ms(n.window_end),
             customers=n.customers,
@@ -79,6 +80,17 @@ def decode_customer_event(value: bytes, max_bytes: int) -> CustomerEvent:
         )
     if event_type == "destination_fraud":
         return DestinationFraud(b["event_id"], b["customer_id"], at, b["dest"], b["decision_id"])
+    if event_type == "device_flagged":
+        return DeviceFlagged(
+            b["event_id"],
+            b["customer_id"],
+            at,
+            b["device"],
+            from_ms(b["start"]),
+            from_ms(b["end"]),
+            tuple(b["customers"]),
+            tuple(b["evidence"]),
+        )
     return IpFlagged(
         b["event_id"],
         b["customer_id"],
@@ -91,7 +103,10 @@ def decode_customer_event(value: bytes, max_bytes: int) -> CustomerEvent:
     )
 
 
-def encode_observations(observations: list[DestinationObservation] | list[IpObservation]) -> bytes:
+Observations = list[DestinationObservation] | list[IpObservation] | list[DeviceObservation]
+
+
+def encode_observations(observations: Observations) -> bytes:
     return orjson.dumps({"observations": [o.to_wire() for o in observations]})
 
 
@@ -101,6 +116,10 @@ def decode_destination_observations(value: bytes) -> list[DestinationObservation
 
 def decode_ip_observations(value: bytes) -> list[IpObservation]:
     return [IpObservation(**b) for b in _observations(value)]
+
+
+def decode_device_observations(value: bytes) -> list[DeviceObservation]:
+    return [DeviceObservation(**b) for b in _observations(value)]
 
 
 def _observations(value: bytes) -> list[dict[str, Any]]:

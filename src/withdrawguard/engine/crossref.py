@@ -1,9 +1,10 @@
-"""Cross-customer evidence: what one destination or one source IP has seen across
-customers, and the notices that tell each involved customer.
+"""Cross-customer evidence: what one destination, one source IP or one device has seen
+across customers, and the notices that tell each involved customer.
 
 Pure like the rest of the engine. The streaming worker keeps one `DestinationState`
-per destination and one `IpState` per source IP in tables keyed by them (so the work
-is partitioned, never a scan); the history scan keeps them in memory.
+per destination, one `IpState` per source IP and one `DeviceState` per device id in
+tables keyed by them (so the work is partitioned, never a scan); the history scan keeps
+them in memory. IPs and devices are counted the same way (`Waves`, `_wave`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ from typing import Any
 
 import orjson
 
-from withdrawguard.engine.events import DestinationFraud, DestinationShared, IpFlagged, Notice
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.events import (
+    DestinationFraud,
+    DestinationShared,
+    DeviceFlagged,
+    IpFlagged,
+    Notice,
+)
+from withdrawguard.engine.outputs import DestinationObservation, DeviceObservation, IpObservation
 from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
 from withdrawguard.engine.timeutil import digest, from_ms
 
@@ -39,12 +46,42 @@ class DestinationState:
 
 
 @dataclass(slots=True)
-class IpState:
+class WaveState:
+    """What one source IP (or one device) was seen on across customers, and whom each
+    wave was told to."""
+
     attempts: dict[str, list[Any]] = field(default_factory=dict)
     """event_id -> [customer, ts]."""
     notified: dict[str, list[list[int]]] = field(default_factory=dict)
     """customer -> [[start, end], ...] of the waves they were told about."""
     horizon: int = 0
+
+
+IpState = WaveState
+DeviceState = WaveState
+
+
+@dataclass(frozen=True, slots=True)
+class Waves:
+    """How a stage counts waves: `min_customers` within `window` (ms); failed logins only
+    with `count_failed`; attempts kept for `keep` (ms) after the newest."""
+
+    enabled: bool
+    min_customers: int
+    window: int
+    count_failed: bool
+    keep: int
+
+    @classmethod
+    def of(cls, cfg: dict[str, Any]) -> Waves:
+        window = int(cfg["window_minutes"]) * MINUTE
+        return cls(
+            bool(cfg["enabled"]),
+            int(cfg["min_customers"]),
+            window,
+            bool(cfg["count_failed"]),
+            window * 2 + HOUR,
+        )
 
 
 class CrossReference:
@@ -55,12 +92,8 @@ class CrossReference:
         self.share_enabled = bool(shared["enabled"])
         self.min_share = int(shared["min_customers"])
         self.share_window = int(shared["window_days"]) * DAY
-        ip = policy.rule("source_ip_shared")
-        self.ip_enabled = bool(ip["enabled"])
-        self.min_ip = int(ip["min_customers"])
-        self.ip_window = int(ip["window_minutes"]) * MINUTE
-        self.count_failed = bool(ip["count_failed"])
-        self.ip_keep = self.ip_window * 2 + HOUR
+        self.ips = Waves.of(policy.rule("source_ip_shared"))
+        self.devices = Waves.of(policy.rule("device_shared"))
         self.dest_keep = max(policy.longest_window_ms, self.share_window)
 
     # ------------------------------------------------------------ destinations
@@ -146,16 +179,53 @@ class CrossReference:
         if len(st.users) > MAX_SETTERS:
             st.users = dict(sorted(st.users.items(), key=lambda kv: kv[1])[-MAX_SETTERS:])
 
-    # ------------------------------------------------------------ source IPs
+    # ------------------------------------------------------------ source IPs, devices
 
     def ip(self, st: IpState, obs: IpObservation) -> list[Notice]:
-        if not self.ip_enabled or (not obs.success and not self.count_failed):
+        waves = self._waves(self.ips, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
+        return [
+            IpFlagged(
+                event_id=digest("ip", obs.ip, c, str(start), str(end)),
+                customer_id=c,
+                occurred_at=from_ms(start),
+                ip=obs.ip,
+                window_start=from_ms(start),
+                window_end=from_ms(end),
+                customers=customers,
+                evidence_event_ids=evidence,
+            )
+            for c, start, end, customers, evidence in waves
+        ]
+
+    def device(self, st: DeviceState, obs: DeviceObservation) -> list[Notice]:
+        waves = self._waves(self.devices, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
+        return [
+            DeviceFlagged(
+                event_id=digest("device", obs.device, c, str(start), str(end)),
+                customer_id=c,
+                occurred_at=from_ms(start),
+                device=obs.device,
+                window_start=from_ms(start),
+                window_end=from_ms(end),
+                customers=customers,
+                evidence_event_ids=evidence,
+            )
+            for c, start, end, customers, evidence in waves
+        ]
+
+    @staticmethod
+    def _waves(
+        w: Waves, st: WaveState, customer: str, ts: int, event_id: str, success: bool
+    ) -> list[tuple[str, int, int, tuple[str, ...], tuple[str, ...]]]:
+        """One attempt folded into an IP's or device's state: (customer, wave start, wave
+        end, the wave's customers, its evidence) for each customer to tell of a wave."""
+        if not w.enabled or (not success and not w.count_failed):
             return []
-        if obs.event_id in st.attempts:
+        if event_id in st.attempts:
             return []
-        st.horizon = max(st.horizon, obs.ts)
-        st.attempts[obs.event_id] = [obs.customer_id, obs.ts]
-        floor = st.horizon - self.ip_keep
+        st.horizon = max(st.horizon, ts)
+        st.attempts[event_id] = [customer, ts]
+        floor = st.horizon - w.keep
         st.attempts = {k: v for k, v in st.attempts.items() if v[1] >= floor}
         if len(st.attempts) > MAX_ATTEMPTS:
             newest = sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:]
@@ -165,64 +235,52 @@ class CrossReference:
             for c, spans in st.notified.items()
             if (kept := [x for x in spans if x[1] >= floor])
         }
-        wave = self._wave(st, obs.ts)
+        wave = _wave(w, st, ts)
         if wave is None:
             return []
         start, end, members = wave
-        customers = sorted({c for c, _, _ in members})
+        customers = tuple(sorted({c for c, _, _ in members}))
         evidence = tuple(sorted(eid for _, _, eid in members))[:50]
-        notices: list[Notice] = []
+        told = []
         for c in customers:
             spans = st.notified.setdefault(c, [])
             # Told already about a wave covering this one (give or take one window)?
-            if any(s0 <= start and end <= e0 + self.ip_window for s0, e0 in spans):
+            if any(s0 <= start and end <= e0 + w.window for s0, e0 in spans):
                 continue
             spans.append([start, end])
             del spans[:-20]
-            notices.append(
-                IpFlagged(
-                    event_id=digest("ip", obs.ip, c, str(start), str(end)),
-                    customer_id=c,
-                    occurred_at=from_ms(start),
-                    ip=obs.ip,
-                    window_start=from_ms(start),
-                    window_end=from_ms(end),
-                    customers=tuple(customers),
-                    evidence_event_ids=evidence,
-                )
-            )
-        return notices
-
-    def _wave(self, st: IpState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
-        """Every window of `ip_window` that contains `ts` and reaches `min_customers`
-        distinct customers, merged into one span: (start, end, its attempts)."""
-        near = sorted(
-            (t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= self.ip_window
-        )
-        counts: dict[str, int] = {}
-        qualifying: list[tuple[int, int]] = []  # index ranges [lo, hi] of qualifying windows
-        hi = -1
-        for lo in range(len(near)):
-            if near[lo][0] > ts:
-                break
-            while hi + 1 < len(near) and near[hi + 1][0] - near[lo][0] <= self.ip_window:
-                hi += 1
-                c = near[hi][1]
-                counts[c] = counts.get(c, 0) + 1
-            if near[hi][0] >= ts and len(counts) >= self.min_ip:
-                qualifying.append((lo, hi))
-            c = near[lo][1]
-            counts[c] -= 1
-            if not counts[c]:
-                del counts[c]
-        if not qualifying:
-            return None
-        first, last = qualifying[0][0], max(h for _, h in qualifying)
-        members = [(c, t, e) for t, c, e in near[first : last + 1]]
-        return members[0][1], members[-1][1], members
+            told.append((c, start, end, customers, evidence))
+        return told
 
 
-def encode(state: DestinationState | IpState) -> bytes:
+def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
+    """Every window of `w.window` that contains `ts` and reaches `w.min_customers`
+    distinct customers, merged into one span: (start, end, its attempts)."""
+    near = sorted((t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= w.window)
+    counts: dict[str, int] = {}
+    qualifying: list[tuple[int, int]] = []  # index ranges [lo, hi] of qualifying windows
+    hi = -1
+    for lo in range(len(near)):
+        if near[lo][0] > ts:
+            break
+        while hi + 1 < len(near) and near[hi + 1][0] - near[lo][0] <= w.window:
+            hi += 1
+            c = near[hi][1]
+            counts[c] = counts.get(c, 0) + 1
+        if near[hi][0] >= ts and len(counts) >= w.min_customers:
+            qualifying.append((lo, hi))
+        c = near[lo][1]
+        counts[c] -= 1
+        if not counts[c]:
+            del counts[c]
+    if not qualifying:
+        return None
+    first, last = qualifying[0][0], max(h for _, h in qualifying)
+    members = [(c, t, e) for t, c, e in near[first : last + 1]]
+    return members[0][1], members[-1][1], members
+
+
+def encode(state: DestinationState | WaveState) -> bytes:
     return orjson.dumps(state)
 
 
@@ -232,3 +290,7 @@ def decode_destination(raw: bytes) -> DestinationState:
 
 def decode_ip(raw: bytes) -> IpState:
     return IpState(**orjson.loads(raw))
+
+
+def decode_device(raw: bytes) -> DeviceState:
+    return DeviceState(**orjson.loads(raw))

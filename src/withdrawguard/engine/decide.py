@@ -19,9 +19,8 @@ from withdrawguard.engine.events import (
     CaseDecision,
     CustomerEvent,
     DestinationFraud,
-    DestinationShared,
-    IpFlagged,
     Login,
+    Notice,
     Trade,
     Withdrawal,
 )
@@ -83,7 +82,7 @@ class Engine:
             return out
         if not isinstance(event, CaseDecision | DestinationFraud):  # CustomerState.horizon
             state.horizon = max(state.horizon, ts)
-        is_notice = isinstance(event, DestinationShared | DestinationFraud | IpFlagged)
+        is_notice = isinstance(event, Notice)
         self._reevaluate(state, event, ts, None if is_notice else ts, out)
         if self.liquidation is not None and isinstance(event, Trade | AccountChange | Login):
             sell_off_alert(self.liquidation, state, state.horizon, out)  # its trigger may come late

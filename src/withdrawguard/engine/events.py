@@ -195,6 +195,22 @@ class IpFlagged:
     type: Literal["ip_flagged"] = "ip_flagged"
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceFlagged:
+    """`device` was seen on logins or account changes of `customers` (at least the
+    threshold) within one window."""
+
+    event_id: str
+    customer_id: str
+    occurred_at: datetime
+    device: str
+    window_start: datetime
+    window_end: datetime
+    customers: tuple[str, ...]
+    evidence_event_ids: tuple[str, ...]
+    type: Literal["device_flagged"] = "device_flagged"
+
+
 InputEvent = Login | AccountChange | Withdrawal | CaseDecision | Trade
-Notice = DestinationShared | DestinationFraud | IpFlagged
+Notice = DestinationShared | DestinationFraud | IpFlagged | DeviceFlagged
 CustomerEvent = InputEvent | Notice

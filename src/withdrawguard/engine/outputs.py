@@ -172,6 +172,29 @@ class IpObservation:
         return wire
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceObservation:
+    """For the device stage (keyed by device id): one login attempt or account change
+    that named the device. `success` is False for a failed login only."""
+
+    device: str
+    customer_id: str
+    ts: int
+    event_id: str
+    success: bool
+    kind: str  # "login" | "change"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "customer_id": self.customer_id,
+            "ts": self.ts,
+            "event_id": self.event_id,
+            "success": self.success,
+            "kind": self.kind,
+        }
+
+
 @dataclass(slots=True)
 class Outcome:
     """Everything one applied event produced, in the order it should be sent."""
@@ -181,4 +204,5 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     destinations: list[DestinationObservation] = field(default_factory=list)
     ips: list[IpObservation] = field(default_factory=list)
+    devices: list[DeviceObservation] = field(default_factory=list)
     duplicate: bool = False

@@ -73,7 +73,11 @@ DAY = 24 * HOUR
 MINUTE = 60_000
 
 
-ADDED_LATER = (("limits", "max_trades"), ("rules", "liquidation"))
+ADDED_LATER = (
+    ("limits", "max_trades"),
+    ("rules", "liquidation"),
+    ("rules", "device_shared"),
+)
 """Keys the packaged defaults gained after policy versions were first published: left
 out of the fingerprint while they hold their default, so a version published before
 keeps its id (a worker checks a version's text against it) and a fingerprint changes only

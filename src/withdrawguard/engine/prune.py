@@ -33,6 +33,7 @@ def keep_windows(policy: Policy) -> dict[str, int]:
     after_change = max(
         r["withdrawal_burst"]["window_hours"] * HOUR,
         r["source_ip_shared"]["lookahead_hours"] * HOUR,
+        r["device_shared"]["lookahead_hours"] * HOUR,
     )
     liq = r["liquidation"]  # a change, the sells within its window, then the withdrawal
     sell_off = (liq["window_hours"] + liq["withdraw_hours"]) * HOUR if liq["enabled"] else 0
@@ -120,12 +121,13 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
         k: m for k, m in state.suppressions.items() if not old(m.until, "withdrawals")
     }
     state.shared = {k: s for k, s in state.shared.items() if not old(s.first_ts, "withdrawals")}
-    for ip in list(state.flagged_ips):
-        waves = {k: f for k, f in state.flagged_ips[ip].items() if not old(f.end, "changes")}
-        if waves:
-            state.flagged_ips[ip] = waves
-        else:
-            del state.flagged_ips[ip]
+    for flagged in (state.flagged_ips, state.flagged_devices):
+        for key in list(flagged):
+            waves = {k: f for k, f in flagged[key].items() if not old(f.end, "changes")}
+            if waves:
+                flagged[key] = waves
+            else:
+                del flagged[key]
     _keep(state, before, pinned)
 
 

@@ -9,14 +9,21 @@ import functools
 import ipaddress
 
 from withdrawguard.engine.events import (
+    ONLINE_CHANNELS,
     AccountChange,
     CustomerEvent,
     DestinationFraud,
     DestinationShared,
+    DeviceFlagged,
     IpFlagged,
     Login,
 )
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation, Outcome
+from withdrawguard.engine.outputs import (
+    DestinationObservation,
+    DeviceObservation,
+    IpObservation,
+    Outcome,
+)
 from withdrawguard.engine.state import (
     ChangeRec,
     CustomerState,
@@ -29,10 +36,14 @@ from withdrawguard.engine.timeutil import to_ms
 
 
 def record_login(state: CustomerState, e: Login, ts: int, out: Outcome, net: str | None) -> bool:
-    """A login, once: its IP observed, a success's device and network sighted."""
+    """A login, once: its IP and device observed, a success's device and network sighted."""
     if e.event_id in state.logins_ok or e.event_id in state.logins_failed:
         return False
     out.ips.append(IpObservation(e.ip, e.customer_id, ts, e.event_id, e.success, e.device_id))
+    if e.device_id is not None:
+        out.devices.append(
+            DeviceObservation(e.device_id, e.customer_id, ts, e.event_id, e.success, "login")
+        )
     if not e.success:
         state.logins_failed[e.event_id] = ts
         return True
@@ -47,7 +58,7 @@ def record_login(state: CustomerState, e: Login, ts: int, out: Outcome, net: str
 def record_change(
     state: CustomerState, e: AccountChange, ts: int, out: Outcome, net: str | None
 ) -> bool:
-    """An account change, once: a new destination observed."""
+    """An account change, once: a new destination observed, an online change's device."""
     if e.event_id in state.changes:
         return False
     dest = e.destination.key if e.destination is not None else None
@@ -56,6 +67,12 @@ def record_change(
     )
     if e.change_type == "withdrawal_destination" and dest is not None:
         out.destinations.append(DestinationObservation("set", dest, e.customer_id, ts, e.event_id))
+    # Online changes only: a call center's or branch's device id names the firm's own
+    # terminal, which serves many customers by design (docs/policy.md, DEVICE_SHARED).
+    if e.device_id is not None and e.channel in ONLINE_CHANNELS:
+        out.devices.append(
+            DeviceObservation(e.device_id, e.customer_id, ts, e.event_id, True, "change")
+        )
     return True
 
 
@@ -75,14 +92,17 @@ def record_notice(state: CustomerState, e: CustomerEvent, ts: int) -> bool:
         prior = state.fraud_dest.get(e.destination_key)
         if prior is None or (ts, e.decision_id) < (prior[0], prior[1]):
             state.fraud_dest[e.destination_key] = [ts, e.decision_id]
-    elif isinstance(e, IpFlagged):
+    elif isinstance(e, IpFlagged | DeviceFlagged):
         wave = FlagRec(
             to_ms(e.window_start),
             to_ms(e.window_end),
             list(e.customers),
             list(e.evidence_event_ids),
         )
-        state.flagged_ips.setdefault(e.ip, {})[e.event_id] = wave
+        if isinstance(e, IpFlagged):
+            state.flagged_ips.setdefault(e.ip, {})[e.event_id] = wave
+        else:
+            state.flagged_devices.setdefault(e.device, {})[e.event_id] = wave
     return True
 
 

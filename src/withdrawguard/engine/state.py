@@ -114,7 +114,7 @@ class SharedRec:
 
 @dataclass(slots=True)
 class FlagRec:
-    """A wave: `ip` tried `customers` within [start, end]."""
+    """A wave: an IP tried, or a device was seen on, `customers` within [start, end]."""
 
     start: int
     end: int
@@ -179,12 +179,15 @@ class CustomerState:
     sell_offs: dict[str, int] = field(default_factory=dict)
     """Sell-offs already alerted on: the id of the event that began each (the change or
     login before the sells) -> when the alert was raised."""
+    flagged_devices: dict[str, dict[str, FlagRec]] = field(default_factory=dict)
+    """device id -> notice id -> the wave of customers the device was seen on."""
 
 
 # ---------------------------------------------------------------- encoding
 # Version 4 (the current one) is version 3 with `kept` (an array of its collections),
-# the trades and the sell-offs alerted on last; a version 2 or 3 state reads as one with
-# none of them.
+# the trades, the sell-offs alerted on and the flagged devices last; a version 2 or 3
+# state reads as one with none of them (a version 4 state without the flagged devices,
+# written before they were added, as one with none flagged).
 # Version 3 is version 2 with the suppressions after `seen` and each
 # withdrawal's `suppressed` last; a version 2 state reads as one without suppressions.
 # Version 2: a JSON array, each record a positional array of its
@@ -235,6 +238,7 @@ def encode_state(s: CustomerState) -> bytes:
             ),
             {k: _TRADE(v) for k, v in s.trades.items()},
             s.sell_offs,
+            {d: {k: _FLAG(v) for k, v in waves.items()} for d, waves in s.flagged_devices.items()},
         )
     )
 
@@ -251,6 +255,7 @@ def decode_state(raw: bytes) -> CustomerState:
     muting = rest[8] if len(rest) > 8 else {}
     kept = rest[9] if len(rest) > 9 else ({}, {}, {}, {}, {})
     trades, sell_offs = (rest[10], rest[11]) if len(rest) > 9 else ({}, {})
+    devices_flagged = rest[12] if len(rest) > 12 else {}
     return CustomerState(
         customer_id=cid,
         horizon=horizon,
@@ -279,6 +284,9 @@ def decode_state(raw: bytes) -> CustomerState:
         ),
         trades={k: TradeRec(*v) for k, v in trades.items()},
         sell_offs=sell_offs,
+        flagged_devices={
+            d: {k: FlagRec(*v) for k, v in waves.items()} for d, waves in devices_flagged.items()
+        },
     )
 
 

@@ -25,6 +25,7 @@ REASON_WORDS: dict[str, str] = {
     "CREDENTIAL_CHANGE_CHAIN": "credentials changed just before",
     "DESTINATION_SHARED": "several customers set the same destination",
     "SOURCE_IP_SHARED": "acting from an IP that tried many customers",
+    "DEVICE_SHARED": "acting from a device that signed in to many customers",
     "DRAIN": "emptying the account",
     "WITHDRAWAL_BURST": "many withdrawals right after a destination change",
     "LIQUIDATION": "most of the holdings sold soon after a takeover's first steps",

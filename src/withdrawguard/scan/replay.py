@@ -38,7 +38,7 @@ class Replayer:
     every_verdict: bool = False
 
     def run(self, customer_id: str, values: Iterable[bytes], *, observe: bool) -> None:
-        """Apply every event in order. With `observe`, the destination and IP
+        """Apply every event in order. With `observe`, the destination, IP and device
         observations go to the spill for the cross-customer pass."""
         state = CustomerState(customer_id)
         last: dict[str, tuple[Verdict, int, str]] = {}
@@ -63,6 +63,8 @@ class Replayer:
                     spill.add_destination(d)
                 for i in out.ips:
                     spill.add_ip(i)
+                for dev in out.devices:
+                    spill.add_device(dev)
             if len(last) >= settle_at:
                 # A withdrawal the state no longer holds can get no further verdict.
                 settled = [wid for wid in last if wid not in state.withdrawals]

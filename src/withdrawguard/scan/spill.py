@@ -4,7 +4,8 @@ temporary SQLite database, written in big transactions and read back with cursor
 Tables:
 - `events`: every valid event, and later the cross-customer notices, as the worker's
   `customer-events` messages (`<type>\\0<json>`), indexed by (customer_id, ts, seq);
-- `dest_obs`, `ip_obs`: the observations the engine made for the cross-customer stages;
+- `dest_obs`, `ip_obs`, `device_obs`: the observations the engine made for the
+  cross-customer stages;
 - `notified`: customers that were sent at least one notice;
 - `verdicts`: the last verdict per withdrawal (with the finding, when it is a hold, and
   for a backtest every withdrawal's verdict line).
@@ -26,7 +27,7 @@ from typing import Any
 
 from withdrawguard.contract import wire
 from withdrawguard.engine.events import Notice
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.outputs import DestinationObservation, DeviceObservation, IpObservation
 from withdrawguard.engine.timeutil import to_ms
 
 NOTICE_SEQ = 1 << 62
@@ -42,6 +43,8 @@ CREATE TABLE dest_obs (dest TEXT NOT NULL, ts INTEGER NOT NULL, kind INTEGER NOT
                        customer_id TEXT NOT NULL, ref_id TEXT NOT NULL);
 CREATE TABLE ip_obs (ip TEXT NOT NULL, ts INTEGER NOT NULL, customer_id TEXT NOT NULL,
                      event_id TEXT NOT NULL, success INTEGER NOT NULL);
+CREATE TABLE device_obs (device TEXT NOT NULL, ts INTEGER NOT NULL, customer_id TEXT NOT NULL,
+                         event_id TEXT NOT NULL, success INTEGER NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE notified (customer_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE verdicts (customer_id TEXT NOT NULL, withdrawal_id TEXT NOT NULL,
                        ts INTEGER NOT NULL, held INTEGER NOT NULL, finding BLOB,
@@ -69,6 +72,7 @@ class Spill:
         self._events: list[tuple[str, int, int, bytes]] = []
         self._dests: list[tuple[str, int, int, str, str]] = []
         self._ips: list[tuple[str, int, str, str, int]] = []
+        self._devices: list[tuple[str, int, str, str, int, str]] = []
         self._verdicts: list[tuple[str, str, int, int, bytes | None, bytes | None]] = []
         self._notices = 0
 
@@ -93,6 +97,9 @@ class Spill:
         if self._ips:
             db.executemany("INSERT INTO ip_obs VALUES (?, ?, ?, ?, ?)", self._ips)
             self._ips.clear()
+        if self._devices:
+            db.executemany("INSERT INTO device_obs VALUES (?, ?, ?, ?, ?, ?)", self._devices)
+            self._devices.clear()
         if self._verdicts:
             insert = "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)"
             db.executemany(insert, self._verdicts)
@@ -149,11 +156,16 @@ class Spill:
         self._ips.append((o.ip, o.ts, o.customer_id, o.event_id, int(o.success)))
         self._maybe_flush(self._ips)
 
+    def add_device(self, o: DeviceObservation) -> None:
+        self._devices.append((o.device, o.ts, o.customer_id, o.event_id, int(o.success), o.kind))
+        self._maybe_flush(self._devices)
+
     def observation_count(self) -> int:
         self._flush()
-        (dests,) = self.db.execute("SELECT COUNT(*) FROM dest_obs").fetchone()
-        (ips,) = self.db.execute("SELECT COUNT(*) FROM ip_obs").fetchone()
-        return int(dests) + int(ips)
+        return sum(
+            int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608 - our own table names
+            for table in ("dest_obs", "ip_obs", "device_obs")
+        )
 
     def destination_observations(self) -> Iterator[DestinationObservation]:
         """Per destination, in event-time order (ties: set, used, fraud; then ids)."""
@@ -180,6 +192,15 @@ class Spill:
             IpObservation(ip=ip, customer_id=c, ts=ts, event_id=e, success=bool(s))
             for ip, ts, c, e, s in rows
         )
+
+    def device_observations(self) -> Iterator[DeviceObservation]:
+        """Per device, in event-time order (ties: customer, event id)."""
+        self._flush()
+        rows = self.db.execute(
+            "SELECT device, ts, customer_id, event_id, success, kind FROM device_obs "
+            "ORDER BY device, ts, customer_id, event_id"
+        )
+        return (DeviceObservation(d, c, ts, e, bool(s), k) for d, ts, c, e, s, k in rows)
 
     def add_notice(self, n: Notice) -> None:
         """A notice becomes one more event of its customer, at its own event time."""
@@ -257,6 +278,7 @@ class Spill:
             "DELETE FROM verdicts",
             "DELETE FROM dest_obs",
             "DELETE FROM ip_obs",
+            "DELETE FROM device_obs",
             "DELETE FROM notified",
         ):
             self.db.execute(statement)

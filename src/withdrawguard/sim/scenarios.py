@@ -26,6 +26,22 @@ def _t(at: datetime) -> str:
     return at.isoformat()
 
 
+HOME_DEVICE = "home"
+"""`login(device=HOME_DEVICE)` (the default): the customer's own device, `home_device`."""
+
+
+def home_device(cid: str) -> str:
+    """A customer's long-standing device: one per customer, as a device id names one
+    device (one id on many customers' logins is a device farm: DEVICE_SHARED)."""
+    return f"dev-home-{cid}"
+
+
+def attacker_device(cid: str) -> str:
+    """The device the 2020 chain against `cid` comes from: one per attack, so attacks in
+    one test run share no device unless a test makes them."""
+    return f"dev-x-{cid}"
+
+
 def home_ip(cid: str) -> str:
     """A stable per-customer home address (documentation range 203.0.113.0/24 is too
     small: customers sharing it would look like one credential-stuffing source)."""
@@ -40,10 +56,11 @@ def login(
     *,
     success: bool = True,
     ip: str | None = None,
-    device: str | None = "dev-home",
+    device: str | None = HOME_DEVICE,
     country: str | None = None,
 ) -> Message:
     ip = ip or home_ip(cid)
+    device = home_device(cid) if device == HOME_DEVICE else device
     body: dict[str, Any] = {
         "event_id": eid,
         "type": "login",
@@ -227,7 +244,7 @@ def honest_history(cid: str, now: datetime, tag: str = "") -> list[Message]:
             destination=HOME_DEST,
             balance="10000000",
             ip=home_ip(cid),
-            device="dev-home",
+            device=home_device(cid),
         )
     )
     return msgs
@@ -243,36 +260,21 @@ def sbi_chain(
     login from a new device, email change, web change of destination, and a withdrawal
     of 95% of the balance."""
     dest = destination or MULE_DEST
+    net: dict[str, Any] = {"ip": attacker_ip, "device": attacker_device(cid)}
     msgs = honest_history(cid, at)
     msgs += [
-        login(
-            cid,
-            f"{cid}-f{i}",
-            at + timedelta(minutes=i),
-            success=False,
-            ip=attacker_ip,
-            device="dev-x",
-        )
-        for i in range(6)
+        login(cid, f"{cid}-f{i}", at + timedelta(minutes=i), success=False, **net) for i in range(6)
     ]
     msgs += [
-        login(cid, f"{cid}-l-attack", at + timedelta(minutes=8), ip=attacker_ip, device="dev-x"),
-        change(
-            cid,
-            f"{cid}-c-email",
-            at + timedelta(minutes=10),
-            "email",
-            ip=attacker_ip,
-            device="dev-x",
-        ),
+        login(cid, f"{cid}-l-attack", at + timedelta(minutes=8), **net),
+        change(cid, f"{cid}-c-email", at + timedelta(minutes=10), "email", **net),
         change(
             cid,
             f"{cid}-c-dest",
             at + timedelta(minutes=15),
             "withdrawal_destination",
-            ip=attacker_ip,
-            device="dev-x",
             destination=dest,
+            **net,
         ),
         withdrawal(
             cid,
@@ -282,8 +284,7 @@ def sbi_chain(
             "9500000",
             destination=dest,
             balance="10000000",
-            ip=attacker_ip,
-            device="dev-x",
+            **net,
         ),
     ]
     return msgs
@@ -303,7 +304,7 @@ def honest_withdrawal(cid: str, at: datetime) -> list[Message]:
             destination=HOME_DEST,
             balance="9900000",
             ip=home_ip(cid),
-            device="dev-home",
+            device=home_device(cid),
         ),
     ]
     return msgs

@@ -84,7 +84,7 @@ def create_app(
         app,
         metrics,
         source_topics=pipeline.source_topics(),
-        tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips),
+        tables=(pipeline.customers, pipeline.destinations, pipeline.source_ips, pipeline.devices),
         offsets=GroupOffsets(settings, settings.app_id),
         memory=detector.memory,
         on_offsets=guards.check,

@@ -8,6 +8,7 @@ from typing import Any
 
 from withdrawguard.engine.rules.access import (
     CredentialChangeChain,
+    DeviceShared,
     FailedLoginBurst,
     NewDevice,
     SourceIpShared,
@@ -27,6 +28,7 @@ REGISTRY: dict[str, Callable[[dict[str, Any]], Rule]] = {
     "destination_shared": DestinationShared,
     "dest_changed_recently": DestChangedRecently,
     "source_ip_shared": SourceIpShared,
+    "device_shared": DeviceShared,
     "failed_login_burst": FailedLoginBurst,
     "new_device": NewDevice,
     "credential_change_chain": CredentialChangeChain,

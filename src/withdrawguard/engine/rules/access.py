@@ -145,3 +145,31 @@ class SourceIpShared:
                         evidence=(act.event_id, *wave.evidence[:20]),
                     )
         return None
+
+
+class DeviceShared:
+    """The device behind the change (or withdrawal) was seen on logins or online account
+    changes of at least `min_customers` customers within `window_minutes`: a fraud farm's
+    phone, an emulator image."""
+
+    code = "DEVICE_SHARED"
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.weight = int(cfg["weight"])
+        self.window = int(cfg["window_minutes"]) * MINUTE
+        self.lookahead = int(cfg["lookahead_hours"]) * HOUR
+
+    def __call__(self, s: Subject) -> Finding | None:
+        for act in s.actions():
+            if act.device is None:
+                continue
+            for wave in s.state.flagged_devices.get(act.device, {}).values():
+                if wave.start - self.window <= act.ts <= wave.end + self.lookahead:
+                    return Finding(
+                        self.code,
+                        f"{act.what} came from device {act.device}, which was seen on "
+                        f"{len(wave.customers)} customers within {hours(self.window)}",
+                        self.weight,
+                        evidence=(act.event_id, *wave.evidence[:20]),
+                    )
+        return None

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 from faust.types import TableT
 
 from withdrawguard.engine.events import CustomerEvent
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.outputs import (
+    DestinationObservation,
+    DeviceObservation,
+    IpObservation,
+    Outcome,
+)
+from withdrawguard.engine.state import CustomerState
 from withdrawguard.streaming.detect.writes import Outbox, TableWrites, Unstored
 
 T = TypeVar("T")
@@ -29,6 +35,14 @@ class Item:
     arrived: float
 
 
+class Applied(list[tuple[Item, Outcome]]):
+    """The outcomes of a group's events, and the state they were applied to."""
+
+    def __init__(self, state: CustomerState) -> None:
+        super().__init__()
+        self.state = state
+
+
 Observed = tuple[int, Any, Any]
 """(position in the batch, the faust Event it came in, the observation)."""
 
@@ -44,6 +58,7 @@ class Batch:
     outbox: Outbox = field(default_factory=Outbox)
     ips: list[tuple[int, IpObservation]] = field(default_factory=list)
     destinations: list[tuple[int, DestinationObservation]] = field(default_factory=list)
+    devices: list[tuple[int, DeviceObservation]] = field(default_factory=list)
     """Observations with the position of the event that made them."""
     timed: list[tuple[float, float]] = field(default_factory=list)
     """(occurred_at, arrived) of each event that produced verdicts."""

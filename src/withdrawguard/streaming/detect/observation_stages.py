@@ -1,9 +1,10 @@
-"""The cross-customer stages: destination and source-IP observations folded into their
-tables, a batch at a time, and the notices they raise sent to the customers concerned.
+"""The cross-customer stages: destination, source-IP and device observations folded into
+their tables, a batch at a time, and the notices they raise sent to the customers
+concerned.
 
 The customer agents pack the observations of a batch, one record per partition of the
 stage's topic (`agents.Pipeline._pack`); a stage unpacks them in order, groups them by
-destination or IP (one table read and one write per key per batch) and folds each in
+destination, IP or device (one table read and one write per key per batch) and folds each in
 with the engine's `CrossReference`. Each notice keeps the batch position of the
 observation that raised it, so notices leave in the order handling each observation
 alone would send them.
@@ -19,13 +20,15 @@ from withdrawguard.contract import wire
 from withdrawguard.engine.crossref import (
     CrossReference,
     DestinationState,
+    DeviceState,
     IpState,
     decode_destination,
+    decode_device,
     decode_ip,
     encode,
 )
 from withdrawguard.engine.events import Notice
-from withdrawguard.engine.outputs import DestinationObservation, IpObservation
+from withdrawguard.engine.outputs import DestinationObservation, DeviceObservation, IpObservation
 from withdrawguard.streaming.detect.batch import Batch, Observed, grouped
 
 Reject = Callable[[int, wire.Received, Exception, Batch], None]
@@ -68,6 +71,12 @@ class ObservationStages:
         for group in grouped(observed, _placed).values():
             self._fold(group, "source_ips", IpState, decode_ip, self.crossref.ip, batch)
 
+    def devices(self, events: Sequence[Any], batch: Batch) -> None:
+        observed = self._observations(events, wire.decode_device_observations, batch)
+        fold = self.crossref.device
+        for group in grouped(observed, _placed).values():
+            self._fold(group, "devices", DeviceState, decode_device, fold, batch)
+
     def _observations(
         self, events: Sequence[Any], decode: Callable[[bytes], list[Any]], batch: Batch
     ) -> list[Observed]:
@@ -84,6 +93,8 @@ class ObservationStages:
                 kind = (
                     f"destination_{obs.kind}"
                     if isinstance(obs, DestinationObservation)
+                    else f"device_{obs.kind}"
+                    if isinstance(obs, DeviceObservation)
                     else "login_attempt"
                 )
                 self.metrics.event_consumed(msg.topic, kind)
@@ -99,7 +110,7 @@ class ObservationStages:
         fold: Callable[[Any, Any], list[Notice]],
         batch: Batch,
     ) -> None:
-        """One destination's or source IP's observations folded into its state, in order;
+        """One destination's, source IP's or device's observations folded into its state, in order;
         each notice keeps the position of the observation that raised it."""
         _, event, first = group[0]
         key = observed_key(first).encode()
@@ -121,9 +132,11 @@ class ObservationStages:
             batch.outbox.add(at, self.notices, n.customer_id.encode(), wire.encode_notice(n))
 
 
-def observed_key(obs: DestinationObservation | IpObservation) -> str:
-    """The key an observation is kept and partitioned under: its destination or IP."""
-    return obs.destination_key if isinstance(obs, DestinationObservation) else obs.ip
+def observed_key(obs: DestinationObservation | IpObservation | DeviceObservation) -> str:
+    """The key an observation is kept and partitioned under: its destination, IP or device."""
+    if isinstance(obs, DestinationObservation):
+        return obs.destination_key
+    return obs.device if isinstance(obs, DeviceObservation) else obs.ip
 
 
 def _placed(x: Observed) -> tuple[int, str]:

@@ -68,6 +68,7 @@ class Outputs:
             self.metrics.alert(a.severity)
         batch.destinations.extend((at, d) for d in out.destinations)
         batch.ips.extend((at, i) for i in out.ips)
+        batch.devices.extend((at, d) for d in out.devices)
 
     def pack(self, name: str, observations: list[tuple[int, Any]], box: Outbox) -> None:
         """The batch's observations, one record per partition of topic `name` (the partition

@@ -22,7 +22,7 @@ choose is detected in place, by the ingest agent, with the same detect step; any
 input takes the hop through `customer-events` (`streaming/detect/placement.py` says when the
 two are the same).
 
-The cross-customer stages (destination and source-IP observations) are in
+The cross-customer stages (destination, source-IP and device observations) are in
 `streaming/detect/observation_stages.py`; this module registers them beside the customer agents.
 
 Metrics: each decoded message is counted, each output as it is made, and each event
@@ -50,10 +50,9 @@ from withdrawguard.contract.records import Produce
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
-from withdrawguard.engine.outputs import Outcome
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
-from withdrawguard.streaming.detect.batch import Batch, Item, Waits, grouped
+from withdrawguard.streaming.detect.batch import Applied, Batch, Item, Waits, grouped
 from withdrawguard.streaming.detect.observation_stages import ConsumedMetrics, ObservationStages
 from withdrawguard.streaming.detect.outputs import OutputMetrics, Outputs
 from withdrawguard.streaming.detect.placement import Placement
@@ -80,6 +79,7 @@ class Pipeline:
     customer_events: faust.TopicT
     destination_observations: faust.TopicT
     ip_observations: faust.TopicT
+    device_observations: faust.TopicT
     decisions: faust.TopicT
     holds: faust.TopicT
     alerts: faust.TopicT
@@ -88,6 +88,7 @@ class Pipeline:
     customers: TableT[bytes, bytes]
     destinations: TableT[bytes, bytes]
     source_ips: TableT[bytes, bytes]
+    devices: TableT[bytes, bytes]
     metrics: DetectorMetrics
     placement: Placement | None
     """None: every input takes the hop (the producer has a partitioner of its own)."""
@@ -129,6 +130,7 @@ class Pipeline:
             "customers": self.customers,
             "destinations": self.destinations,
             "source_ips": self.source_ips,
+            "devices": self.devices,
         }
 
     def switch(self, live: Engine, shadow: Engine | None) -> None:
@@ -146,6 +148,7 @@ class Pipeline:
             (self.customer_events, "detect", self._detect),
             (self.destination_observations, "destinations", self.stages.destinations),
             (self.ip_observations, "source-ips", self.stages.source_ips),
+            (self.device_observations, "devices", self.stages.devices),
         ):
             app.agent(topic, name=name, concurrency=1)(self._batches(handler, name))
 
@@ -179,8 +182,12 @@ class Pipeline:
             await self.policy_ready.wait()  # the live version is not known yet
         batch = Batch(self.tables, self.unstored)
         handler(events, batch)
-        self.out.pack(_name(self.ip_observations), batch.ips, batch.outbox)
-        self.out.pack(_name(self.destination_observations), batch.destinations, batch.outbox)
+        for topic, observed in (
+            (self.ip_observations, batch.ips),
+            (self.destination_observations, batch.destinations),
+            (self.device_observations, batch.devices),
+        ):
+            self.out.pack(_name(topic), observed, batch.outbox)
         writes = list(batch.written.values())
         sent = len(batch.outbox.records) + sum(len(w.pending) for w in writes)
         self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
@@ -192,8 +199,8 @@ class Pipeline:
 
     def source_topics(self) -> set[str]:
         """Names of every topic an agent reads."""
-        read = [self.inputs, self.customer_events]
-        read += [self.destination_observations, self.ip_observations]
+        read = [self.inputs, self.customer_events, self.destination_observations]
+        read += [self.ip_observations, self.device_observations]
         return {name for topic in read for name in topic.topics}
 
     # ------------------------------------------------------------ customer events
@@ -303,14 +310,6 @@ class Pipeline:
                 failed.add(at)
                 item = group[at]
                 self.out.reject(item.position, item.event.message, exc, batch)
-
-
-class Applied(list[tuple[Item, Outcome]]):
-    """The outcomes of a group's events, and the state they were applied to."""
-
-    def __init__(self, state: CustomerState) -> None:
-        super().__init__()
-        self.state = state
 
 
 def _name(topic: faust.TopicT) -> str:

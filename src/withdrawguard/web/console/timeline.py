@@ -21,19 +21,24 @@ from withdrawguard.engine.timeutil import iso
 LIMIT = 200
 
 _SUPPORTS: dict[str, frozenset[str]] = {
-    "failed_login": frozenset({"FAILED_LOGIN_BURST", "SOURCE_IP_SHARED"}),
-    "login": frozenset({"NEW_DEVICE", "FAILED_LOGIN_BURST", "SOURCE_IP_SHARED", "LIQUIDATION"}),
+    "failed_login": frozenset({"FAILED_LOGIN_BURST", "SOURCE_IP_SHARED", "DEVICE_SHARED"}),
+    "login": frozenset(
+        {"NEW_DEVICE", "FAILED_LOGIN_BURST", "SOURCE_IP_SHARED", "DEVICE_SHARED", "LIQUIDATION"}
+    ),
     "destination_change": frozenset(
         {
             "DEST_CHANGED_RECENTLY",
             "DESTINATION_SHARED",
             "CONFIRMED_FRAUD_DESTINATION",
             "NEW_DEVICE",
+            "DEVICE_SHARED",
             "LIQUIDATION",
         }
     ),
-    "change": frozenset({"CREDENTIAL_CHANGE_CHAIN", "NEW_DEVICE", "LIQUIDATION"}),
-    "withdrawal": frozenset({"DRAIN", "WITHDRAWAL_BURST", "NEW_DEVICE", "DEST_CHANGED_RECENTLY"}),
+    "change": frozenset({"CREDENTIAL_CHANGE_CHAIN", "NEW_DEVICE", "DEVICE_SHARED", "LIQUIDATION"}),
+    "withdrawal": frozenset(
+        {"DRAIN", "WITHDRAWAL_BURST", "NEW_DEVICE", "DEST_CHANGED_RECENTLY", "DEVICE_SHARED"}
+    ),
     "trade": frozenset({"LIQUIDATION"}),
 }
 
