@@ -115,6 +115,8 @@ def _effective(policy: Policy, dotted: str) -> Any:
         return dict(policy.bands)[key]
     if section == "limits":
         return policy.limits[key]
+    if section == "notices":
+        return policy.notices[key]
     rule, _, key = key.partition(".")
     return policy.rule(rule)[key]
 

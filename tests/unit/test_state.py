@@ -22,6 +22,7 @@ from withdrawguard.engine.state import (
     FlagRec,
     Kept,
     LoginRec,
+    NoticeRec,
     SharedRec,
     Sighting,
     SuppressionRec,
@@ -48,6 +49,7 @@ RECORDS = (
     FlagRec,
     SuppressionRec,
     TradeRec,
+    NoticeRec,
 )
 
 
@@ -101,7 +103,7 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
 
 def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Player) -> None:
     state = rich_state(player)
-    state.trades, state.sell_offs = {}, {}  # version 1 knew no trades
+    state.trades, state.sell_offs, state.notices = {}, {}, {}  # version 1 knew none
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
@@ -112,7 +114,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     player: Player,
 ) -> None:
     state = rich_state(player)
-    state.suppressions, state.trades, state.sell_offs = {}, {}, {}
+    state.suppressions, state.trades, state.sell_offs, state.notices = {}, {}, {}, {}
     for w in state.withdrawals.values():
         w.suppressed, w.lifted = [], False
     # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
@@ -120,7 +122,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
     version, *fields = orjson.loads(encode_state(state))
     assert version == 4
     fields[8] = {k: v[:-2] for k, v in fields[8].items()}  # the withdrawals' records
-    version_2 = orjson.dumps([2, *fields[:-4]])
+    version_2 = orjson.dumps([2, *fields[:-5]])
     assert decode_state(version_2) == state
 
 
@@ -129,10 +131,10 @@ def test_a_version_3_state_written_before_kept_evidence_is_read_with_nothing_kep
 ) -> None:
     state = rich_state(player)
     _version, *fields = orjson.loads(encode_state(state))
-    state.trades, state.sell_offs = {}, {}
+    state.trades, state.sell_offs, state.notices = {}, {}, {}
     _version, *fields = orjson.loads(encode_state(state))
-    assert fields[-3] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
-    assert decode_state(orjson.dumps([3, *fields[:-3]])) == state
+    assert fields[-4] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
+    assert decode_state(orjson.dumps([3, *fields[:-4]])) == state
 
 
 def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
@@ -185,11 +187,28 @@ def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() 
             "ip",
             "device",
         ),
+        "NoticeRec": (
+            "ts",
+            "kind",
+            "event_id",
+            "at",
+            "withdrawal_id",
+            "change_type",
+            "dest",
+            "channel",
+            "contact",
+            "as_of",
+            "response_id",
+            "answer",
+            "answered_at",
+            "counted",
+            "why_not",
+        ),
     }
     assert CustomerState.__slots__ == (
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
-        "flagged_ips", "seen", "suppressions", "pruned", "kept", "trades", "sell_offs",
+        "flagged_ips", "seen", "suppressions", "pruned", "kept", "trades", "sell_offs", "notices",
     )  # fmt: skip
     assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 
