@@ -482,11 +482,13 @@ def test_engine_outputs_for_the_contract_examples_match_their_schemas(player: Pl
         *(("withdrawal-decision", v.to_wire()) for v in player.verdicts),
         *(("withdrawal-hold", h.to_wire()) for h in player.holds),
         *(("fraud-alert", a.to_wire()) for a in player.alerts),
+        *(("customer-notice", n.to_wire()) for n in player.notices),
     ]
     assert {payload for payload, _ in outputs} == {
         "withdrawal-decision",
         "withdrawal-hold",
         "fraud-alert",
+        "customer-notice",
     }
     for payload, wire in outputs:
         assert _errors(payload, wire) == [], wire

@@ -27,6 +27,7 @@ import pytest
 from tests.unit.player import Player
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import LATE_EVIDENCE, RELEASED, Engine
+from withdrawguard.engine.notices import CONFIRMATION_NOT_COUNTED, CUSTOMER_DENIED
 from withdrawguard.engine.policy import HOUR, Policy, PolicyError, default_text, load_policy
 from withdrawguard.engine.rules import REGISTRY
 from withdrawguard.sim import scenarios as s
@@ -159,6 +160,8 @@ def _codes() -> set[str]:
     return {make(policy.rule(name)).code for name, make in REGISTRY.items()} | {
         LATE_EVIDENCE,
         RELEASED,
+        CUSTOMER_DENIED,
+        CONFIRMATION_NOT_COUNTED,
     }
 
 
