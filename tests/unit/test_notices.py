@@ -363,3 +363,51 @@ def test_an_as_of_response_needs_a_time_not_after_it() -> None:
         with pytest.raises(InvalidEvent) as caught:
             decode_object({**body, "contact_as_of": as_of}, "customer_response")
         assert caught.value.field == "contact_as_of" and error in str(caught.value)
+
+
+def test_a_confirmation_counts_through_any_time_that_names_the_same_contact(
+    player: Player,
+) -> None:
+    """The notice names the contact as of just before the email change; an answer naming
+    a time two days earlier (no change between) is the same contact, and counts."""
+    customer(player)
+    player.play(
+        [
+            s.change("c1", "c1-e", T0 - DAY, "email"),
+            dest_change("c1", T0),
+            withdraw("c1", 1, T0 + HOUR),
+        ]
+    )
+    nid = notice_id(player, "destination_change")
+    earlier = (T0 - 3 * DAY).isoformat()
+    player.play([response("c1", "r1", T0 + 2 * HOUR, nid, "confirm", contact_as_of=earlier)])
+    assert player.latest("c1-wd1").decision == "allow"
+
+
+def test_a_contact_changed_after_a_current_notice_makes_a_confirmation_through_it_count_for_nothing(
+    player: Player,
+) -> None:
+    customer(player)
+    player.play([dest_change("c1", T0), withdraw("c1", 1, T0 + HOUR)])
+    notice = notices(player, "destination_change")[0]
+    assert notice["contact"] == "current"
+    player.play([s.change("c1", "c1-p", T0 + 90 * MINUTE, "phone")])
+    player.play([response("c1", "r1", T0 + 2 * HOUR, notice["notice_id"], "confirm")])
+    assert player.latest("c1-wd1").decision == "hold"
+    detail = reason(player, "c1-wd1", "CONFIRMATION_NOT_COUNTED")["detail"]
+    assert "came through the current contact, changed at 2024-05-01T10:30:00+00:00" in detail
+
+
+def test_a_confirmation_naming_the_time_of_a_current_notice_counts(player: Player) -> None:
+    customer(player)
+    player.play([dest_change("c1", T0), withdraw("c1", 1, T0 + HOUR)])
+    notice = notices(player, "destination_change")[0]
+    player.play(
+        [
+            response(
+                "c1", "r1", T0 + 2 * HOUR, notice["notice_id"], "confirm",
+                contact_as_of=notice["created_at"],
+            )
+        ]
+    )  # fmt: skip
+    assert player.latest("c1-wd1").decision == "allow"

@@ -158,24 +158,21 @@ class Notices:
         return n
 
     def _untrusted(self, state: CustomerState, n: NoticeRec, e: CustomerResponse, ts: int) -> str:
-        """Why a confirmation does not count ('' when it does)."""
-        where = f"the customer's confirmation {e.response_id} of the {n.kind.replace('_', ' ')}"
-        if e.contact == "as_of":
-            assert e.contact_as_of is not None
-            if n.contact == "as_of" and to_ms(e.contact_as_of) == n.as_of:
-                return ""
-            named = "the current contact" if n.as_of is None else f"the one as of {iso(n.as_of)}"
-            return (
-                f"{where} came through the contact as of {iso(to_ms(e.contact_as_of))}, "
-                f"not {named} the notice named: it counts for nothing"
-            )
-        changed = [t for t in self._contact_changes(state) if ts - self.window <= t <= ts]
-        if n.contact == "current" and not changed:
+        """Why a confirmation does not count ('' when it does): the contact it came through
+        (registered at `contact_as_of`, or now) is not the one the notice named (at its
+        `contact_as_of`, or when it was made): an email or phone change lies between."""
+        named = n.as_of if n.as_of is not None else n.ts
+        used = ts if e.contact_as_of is None else to_ms(e.contact_as_of)
+        low, high = min(named, used), max(named, used)
+        between = [t for t in self._contact_changes(state) if low < t <= high]
+        if not between:
             return ""
-        when = iso(max(changed)) if changed else iso((n.as_of or 0) + 1)
+        kind = n.kind.replace("_", " ")
+        through = "the current contact" if e.contact_as_of is None else f"the one as of {iso(used)}"
         return (
-            f"{where} came through the current contact, changed at {when}, within "
-            f"{self.window // HOUR} h: it counts for nothing"
+            f"the customer's confirmation {e.response_id} of the {kind} came through {through}, "
+            f"changed at {iso(max(between))}, not the contact the notice named: "
+            "it counts for nothing"
         )
 
     def _denial_alert(
