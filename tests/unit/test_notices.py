@@ -12,6 +12,7 @@ from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_object
 from withdrawguard.engine.policy import fingerprint, load_policy, parse_policy
+from withdrawguard.scan.timeline import summary
 from withdrawguard.sim import scenarios as s
 from withdrawguard.sim.answers import response
 
@@ -411,3 +412,9 @@ def test_a_confirmation_naming_the_time_of_a_current_notice_counts(player: Playe
         ]
     )  # fmt: skip
     assert player.latest("c1-wd1").decision == "allow"
+
+
+def test_the_scans_timeline_says_what_the_customer_answered() -> None:
+    _topic, body = response("c1", "r1", T0, "ntc-1", "deny", contact_as_of="2024-04-30T00:00:00Z")
+    event = decode_object(body, "customer_response")
+    assert summary(event) == "customer answered deny to notice ntc-1 via an earlier contact"
