@@ -39,6 +39,10 @@ class OutputMetrics(Protocol):
     def alert(self, severity: str) -> None:
         """An alert sent to fraud-alerts."""
 
+    def notice(self, kind: str) -> None:
+        """A notice sent to customer-notices (`destination_change`, `credential_change`,
+        `hold`)."""
+
     def dead_letter(self, kind: str) -> None:
         """A message sent to dead-letters; `kind` is a short, bounded error label."""
 
@@ -70,6 +74,7 @@ class Outputs:
             self.metrics.alert(a.severity)
         for n in out.notices:
             box.add(at, self.notices, n.customer_id.encode(), _json(n.to_wire()))
+            self.metrics.notice(n.payload["kind"])
         batch.destinations.extend((at, d) for d in out.destinations)
         batch.ips.extend((at, i) for i in out.ips)
 
