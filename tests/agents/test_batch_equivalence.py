@@ -63,7 +63,29 @@ def history() -> list[tuple[str, bytes, bytes, float]]:
     sim = generate(config)
     found = [(d.topic, d.key, d.value, d.at.timestamp()) for d in sim.deliveries]
     last_day = config.start + timedelta(days=config.days - 1)
-    return found + suppressed(last_day) + answered(last_day)
+    return found + suppressed(last_day) + sold_off(last_day) + answered(last_day)
+
+
+def sold_off(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
+    """A customer's holdings sold after a destination change (the early alert), a trade
+    delivered twice and one before its trigger arrives, then the proceeds withdrawn."""
+    cid = "eq-sell"
+    msgs = [
+        *s.honest_history(cid, at - timedelta(days=30)),
+        s.trade(cid, "eq-sell-t1", at + timedelta(hours=1), "6000000", holdings_after="4000000"),
+        s.change(cid, "eq-sell-d", at, "withdrawal_destination", destination=s.MULE_DEST),
+        s.trade(cid, "eq-sell-t2", at + timedelta(hours=2), "3000000", holdings_after="1000000"),
+        s.trade(cid, "eq-sell-t2", at + timedelta(hours=2), "3000000", holdings_after="1000000"),
+        s.withdrawal(
+            cid,
+            "eq-sell-w",
+            at + timedelta(hours=3),
+            "eq-sell-wd",
+            "8900000",
+            destination=s.MULE_DEST,
+        ),
+    ]
+    return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
 
 
 def suppressed(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
@@ -85,6 +107,7 @@ def answered(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
     the same batch as a response to a notice never sent (refused by the engine, so the
     batch applies the customer's other events again without it) and a repeat."""
     cid = "eq-answer"
+    dest = {"bank_code": "0033", "branch_code": "9", "account_number": "4440001"}  # its own
     nid = f"ntc-{digest(cid, 'destination_change', f'{cid}-d')}"
     msgs = [
         *s.honest_history(cid, at - timedelta(days=2)),
@@ -93,15 +116,15 @@ def answered(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
             f"{cid}-d",
             at - timedelta(hours=3),
             "withdrawal_destination",
-            destination=s.MULE_DEST,
+            destination=dest,
         ),
         s.withdrawal(
-            cid, f"{cid}-w1", at - timedelta(hours=2), f"{cid}-wd1", "1000", destination=s.MULE_DEST
+            cid, f"{cid}-w1", at - timedelta(hours=2), f"{cid}-wd1", "1000", destination=dest
         ),
         response(cid, f"{cid}-r0", at - timedelta(hours=1), "ntc-never-sent", "deny"),
         response(cid, f"{cid}-r1", at - timedelta(hours=1), nid, "deny"),
         response(cid, f"{cid}-r1", at - timedelta(hours=1), nid, "deny"),
-        s.withdrawal(cid, f"{cid}-w2", at, f"{cid}-wd2", "1000", destination=s.MULE_DEST),
+        s.withdrawal(cid, f"{cid}-w2", at, f"{cid}-wd2", "1000", destination=dest),
     ]
     return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
 
@@ -193,6 +216,10 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
     muted = [v for _, v in per_event["decisions"] if b'"suppression_id":"eq-supp-1"' in v]
     assert {orjson.loads(v)["withdrawal_id"] for v in muted} == {"eq-supp-wd1", "eq-supp-wd2"}
     assert any(b'"hold"' in v for _, v in per_event["decisions"])
+    sold = [orjson.loads(v) for k, v in per_event["alerts"] if k == b"eq-sell"]
+    assert [a["kind"] for a in sold].count("liquidation") == 1  # the sell-off, once
+    [sell_verdict] = [orjson.loads(v) for _, v in per_event["decisions"] if b'"eq-sell-wd"' in v]
+    assert "LIQUIDATION" in {r["code"] for r in sell_verdict["reasons"]}
     assert per_event["dead_letters"]  # the malformed deliveries
     refused = [orjson.loads(v) for _, v in per_event["dead_letters"] if b"eq-answer-r0" in v]
     assert [d["error_field"] for d in refused] == ["notice_id"]

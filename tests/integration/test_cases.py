@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.integration.harness import ROOT, Bus, env_of, isolated_settings, unique
-from tests.integration.test_detector import attacker
+from tests.integration.test_detector import attacker, changed_four_days_ago, sold_off
 from tests.integration.web_client import add_users
 from withdrawguard.adapters.case_store import RedisCaseStore, case_prefix
 from withdrawguard.adapters.kafka_io import kafka_produce, read_topic
@@ -368,3 +368,18 @@ def test_a_case_past_its_one_minute_sla_counts_past_due_in_its_inbox(
     within, past = asyncio.run(go())
     assert within == (1, 0)
     assert past == (1, 1)  # the gauge withdrawguard_cases_past_due{inbox="urgent"} is 1
+
+
+def test_a_sell_off_opens_a_case_before_any_withdrawal(
+    bus: Bus, people: tuple[Settings, Path]
+) -> None:
+    """The early alert (kind `liquidation`) reaches the case intake like any alert: the
+    case is open while the money is still in the account."""
+    settings, _secret = people
+    cid = unique("selloffcase")
+    changed_four_days_ago(bus, cid)
+    alert = sold_off(bus, cid)
+    [case] = bus.wait_for("the case", lambda: _cases_of(settings, cid), timeout=60)
+    assert case.holds == ()  # nothing asked for yet
+    assert alert["severity"] == "high"
+    assert bus.values("withdrawal-decisions", customer_id=cid, withdrawal_id=f"{cid}-wd1") == []

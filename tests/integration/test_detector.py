@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -156,25 +157,36 @@ def test_release_case_decision_turns_the_hold_released(bus: Bus) -> None:
     assert verdicts(bus, wid)[-1]["decision"] == "allow"
 
 
-def test_a_sell_off_alerts_before_any_withdrawal_and_its_proceeds_are_held(bus: Bus) -> None:
-    """The destination changed four days ago (past the cooling-off); most of the holdings
-    are sold: an alert of kind `liquidation` at once; the withdrawal that follows is held."""
-    cid = unique("selloff")
+def changed_four_days_ago(bus: Bus, cid: str) -> dict[str, str]:
+    """A long-standing customer whose destination changed four days ago (past the 72 h
+    cooling-off); the new destination."""
     _ip, dest = attacker()
     msgs = s.honest_history(cid, NOW - timedelta(days=30))
-    msgs.append(
-        s.change(
-            cid, f"{cid}-d", NOW - timedelta(days=4), "withdrawal_destination", destination=dest
-        )
-    )
-    msgs.append(s.trade(cid, f"{cid}-t1", NOW - timedelta(hours=2), "9000000", holdings_after="1"))
+    at = NOW - timedelta(days=4)
+    msgs.append(s.change(cid, f"{cid}-d", at, "withdrawal_destination", destination=dest))
     bus.send(msgs)
+    bus.wait_idle()
+    return dest
+
+
+def sold_off(bus: Bus, cid: str) -> dict[str, Any]:
+    """All of `cid`'s holdings sold an hour ago; the alert of kind `liquidation` it raises."""
+    bus.send([s.trade(cid, f"{cid}-t1", NOW - timedelta(hours=2), "9000000", holdings_after="1")])
     [alert] = bus.wait_for(
         "the sell-off's alert",
         lambda: [
             a for a in bus.values("fraud-alerts", customer_id=cid) if a["kind"] == "liquidation"
         ],
     )
+    return dict(alert)
+
+
+def test_a_sell_off_alerts_before_any_withdrawal_and_its_proceeds_are_held(bus: Bus) -> None:
+    """The destination changed four days ago (past the cooling-off); most of the holdings
+    are sold: an alert of kind `liquidation` at once; the withdrawal that follows is held."""
+    cid = unique("selloff")
+    dest = changed_four_days_ago(bus, cid)
+    alert = sold_off(bus, cid)
     assert alert["withdrawal_id"] is None
     assert alert["rule_codes"] == ["LIQUIDATION"]
     assert [e["event_id"] for e in alert["evidence"]] == [f"{cid}-d", f"{cid}-t1"]

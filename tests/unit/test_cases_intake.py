@@ -4,6 +4,7 @@ a closed case is never reopened by the detector."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -37,9 +38,18 @@ def test_a_hold_opens_a_case_routed_to_its_inbox() -> None:
         (news(kind="alert", severity="high", amount=None, currency=None), False),
         (news(kind="verdict", severity="critical"), False),
         (news(status="released"), False),
+        (  # an early alert: a sell-off, about no withdrawal yet
+            replace(
+                news("alert-s", kind="alert", amount=None, currency=None, reasons=("LIQUIDATION",)),
+                withdrawal_id=None,
+            ),
+            True,
+        ),
     ],
 )
-def test_only_a_hold_or_a_critical_alert_opens_a_case(trigger: ev.Trigger, opens: bool) -> None:
+def test_only_a_hold_a_critical_alert_or_an_early_alert_opens_a_case(
+    trigger: ev.Trigger, opens: bool
+) -> None:
     assert bool(intake([], "cust-1", trigger, now=T0, inboxes=INBOXES)) is opens
 
 

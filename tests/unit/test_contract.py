@@ -889,6 +889,37 @@ _withdrawals = st.fixed_dictionaries(
 
 
 @st.composite
+def _trades(draw: st.DrawFn) -> dict[str, Any]:
+    """A trade whose proceeds are quantity x price, off by at most the tolerance."""
+    obj = draw(
+        st.fixed_dictionaries(
+            {
+                **_common("trade"),
+                "side": st.sampled_from(("buy", "sell")),
+                "instrument": _ids(),
+                "currency": st.from_regex(
+                    _pattern_of("trade", "properties", "currency"), fullmatch=True
+                ),
+            },
+            optional={
+                "holdings_value_after": _opt(_balances),
+                "channel": _opt(st.sampled_from(sorted(CHANNELS))),
+                "ip": _opt(_ips),
+                "device_id": _opt(_ids()),
+                **_extras,
+            },
+        )
+    )
+    quantity = draw(st.integers(1, 10**6))
+    price = draw(st.decimals(Decimal("0.01"), Decimal("100000"), places=2))
+    off = draw(st.decimals(Decimal("-0.05"), Decimal("0.05"), places=3))
+    proceeds = (quantity * price * (1 + off)).quantize(Decimal("0.01"))
+    text = draw(st.sampled_from((str, float)))
+    obj.update(quantity=quantity, price=text(price), proceeds=str(proceeds))
+    return obj
+
+
+@st.composite
 def _case_decisions(draw: st.DrawFn) -> dict[str, Any]:
     action = draw(st.sampled_from(sorted(CASE_ACTIONS)))
     verify = action == "verify_destination"
@@ -961,6 +992,7 @@ _EVENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "account_change": _account_changes(),
     "withdrawal": _withdrawals,
     "case_decision": _case_decisions(),
+    "trade": _trades(),
     "customer_response": _customer_responses(),
 }
 _events = st.sampled_from(sorted(_EVENTS)).flatmap(lambda t: _EVENTS[t].map(lambda obj: (t, obj)))
@@ -1000,6 +1032,10 @@ _KINDS = {
     "reason_codes": {"array"},
     "amount": {"number", "string"},
     "available_balance": {"number", "string"},
+    "quantity": {"number", "string"},
+    "price": {"number", "string"},
+    "proceeds": {"number", "string"},
+    "holdings_value_after": {"number", "string"},
 }
 _SAMPLES: dict[str, Any] = {
     "string": "7",

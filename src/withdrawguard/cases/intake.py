@@ -27,9 +27,10 @@ def intake(
       customer resurfaces it: back to `open`, with a fresh due time.
     - News of a hold a case already has (released, confirmed) joins that case, even
       closed, so each hold's fate stays true.
-    - Otherwise a hold, or a critical alert, opens a new case (linked to the last,
-      closed one): a closed case is never reopened by the detector, since reopening a
-      confirmed-fraud case takes four eyes.
+    - Otherwise a hold, a critical alert, or an early alert (one about no withdrawal: a
+      sell-off, while the money is still in the account) opens a new case (linked to
+      the last, closed one): a closed case is never reopened by the detector, since
+      reopening a confirmed-fraud case takes four eyes.
     - Anything else (a verdict, a lesser alert) with no open case is left alone.
     """
     mine = sorted(
@@ -42,9 +43,12 @@ def intake(
     current = next((c for c in reversed(mine) if not c.closed), None)
     if current is not None:
         return _join(current, news, now)
-    if not (news.kind == "hold" and news.hold_status in (None, "held")) and not (
-        news.kind == "alert" and news.severity == "critical"
-    ):
+    opens = (
+        (news.kind == "hold" and news.hold_status in (None, "held"))
+        or (news.kind == "alert" and news.severity == "critical")
+        or (news.kind == "alert" and news.withdrawal_id is None)  # early: a sell-off
+    )
+    if not opens:
         return []
     inbox = inboxes.route(news)
     case_id = f"case-{digest(customer_id, news.key)[:16]}"

@@ -23,6 +23,7 @@ from withdrawguard.engine.events import (
     Destination,
     InputEvent,
     Login,
+    Trade,
     Withdrawal,
 )
 from withdrawguard.engine.fields import normalize_ip
@@ -123,9 +124,30 @@ def _case_decision(o: Mapping[str, Any]) -> CaseDecision:
     )
 
 
+def _trade(o: Mapping[str, Any]) -> Trade:
+    quantity, price, proceeds = _amount(o["quantity"]), _amount(o["price"]), _amount(o["proceeds"])
+    assert quantity is not None and price is not None and proceeds is not None
+    return Trade(
+        o["event_id"],
+        o["customer_id"],
+        _time(o["occurred_at"]),
+        o["side"],
+        o["instrument"],
+        quantity,
+        price,
+        proceeds,
+        o["currency"],
+        holdings_value_after=_amount(o.get("holdings_value_after")),
+        channel=o.get("channel"),
+        ip=_ip(o.get("ip")),
+        device_id=o.get("device_id"),
+    )
+
+
 _REVIVERS: dict[str, Callable[[Mapping[str, Any]], InputEvent]] = {
     "login": _login,
     "account_change": _account_change,
     "withdrawal": _withdrawal,
     "case_decision": _case_decision,
+    "trade": _trade,
 }
