@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from tests.unit.player import Player
+from tests.unit.test_cases_builders import INBOXES, Desk
+from withdrawguard.cases.intake import alert_news, intake
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, decode_object
@@ -418,3 +420,23 @@ def test_the_scans_timeline_says_what_the_customer_answered() -> None:
     _topic, body = response("c1", "r1", T0, "ntc-1", "deny", contact_as_of="2024-04-30T00:00:00Z")
     event = decode_object(body, "customer_response")
     assert summary(event) == "customer answered deny to notice ntc-1 via an earlier contact"
+
+
+def test_a_denial_escalates_the_customers_open_case_to_critical_or_opens_one(
+    player: Player,
+) -> None:
+    """The customer's case, opened by a high hold, becomes critical when the customer
+    denies the change; without a case, the denial's alert opens one."""
+    desk = Desk.open(customer="c1")
+    assert desk.case.severity == "high"
+    customer(player)
+    player.play([s.change("c1", "c1-p", T0, "password")])
+    nid = notice_id(player, "credential_change")
+    player.play([response("c1", "r1", T0 + HOUR, nid, "deny")])
+    [alert] = [a for a in player.alerts if a.kind == "customer_denial"]
+    [joined] = desk.news(alert_news(alert))
+    assert joined.kind == "joined"
+    assert desk.case.severity == "critical"
+    assert "CUSTOMER_DENIED" in desk.case.reason_codes
+    [opened] = intake([], "c1", alert_news(alert), now=T0, inboxes=INBOXES)
+    assert opened.kind == "opened"
