@@ -53,6 +53,7 @@ def capture_sends(detector: Detector) -> Sent:
             "decisions",
             "holds",
             "alerts",
+            "notices",
             "dead_letters",
         )
     }

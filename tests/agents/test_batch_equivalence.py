@@ -25,14 +25,16 @@ from tests.unit.test_engine_suppressions import PHONE_REASONS, new_phone, withdr
 from withdrawguard.contract import topics as t
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import load_policy
+from withdrawguard.engine.timeutil import digest
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.answers import response
 from withdrawguard.sim.generate import SimConfig, generate
 from withdrawguard.streaming.detect.placement import Placement, partition_for
 from withdrawguard.worker.app import Detector, create_app
 
 PARTITIONS = 6
-OUTPUTS = ("decisions", "holds", "alerts", "dead_letters")
+OUTPUTS = ("decisions", "holds", "alerts", "notices", "dead_letters")
 STAGES: dict[str, Callable[[Any], Any]] = {
     "customer_events": lambda p: p._detect,  # noqa: SLF001 - the detect step on a batch, without a stream around it
     "ip_observations": lambda p: p.stages.source_ips,
@@ -62,7 +64,7 @@ def history() -> list[tuple[str, bytes, bytes, float]]:
     sim = generate(config)
     found = [(d.topic, d.key, d.value, d.at.timestamp()) for d in sim.deliveries]
     last_day = config.start + timedelta(days=config.days - 1)
-    return found + suppressed(last_day) + sold_off(last_day)
+    return found + suppressed(last_day) + sold_off(last_day) + answered(last_day)
 
 
 def sold_off(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
@@ -97,6 +99,33 @@ def suppressed(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
         s.suppress(cid, "eq-supp-1", at, PHONE_REASONS, until),
         withdraw(cid, 2, at + timedelta(hours=2)),
         withdraw(cid, 3, until + timedelta(minutes=1)),
+    ]
+    return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
+
+
+def answered(at: datetime) -> list[tuple[str, bytes, bytes, float]]:
+    """A customer denies a destination change after a withdrawal to it was held, in
+    the same batch as a response to a notice never sent (refused by the engine, so the
+    batch applies the customer's other events again without it) and a repeat."""
+    cid = "eq-answer"
+    dest = {"bank_code": "0033", "branch_code": "9", "account_number": "4440001"}  # its own
+    nid = f"ntc-{digest(cid, 'destination_change', f'{cid}-d')}"
+    msgs = [
+        *s.honest_history(cid, at - timedelta(days=2)),
+        s.change(
+            cid,
+            f"{cid}-d",
+            at - timedelta(hours=3),
+            "withdrawal_destination",
+            destination=dest,
+        ),
+        s.withdrawal(
+            cid, f"{cid}-w1", at - timedelta(hours=2), f"{cid}-wd1", "1000", destination=dest
+        ),
+        response(cid, f"{cid}-r0", at - timedelta(hours=1), "ntc-never-sent", "deny"),
+        response(cid, f"{cid}-r1", at - timedelta(hours=1), nid, "deny"),
+        response(cid, f"{cid}-r1", at - timedelta(hours=1), nid, "deny"),
+        s.withdrawal(cid, f"{cid}-w2", at, f"{cid}-wd2", "1000", destination=dest),
     ]
     return [(topic, cid.encode(), orjson.dumps(body), at.timestamp()) for topic, body in msgs]
 
@@ -193,6 +222,11 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
     [sell_verdict] = [orjson.loads(v) for _, v in per_event["decisions"] if b'"eq-sell-wd"' in v]
     assert "LIQUIDATION" in {r["code"] for r in sell_verdict["reasons"]}
     assert per_event["dead_letters"]  # the malformed deliveries
+    refused = [orjson.loads(v) for _, v in per_event["dead_letters"] if b"eq-answer-r0" in v]
+    assert [d["error_field"] for d in refused] == ["notice_id"]
+    denials = [orjson.loads(v) for _, v in per_event["alerts"] if b'"customer_denial"' in v]
+    assert [a["customer_id"] for a in denials] == ["eq-answer"]
+    assert any(k == b"eq-answer" for k, _ in per_event["notices"])
     assert sent_one.by_topic["customer_events"]  # notices and re-keyed inputs took the hop
     assert any(b'"DEVICE_SHARED"' in v for _, v in per_event["decisions"])  # a device farm
     for attr in OUTPUTS:

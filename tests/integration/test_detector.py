@@ -12,6 +12,7 @@ from tests.integration.harness import Bus, collecting_bus, unique
 from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.answers import response
 
 pytestmark = pytest.mark.integration
 
@@ -263,3 +264,68 @@ def test_a_device_signing_in_to_four_customers_holds_a_withdrawal_from_it(
             ],
         )
     assert sorted(o["customer_id"] for o in seen if o["kind"] == "login") == sorted(victims)
+
+
+def test_a_destination_change_sends_a_notice_and_the_customers_denial_holds(bus: Bus) -> None:
+    """Four days after the change (past the cooling-off) a small withdrawal to the new
+    destination is allowed; the notice of the change names the current contact, and the
+    customer's denial holds the withdrawal with a critical alert of kind customer_denial."""
+    cid = unique("notice")
+    _ip, dest = attacker()
+    msgs = s.honest_history(cid, NOW - timedelta(days=30))
+    change_at = NOW - timedelta(days=4)
+    msgs.append(s.change(cid, f"{cid}-d", change_at, "withdrawal_destination", destination=dest))
+    wid = f"{cid}-wd1"
+    msgs.append(
+        s.withdrawal(
+            cid,
+            f"{cid}-w1",
+            NOW - timedelta(hours=2),
+            wid,
+            "100000",
+            destination=dest,
+            balance="10000000",
+            ip=s.home_ip(cid),
+            device=s.home_device(cid),
+        )
+    )
+    bus.send(msgs)
+    [notice] = bus.wait_for(
+        "the notice",
+        lambda: bus.values("customer-notices", customer_id=cid, kind="destination_change"),
+    )
+    assert notice["event_id"] == f"{cid}-d"
+    assert (notice["contact"], notice["contact_as_of"]) == ("current", None)
+    assert dest["account_number"] not in str(notice)
+    assert notice["destination"].endswith(dest["account_number"][-4:])
+    [allowed] = bus.wait_for("the verdict", lambda: verdicts(bus, wid))
+    assert allowed["decision"] == "allow"
+
+    bus.send([response(cid, f"{cid}-r1", NOW - timedelta(hours=1), notice["notice_id"], "deny")])
+    held = bus.wait_for(
+        "the re-issued verdict", lambda: [v for v in verdicts(bus, wid) if v["decision"] == "hold"]
+    )
+    [fraud] = [r for r in held[-1]["reasons"] if r["code"] == "CONFIRMED_FRAUD_DESTINATION"]
+    assert fraud["detail"] == (
+        f"destination confirmed fraudulent by the customer's denial {cid}-r1 "
+        f"of notice {notice['notice_id']}"
+    )
+    [alert] = bus.wait_for(
+        "the denial's alert",
+        lambda: [
+            a for a in bus.values("fraud-alerts", customer_id=cid) if a["kind"] == "customer_denial"
+        ],
+    )
+    assert alert["severity"] == "critical"
+    assert alert["rule_codes"] == ["CONFIRMED_FRAUD_DESTINATION"]
+
+
+def test_a_response_to_a_notice_the_customer_was_never_sent_is_dead_lettered(bus: Bus) -> None:
+    cid = unique("badresponse")
+    bus.send([response(cid, f"{cid}-r1", NOW - timedelta(minutes=5), "ntc-nothing", "deny")])
+    [letter] = bus.wait_for(
+        "the dead letter", lambda: [d for d in bus.values("dead-letters") if cid in str(d)]
+    )
+    assert letter["error_field"] == "notice_id"
+    assert letter["error"].startswith("notice_id: names no notice sent to customer")
+    assert letter["source_topic"].endswith("customer-responses")

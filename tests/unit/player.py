@@ -11,7 +11,7 @@ from withdrawguard.engine.crossref import CrossReference, DestinationState, Devi
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import decode_object
 from withdrawguard.engine.events import CustomerEvent
-from withdrawguard.engine.outputs import Alert, HoldUpdate, Verdict
+from withdrawguard.engine.outputs import Alert, CustomerNotice, HoldUpdate, Verdict
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 
 
@@ -29,6 +29,7 @@ class Player:
     verdicts: list[Verdict] = field(default_factory=list)
     holds: list[HoldUpdate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    notices: list[CustomerNotice] = field(default_factory=list)
 
     def play(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> Player:
         for topic, payload in messages:
@@ -46,6 +47,7 @@ class Player:
             self.verdicts += out.verdicts
             self.holds += out.holds
             self.alerts += out.alerts
+            self.notices += out.notices
             for d in out.destinations:
                 st = self.dests.setdefault(d.destination_key, DestinationState())
                 queue += self.crossref.destination(st, d)

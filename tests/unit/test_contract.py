@@ -482,11 +482,13 @@ def test_engine_outputs_for_the_contract_examples_match_their_schemas(player: Pl
         *(("withdrawal-decision", v.to_wire()) for v in player.verdicts),
         *(("withdrawal-hold", h.to_wire()) for h in player.holds),
         *(("fraud-alert", a.to_wire()) for a in player.alerts),
+        *(("customer-notice", n.to_wire()) for n in player.notices),
     ]
     assert {payload for payload, _ in outputs} == {
         "withdrawal-decision",
         "withdrawal-hold",
         "fraud-alert",
+        "customer-notice",
     }
     for payload, wire in outputs:
         assert _errors(payload, wire) == [], wire
@@ -960,12 +962,38 @@ def _later(draw: st.DrawFn, stamp: str) -> str:
     return (at + timedelta(seconds=span)).astimezone(UTC).isoformat()
 
 
+@st.composite
+def _customer_responses(draw: st.DrawFn) -> dict[str, Any]:
+    obj = draw(
+        st.fixed_dictionaries(
+            {
+                "type": st.just("customer_response"),
+                "response_id": _ids(),
+                "customer_id": _ids(),
+                "occurred_at": _timestamps(),
+                "notice_id": _ids(),
+                "answer": st.sampled_from(["confirm", "deny"]),
+                "contact": st.sampled_from(["current", "as_of"]),
+                "channel": st.sampled_from(sorted(CHANNELS)),
+            },
+            optional={"x_source": _extras["x_source"]},
+        )
+    )
+    if obj["contact"] == "as_of":  # not later than occurred_at: the same time, or long before
+        early = "0002-01-01T00:00:00Z" if obj["occurred_at"][:4] > "0002" else None
+        obj["contact_as_of"] = draw(
+            st.sampled_from([obj["occurred_at"], early or obj["occurred_at"]])
+        )
+    return obj
+
+
 _EVENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "login": _logins,
     "account_change": _account_changes(),
     "withdrawal": _withdrawals,
     "case_decision": _case_decisions(),
     "trade": _trades(),
+    "customer_response": _customer_responses(),
 }
 _events = st.sampled_from(sorted(_EVENTS)).flatmap(lambda t: _EVENTS[t].map(lambda obj: (t, obj)))
 
@@ -1004,6 +1032,10 @@ _KINDS = {
     "reason_codes": {"array"},
     "amount": {"number", "string"},
     "available_balance": {"number", "string"},
+    "quantity": {"number", "string"},
+    "price": {"number", "string"},
+    "proceeds": {"number", "string"},
+    "holdings_value_after": {"number", "string"},
 }
 _SAMPLES: dict[str, Any] = {
     "string": "7",
@@ -1023,6 +1055,8 @@ def _required_paths(event_type: str, obj: dict[str, Any]) -> list[tuple[str, ...
             "verify_destination": [("destination",)],
             "suppress": [("suppression_id",), ("case_id",), ("reason_codes",), ("until",)],
         }.get(obj["action"], [("withdrawal_id",)])
+    if event_type == "customer_response" and obj["contact"] == "as_of":
+        paths.append(("contact_as_of",))
     if isinstance(obj.get("destination"), dict):
         paths += [("destination", "bank_code"), ("destination", "account_number")]
     return paths

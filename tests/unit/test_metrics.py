@@ -49,6 +49,7 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_verdicts": "counter",
         "withdrawguard_holds": "counter",
         "withdrawguard_alerts": "counter",
+        "withdrawguard_customer_notices": "counter",
         "withdrawguard_notifications_sent": "counter",
         "withdrawguard_notifications_failed": "counter",
         "withdrawguard_notifications_deduplicated": "counter",
@@ -84,6 +85,7 @@ def test_counters_count_by_their_labels(
     metrics.verdict("hold")
     metrics.hold("DRAIN")
     metrics.alert("critical")
+    metrics.notice("hold")
     metrics.notification_sent("slack")
     metrics.notification_failed("webhook")
     metrics.notification_deduplicated("pagerduty")
@@ -94,6 +96,7 @@ def test_counters_count_by_their_labels(
     assert value("withdrawguard_verdicts_total", {"decision": "hold"}) == 1.0
     assert value("withdrawguard_holds_total", {"reason": "DRAIN"}) == 1.0
     assert value("withdrawguard_alerts_total", {"severity": "critical"}) == 1.0
+    assert value("withdrawguard_customer_notices_total", {"kind": "hold"}) == 1.0
     assert value("withdrawguard_notifications_sent_total", {"channel": "slack"}) == 1.0
     assert value("withdrawguard_notifications_failed_total", {"channel": "webhook"}) == 1.0
     assert value("withdrawguard_notifications_deduplicated_total", {"channel": "pagerduty"}) == 1.0

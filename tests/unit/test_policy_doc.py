@@ -27,6 +27,7 @@ import pytest
 from tests.unit.player import Player
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import LATE_EVIDENCE, RELEASED, Engine
+from withdrawguard.engine.notices import CONFIRMATION_NOT_COUNTED, CUSTOMER_DENIED
 from withdrawguard.engine.policy import HOUR, Policy, PolicyError, default_text, load_policy
 from withdrawguard.engine.rules import REGISTRY
 from withdrawguard.sim import scenarios as s
@@ -115,6 +116,8 @@ def _effective(policy: Policy, dotted: str) -> Any:
         return dict(policy.bands)[key]
     if section == "limits":
         return policy.limits[key]
+    if section == "notices":
+        return policy.notices[key]
     rule, _, key = key.partition(".")
     return policy.rule(rule)[key]
 
@@ -157,6 +160,8 @@ def _codes() -> set[str]:
     return {make(policy.rule(name)).code for name, make in REGISTRY.items()} | {
         LATE_EVIDENCE,
         RELEASED,
+        CUSTOMER_DENIED,
+        CONFIRMATION_NOT_COUNTED,
     }
 
 

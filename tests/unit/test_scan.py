@@ -20,12 +20,14 @@ from withdrawguard import cli
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import LATE_EVIDENCE, RELEASED, Engine
 from withdrawguard.engine.policy import Policy, load_policy
+from withdrawguard.engine.timeutil import digest
 from withdrawguard.scan import replay
 from withdrawguard.scan.command import OUTPUT_FILES
 from withdrawguard.scan.csvmap import CsvMapping, load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.sources import FileSource, discover
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.answers import response
 
 T0 = datetime(2020, 9, 1, 1, 0, tzinfo=UTC)
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -632,3 +634,27 @@ def test_scan_command_with_an_unreadable_mapping_file_exits_2(
     argv = ["scan", str(path), "--out", str(tmp_path / "o"), "--csv-mapping"]
     assert cli.main([*argv, str(tmp_path / "map.toml")]) == 2
     assert "must be a string" in capsys.readouterr().err
+
+
+def test_trades_and_a_customers_denial_in_the_files_hold_as_the_player_holds(
+    tmp_path: Path,
+) -> None:
+    """Every input family is read: a trade, and a denial of the destination change's
+    notice that holds a withdrawal allowed before it."""
+    cid = "answering"
+    nid = f"ntc-{digest(cid, 'destination_change', f'{cid}-d')}"
+    dest = {"bank_code": "0009", "branch_code": "222", "account_number": "7654321"}
+    msgs = [
+        *s.honest_history(cid, T0),
+        s.change(cid, f"{cid}-d", T0, "withdrawal_destination", destination=dest),
+        s.trade(cid, f"{cid}-t1", T0 + timedelta(hours=1), "10000", side="buy"),
+        s.withdrawal(
+            cid, f"{cid}-w1", T0 + timedelta(days=4), f"{cid}-wd1", "1000", destination=dest,
+            balance="10000000", ip=s.home_ip(cid), device=s.home_device(cid),
+        ),
+        response(cid, f"{cid}-r1", T0 + timedelta(days=4, hours=1), nid, "deny"),
+    ]  # fmt: skip
+    run(tmp_path / "out", write(tmp_path / "in.jsonl", lines(msgs)))
+    found = held(tmp_path / "out")
+    assert {wid: codes - {LATE_EVIDENCE} for wid, codes in found.items()} == player_holds(msgs)
+    assert found[f"{cid}-wd1"] == {"CONFIRMED_FRAUD_DESTINATION", LATE_EVIDENCE}

@@ -83,7 +83,14 @@ class FakeConsumer:
 
 def consumer_with(messages_per_partition: int) -> FakeConsumer:
     logs: dict[TopicPartition, list[Message]] = {}
-    for topic in ("t.logins", "t.account-changes", "t.withdrawals", "t.case-decisions", "t.trades"):
+    for topic in (
+        "t.logins",
+        "t.account-changes",
+        "t.withdrawals",
+        "t.case-decisions",
+        "t.trades",
+        "t.customer-responses",
+    ):
         for p in range(2):
             logs[TopicPartition(topic, p)] = [
                 Message(10 + i, 1000 * (i + 1), f"{topic}/{p}/{i}".encode())
@@ -107,7 +114,7 @@ def test_every_partition_of_every_input_topic_is_read_without_a_consumer_group()
     records = list(source)
     assert fake.config["group_id"] is None
     assert fake.config["enable_auto_commit"] is False
-    assert source.total == len(records) == 5 * 2 * 5  # five input topics of two partitions
+    assert source.total == len(records) == 6 * 2 * 5  # six input topics of two partitions
     assert source.position() == source.total
     assert {r.event_type for r in records} == {
         "login",
@@ -115,6 +122,7 @@ def test_every_partition_of_every_input_topic_is_read_without_a_consumer_group()
         "withdrawal",
         "case_decision",
         "trade",
+        "customer_response",
     }
     first = next(r for r in records if r.source == "t.withdrawals[1]")
     assert (first.line, first.raw) == (10, b"t.withdrawals/1/0")
@@ -127,7 +135,7 @@ def test_since_and_until_pick_offsets_by_record_time() -> None:
     records = list(source)
     # Timestamps 2000, 3000 and 4000 of each partition: offsets 11, 12 and 13.
     assert {r.line for r in records} == {11, 12, 13}
-    assert len(records) == 10 * 3  # ten partitions
+    assert len(records) == 12 * 3  # twelve partitions
 
 
 def test_a_range_past_the_end_reads_nothing() -> None:

@@ -22,6 +22,7 @@ from withdrawguard.engine.state import (
     FlagRec,
     Kept,
     LoginRec,
+    NoticeRec,
     SharedRec,
     Sighting,
     SuppressionRec,
@@ -48,6 +49,7 @@ RECORDS = (
     FlagRec,
     SuppressionRec,
     TradeRec,
+    NoticeRec,
 )
 
 
@@ -109,7 +111,7 @@ def test_encoding_round_trip_gives_back_an_equal_state(player: Player) -> None:
 
 def test_a_version_1_state_written_by_an_older_worker_is_still_read(player: Player) -> None:
     state = rich_state(player)
-    state.trades, state.sell_offs, state.flagged_devices = {}, {}, {}  # v1 knew none
+    state.trades, state.sell_offs, state.flagged_devices, state.notices = {}, {}, {}, {}
     version_1 = orjson.dumps(state)  # an object per record: what version 1 wrote
     assert version_1.startswith(b'{"customer_id"')
     assert decode_state(version_1) == state
@@ -121,7 +123,7 @@ def test_a_version_2_state_written_before_suppressions_is_read_without_them(
 ) -> None:
     state = rich_state(player)
     state.suppressions, state.trades, state.sell_offs = {}, {}, {}
-    state.flagged_devices = {}
+    state.flagged_devices, state.notices = {}, {}
     for w in state.withdrawals.values():
         w.suppressed, w.lifted = [], False
     # What version 2 wrote: no suppressions after `seen`, no `suppressed` or `lifted` per
@@ -138,20 +140,20 @@ def test_a_version_3_state_written_before_kept_evidence_is_read_with_nothing_kep
 ) -> None:
     state = rich_state(player)
     _version, *fields = orjson.loads(encode_state(state))
-    state.trades, state.sell_offs, state.flagged_devices = {}, {}, {}
+    state.trades, state.sell_offs, state.flagged_devices, state.notices = {}, {}, {}, {}
     _version, *fields = orjson.loads(encode_state(state))
-    assert fields[-4] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
-    assert decode_state(orjson.dumps([3, *fields[:-4]])) == state
+    assert fields[-5] == [{}, {}, {}, {}, {}]  # nothing kept: no hold is older than a window
+    assert decode_state(orjson.dumps([3, *fields[:-5]])) == state
 
 
-def test_a_version_4_state_written_before_shared_devices_reads_with_none_flagged(
+def test_a_version_4_state_written_before_shared_devices_and_notices_reads_with_none(
     player: Player,
 ) -> None:
     state = rich_state(player)
     assert state.flagged_devices
-    state.flagged_devices = {}
+    state.flagged_devices, state.notices = {}, {}
     version, *fields = orjson.loads(encode_state(state))
-    assert decode_state(orjson.dumps([version, *fields[:-1]])) == state
+    assert decode_state(orjson.dumps([version, *fields[:-2]])) == state
 
 
 def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() -> None:
@@ -204,12 +206,29 @@ def test_the_version_4_layout_is_pinned_so_a_field_change_needs_a_new_version() 
             "ip",
             "device",
         ),
+        "NoticeRec": (
+            "ts",
+            "kind",
+            "event_id",
+            "at",
+            "withdrawal_id",
+            "change_type",
+            "dest",
+            "channel",
+            "contact",
+            "as_of",
+            "response_id",
+            "answer",
+            "answered_at",
+            "counted",
+            "why_not",
+        ),
     }
     assert CustomerState.__slots__ == (
         "customer_id", "horizon", "logins_ok", "logins_failed", "devices", "networks",
         "changes", "withdrawals", "cases", "shared", "fraud_dest", "verified_dest",
         "flagged_ips", "seen", "suppressions", "pruned", "kept", "trades", "sell_offs",
-        "flagged_devices",
+        "flagged_devices", "notices",
     )  # fmt: skip
     assert Kept.__slots__ == ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 

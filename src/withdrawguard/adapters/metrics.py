@@ -58,6 +58,9 @@ class NullMetrics:
     def alert(self, severity: str) -> None:
         pass
 
+    def notice(self, kind: str) -> None:
+        pass
+
     def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
         pass
 
@@ -147,6 +150,7 @@ class PrometheusMetrics(PrometheusCaseMetrics):
         self._verdicts = counter("verdicts", "Verdicts sent, by decision.", "decision")
         self._holds = counter("holds", "Holds placed, once per reason code.", "reason")
         self._alerts = counter("alerts", "Alerts sent, by severity.", "severity")
+        self._notices = counter("customer_notices", "Customer notices sent, by kind.", "kind")
         self._sent = counter("notifications_sent", "Notifications delivered.", "channel")
         self._failed = counter(
             "notifications_failed", "Notifications failed after the last retry.", "channel"
@@ -233,6 +237,9 @@ class PrometheusMetrics(PrometheusCaseMetrics):
 
     def alert(self, severity: str) -> None:
         self._alerts.labels(severity).inc()
+
+    def notice(self, kind: str) -> None:
+        self._notices.labels(kind).inc()
 
     def decision_latency(self, seconds_since_occurred: float, seconds_since_arrival: float) -> None:
         # A producer clock slightly ahead of ours gives a negative age: count it as zero.

@@ -39,12 +39,16 @@ ACCOUNT_CHANGES = "account-changes"
 WITHDRAWALS = "withdrawals"
 TRADES = "trades"
 """Executions in the customers' securities accounts (a sell-off before a withdrawal)."""
+CUSTOMER_RESPONSES = "customer-responses"
+"""Customers' answers to the notices (confirm or deny, through which contact)."""
 CASE_DECISIONS = "case-decisions"
 """People's decisions for the detector (`release`, `confirm_fraud`, `verify_destination`,
 `suppress`; engine/events.py `CASE_ACTIONS`), written by the case service and the console."""
 WITHDRAWAL_DECISIONS = "withdrawal-decisions"
 WITHDRAWAL_HOLDS = "withdrawal-holds"
 FRAUD_ALERTS = "fraud-alerts"
+CUSTOMER_NOTICES = "customer-notices"
+"""What to tell the customer and through which contact, for the broker's mailer or CRM."""
 DEAD_LETTERS = "dead-letters"
 # Internal: inputs re-keyed by customer id with our own partitioner, and the
 # cross-customer observations keyed by destination, by source IP and by device id.
@@ -71,6 +75,7 @@ INPUT_EVENT_TYPES: dict[str, str] = {
     WITHDRAWALS: "withdrawal",
     CASE_DECISIONS: "case_decision",
     TRADES: "trade",
+    CUSTOMER_RESPONSES: "customer_response",
 }
 
 _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -82,9 +87,11 @@ SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(WITHDRAWALS, Role.INPUT, "customer_id"),
     TopicSpec(CASE_DECISIONS, Role.INPUT, "customer_id"),
     TopicSpec(TRADES, Role.INPUT, "customer_id"),
+    TopicSpec(CUSTOMER_RESPONSES, Role.INPUT, "customer_id"),
     TopicSpec(WITHDRAWAL_DECISIONS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
     TopicSpec(WITHDRAWAL_HOLDS, Role.OUTPUT, "withdrawal_id", True, dict(_COMPACT)),
     TopicSpec(FRAUD_ALERTS, Role.OUTPUT, "customer_id"),
+    TopicSpec(CUSTOMER_NOTICES, Role.OUTPUT, "customer_id"),
     TopicSpec(DEAD_LETTERS, Role.OUTPUT, "source key (as received)"),
     TopicSpec(CUSTOMER_EVENTS, Role.INTERNAL, "customer_id"),
     TopicSpec(DESTINATION_OBSERVATIONS, Role.INTERNAL, "destination identity"),

@@ -1,11 +1,10 @@
 """The engine: apply one event to a customer's state and say what follows from it.
 
-`Engine(policy).apply(state, event)` mutates `state` (the caller owns it: the agent
-decodes a fresh copy from the table and writes it back) and returns an `Outcome`.
-Verdicts only go up by themselves (allow -> hold, with LATE_EVIDENCE when evidence came
-late); only a case decision (release, verify_destination, or a suppression heard of after
-the withdrawal it covers) brings one down. A reason a suppression in force at the
-withdrawal's event time mutes counts for nothing; the verdict names the suppression.
+`Engine(policy).apply(state, event)` mutates `state` (the caller's: the agent decodes a copy
+from the table and writes it back) and returns an `Outcome`. Verdicts only go up by
+themselves (allow -> hold, with LATE_EVIDENCE when evidence came late); only a case decision
+or a customer's confirmation (engine/notices.py) brings one down. A reason a suppression in
+force at the withdrawal's time mutes counts for nothing; the verdict names the suppression.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from withdrawguard.engine.events import (
     AccountChange,
     CaseDecision,
     CustomerEvent,
+    CustomerResponse,
     DestinationFraud,
     Login,
     Notice,
@@ -25,6 +25,7 @@ from withdrawguard.engine.events import (
     Withdrawal,
 )
 from withdrawguard.engine.holdings import record_trade, sell_off_alert
+from withdrawguard.engine.notices import ACTOR, Notices, verify_dest
 from withdrawguard.engine.outputs import (
     DestinationObservation,
     HoldUpdate,
@@ -39,8 +40,7 @@ from withdrawguard.engine.state import CaseRec, CustomerState, WithdrawalRec
 from withdrawguard.engine.suppressions import covered, muting, record_suppression, rows
 from withdrawguard.engine.timeutil import iso, to_ms
 
-LATE_EVIDENCE = "LATE_EVIDENCE"
-RELEASED = "RELEASED"
+LATE_EVIDENCE, RELEASED = "LATE_EVIDENCE", "RELEASED"  # reason codes without weight
 
 
 class Engine:
@@ -53,10 +53,11 @@ class Engine:
         ]
         r = policy.rules
         self.dest_window = r["dest_changed_recently"]["window_hours"] * HOUR
-        self.v4_prefix = r["new_device"]["ipv4_prefix"]
-        self.v6_prefix = r["new_device"]["ipv6_prefix"]
+        nd = r["new_device"]
+        self.v4_prefix, self.v6_prefix = nd["ipv4_prefix"], nd["ipv6_prefix"]
         self.keep_ms = keep_windows(policy)
         self.liquidation = next((x for x in self.rules if isinstance(x, Liquidation)), None)
+        self.notices = Notices(policy)
         self.policy_id = fingerprint(policy)
         self.version = f"{__version__}+policy.{self.policy_id}"
 
@@ -75,25 +76,30 @@ class Engine:
             fresh = self._case(state, event, ts, out)
         elif isinstance(event, Trade):
             fresh = record_trade(state, event, ts)
+        elif isinstance(event, CustomerResponse):
+            fresh = self._response(state, event, ts, out)
         else:
             fresh = record_notice(state, event, ts)
         if not fresh:
             out.duplicate = True
             return out
-        if not isinstance(event, CaseDecision | DestinationFraud):  # CustomerState.horizon
-            state.horizon = max(state.horizon, ts)
-        is_notice = isinstance(event, Notice)
-        self._reevaluate(state, event, ts, None if is_notice else ts, out)
+        if not isinstance(event, CaseDecision | DestinationFraud | CustomerResponse):
+            state.horizon = max(state.horizon, ts)  # CustomerState.horizon says why not these
+        about_past = isinstance(event, Notice | CustomerResponse)
+        self._reevaluate(state, event, ts, None if about_past else ts, out)
+        self.notices.send(state, event, out)
         if self.liquidation is not None and isinstance(event, Trade | AccountChange | Login):
             sell_off_alert(self.liquidation, state, state.horizon, out)  # its trigger may come late
         if needs_prune(state, self.policy.limits):
             prune(state, keep_ms=self.keep_ms, limits=self.policy.limits)
+            self.notices.prune(state)
         return out
 
     def assess(self, state: CustomerState, withdrawal_id: str) -> Assessment:
         """What the rules say about one stored withdrawal, given everything known now."""
         subject = Subject(withdrawal_id, state.withdrawals[withdrawal_id], state, self.dest_window)
         findings = tuple(f for rule in self.rules if (f := rule(subject)) is not None)
+        findings += self.notices.findings(subject)
         muted = muting(state, (f.code for f in findings), subject.w.ts)
         if muted:
             gone = {m.reason_code for m in muted}
@@ -154,11 +160,8 @@ class Engine:
         state.seen[e.decision_id] = ts
         if e.action == "verify_destination":
             assert e.destination is not None
-            key = e.destination.key
-            prior = state.verified_dest.get(key)
-            if prior is None or (ts, e.decision_id) > (prior[0], prior[1]):
-                state.verified_dest[key] = [ts, e.decision_id, e.actor, e.note]
-            self._release_verified(state, key, out)
+            verify_dest(state, e.destination.key, ts, e.decision_id, e.actor, e.note)
+            self._release_verified(state, e.destination.key, out)
             return True
         if e.action == "suppress":
             m = record_suppression(state, e, ts)
@@ -180,15 +183,24 @@ class Engine:
             self._apply_case(state, wid, out)
         return True
 
+    def _response(self, state: CustomerState, e: CustomerResponse, ts: int, out: Outcome) -> bool:
+        """A customer's answer to a notice (engine/notices.py): a denial marks the
+        destination fraudulent as confirm_fraud does; a counted confirmation verifies it."""
+        n = self.notices.answer(state, e, out)
+        if n is None or n.dest is None:
+            return n is not None
+        if n.answer == "deny":
+            self._mark_fraud(state, n.dest, ts, e.response_id, out)
+        elif n.counted:
+            note = f"confirmed by the customer (response {e.response_id} to {e.notice_id})"
+            verify_dest(state, n.dest, ts, e.response_id, ACTOR, note)
+            self._release_verified(state, n.dest, out)
+        return True
+
     # ------------------------------------------------------------ verdicts
 
     def _reevaluate(
-        self,
-        state: CustomerState,
-        event: CustomerEvent,
-        ts: int,
-        since: int | None,
-        out: Outcome,
+        self, state: CustomerState, event: CustomerEvent, ts: int, since: int | None, out: Outcome
     ) -> None:
         """Re-issue earlier verdicts the new evidence adds to: allow may become hold."""
         floor = max(state.horizon, ts) - self.policy.reevaluate_ms
@@ -249,15 +261,11 @@ class Engine:
 
     # ------------------------------------------------------------ case decisions
 
-    def _mark_fraud(
-        self, state: CustomerState, dest: str, ts: int, decision_id: str, out: Outcome
-    ) -> None:
+    def _mark_fraud(self, state: CustomerState, dest: str, ts: int, ref: str, out: Outcome) -> None:
         prior = state.fraud_dest.get(dest)
-        if prior is None or (ts, decision_id) < (prior[0], prior[1]):
-            state.fraud_dest[dest] = [ts, decision_id]
-        out.destinations.append(
-            DestinationObservation("fraud", dest, state.customer_id, ts, decision_id)
-        )
+        if prior is None or (ts, ref) < (prior[0], prior[1]):
+            state.fraud_dest[dest] = [ts, ref]
+        out.destinations.append(DestinationObservation("fraud", dest, state.customer_id, ts, ref))
 
     def _apply_case(self, state: CustomerState, wid: str, out: Outcome) -> None:
         case, rec = state.cases[wid], state.withdrawals[wid]

@@ -15,15 +15,18 @@ from typing import Any, Literal, cast
 import orjson
 
 from withdrawguard.engine.events import (
+    ANSWERS,
     CASE_ACTIONS,
     CHANGE_TYPES,
     CHANNELS,
+    CONTACTS,
     SIDES,
     AccountChange,
     CaseAction,
     CaseDecision,
     ChangeType,
     Channel,
+    CustomerResponse,
     InputEvent,
     Login,
     Trade,
@@ -40,10 +43,12 @@ from withdrawguard.engine.fields import (
     read_decimal,
     read_destination,
     read_ip,
+    read_muted_codes,
     read_pattern,
     read_required,
     read_string,
     read_time,
+    read_until,
 )
 from withdrawguard.engine.rules import RULE_CODES
 from withdrawguard.engine.suppressions import LONGEST, UNMUTABLE
@@ -223,6 +228,35 @@ def _trade(obj: Mapping[str, Any]) -> Trade:
     )
 
 
+def _customer_response(obj: Mapping[str, Any]) -> CustomerResponse:
+    """Whether the notice is this customer's, known and unanswered, only the customer's
+    state can tell: the engine refuses it then (engine/notices.py), naming `notice_id`."""
+    response_id = read_required(obj, "response_id")
+    customer_id = read_required(obj, "customer_id")
+    at = read_time(obj, "occurred_at")
+    notice_id = read_required(obj, "notice_id")
+    answer = read_choice(obj, "answer", ANSWERS)
+    contact = read_choice(obj, "contact", CONTACTS)
+    as_of = None
+    if contact == "as_of":
+        as_of = read_time(obj, "contact_as_of")
+        if as_of > at:
+            raise InvalidEvent("contact_as_of", "must not be later than occurred_at")
+    elif obj.get("contact_as_of") is not None:
+        raise InvalidEvent("contact_as_of", "must be absent when contact is 'current'")
+    channel = read_choice(obj, "channel", CHANNELS)
+    return CustomerResponse(
+        response_id,
+        customer_id,
+        at,
+        notice_id,
+        cast(Literal["confirm", "deny"], answer),
+        cast(Literal["current", "as_of"], contact),
+        as_of,
+        cast(Channel, channel),
+    )
+
+
 def _case_decision(obj: Mapping[str, Any]) -> CaseDecision:
     decision_id = read_required(obj, "decision_id")
     customer_id = read_required(obj, "customer_id")
@@ -244,48 +278,9 @@ def _case_decision(obj: Mapping[str, Any]) -> CaseDecision:
         note=read_string(obj, "note", required=False, limit=MAX_TEXT),
         suppression_id=read_string(obj, "suppression_id", required=suppress),
         case_id=read_string(obj, "case_id", required=suppress),
-        reason_codes=_muted_codes(obj, required=suppress),
-        until=_until(obj, at, required=suppress),
+        reason_codes=read_muted_codes(obj, RULE_CODES, UNMUTABLE, required=suppress),
+        until=read_until(obj, at, LONGEST, required=suppress),
     )
-
-
-def _muted_codes(obj: Mapping[str, Any], *, required: bool) -> tuple[str, ...]:
-    """A suppression's reason codes: one or more rule codes, each once, none unmutable."""
-    value = obj.get("reason_codes")
-    if value is None:
-        if required:
-            raise InvalidEvent("reason_codes", "is required")
-        return ()
-    if not isinstance(value, list):
-        raise InvalidEvent("reason_codes", f"must be an array, got {kind_of(value)}")
-    if not value:
-        raise InvalidEvent("reason_codes", "must name at least one reason code")
-    for i, code in enumerate(value):
-        where = f"reason_codes.{i}"
-        if not isinstance(code, str):
-            raise InvalidEvent(where, f"must be a string, got {kind_of(code)}")
-        if code in UNMUTABLE:
-            raise InvalidEvent(where, f"{code} may never be suppressed")
-        if code not in RULE_CODES:
-            known = ", ".join(sorted(RULE_CODES - UNMUTABLE))
-            raise InvalidEvent(where, f"{code[:40]!r} is not a reason code one may mute ({known})")
-    if len(set(value)) != len(value):
-        raise InvalidEvent("reason_codes", "names a reason code more than once")
-    return tuple(value)
-
-
-def _until(obj: Mapping[str, Any], at: datetime, *, required: bool) -> datetime | None:
-    """When a suppression ends: after `occurred_at`, and at most `LONGEST` after it."""
-    if obj.get("until") is None and not required:
-        return None
-    until = read_time(obj, "until")
-    if until <= at:
-        raise InvalidEvent("until", "must be later than occurred_at")
-    if until - at > LONGEST:
-        raise InvalidEvent(
-            "until", f"is more than {LONGEST.days} days after occurred_at (the longest suppression)"
-        )
-    return until
 
 
 _DECODERS: dict[str, Callable[[Mapping[str, Any]], InputEvent]] = {
@@ -294,4 +289,5 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], InputEvent]] = {
     "withdrawal": _withdrawal,
     "case_decision": _case_decision,
     "trade": _trade,
+    "customer_response": _customer_response,
 }

@@ -22,6 +22,8 @@ CASE_ACTIONS: frozenset[str] = frozenset(
     ("release", "confirm_fraud", "verify_destination", "suppress")
 )
 SIDES: frozenset[str] = frozenset(("buy", "sell"))
+ANSWERS: frozenset[str] = frozenset(("confirm", "deny"))
+CONTACTS: frozenset[str] = frozenset(("current", "as_of"))
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -128,6 +130,28 @@ class Trade:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerResponse:
+    """The customer's answer to a notice (engine/notices.py). Its `response_id` doubles as
+    the event id."""
+
+    response_id: str
+    customer_id: str
+    occurred_at: datetime
+    notice_id: str
+    answer: Literal["confirm", "deny"]
+    contact: Literal["current", "as_of"]
+    """Through which contact the answer came: the current one, or the one registered at
+    `contact_as_of`."""
+    contact_as_of: datetime | None
+    channel: Channel
+    type: Literal["customer_response"] = "customer_response"
+
+    @property
+    def event_id(self) -> str:
+        return self.response_id
+
+
+@dataclass(frozen=True, slots=True)
 class CaseDecision:
     """An operations decision. Its `decision_id` doubles as the event id."""
 
@@ -211,6 +235,6 @@ class DeviceFlagged:
     type: Literal["device_flagged"] = "device_flagged"
 
 
-InputEvent = Login | AccountChange | Withdrawal | CaseDecision | Trade
+InputEvent = Login | AccountChange | Withdrawal | CaseDecision | Trade | CustomerResponse
 Notice = DestinationShared | DestinationFraud | IpFlagged | DeviceFlagged
 CustomerEvent = InputEvent | Notice

@@ -10,7 +10,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -226,3 +226,46 @@ def read_destination(obj: Mapping[str, Any], name: str, *, required: bool) -> De
     holder = read_string(value, "holder_name", required=False, limit=MAX_ID, prefix=prefix)
     assert bank is not None and account is not None
     return Destination(bank, account, branch, holder)
+
+
+def read_muted_codes(
+    obj: Mapping[str, Any], codes: frozenset[str], unmutable: frozenset[str], *, required: bool
+) -> tuple[str, ...]:
+    """A suppression's reason codes: one or more of `codes`, each once, none `unmutable`."""
+    value = obj.get("reason_codes")
+    if value is None:
+        if required:
+            raise InvalidEvent("reason_codes", "is required")
+        return ()
+    if not isinstance(value, list):
+        raise InvalidEvent("reason_codes", f"must be an array, got {kind_of(value)}")
+    if not value:
+        raise InvalidEvent("reason_codes", "must name at least one reason code")
+    for i, code in enumerate(value):
+        where = f"reason_codes.{i}"
+        if not isinstance(code, str):
+            raise InvalidEvent(where, f"must be a string, got {kind_of(code)}")
+        if code in unmutable:
+            raise InvalidEvent(where, f"{code} may never be suppressed")
+        if code not in codes:
+            known = ", ".join(sorted(codes - unmutable))
+            raise InvalidEvent(where, f"{code[:40]!r} is not a reason code one may mute ({known})")
+    if len(set(value)) != len(value):
+        raise InvalidEvent("reason_codes", "names a reason code more than once")
+    return tuple(value)
+
+
+def read_until(
+    obj: Mapping[str, Any], at: datetime, longest: timedelta, *, required: bool
+) -> datetime | None:
+    """When a suppression ends: after `occurred_at`, and at most `longest` after it."""
+    if obj.get("until") is None and not required:
+        return None
+    until = read_time(obj, "until")
+    if until <= at:
+        raise InvalidEvent("until", "must be later than occurred_at")
+    if until - at > longest:
+        raise InvalidEvent(
+            "until", f"is more than {longest.days} days after occurred_at (the longest suppression)"
+        )
+    return until

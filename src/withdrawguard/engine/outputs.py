@@ -110,7 +110,8 @@ class Alert:
     created_at: int
     kind: str = "withdrawal"
     """`withdrawal`: a withdrawal's verdict; `liquidation`: a sell-off, before any
-    withdrawal (engine/holdings.py)."""
+    withdrawal (engine/holdings.py); `customer_denial`: the customer denied what a notice
+    was about (engine/notices.py)."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -125,6 +126,19 @@ class Alert:
             "withdrawal_id": self.withdrawal_id,
             "created_at": iso(self.created_at),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerNotice:
+    """What to tell the customer, and through which contact (topic customer-notices;
+    engine/notices.py)."""
+
+    notice_id: str
+    customer_id: str
+    payload: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +216,7 @@ class Outcome:
     verdicts: list[Verdict] = field(default_factory=list)
     holds: list[HoldUpdate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    notices: list[CustomerNotice] = field(default_factory=list)
     destinations: list[DestinationObservation] = field(default_factory=list)
     ips: list[IpObservation] = field(default_factory=list)
     devices: list[DeviceObservation] = field(default_factory=list)

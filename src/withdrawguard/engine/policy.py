@@ -38,6 +38,8 @@ class Policy:
     source: str
     raw: dict[str, Any] = field(compare=False, repr=False)
     """The merged policy as loaded (for its fingerprint)."""
+    notices: dict[str, Any] = field(default_factory=dict)
+    """The `[notices]` table (engine/notices.py)."""
 
     def rule(self, name: str) -> dict[str, Any]:
         return self.rules[name]
@@ -73,12 +75,13 @@ DAY = 24 * HOUR
 MINUTE = 60_000
 
 
-ADDED_LATER = (
+ADDED_LATER: tuple[tuple[str, ...], ...] = (
     ("limits", "max_trades"),
     ("rules", "liquidation"),
     ("rules", "device_shared"),
+    ("notices",),
 )
-"""Keys the packaged defaults gained after policy versions were first published: left
+"""Keys (paths) the packaged defaults gained after policy versions were first published: left
 out of the fingerprint while they hold their default, so a version published before
 keeps its id (a worker checks a version's text against it) and a fingerprint changes only
 when a version sets one of them to something else."""
@@ -90,9 +93,12 @@ def fingerprint(policy: Policy) -> str:
     Verdicts carry it (`detector_version`), and a published version is named by it."""
     raw = {table: dict(values) for table, values in policy.raw.items()}
     defaults = _default_raw()
-    for table, key in ADDED_LATER:
-        if raw[table].get(key) == defaults[table][key]:
-            del raw[table][key]
+    for *tables, key in ADDED_LATER:
+        where, default = raw, defaults
+        for table in tables:
+            where, default = where[table], default[table]
+        if where.get(key) == default[key]:
+            del where[key]
     merged = orjson.dumps(raw, default=str).decode()
     return hashlib.blake2b(merged.encode(), digest_size=12).hexdigest()[:8]
 
@@ -231,6 +237,9 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
         raise PolicyError("'rules.liquidation.share' must be a decimal above 0, at most 1")
     _check_lists(rules)
     _check_ranges(raw)
+    for key, value in raw["notices"].items():
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_INT:
+            raise PolicyError(f"'notices.{key}' must be from 0 to {MAX_INT}")
     return Policy(
         hold_score=decision["hold_score"],
         alert_score=decision["alert_score"],
@@ -240,4 +249,5 @@ def _build(raw: dict[str, Any], source: str) -> Policy:
         rules=rules,
         source=source,
         raw=raw,
+        notices=raw["notices"],
     )

@@ -1,10 +1,8 @@
 """Per-customer state: what the rules need, bounded by the longest window.
 
-Every collection is keyed by an event id (or withdrawal id), which makes applying the
-same event twice a no-op. Times are epoch milliseconds (UTC event time). The state
-is encoded as compact JSON (orjson) for the Faust table, records as positional arrays
-(version 4, below); `decode_state(encode_state(s))` equals `s`.
-"""
+Every collection is keyed by an event id (or withdrawal id): applying the same event twice
+is a no-op. Times are epoch ms (UTC event time). Encoded as compact JSON for the Faust
+table, records as positional arrays (version 4); `decode_state(encode_state(s)) == s`."""
 
 from __future__ import annotations
 
@@ -83,13 +81,11 @@ class WithdrawalRec:
     actor: str | None = None
     note: str | None = None
     alerts: list[str] = field(default_factory=list)
-    late_note: str = ""
-    """How late evidence first escalated this verdict (kept for re-issued verdicts)."""
+    late_note: str = ""  # how late evidence first escalated the verdict (for re-issues)
     suppressed: list[list[Any]] = field(default_factory=list)
     """[reason code, suppression id, case id, until] per reason a suppression muted."""
     lifted: bool = False
-    """Released by a suppression heard of after it, not by a person: later evidence of a
-    reason not muted holds it again, as it would have had the suppression come first."""
+    """Released by a suppression heard of after it: later unmuted evidence holds it again."""
 
 
 @dataclass(slots=True)
@@ -135,11 +131,31 @@ class TradeRec:
 
 
 @dataclass(slots=True)
+class NoticeRec:
+    """A notice sent to the customer, and its answer (engine/notices.py says each field)."""
+
+    ts: int
+    kind: str
+    event_id: str
+    at: int
+    withdrawal_id: str | None
+    change_type: str | None
+    dest: str | None
+    channel: str | None
+    contact: str
+    as_of: int | None
+    response_id: str | None = None
+    answer: str | None = None
+    answered_at: int | None = None
+    counted: bool = False
+    why_not: str = ""
+
+
+@dataclass(slots=True)
 class Kept:
     """The evidence behind open holds that retention trimmed from the rules' collections
-    (same keys and records as theirs): kept for the people who decide the hold, whatever
-    its age, and never read by a rule, so keeping it changes no verdict. Dropped at the
-    first prune after no open hold cites it (engine/prune.py)."""
+    (same keys and records), for the people who decide the hold; never read by a rule.
+    Dropped at the first prune after no open hold cites it (engine/prune.py)."""
 
     logins_ok: dict[str, LoginRec] = field(default_factory=dict)
     logins_failed: dict[str, int] = field(default_factory=dict)
@@ -152,11 +168,9 @@ class Kept:
 class CustomerState:
     customer_id: str
     horizon: int = 0
-    """The newest event time of the customer's activity and of the notices other
-    customers' activity raises: what retention counts back from. A case decision and the
-    fraud notice a confirmation raises, dated by a person's clock, do not move it: they
-    are about the past, and must not make the detector forget what a late event of that
-    past still needs (nor empty the page of the person deciding)."""
+    """The newest event time of the customer's activity and of other customers' notices:
+    what retention counts back from. Case decisions, fraud notices and customer responses,
+    dated by a person's clock and about the past, do not move it."""
     logins_ok: dict[str, LoginRec] = field(default_factory=dict)
     logins_failed: dict[str, int] = field(default_factory=dict)
     devices: dict[str, Sighting] = field(default_factory=dict)
@@ -170,10 +184,8 @@ class CustomerState:
     flagged_ips: dict[str, dict[str, FlagRec]] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
     """Ids of case decisions and notices already applied (other kinds dedupe by key)."""
-    suppressions: dict[str, SuppressionRec] = field(default_factory=dict)
-    """By suppression id."""
-    pruned: int = 0
-    """The horizon at the last full prune."""
+    suppressions: dict[str, SuppressionRec] = field(default_factory=dict)  # by suppression id
+    pruned: int = 0  # the horizon at the last full prune
     kept: Kept = field(default_factory=Kept)
     trades: dict[str, TradeRec] = field(default_factory=dict)
     sell_offs: dict[str, int] = field(default_factory=dict)
@@ -181,22 +193,20 @@ class CustomerState:
     login before the sells) -> when the alert was raised."""
     flagged_devices: dict[str, dict[str, FlagRec]] = field(default_factory=dict)
     """device id -> notice id -> the wave of customers the device was seen on."""
+    notices: dict[str, NoticeRec] = field(default_factory=dict)  # by notice id
 
 
 # ---------------------------------------------------------------- encoding
-# Version 4 (the current one) is version 3 with `kept` (an array of its collections),
-# the trades, the sell-offs alerted on and the flagged devices last; a version 2 or 3
-# state reads as one with none of them (a version 4 state without the flagged devices,
-# written before they were added, as one with none flagged).
-# Version 3 is version 2 with the suppressions after `seen` and each
-# withdrawal's `suppressed` last; a version 2 state reads as one without suppressions.
-# Version 2: a JSON array, each record a positional array of its
-# fields in declaration order: against version 1's objects (one key per field per
-# record), decoding costs about 60% and encoding 50-80% (same-run pairs on a 2.6 KB
-# state), in 62% of the bytes.
-# The layout is pinned by tests/unit/test_state.py: a change to any record's fields
-# needs a new version. Version 1 (a JSON object) is still read, so tables and
-# changelogs written before stay usable.
+# Version 4 (the current one): version 3, then `kept` (an array of its collections), the
+# trades, the sell-offs alerted on, the flagged devices and the notices sent; a version 2
+# or 3 state reads as one with none of them. Version 3: version 2 with the suppressions
+# after `seen` and each withdrawal's `suppressed` last (a version 2 state reads as one
+# without suppressions). Version 2: a JSON array, each record a positional array of its
+# fields in declaration order: against version 1's objects, decoding costs about 60% and
+# encoding 50-80% (same-run pairs on a 2.6 KB state), in 62% of the bytes. The layout is
+# pinned by tests/unit/test_state.py: a change to any record's fields needs a new
+# version. Version 1 (a JSON object) is still read, so tables and changelogs written
+# before stay usable.
 
 _LOGIN = attrgetter(*LoginRec.__slots__)
 _SIGHTING = attrgetter(*Sighting.__slots__)
@@ -207,6 +217,7 @@ _SHARED = attrgetter(*SharedRec.__slots__)
 _FLAG = attrgetter(*FlagRec.__slots__)
 _SUPPRESSION = attrgetter(*SuppressionRec.__slots__)
 _TRADE = attrgetter(*TradeRec.__slots__)
+_NOTICE = attrgetter(*NoticeRec.__slots__)
 
 
 def encode_state(s: CustomerState) -> bytes:
@@ -239,6 +250,7 @@ def encode_state(s: CustomerState) -> bytes:
             {k: _TRADE(v) for k, v in s.trades.items()},
             s.sell_offs,
             {d: {k: _FLAG(v) for k, v in waves.items()} for d, waves in s.flagged_devices.items()},
+            {k: _NOTICE(v) for k, v in s.notices.items()},
         )
     )
 
@@ -246,7 +258,9 @@ def encode_state(s: CustomerState) -> bytes:
 def decode_state(raw: bytes) -> CustomerState:
     d = orjson.loads(raw)
     if isinstance(d, dict):
-        return _decode_v1(d)
+        from withdrawguard.engine.state_v1 import decode_v1  # state_v1 imports this module
+
+        return decode_v1(d)
     if not d or d[0] not in (2, 3, STATE_VERSION):
         version = d[0] if d else None
         raise ValueError(f"customer state version {version} is not one this worker reads")
@@ -256,6 +270,7 @@ def decode_state(raw: bytes) -> CustomerState:
     kept = rest[9] if len(rest) > 9 else ({}, {}, {}, {}, {})
     trades, sell_offs = (rest[10], rest[11]) if len(rest) > 9 else ({}, {})
     devices_flagged = rest[12] if len(rest) > 12 else {}
+    notices = rest[13] if len(rest) > 13 else {}
     return CustomerState(
         customer_id=cid,
         horizon=horizon,
@@ -287,29 +302,5 @@ def decode_state(raw: bytes) -> CustomerState:
         flagged_devices={
             d: {k: FlagRec(*v) for k, v in waves.items()} for d, waves in devices_flagged.items()
         },
-    )
-
-
-def _decode_v1(d: dict[str, Any]) -> CustomerState:
-    """Version 1: one JSON object, each record an object of its fields."""
-    return CustomerState(
-        customer_id=d["customer_id"],
-        horizon=d["horizon"],
-        logins_ok={k: LoginRec(**v) for k, v in d["logins_ok"].items()},
-        logins_failed=d["logins_failed"],
-        devices={k: Sighting(**v) for k, v in d["devices"].items()},
-        networks={k: Sighting(**v) for k, v in d["networks"].items()},
-        changes={k: ChangeRec(**v) for k, v in d["changes"].items()},
-        withdrawals={k: WithdrawalRec(**v) for k, v in d["withdrawals"].items()},
-        cases={k: CaseRec(**v) for k, v in d["cases"].items()},
-        shared={k: SharedRec(**v) for k, v in d["shared"].items()},
-        fraud_dest=d["fraud_dest"],
-        verified_dest=d["verified_dest"],
-        flagged_ips={
-            ip: {k: FlagRec(**v) for k, v in waves.items()}
-            for ip, waves in d["flagged_ips"].items()
-        },
-        seen=d["seen"],
-        suppressions={k: SuppressionRec(**v) for k, v in d.get("suppressions", {}).items()},
-        pruned=d.get("pruned", 0),
+        notices={k: NoticeRec(*v) for k, v in notices.items()},
     )

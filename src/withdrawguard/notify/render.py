@@ -32,6 +32,8 @@ REASON_WORDS: dict[str, str] = {
     "CONFIRMED_FRAUD_DESTINATION": "a destination confirmed fraudulent",
     "LATE_EVIDENCE": "escalated by evidence that came later",
     "RELEASED": "a person released the hold",
+    "CUSTOMER_DENIED": "the customer denied a credential change",
+    "CONFIRMATION_NOT_COUNTED": "a confirmation through the wrong contact",
 }
 _DIGITS = re.compile(r"\d{5,}")
 

@@ -49,9 +49,15 @@ from withdrawguard.scan.replay import Replayer
 from withdrawguard.scan.sources import Record, Source
 from withdrawguard.scan.spill import Spill
 
-_RANK = {"login": 0, "account_change": 1, "withdrawal": 2, "case_decision": 3, "trade": 4}
-"""Order among one customer's events of one millisecond (3 bits of `_seq`); a trade was
-added last so that the order of the other types, and so scans before it, stay the same."""
+_RANK = {
+    "login": 0,
+    "account_change": 1,
+    "withdrawal": 2,
+    "case_decision": 3,
+    "trade": 4,
+    "customer_response": 5,  # after the change or withdrawal of the same millisecond
+}
+"""Order of the input types within one millisecond (3 bits of `_seq`): one per type."""
 _TICK = 2047  # progress is updated every 2048 items
 
 

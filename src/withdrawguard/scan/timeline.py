@@ -22,6 +22,7 @@ from withdrawguard.engine.events import (
     AccountChange,
     CaseDecision,
     CustomerEvent,
+    CustomerResponse,
     Login,
     Trade,
     Withdrawal,
@@ -118,4 +119,7 @@ def summary(event: CustomerEvent) -> str:
             left = f", holdings then {event.holdings_value_after} {event.currency}"
         what = f"{event.side} {event.quantity} {event.instrument}"
         return f"{what} for {event.proceeds} {event.currency}{left}"
+    if isinstance(event, CustomerResponse):
+        through = "the current contact" if event.contact_as_of is None else "an earlier contact"
+        return f"customer answered {event.answer} to notice {event.notice_id} via {through}"
     return event.type.replace("_", " ")

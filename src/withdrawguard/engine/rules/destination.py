@@ -88,9 +88,13 @@ class ConfirmedFraudDestination:
         fraud = s.state.fraud_dest.get(s.w.dest)
         if fraud is None:
             return None
+        by = f"case decision {fraud[1]}"
+        denied = [k for k, n in s.state.notices.items() if n.response_id == fraud[1]]
+        if denied:  # a customer's denial (engine/notices.py)
+            by = f"the customer's denial {fraud[1]} of notice {denied[0]}"
         return Finding(
             self.code,
-            f"destination confirmed fraudulent by case decision {fraud[1]}",
+            f"destination confirmed fraudulent by {by}",
             self.weight,
             holding=self.holding,
             severity=self.severity,

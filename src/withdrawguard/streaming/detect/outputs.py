@@ -1,5 +1,6 @@
-"""What a batch sends: verdicts, holds and alerts as the engine made them, observations
-packed for the cross-customer stages, and dead letters for what could not be handled.
+"""What a batch sends: verdicts, holds, alerts and customer notices as the engine made
+them, observations packed for the cross-customer stages, and dead letters for what could
+not be handled.
 
 Every record goes into the batch's `Outbox` with the position of the event that made
 it, so the batch's records leave in the order handling each event alone would send them.
@@ -38,6 +39,10 @@ class OutputMetrics(Protocol):
     def alert(self, severity: str) -> None:
         """An alert sent to fraud-alerts."""
 
+    def notice(self, kind: str) -> None:
+        """A notice sent to customer-notices (`destination_change`, `credential_change`,
+        `hold`)."""
+
     def dead_letter(self, kind: str) -> None:
         """A message sent to dead-letters; `kind` is a short, bounded error label."""
 
@@ -49,6 +54,7 @@ class Outputs:
     decisions: str
     holds: str
     alerts: str
+    notices: str
     dead_letters: str
     metrics: OutputMetrics
     partitions: Callable[[str], int]
@@ -66,6 +72,9 @@ class Outputs:
         for a in out.alerts:
             box.add(at, self.alerts, a.customer_id.encode(), _json(a.to_wire()))
             self.metrics.alert(a.severity)
+        for n in out.notices:
+            box.add(at, self.notices, n.customer_id.encode(), _json(n.to_wire()))
+            self.metrics.notice(n.payload["kind"])
         batch.destinations.extend((at, d) for d in out.destinations)
         batch.ips.extend((at, i) for i in out.ips)
         batch.devices.extend((at, d) for d in out.devices)

@@ -83,6 +83,7 @@ class Pipeline:
     decisions: faust.TopicT
     holds: faust.TopicT
     alerts: faust.TopicT
+    notices: faust.TopicT
     dead_letters: faust.TopicT
     shadow_decisions: faust.TopicT
     customers: TableT[bytes, bytes]
@@ -119,6 +120,7 @@ class Pipeline:
             decisions=_name(self.decisions),
             holds=_name(self.holds),
             alerts=_name(self.alerts),
+            notices=_name(self.notices),
             dead_letters=_name(self.dead_letters),
             metrics=self.metrics,
             partitions=self.partitions,
