@@ -13,6 +13,15 @@ product prints.
 - Each block runs in a fresh directory with `withdrawguard` of this checkout on PATH, a
   deployment of its own (WG_APP_ID, and WG_TOPIC_PREFIX for its topics) and the test
   stack's Kafka and Redis.
+- A block marked `<!-- doc-test: worker -->` runs beside a `withdrawguard worker` of its
+  deployment, started before its first command (its topics created, its web server on a
+  free port given to the block as WG_WEB_PORT). The worker works in the background, as
+  the reader's does: a command that only reads (`READS`: `curl`, `cases list`, `cases
+  show`) and fails or does not yet show the doc's lines is run again, as the reader
+  would a moment later, until it does or `SETTLE_S` have passed. Any other command runs
+  once: running it again would act again.
+- Times (`2026-12-05 22:49:12Z`, RFC 3339) compare as any time: a reader's run has its
+  own.
 
 So an example that drifts from the product fails here, not in a reader's terminal.
 """
@@ -24,12 +33,14 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.integration.harness import Worker, env_of, isolated_settings
 from withdrawguard.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -37,6 +48,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARK = "<!-- doc-test -->"
+WORKER_MARK = "<!-- doc-test: worker -->"
+SETTLE_S = 180.0
+"""How long a reading command of a worker block may take to show what the doc shows."""
+READS = re.compile(r"curl |withdrawguard cases (list|show) ")
+TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?")
 FILE_MARK = re.compile(r"<!-- doc-file: ([\w.-]+) -->")
 
 
@@ -52,6 +68,7 @@ class Example:
     line: int
     steps: list[Step]
     files: dict[str, str]
+    worker: bool = False
 
     @property
     def name(self) -> str:
@@ -104,15 +121,20 @@ def examples() -> list[Example]:
             if named:
                 _, body, _ = _fence(lines, i + 1)
                 files[named.group(1)] = "\n".join(body) + "\n"
-            elif line.strip() == MARK:
+            elif line.strip() in (MARK, WORKER_MARK):
                 info, body, _ = _fence(lines, i + 1)
                 assert info == "console", f"{doc.name}:{i + 1}: a doc-test block is `console`"
-                found.append(Example(doc, i + 1, _steps(body), dict(files)))
+                worker = line.strip() == WORKER_MARK
+                found.append(Example(doc, i + 1, _steps(body), dict(files), worker))
+            else:
+                assert not line.strip().startswith("<!-- doc-test"), (
+                    f"{doc.name}:{i + 1}: unknown marker {line.strip()!r}"
+                )
     return found
 
 
 def _same(line: str) -> str:
-    return " ".join(line.split())
+    return " ".join(TIME.sub("<time>", line).split())
 
 
 def _shown_in_order(shows: list[str], output: str) -> str | None:
@@ -163,27 +185,46 @@ def test_the_docs_mark_examples_to_run() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_a_marked_doc_example_prints_what_the_doc_shows(
-    example: Example, settings: Settings, tmp_path: Path
+    example: Example, settings: Settings, services: tuple[str, str], tmp_path: Path
 ) -> None:
     for name, text in example.files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    env = _env(settings, tmp_path)
+    if not example.worker:
+        _run_steps(example, _env(settings, tmp_path), tmp_path, settle_s=0)
+        return
+    deployment = isolated_settings(services, "doc", tmp_path / ".data")
+    env = env_of(deployment)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    worker = Worker(deployment, tmp_path / "worker.log")
+    worker.start()
+    try:
+        _run_steps(example, env, tmp_path, settle_s=SETTLE_S)
+    finally:
+        worker.stop()
+
+
+def _run_steps(example: Example, env: dict[str, str], cwd: Path, settle_s: float) -> None:
     for step in example.steps:
         if step.command.startswith("export "):
             env |= _exported(step.command)
             continue
-        done = subprocess.run(
-            ["bash", "-c", step.command],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        output = done.stdout + done.stderr
+        deadline = time.monotonic() + (settle_s if READS.match(step.command) else 0)
+        while True:
+            done = subprocess.run(
+                ["bash", "-c", step.command],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            output = done.stdout + done.stderr
+            missing = _shown_in_order(step.shows, output)
+            if (done.returncode == 0 and missing is None) or time.monotonic() > deadline:
+                break
+            time.sleep(1)  # the worker has not caught up yet: run it again, as a reader would
         assert done.returncode == 0, f"$ {step.command}\nexit {done.returncode}\n{output}"
-        missing = _shown_in_order(step.shows, output)
         assert missing is None, (
             f"$ {step.command}\nthe doc shows {missing!r}; it printed:\n{output}"
         )
