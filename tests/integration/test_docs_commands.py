@@ -5,11 +5,13 @@ product prints.
 - In a marked block, a line starting with `$ ` is a command (a line ending in `\\`
   continues it); the lines up to the next command are what it shows. Each shown line
   must appear in the command's output (stdout and stderr), in order, with runs of spaces
-  compared as one; a line `...` stands for lines left out. The command must exit 0.
+  compared as one; a line `...` stands for lines left out, and `...` within a line for
+  any text (an id made anew on each run). The command must exit 0.
 - A fenced block marked `<!-- doc-file: NAME -->` earlier in the same document is a file
   the examples use: it is written as NAME into the directory the block runs in.
 - A command `export NAME=VALUE ...` sets those variables for the block's later commands,
-  as it would in the reader's shell (each command runs in a shell of its own).
+  as it would in the reader's shell (each command runs in a shell of its own); a VALUE
+  `$(command)` is what that command prints.
 - Each block runs in a fresh directory with `withdrawguard` of this checkout on PATH, a
   deployment of its own (WG_APP_ID, and WG_TOPIC_PREFIX for its topics) and the test
   stack's Kafka and Redis.
@@ -144,10 +146,11 @@ def _shown_in_order(shows: list[str], output: str) -> str | None:
     for want in (_same(x) for x in shows):
         if want in ("", "..."):
             continue
-        try:
-            at = got.index(want, at) + 1
-        except ValueError:
+        pattern = re.compile(".*".join(re.escape(part) for part in want.split("...")))
+        found = next((i for i in range(at, len(got)) if pattern.fullmatch(got[i])), None)
+        if found is None:
             return want
+        at = found + 1
     return None
 
 
@@ -167,13 +170,26 @@ def _env(settings: Settings, workdir: Path) -> dict[str, str]:
     return env
 
 
-def _exported(command: str) -> dict[str, str]:
-    """The variables of an `export A=x B=y` command."""
-    words = shlex.split(command)[1:]
-    assert words and all(re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", w) for w in words), (
-        f"an export in a doc example sets NAME=VALUE only: {command!r}"
+def _exported(command: str, env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """The environment after an `export A=x B=y` command, as the reader's shell makes
+    it (a value may be `$(command)`: what that command prints)."""
+    if "$(" not in command:
+        words = shlex.split(command)[1:]
+        assert words and all(re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", w) for w in words), (
+            f"an export in a doc example sets NAME=VALUE only: {command!r}"
+        )
+        return env | dict(w.split("=", 1) for w in words)
+    done = subprocess.run(
+        ["bash", "-c", f"set -eo pipefail; {command}; env -0"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
-    return dict(w.split("=", 1) for w in words)
+    assert done.returncode == 0, f"$ {command}\nexit {done.returncode}\n{done.stderr}"
+    return dict(v.split("=", 1) for v in done.stdout.split("\0") if "=" in v)
 
 
 EXAMPLES = examples()
@@ -206,7 +222,7 @@ def test_a_marked_doc_example_prints_what_the_doc_shows(
 def _run_steps(example: Example, env: dict[str, str], cwd: Path, settle_s: float) -> None:
     for step in example.steps:
         if step.command.startswith("export "):
-            env |= _exported(step.command)
+            env = _exported(step.command, env, cwd)
             continue
         deadline = time.monotonic() + (settle_s if READS.match(step.command) else 0)
         while True:
