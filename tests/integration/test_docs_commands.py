@@ -51,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARK = "<!-- doc-test -->"
 WORKER_MARK = "<!-- doc-test: worker -->"
+NOT_RUN = re.compile(r"<!-- not run by the docs test: \S.* -->")
+"""Said right before a command block the test cannot run, with the reason."""
+SHELL = ("console", "sh", "shell", "bash")
 SETTLE_S = 180.0
 """How long a reading command of a worker block may take to show what the doc shows."""
 READS = re.compile(r"curl |withdrawguard cases (list|show) ")
@@ -197,6 +200,22 @@ EXAMPLES = examples()
 
 def test_the_docs_mark_examples_to_run() -> None:
     assert EXAMPLES, "no <!-- doc-test --> block in README.md or docs/"
+
+
+def test_every_command_block_is_run_or_says_why_it_is_not() -> None:
+    unmarked = []
+    for doc in DOCS:
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        inside = False
+        for i, line in enumerate(lines):
+            if not line.strip().startswith("```"):
+                continue
+            if not inside and line.strip()[3:].strip() in SHELL:
+                before = next((x.strip() for x in reversed(lines[:i]) if x.strip()), "")
+                if before not in (MARK, WORKER_MARK) and not NOT_RUN.fullmatch(before):
+                    unmarked.append(f"{doc.relative_to(ROOT)}:{i + 1}")
+            inside = not inside
+    assert not unmarked, f"command blocks neither marked to run nor saying why not: {unmarked}"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
