@@ -109,7 +109,11 @@ class PolicyWriter:
                 request_timeout_ms=self.timeout_ms,
                 **kafka_python_options(self.settings),
             )
-            await producer.start()
+            try:
+                await producer.start()  # finds the coordinator: an ACL may refuse it here
+            except BaseException:
+                await _abort_async(producer.stop)  # or its connections stay open
+                raise
             self._producer = producer
         return self._producer
 
