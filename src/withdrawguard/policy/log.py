@@ -25,6 +25,9 @@ from withdrawguard.policy.audit import AuditEntry, AuditError
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
 
+TOPIC_WAIT_S = 5.0
+"""How long a read waits for a topic to show in the broker's metadata."""
+
 
 class PolicyLogError(RuntimeError):
     """The policies topic cannot be read or written (no broker, no topic)."""
@@ -69,9 +72,7 @@ def _records(
         **kafka_python_options(settings),
     )
     try:
-        partitions = consumer.partitions_for_topic(name)
-        if not partitions:
-            raise PolicyLogError(f"topic {name} does not exist: run `withdrawguard topics create`")
+        partitions = _partitions(consumer, name, min(timeout_s, TOPIC_WAIT_S))
         parts = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
@@ -90,6 +91,21 @@ def _records(
             left = {tp for tp in left if consumer.position(tp) < ends[tp]}
     finally:
         consumer.close()
+
+
+def _partitions(consumer: KafkaConsumer, name: str, wait_s: float) -> set[int]:
+    """The partitions of topic `name`; PolicyLogError if it does not exist. A topic just
+    created (`topics create`, then a command at once) may take a moment to show in the
+    broker's metadata: asked again for up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        partitions = consumer.partitions_for_topic(name)
+        if partitions:
+            return set(partitions)
+        if time.monotonic() > deadline:
+            raise PolicyLogError(f"topic {name} does not exist: run `withdrawguard topics create`")
+        time.sleep(0.2)
+        consumer.topics()  # a fresh metadata request
 
 
 def append(settings: Settings, plan: Plan, timeout_s: float = 30) -> None:
