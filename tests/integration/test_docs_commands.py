@@ -54,7 +54,7 @@ WORKER_MARK = "<!-- doc-test: worker -->"
 NOT_RUN = re.compile(r"<!-- not run by the docs test: \S.* -->")
 """Said right before a command block the test cannot run, with the reason."""
 SHELL = ("console", "sh", "shell", "bash")
-SETTLE_S = 180.0
+SETTLE_S = 300.0
 """How long a reading command of a worker block may take to show what the doc shows."""
 READS = re.compile(r"curl |withdrawguard cases (list|show) ")
 TIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?")
