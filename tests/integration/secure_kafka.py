@@ -6,6 +6,10 @@ Kafka reading PEM files directly. The SCRAM users are created when the storage i
 formatted (`--add-scram`): `admin` (the broker's own inter-broker login) and `wg`, the
 user withdrawguard connects as. The controller listener is plaintext on loopback and
 serves only the controller quorum, never clients.
+
+`acl_kafka` is the same broker with Kafka's authorizer on (`StandardAuthorizer`, no ACL
+means no access) and the two users of docs/security.md's grants, `withdrawguard` (the
+workers) and `withdrawguard-policy` (the admins' command); `admin` is the super user.
 """
 
 from __future__ import annotations
@@ -61,6 +65,14 @@ class SecureKafka:
             "kafka_sasl_password_file": self.password_file,
             "kafka_ssl_cafile": self.pki.ca,
         }
+
+
+AUTHORIZER = """
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# admin: the inter-broker login; ANONYMOUS: the loopback controller listener's requests
+super.users=User:admin;User:ANONYMOUS
+"""
 
 
 def _properties(data: Path, port: int, controller: int, pki: Pki) -> str:
@@ -129,14 +141,53 @@ def answers(bootstrap: str, timeout_ms: int = 10_000, **security: Any) -> bool:
 
 @pytest.fixture(scope="session")
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    yield from _broker(tmp_path_factory.mktemp("sasl-kafka"), [USER], "")
+
+
+@dataclass
+class AclKafka:
+    bootstrap: str
+    pki: Pki
+    passwords: dict[str, Path]
+    """user -> its password file (`admin` included)."""
+    log: Path
+
+    def settings(self, user: str) -> dict[str, Any]:
+        """The withdrawguard settings that connect as `user` over SASL_SSL."""
+        return {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": "SCRAM-SHA-512",
+            "kafka_sasl_username": user,
+            "kafka_sasl_password_file": self.passwords[user],
+            "kafka_ssl_cafile": self.pki.ca,
+        }
+
+
+@pytest.fixture(scope="session")
+def acl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclKafka]:
+    base = tmp_path_factory.mktemp("acl-kafka")
+    users = ["withdrawguard", "withdrawguard-policy"]
+    for broker in _broker(base, users, AUTHORIZER):
+        passwords = {u: base / f"{u}.password" for u in users}
+        admin = base / "admin.password"
+        admin.write_text(ADMIN_PASSWORD + "\n")
+        yield AclKafka(broker.bootstrap, broker.pki, passwords | {"admin": admin}, broker.log)
+
+
+def _broker(base: Path, users: list[str], extra: str) -> Iterator[SecureKafka]:
+    """A SASL_SSL broker in `base` with `users` (each password in `<user>.password`; the
+    first is the one `SecureKafka` logs in as) and `extra` properties."""
     java = _java()
-    base = tmp_path_factory.mktemp("sasl-kafka")
     pki = make_pki(base / "pki")
-    password = "wg-" + uuid.uuid4().hex
-    (base / "wg.password").write_text(password + "\n")
+    scram = []
+    for user in users:
+        password = f"{user}-" + uuid.uuid4().hex
+        (base / f"{user}.password").write_text(password + "\n")
+        scram += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
     port, controller = _free_port(), _free_port()
     conf = base / "server.properties"
-    conf.write_text(_properties(base / "data", port, controller, pki))
+    conf.write_text(_properties(base / "data", port, controller, pki) + extra)
     log = base / "kafka.log"
     cp = ["-cp", f"{LIBS}/*", f"-Dlog4j2.configurationFile={LOG4J}"]
     # A Kafka cluster id is 16 bytes in URL-safe base64; one that starts with "-" (1 in
@@ -147,8 +198,7 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
     with log.open("ab") as out:
         subprocess.run(
             [java, *cp, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(conf),
-             "--add-scram", f"SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]",
-             "--add-scram", f"SCRAM-SHA-512=[name={USER},password={password}]"],
+             "--add-scram", f"SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]", *scram],
             stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120,
         )  # fmt: skip
         proc = subprocess.Popen(
@@ -157,8 +207,11 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
             stderr=subprocess.STDOUT,
             env={**os.environ, "KAFKA_HEAP_OPTS": ""},
         )
-    broker = SecureKafka(f"127.0.0.1:{port}", pki, base / "wg.password", log)
-    security = broker.client_options()
+    broker = SecureKafka(f"127.0.0.1:{port}", pki, base / f"{users[0]}.password", log)
+    security = broker.client_options() | {
+        "sasl_plain_username": "admin",
+        "sasl_plain_password": ADMIN_PASSWORD,
+    }
     try:
         deadline = time.monotonic() + 120
         while not answers(broker.bootstrap, **security):

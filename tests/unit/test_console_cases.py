@@ -313,6 +313,37 @@ async def test_bulk_close_closes_each_and_refuses_a_changed_one_with_409(
     assert status == 400 and "note: is required" in page
 
 
+SELECTED = ("case", "SELECTED")
+"""Stands for the two open cases, each at the version its row showed."""
+
+
+@pytest.mark.parametrize(
+    ("who", "form", "status", "says"),
+    [
+        ("sue", [("op", "close"), ("outcome", "false_positive"), ("note", "n")], 400, "case: sel"),
+        (
+            "sue",
+            [("op", "close"), ("outcome", "maybe"), ("note", "n"), SELECTED],
+            400,
+            "outcome: must be one of",
+        ),
+        ("sue", [("op", "close"), ("outcome", "false_positive"), SELECTED], 400, "note: is requ"),
+        ("ana", [("op", "assign"), ("assignee", "bob"), SELECTED], 403, "bulk takes a superv"),
+    ],
+)
+async def test_a_bad_bulk_form_is_refused_before_any_case_is_touched(
+    console: Console, who: str, form: list[tuple[str, str]], status: int, says: str
+) -> None:
+    ids = [await _open(console, f"cust-{n}", f"hold-w{n}") for n in range(2)]
+    before = _events(console)
+    sent = [f for f in form if f != SELECTED]
+    if SELECTED in form:
+        sent += [("case", f"{i}@1") for i in ids]
+    got, page, _ = await console.post(who, "/cases/bulk", sent)
+    assert (got, says in page) == (status, True), page[:2000]
+    assert _events(console) == before
+
+
 async def test_export_holds_every_step_as_json_and_an_escaped_printable_page(
     console: Console,
 ) -> None:

@@ -1217,3 +1217,19 @@ def test_decoder_rejects_a_trailing_newline_in_codes(changes: dict[str, Any], fi
 def test_decoder_reports_timestamps_beyond_the_utc_range_as_invalid(stamp: str) -> None:
     with pytest.raises(InvalidEvent):
         decode_object(_withdrawal(occurred_at=stamp), "withdrawal")
+
+
+@pytest.mark.parametrize("ip", ["fe80::1%eth0", "fe80::1%25eth0", "::1%1"])
+def test_an_ipv6_address_with_a_zone_id_is_refused_naming_the_ip(ip: str) -> None:
+    login = {
+        "type": "login",
+        "event_id": "lg-1",
+        "customer_id": "C-100234",
+        "occurred_at": "2024-05-01T09:58:12+09:00",
+        "success": True,
+        "ip": "fe80::1",
+    }
+    assert decode_object(login, "login").type == "login"  # the same address without a zone
+    with pytest.raises(InvalidEvent) as caught:
+        decode_object({**login, "ip": ip}, "login")
+    assert caught.value.field == "ip"

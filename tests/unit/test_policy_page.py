@@ -197,7 +197,12 @@ REFUSALS = [
     (400, "promote", "no version runs in shadow: nothing to promote"),
     (403, "publish", "missing or wrong CSRF token"),
     (404, "rollback", "no published policy version 'ffffffff' (published: none yet)"),
-    (503, "publish", "the policy topics cannot be written (KafkaConnectionError: down)"),
+    (
+        503,
+        "publish",
+        "not written, nothing of it applies: the policy topics cannot be written "
+        "(KafkaConnectionError: down)",
+    ),
 ]
 
 

@@ -3,23 +3,30 @@ kafka-python (the CLI, the backtest).
 
 `read_catalog` reads the compacted topic from its start to its end as it was when the
 read began; a record that cannot be read is reported through `warn` and skipped, as a
-worker skips it. `append` writes an action's records and waits for the broker's
-acknowledgement of every one (acks=all), the policies first and the audit record last.
+worker skips it. Both reads see committed records only. `append` writes an action's
+records, the policies first and the audit record last, in one transaction
+(`adapters/policy_writes.py`): a failure part-way leaves nothing of the change.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
+from withdrawguard.adapters.policy_writes import write_sync
 from withdrawguard.contract import topics as t
 from withdrawguard.policy.actions import Plan
 from withdrawguard.policy.audit import AuditEntry, AuditError
 from withdrawguard.policy.versions import Catalog, RecordError
 from withdrawguard.settings import Settings
+
+TOPIC_WAIT_S = 5.0
+"""How long a read waits for a topic to show in the broker's metadata."""
 
 
 class PolicyLogError(RuntimeError):
@@ -61,44 +68,53 @@ def _records(
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout_s * 1000),
+        isolation_level="read_committed",
         **kafka_python_options(settings),
     )
     try:
-        partitions = consumer.partitions_for_topic(name)
-        if not partitions:
-            raise PolicyLogError(f"topic {name} does not exist: run `withdrawguard topics create`")
+        partitions = _partitions(consumer, name, min(timeout_s, TOPIC_WAIT_S))
         parts = [TopicPartition(name, p) for p in sorted(partitions)]
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         ends: dict[Any, int] = consumer.end_offsets(parts)
-        left = {tp for tp in parts if ends[tp] > consumer.position(tp)}
-        for record in consumer if left else ():
-            tp = TopicPartition(record.topic, record.partition)
-            yield record.partition, record.offset, record.key, record.value
-            if record.offset + 1 >= ends[tp]:
-                left.discard(tp)
-            if not left:
-                break
-        if left:
-            raise PolicyLogError(f"timed out reading {name} after {timeout_s:.0f} s")
+        deadline = time.monotonic() + timeout_s
+        # By position, not by the last record's offset: a transaction's commit marker
+        # takes an offset of its own, so the last record can sit before the end.
+        left = {tp for tp in parts if consumer.position(tp) < ends[tp]}
+        while left:
+            if time.monotonic() > deadline:
+                raise PolicyLogError(f"timed out reading {name} after {timeout_s:.0f} s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record.partition, record.offset, record.key, record.value
+            left = {tp for tp in left if consumer.position(tp) < ends[tp]}
     finally:
         consumer.close()
 
 
+def _partitions(consumer: KafkaConsumer, name: str, wait_s: float) -> set[int]:
+    """The partitions of topic `name`; PolicyLogError if it does not exist. A topic just
+    created (`topics create`, then a command at once) may take a moment to show in the
+    broker's metadata: asked again for up to `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        partitions = consumer.partitions_for_topic(name)
+        if partitions:
+            return set(partitions)
+        if time.monotonic() > deadline:
+            raise PolicyLogError(f"topic {name} does not exist: run `withdrawguard topics create`")
+        time.sleep(0.2)
+        consumer.topics()  # a fresh metadata request
+
+
 def append(settings: Settings, plan: Plan, timeout_s: float = 30) -> None:
-    names = t.TopicNames(settings)
-    producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
-        acks="all",
-        **kafka_python_options(settings),
-    )
+    """Write `plan`'s records in one transaction: all of them, or none."""
+    audit_key = (plan.version or "none").encode()
     try:
-        for key, value in plan.policies:
-            producer.send(names.name(t.POLICIES), key=key, value=value).get(timeout=timeout_s)
-        audit_key = (plan.version or "none").encode()
-        producer.send(names.name(t.POLICY_AUDIT), key=audit_key, value=plan.audit).get(
-            timeout=timeout_s
-        )
-    finally:
-        producer.close()
+        write_sync(settings, plan.policies, (audit_key, plan.audit), timeout_s)
+    except KafkaError as exc:
+        raise PolicyLogError(
+            f"{plan.action} not written, nothing of it applies: the broker at "
+            f"{settings.kafka_bootstrap} did not take it ({type(exc).__name__}: {exc})"
+        ) from None

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.metrics import PrometheusMetrics
+from withdrawguard.adapters.policy_writes import PolicyWriter
 from withdrawguard.engine.decide import Engine
 from withdrawguard.policy.engines import EngineSelection
 from withdrawguard.settings import Settings
@@ -70,7 +71,7 @@ def create_app(
         app.task(engines.run)
         feed = PolicyFeed(settings)
         app.task(feed.run)
-        page = PolicyPage(lambda: _running(pipeline), producer_of(app), feed)
+        page = PolicyPage(lambda: _running(pipeline), PolicyWriter(settings), feed)
     guards = register_guards(app, metrics, settings.wedge_seconds, pipeline.waits.describe)
     register_health(app, guards.not_live)
     # case intake, projection and links; the console acts through the same case service,

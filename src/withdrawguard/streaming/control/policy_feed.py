@@ -130,12 +130,14 @@ class PolicyFeed:
         self._read[(self.policy_audit, part)] = offset + 1
 
     async def _seek_last(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
-        """To the last `TRAIL` records of each partition (the trail starts again empty)."""
+        """Far enough back for the last `TRAIL` records of each partition (the trail
+        starts again empty, and keeps the latest `TRAIL`). Twice as far: each action is
+        a transaction, whose commit marker takes an offset of its own."""
         self.trail.clear()
         starts = await consumer.beginning_offsets(parts)
         ends = await consumer.end_offsets(parts)
         for tp in parts:
-            consumer.seek(tp, max(starts[tp], ends[tp] - TRAIL))
+            consumer.seek(tp, max(starts[tp], ends[tp] - 2 * TRAIL))
 
     async def _restart_tally(
         self, consumer: AIOKafkaConsumer, catalog: Catalog, shadows: list[TopicPartition]

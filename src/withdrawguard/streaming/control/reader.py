@@ -18,12 +18,16 @@ from withdrawguard.streaming.faust_internals.kafka_client import reset_safe_cons
 
 
 def group_free_consumer(settings: Settings, purpose: str) -> AIOKafkaConsumer:
-    """A consumer of no group that commits nothing (not started), with a reset-safe
-    client (a broker reset must not end its metadata task: issue 25)."""
+    """A consumer of no group that commits nothing and reads committed records only
+    (not started), with a reset-safe client (a broker reset must not end its metadata
+    task: issue 25)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
+        # committed records only: a policy action is written in one transaction, and
+        # an aborted one must never be followed (adapters/policy_writes.py)
+        isolation_level="read_committed",
         client_id=f"{settings.app_id}-{purpose}",
         **kafka_python_options(settings),
     )

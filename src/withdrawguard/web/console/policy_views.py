@@ -2,9 +2,10 @@
 (`POST /policy/actions`, admins only, with the CSRF token).
 
 An action is planned with `policy/actions.py` against the catalog as this worker read
-it from the policies topic, and its records are written with the worker's producer,
-each awaited until the broker acknowledges it: the policies records, then the audit
-record on `policy-audit`, the actor being the signed-in user. The answer waits (a few
+it from the policies topic, and its records are written in one Kafka transaction (the
+worker's `adapters/policy_writes.PolicyWriter`): the policies records, then the audit
+record on `policy-audit`, the actor being the signed-in user; all become visible
+together, or, on a failure part-way, none. The answer waits (a few
 seconds at most) until the page's own reader has read the last policies record and the
 audit record back, so the page it redirects to shows the change and its trail. A refused
 action answers with its status (400 what was asked is wrong, 403 the role or the CSRF
@@ -26,8 +27,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 from faust.web import View
 
-from withdrawguard.contract import topics as t
-from withdrawguard.contract.records import Produce
 from withdrawguard.policy import actions
 from withdrawguard.policy.actions import ActionError, Plan
 from withdrawguard.policy.audit import AuditEntry
@@ -72,22 +71,28 @@ class PolicySource(Protocol):
     async def wait_audit(self, partition: int, offset: int, timeout_s: float = 10) -> bool: ...
 
 
+Written = tuple[tuple[int, int], tuple[int, int]]
+"""(partition, offset) of the last policies record, and of the audit record."""
+WritePolicy = Callable[[list[tuple[bytes, bytes]], tuple[bytes, bytes]], Awaitable[Written]]
+"""Writes an action's policies records and its audit record (key, value), all or none."""
+
+
 @dataclass(frozen=True)
 class PolicyPage:
     """What the worker hands the console for its policy page."""
 
     running: Running
     """The (live, shadow) versions the worker's pipeline decides with now."""
-    produce: Produce
-    """Writes the policies and audit records (the worker's producer)."""
+    write: WritePolicy
+    """Writes an action's policies and audit records in one transaction
+    (`adapters/policy_writes.PolicyWriter`)."""
     feed: PolicySource
 
 
 def register(console: Console, page: PolicyPage) -> None:
     """Serve the policy page and its actions from `console`'s app."""
     app = console.app
-    running, produce, feed = page.running, page.produce, page.feed
-    names = t.TopicNames(console.settings)
+    running, write, feed = page.running, page.write, page.feed
 
     def view() -> PolicyView:
         return PolicyView(running(), feed.catalog, feed.tally, feed.trail)
@@ -131,9 +136,12 @@ def register(console: Console, page: PolicyPage) -> None:
             except ActionError as exc:
                 return await refused(Refused(request, exc.status, str(exc), form))
             try:
-                (partition, offset), audit_at = await _write(names, produce, plan)
+                (partition, offset), audit_at = await _write(write, plan)
             except Exception as exc:  # noqa: BLE001 - refused with the reason, logged
-                why = f"the policy topics cannot be written ({type(exc).__name__}: {exc})"
+                why = (
+                    "not written, nothing of it applies: the policy topics cannot be "
+                    f"written ({type(exc).__name__}: {exc})"
+                )
                 return await refused(Refused(request, 503, why[:300], form))
             await feed.wait_read(partition, offset)
             await feed.wait_audit(*audit_at)
@@ -167,21 +175,7 @@ def _plan(catalog: Catalog, form: Any, actor: str, now: int) -> Plan:
     raise ActionError(f"unknown action {action!r}")
 
 
-async def _write(
-    names: t.TopicNames, produce: Produce, plan: Plan
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The plan's records, each acknowledged before the next; the partition and offset
-    of the last policies record, and of the audit record."""
-    last: Any = None
-    for key, value in plan.policies:
-        last = await _acked(produce((names.name(t.POLICIES), key, value, None, None)))
-    audit_key = (plan.version or "none").encode()
-    audit = await _acked(produce((names.name(t.POLICY_AUDIT), audit_key, plan.audit, None, None)))
-    return (int(last.partition), int(last.offset)), (int(audit.partition), int(audit.offset))
-
-
-async def _acked(sent: Awaitable[Awaitable[Any] | None]) -> Any:
-    ack = await sent
-    if ack is None:
-        raise RuntimeError("the producer gave no acknowledgement to wait for")
-    return await ack
+async def _write(write: WritePolicy, plan: Plan) -> Written:
+    """The plan's records, in one transaction; the partition and offset of the last
+    policies record, and of the audit record."""
+    return await write(plan.policies, ((plan.version or "none").encode(), plan.audit))
