@@ -5,7 +5,9 @@ app's `broker_consumer` and `broker_producer`; no class of Faust or aiokafka is 
 - their aiokafka clients are reset-safe (`kafka_client.py`: a broker restart could leave
   the worker alive and committing nothing, issue 25);
 - the consumer's seek back to the committed offsets also reaches partitions that have
-  none (below).
+  none (below);
+- the consumer's drain loop pays for a rebalance's chance to interrupt a message's
+  hand-over only when that hand-over could wait (`drain.py`, issue 29).
 
 Faust's "seek back to the committed offsets" must also reach partitions that have none.
 
@@ -42,7 +44,9 @@ from typing import Any
 import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode import ServiceT
 
+from withdrawguard.streaming.faust_internals.drain import drain
 from withdrawguard.streaming.faust_internals.kafka_client import reset_safe
 
 SCHEME = "wgkafka"
@@ -92,10 +96,14 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with `ConsumerThread` as its thread."""
+    """Faust's aiokafka consumer with `ConsumerThread` as its thread, and a drain loop
+    that waits interruptibly only for a message whose hand-over could wait (`drain.py`)."""
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        await drain(self, fetcher)
 
 
 class Producer(faust_aiokafka.Producer):
