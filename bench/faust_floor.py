@@ -3,7 +3,12 @@
     .venv/bin/python bench/faust_floor.py MODE BOOTSTRAP APP_ID DATA_DIR TOTAL TOPIC...
 
 MODE is one of
-- `events`: `stream.events()` and `orjson.loads` of every value, nothing else;
+- `events`: `stream.events()` and `orjson.loads` of every value, nothing else, on Faust's
+  stock `kafka://` transport and settings;
+- `events-wg`: the same agent on the worker's transport and Faust settings
+  (`faust_internals.app_options`: the `wgkafka://` consumer whose drain loop waits
+  interruptibly only when a hand-over could wait; `cython_optimizations`; the lean
+  monitor of `faust_internals.sensors` in place of Faust's Monitor), issue 29;
 - `table`: the same, and one RocksDB table value written per event (keyed by the
   record's key, the value itself), so one changelog record per event;
 - `table-batch`: `stream.take_events(1000, within=0.005)`, one table value per distinct
@@ -29,14 +34,20 @@ import faust
 import orjson
 import uvloop
 
+from withdrawguard.streaming import faust_internals
 from withdrawguard.streaming.faust_internals.current_event import in_event
 
-MODES = ("events", "table", "table-batch")
+MODES = ("events", "events-wg", "table", "table-batch")
 
 
 def build(
     mode: str, bootstrap: str, app_id: str, data_dir: str, total: int, topics: list[str]
 ) -> faust.App:
+    project: dict[str, Any] = {}
+    if mode == "events-wg":  # the worker's transport and Faust settings (streaming/app.py)
+        project = {**faust_internals.app_options(f"kafka://{bootstrap}", memory_store=False)}
+        project.update(faust_internals.SPEED_OPTIONS)
+        del project["store"]  # the trivial agent has no table
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
@@ -49,7 +60,10 @@ def build(
         logging_config=None,
         producer_linger=0.005,
         broker_commit_every=10_000,
+        **project,
     )
+    if mode == "events-wg":
+        faust_internals.lean_monitor(app)
     source = app.topic(
         *topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -67,7 +81,7 @@ def build(
             print(json.dumps(figures), flush=True)
             os._exit(0)  # the figure is out; no clean shutdown to wait for
 
-    if mode == "events":
+    if mode in ("events", "events-wg"):
 
         @app.agent(source, concurrency=1)
         async def decode(stream: faust.StreamT[bytes]) -> Any:
