@@ -13,7 +13,7 @@ import pytest
 from faust.types import TP
 
 from withdrawguard.streaming.faust_internals import transport as kafka_transport
-from withdrawguard.streaming.faust_internals.drain import WaitWatch
+from withdrawguard.streaming.faust_internals.drain import FULL, NONE, OTHER, WaitWatch
 from withdrawguard.worker.app import Detector
 
 TOPIC_PARTITION = TP("wg-drain-test", 0)
@@ -85,3 +85,22 @@ async def test_the_conductor_rebuilding_its_subscriptions_could_wait(watched: An
     async with lock:
         assert watch.could_wait(TOPIC_PARTITION) is True
     assert watch.could_wait(TOPIC_PARTITION) is False
+
+
+def test_a_full_buffer_alone_is_told_apart_from_a_rebalance(watched: Any) -> None:
+    watch, app, channel, _ = watched
+    assert watch.reason(TOPIC_PARTITION) == NONE
+    channel.queue.put_nowait(1)
+    channel.queue.put_nowait(2)
+    assert watch.reason(TOPIC_PARTITION) == FULL  # the drain waits for room once
+    app.flow_control.suspend()
+    assert watch.reason(TOPIC_PARTITION) == OTHER  # Faust's interruptible hand-over
+
+
+def test_a_buffer_taken_down_to_its_low_mark_wakes_the_drain(
+    detector: tuple[Detector, Any],
+) -> None:
+    consumer = detector[0].app.consumer
+    assert not consumer.buffer_room.is_set()
+    consumer.on_buffer_drop(TOPIC_PARTITION)  # Faust's pressure-drop callback
+    assert consumer.buffer_room.is_set()

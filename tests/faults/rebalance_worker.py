@@ -39,7 +39,7 @@ STATS = "fault suite: drain figures"
 VIOLATION = "fault suite: OWNERSHIP VIOLATION"
 
 _create_app = worker.create_app
-_could_wait = drain.WaitWatch.could_wait
+_reason = drain.WaitWatch.reason
 _wait_first = faust.Service.wait_first
 
 
@@ -57,10 +57,10 @@ class Figures:
         )
 
 
-def counting_could_wait(self: drain.WaitWatch, tp: TP) -> bool:
-    could = _could_wait(self, tp)
-    Figures.could_wait += could
-    return could
+def counting_reason(self: drain.WaitWatch, tp: TP) -> int:
+    why = _reason(self, tp)
+    Figures.could_wait += why != drain.NONE
+    return why
 
 
 async def counting_wait_first(self: Any, *coros: Any, **kwargs: Any) -> Any:
@@ -142,7 +142,7 @@ def rebalance_app(settings: Settings, engine: Any, **options: Any) -> Any:
 
 
 if __name__ == "__main__":
-    drain.WaitWatch.could_wait = counting_could_wait  # type: ignore[method-assign]
+    drain.WaitWatch.reason = counting_reason  # type: ignore[method-assign]
     faust.Service.wait_first = counting_wait_first  # type: ignore[method-assign]
     worker.create_app = rebalance_app  # type: ignore[assignment]  # run_worker builds this app
     sys.exit(main(["worker"]))

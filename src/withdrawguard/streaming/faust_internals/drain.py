@@ -17,7 +17,8 @@ waits in exactly these places, each of which can be read beforehand:
 - a channel's `put` when its queue (the agent's stream buffer) is full.
 
 `could_wait` reads them all (a few attribute reads and a `full()` per channel of the
-partition). When none holds, `drain` awaits the callback plainly: it then finishes
+partition). When none holds, `drain` awaits the callback plainly (the partition's
+conductor handler itself, which the callback would look up under the free lock): it then finishes
 without giving the loop up, so nothing (no rebalance, no stop) can run while it does,
 and there is nothing to interrupt. When one holds, or the consumer's flow is already
 suspended, it takes Faust's interruptible `wait_first`, exactly as Faust does, including
@@ -44,6 +45,8 @@ from mode import Service, ServiceT
 
 YIELD_EVERY = 100
 """Messages handed over between two yields to the event loop (Faust's own figure)."""
+NONE, FULL, OTHER = 0, 1, 2
+"""`WaitWatch.reason`: nothing could wait; only a full stream buffer; something else."""
 
 
 class WaitWatch:
@@ -61,6 +64,12 @@ class WaitWatch:
     ) -> None:
         self.suspend_flow, self.flow_control, self.buffer = suspend_flow, flow_control, buffer
         self.lock, self.channels_of = lock, channels_of
+        # `buffer.size` reads a Faust setting per call (a descriptor: µs); without the
+        # threaded producer it is the pending queue's size, read directly
+        threaded = buffer.app is None or buffer.app.conf.producer_threaded
+        self.buffered: Callable[[], int] = (
+            (lambda: buffer.size) if threaded else buffer.pending.qsize
+        )
 
     @classmethod
     def of(cls, app: Any, consumer: Any) -> WaitWatch:
@@ -75,17 +84,24 @@ class WaitWatch:
             lambda tp: index.get(tp, ()),
         )
 
-    def could_wait(self, tp: TP) -> bool:
+    def reason(self, tp: TP) -> int:
+        """Why a hand-over for `tp` could wait: NONE, FULL (only a full stream buffer)
+        or OTHER."""
         if self.suspend_flow.is_set() or not self.flow_control.is_active():
-            return True
-        if self.buffer.size > self.buffer.max_messages or self.lock.locked():
-            return True
-        return any(channel.queue.full() for channel in self.channels_of(tp))
+            return OTHER
+        if self.buffered() > self.buffer.max_messages or self.lock.locked():
+            return OTHER
+        return FULL if any(ch.queue.full() for ch in self.channels_of(tp)) else NONE
+
+    def could_wait(self, tp: TP) -> bool:
+        return self.reason(tp) != NONE
 
 
 async def drain(consumer: Any, fetcher: ServiceT) -> None:
     """Faust's `Consumer._drain_messages` (faust-streaming 0.15), with the per-message
-    `wait_first` taken only when `WaitWatch.could_wait` says the callback could wait."""
+    `wait_first` taken only when `WaitWatch.reason` says the callback could wait, and
+    a full stream buffer waited for once until the agents have taken it down to its
+    low mark (`Consumer.buffer_room`), not once per message."""
     callback = consumer.callback
     getmany = consumer.getmany
     consumer_should_stop = cast(Service, consumer)._stopped.is_set
@@ -95,9 +111,16 @@ async def drain(consumer: Any, fetcher: ServiceT) -> None:
     set_flag, unset_flag = consumer.diag.set_flag, consumer.diag.unset_flag
     commit_every = consumer._commit_every
     acks_enabled_for = consumer.app.topics.acks_enabled_for
-    could_wait: Callable[[TP], bool] = WaitWatch.of(consumer.app, consumer).could_wait
+    reason: Callable[[TP], int] = WaitWatch.of(consumer.app, consumer).reason
+    room: asyncio.Event = consumer.buffer_room
+    room_wait = room.wait
     suspend_flow_wait = consumer.suspend_flow.wait
     wait_first = consumer.wait_first
+    # The conductor's callback takes its lock to look up the partition's handler; with
+    # the lock free (could_wait checked it) the same lookup without it is the same call.
+    handler_of = consumer.app.topics._tp_to_callback.get
+    if consumer.app.client_only:  # the conductor looks up (topic, 0) then: leave it to it
+        handler_of = {}.get
     num_since_yield = 0
     sleep = asyncio.sleep
     try:
@@ -121,10 +144,16 @@ async def drain(consumer: Any, fetcher: ServiceT) -> None:
                         if commit_every is not None and consumer._n_acked >= commit_every:
                             consumer._n_acked = 0
                             await consumer.commit()
-                        if could_wait(tp):
+                        why = reason(tp)
+                        if why == FULL:  # one wait until the agents have made room
+                            room.clear()
+                            # (at most a second: then Faust's way, message by message)
+                            await wait_first(room_wait(), suspend_flow_wait(), timeout=1.0)
+                            why = reason(tp)  # OTHER if a rebalance or stop came
+                        if why:
                             await wait_first(callback(message), suspend_flow_wait())
                         else:
-                            await callback(message)
+                            await (handler_of(tp) or callback)(message)
                         set_read_offset(tp, offset)
                 unset_flag(CONSUMER_FETCHING)
     except consumer.consumer_stopped_errors:

@@ -117,6 +117,18 @@ class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with `ConsumerThread` as its thread, and a drain loop
     that waits interruptibly only for a message whose hand-over could wait (`drain.py`)."""
 
+    buffer_room: asyncio.Event
+    """Set when a full stream buffer of this consumer has been taken down to its low
+    mark (Faust's `on_buffer_drop`): the drain loop waits on it once per full buffer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer_room = asyncio.Event()
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)
+        self.buffer_room.set()
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
