@@ -14,10 +14,11 @@ MODE is one of
 - `table-batch`: `stream.take_events(1000, within=0.005)`, one table value per distinct
   key of the batch (what the worker's batch agents pay for their state).
 
-Each runs a Faust worker in this process, on uvloop as the worker does, at concurrency
-1, in a new consumer group (`APP_ID`), and ends when it has seen TOTAL events: the time
-from the app's start to the last event, and the process's CPU seconds, as one JSON line
-(bench/throughput.py runs it beside the ceiling, the peer and the worker).
+Each runs a Faust worker in this process, on uvloop as the worker does, without Faust's
+spinner (the worker has none: see `main`), at concurrency 1, in a new consumer group
+(`APP_ID`), and ends when it has seen TOTAL events: the time from the app's start to the
+last event, and the process's CPU seconds, as one JSON line (bench/throughput.py runs it
+beside the ceiling, the peer and the worker).
 """
 
 from __future__ import annotations
@@ -131,7 +132,13 @@ def main() -> None:
     app.main = lambda: None  # type: ignore[method-assign]  # no CLI: the worker below
     from faust.worker import Worker
 
-    Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    worker = Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    # Faust's worker at WARNING or above draws a spinner, and for it sets the root logger
+    # to DEBUG: every debug call of Faust, mode and aiokafka then builds a log record (the
+    # agent logs each value it yields), 20% of the trivial agent's CPU (7 December). The
+    # withdrawguard worker runs at INFO, which turns the spinner off; so does this.
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":
