@@ -117,7 +117,7 @@ async def drain(consumer: Any, fetcher: ServiceT) -> None:
     suspend_flow_wait = consumer.suspend_flow.wait
     wait_first = consumer.wait_first
     # The conductor's callback takes its lock to look up the partition's handler; with
-    # the lock free (could_wait checked it) the same lookup without it is the same call.
+    # the lock free (`reason` checked it) the same lookup without it is the same call.
     handler_of = consumer.app.topics._tp_to_callback.get
     if consumer.app.client_only:  # the conductor looks up (topic, 0) then: leave it to it
         handler_of = {}.get
