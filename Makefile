@@ -87,7 +87,7 @@ test-faults: up cluster-up ## the fault suite at full size, 100,000 events a fau
 	WG_FAULT_EVENTS=$${WG_FAULT_EVENTS:-100000} $(VENV)/bin/pytest tests/faults -q -s
 	$(PY) -m tests.faults.report
 
-test: lint check-monitoring browser up ## lint, types, promtool, unit, agent, browser, integration tests and seven fault tests at 6,000 events (all faults: make test-faults)
+test: lint check-monitoring browser up ## lint, types, promtool, unit, agent, browser, integration tests and eight fault tests at 6,000 events (all faults: make test-faults)
 	$(VENV)/bin/pytest -q -m "not faults or fault_smoke"
 
 dashboard-snapshot: up ## redraw docs/img/dashboard.png from a worker's /metrics (installs matplotlib, the docs group)

@@ -12,6 +12,10 @@ WG_TOPIC_PREFIX), then times, one after the other on the same data:
   value with orjson, nothing else;
 - peer: bench/peer_quix.py, DEST_CHANGED_RECENTLY, NEW_DEVICE and DRAIN with
   per-customer state in quixstreams, in its own process;
+- the Faust floor (bench/faust_floor.py): a trivial Faust agent (decode only) on Faust's
+  stock transport and settings, the same agent on the worker's (`wgkafka://`,
+  `cython_optimizations`, the lean monitor: issue 29), and the agents that write a table
+  value per event and per key of a batch;
 - withdrawguard: `withdrawguard worker` processes (full rule set, every output, hold
   registry in Redis) in a fresh consumer group each, from the first process's launch
   until the lag is zero on every topic read: the detector's group on the inputs and
@@ -114,6 +118,7 @@ def faust_floor(
 
 FLOORS = {
     "faust_events": ("events", "Faust agent, decode only"),
+    "faust_events_wg": ("events-wg", "  same, wgkafka + settings"),
     "faust_table": ("table", "Faust agent + table write"),
     "faust_table_batch": ("table-batch", "Faust take_events + table"),
 }
@@ -315,6 +320,13 @@ def main() -> None:
             ratios["shadowing_vs_one_worker"] = rates["shadowing"] / rates["workers_1"]
         if "switching" in rates and "workers_1" in rates:
             ratios["switching_vs_one_worker"] = rates["switching"] / rates["workers_1"]
+        cpu_rate = {k: r.get("events_per_cpu_second") for k, r in results.items()}
+        if cpu_rate.get("faust_events_wg") and cpu_rate.get("faust_events"):
+            # issue 29's target: >= 2 in events per CPU second
+            ratios["faust_wg_vs_stock_per_cpu_second"] = (
+                cpu_rate["faust_events_wg"] / cpu_rate["faust_events"]
+            )
+            ratios["faust_wg_vs_stock"] = rates["faust_events_wg"] / rates["faust_events"]
         if "workers_1" in rates:
             for other in ("faust_events", "faust_table", "ceiling", "peer"):
                 if other in rates:

@@ -11,8 +11,8 @@ satisfy every one of them.
 The Prometheus implementation registers its metrics on the `CollectorRegistry` it is
 given, never on prometheus-client's global default registry, so a test can build as
 many as it likes. Every name starts with `withdrawguard_`; counters end in `_total`
-and durations are in seconds. The worker serves them, together with Faust's own
-sensors (named `faust_*`, from the same registry), on `/metrics`. Implementations must
+and durations are in seconds. The worker serves them, together with the `faust_*`
+metrics of its lean Faust monitor (from the same registry), on `/metrics`. Implementations must
 never raise into the stream.
 """
 

@@ -101,6 +101,8 @@ def build_detector(
         "producer_linger": 0.005,
         "producer_max_batch_size": 256 * 1024,
         "broker_commit_every": 10_000,
+        # Faust's compiled fast paths (faust_internals.SPEED_OPTIONS, issue 29)
+        **faust_internals.SPEED_OPTIONS,
         # -- end of throughput and latency
     }
     # RocksDB: every partition of every table draws on one memory budget (a block cache

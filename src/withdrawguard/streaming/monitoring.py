@@ -1,8 +1,10 @@
 """Metrics on the worker: `/metrics`, Faust's own sensors, and the periodic gauges.
 
-With Prometheus metrics, Faust's Prometheus sensor (`faust_*` metric names) is set up on
-the same registry, and its `/metrics` page is the only one: it renders the whole
-registry, ours and Faust's together.
+Faust's own Monitor is replaced by the lean one of `faust_internals.sensors`, which keeps
+only what is read of it: with Prometheus metrics, the `faust_*` metrics the dashboard uses
+(`messages_received`, per topic, `events_runtime_ms`, `producer_send_latency`, the
+rebalance gauges), exported from the same registry. The `/metrics` page is the only one:
+it renders the whole registry, ours and Faust's together.
 
 Two gauges are refreshed by Faust timers on every worker:
 
@@ -30,10 +32,12 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from withdrawguard.adapters.group_offsets import GroupOffsets
 from withdrawguard.adapters.metrics import PrometheusMetrics
+from withdrawguard.streaming.faust_internals.sensors import lean_monitor
 from withdrawguard.streaming.faust_internals.table_store import (
     TableMemory,
     rocksdb_memory,
@@ -85,9 +89,17 @@ def register_metrics(
     lag timer reads offsets with `offsets` (the broker, on connections of its own), not
     through the worker's consumer, and hands each round to `on_offsets`."""
     if isinstance(metrics, PrometheusMetrics):
-        setup_prometheus_sensors(
-            app, pattern="/metrics", registry=metrics.registry, name_prefix=FAUST_PREFIX
-        )
+        registry = metrics.registry
+        lean_monitor(app, registry, FAUST_PREFIX)
+
+        @app.page("/metrics")
+        async def metrics_page(view: View, request: Request) -> Response:
+            body = generate_latest(registry)
+            # the header, not content_type=: aiohttp refuses a charset in content_type
+            return view.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    else:
+        lean_monitor(app)
     watched = list(tables)
     busy = asyncio.Lock()
 

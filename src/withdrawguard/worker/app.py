@@ -6,7 +6,8 @@ server: health, the ops console (with its policy page when the worker follows th
 policies topic), the decision API, the registry, notify, case and links sinks, the
 metrics timers and the guards. The worker entry point (`withdrawguard worker`) and the
 tests call it. Unless given other `metrics`, it counts with Prometheus metrics on a
-registry of its own, served on `/metrics` with Faust's sensors.
+registry of its own, served on `/metrics` with the `faust_*` metrics of its lean Faust
+monitor (`streaming/faust_internals/sensors.py`).
 """
 
 from __future__ import annotations

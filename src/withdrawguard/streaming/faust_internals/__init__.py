@@ -8,13 +8,17 @@ app alone, through Faust's own extension points, never by patching classes:
   aiokafka clients survive a connection reset uvloop reports first (`kafka_client`) and
   whose seek back to the committed offsets reaches partitions that have none (the
   `faust.transports` entry point, `broker_consumer` and `broker_producer`);
+- `drain`: the consumer's drain loop, interruptible only where a hand-over could wait
+  (the `wgkafka://` consumer's);
+- `sensors`: the lean monitor in place of Faust's Monitor, keeping what is read of it;
 - `recovery`: the table manager whose restore ends with the consumer's flow off (the
   `TableManager` setting);
 - `current_event`: whose partition a table write goes to, inside a batch;
 - `fetch_state`, `introspect`, `worker_dump`: reading fetch, recovery, producer, commit
   and cluster state for the guards and the logs (`kill -USR1` a worker for the dump).
 
-`app_options(settings)` is the app configuration that installs them; it first checks that
+`app_options(settings)` is the app configuration that installs them (`SPEED_OPTIONS` the
+Faust settings the worker runs with for speed, `lean_monitor` its monitor); it first checks that
 the installed Faust and aiokafka are the versions this code was written against (their
 private names change without notice), and refuses others with a clear message.
 """
@@ -25,8 +29,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from withdrawguard.streaming.faust_internals.recovery import TableManager
+from withdrawguard.streaming.faust_internals.sensors import lean_monitor
 from withdrawguard.streaming.faust_internals.table_store import SCHEME as STORE
 from withdrawguard.streaming.faust_internals.transport import transport_urls
+
+__all__ = ["SPEED_OPTIONS", "UnsupportedFaust", "app_options", "check_versions", "lean_monitor"]
+
+SPEED_OPTIONS: dict[str, Any] = {"cython_optimizations": True}
+"""Faust settings for speed alone (issue 29): the compiled stream iterator takes the values
+already in a stream's buffer without awaiting the channel, and the compiled conductor
+decodes a message once for every channel of the same key and value types (Faust's
+`cython_optimizations`, off by default). The equivalence, agent and fault tests pass
+with it (docs/performance.md)."""
 
 WRITTEN_FOR = {"faust-streaming": ("0.15.",), "aiokafka": ("0.14.",)}
 """The releases whose private names this package was read against (a version prefix)."""

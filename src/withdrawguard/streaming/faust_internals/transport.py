@@ -5,7 +5,10 @@ app's `broker_consumer` and `broker_producer`; no class of Faust or aiokafka is 
 - their aiokafka clients are reset-safe (`kafka_client.py`: a broker restart could leave
   the worker alive and committing nothing, issue 25);
 - the consumer's seek back to the committed offsets also reaches partitions that have
-  none (below).
+  none (below);
+- the consumer's drain loop pays for a rebalance's chance to interrupt a message's
+  hand-over only when that hand-over could wait (`drain.py`, issue 29);
+- a rebalance commits what the worker processed of the partitions it gives up (below).
 
 Faust's "seek back to the committed offsets" must also reach partitions that have none.
 
@@ -31,6 +34,20 @@ topic Faust commits, not a table changelog, which the restore positions itself) 
 committed offset is put where the consumer's `auto_offset_reset` puts a partition it has
 never read, and one committed at 0 is put at 0. What it re-reads was not committed, so
 it is replayed at least once, which the engine makes harmless.
+
+A rebalance commits what was processed of the partitions it takes away.
+
+On a rebalance Faust's consumer (`Consumer.on_partitions_revoked`) first forgets the
+revoked partitions' bookkeeping (acknowledged, read and committed offsets) and then runs
+the app's handler, which stops the flow, lets the agents finish the events they hold
+(`stream_wait_empty`) and commits. With the acknowledged offsets already gone that
+commit has nothing of the revoked partitions to commit: everything processed since the
+last periodic commit (every 2.8 s) is processed again by the next owner, and its verdicts
+sent twice. The rebalance fault test found it (issue 29, 7 December: a second worker
+joining and leaving three times, 85 identical repeated verdicts of 1,248 on Faust's own
+consumer). Here the handler runs first and the bookkeeping is forgotten after it, so the
+handler's commit covers every event the agents finished; what the partitions' next owner
+reads again is only what this worker fetched and never handed to an agent.
 """
 
 from __future__ import annotations
@@ -41,8 +58,13 @@ from typing import Any
 
 import aiokafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.utils.tracing import traced_from_parent_span
+from mode import Service, ServiceT
 
+from withdrawguard.streaming.faust_internals.drain import drain
 from withdrawguard.streaming.faust_internals.kafka_client import reset_safe
 
 SCHEME = "wgkafka"
@@ -92,10 +114,45 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with `ConsumerThread` as its thread."""
+    """Faust's aiokafka consumer with `ConsumerThread` as its thread, and a drain loop
+    that waits interruptibly only for a message whose hand-over could wait (`drain.py`)."""
+
+    buffer_room: asyncio.Event
+    """Set when a full stream buffer of this consumer has been taken down to its low
+    mark (Faust's `on_buffer_drop`): the drain loop waits on it once per full buffer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer_room = asyncio.Event()
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)
+        self.buffer_room.set()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
+        await drain(self, fetcher)
+
+    @Service.transitions_to(CONSUMER_PARTITIONS_REVOKED)
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Faust's, with the revoked partitions' offsets forgotten after the app's
+        handler, not before it (below: *A rebalance commits what was processed*)."""
+        span = self.app._start_span_from_rebalancing("on_partitions_revoked")
+        traced = traced_from_parent_span(span)
+        with span:
+            if self._active_partitions is not None:
+                self._active_partitions.difference_update(revoked)
+            self._paused_partitions.difference_update(revoked)
+            # the app's: flow off, streams emptied, then commit (Consumer.wait_empty)
+            await traced(self._on_partitions_revoked, partitions=revoked)(revoked)
+            for tp in revoked:
+                self._gap.pop(tp, None)
+                self._acked.pop(tp, None)
+                self._acked_index.pop(tp, None)
+                self._read_offset.pop(tp, None)
+                self._committed_offset.pop(tp, None)
 
 
 class Producer(faust_aiokafka.Producer):
