@@ -48,7 +48,7 @@ from withdrawguard.scan.replay import Replayer
 from withdrawguard.scan.sources import Record, Source
 from withdrawguard.scan.spill import Spill
 
-_RANK = {"login": 0, "account_change": 1, "withdrawal": 2, "case_decision": 3}
+_RANK = {"login": 0, "account_change": 1, "withdrawal": 2, "case_decision": 3, "trade": 4}
 _TICK = 2047  # progress is updated every 2048 items
 
 

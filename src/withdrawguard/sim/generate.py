@@ -24,7 +24,8 @@ from withdrawguard.sim.playbooks import (
     Kit,
     stuffing_wave,
 )
-from withdrawguard.sim.population import WARMUP, Customer, Habit, honest_history, make_customers
+from withdrawguard.sim.customers import Customer, make_customers
+from withdrawguard.sim.population import WARMUP, Habit, honest_history
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 """Where the timeline starts when written to files (fixed, so output is reproducible)."""
