@@ -2,8 +2,9 @@
 input topics, paced by `--speed`, with a progress bar.
 
 Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
-`withdrawals.jsonl`, `trades.jsonl`), each in arrival order, so that `withdrawguard scan <out>/events`
-reads them all; `labels.jsonl` and `simulation.json` (options and counts) beside it.
+`withdrawals.jsonl`, `trades.jsonl`), each in arrival order, so that
+`withdrawguard scan <out>/events` reads them all; `labels.jsonl` and `simulation.json`
+(options and counts) beside it.
 Nothing in them depends on the clock, so the same options give the same bytes.
 """
 
