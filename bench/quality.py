@@ -387,6 +387,7 @@ def engine_section(many: dict[str, Any], c: dict[str, Any]) -> str:
     """docs/quality.md's part on the seeds through the pure engine."""
     lines = [
         "",
+        "",
         "## Over many seeds, through the engine",
         "",
         f"Seeds {c['engine_seeds']}: each {c['engine_customers']:,} customers over {c['days']}"
@@ -423,12 +424,21 @@ def engine_section(many: dict[str, Any], c: dict[str, Any]) -> str:
         + ("; ".join(f"`{p}` {', '.join(a)}" for p, a in escaped.items()) or "none")
         + ". Sold, but not alerted before the first withdrawal: "
         + (", ".join(not_early) or "none")
-        + ".",
+        + ". An attack that sold and was alerted before its withdrawal is held"
+        " (`LIQUIDATION` holds): the `patient` attacks that escaped are on victims who"
+        " held no securities (one customer in seven holds cash only), the `call_center`"
+        " playbook sells nothing (see above).",
         "",
-        "The honest row after a destination change has no customer notices behind it yet"
-        " (issue 28's notices and responses are not in the simulator): it is the figure at"
-        " 0 % answering. Its window is 10 days since issue 28 (the labels' `RECENT`, as far"
-        " as `LIQUIDATION` reaches), 7 days before; the 34 % it is held to was over 7 days.",
+        "The honest rows after a destination change have no customer notices behind them"
+        " yet (issue 28's notices and responses are not in the simulator): they are the"
+        " figures at 0 % answering. Their window is 10 days since issue 28 (the labels'"
+        " `RECENT`, as far as `LIQUIDATION` reaches), 7 days before; the 34 % they are held"
+        " to was over 7 days, on a population that never sold holdings. The honest"
+        " sell-offs to a new bank account are what `LIQUIDATION` is built to hold (a"
+        " takeover's pattern, done by the customer); without them the share is about what"
+        " it was. A customer's confirmation through the contact registered before the"
+        " change (issue 28's responses, as `verify_destination`) is what should bring the"
+        " first row down.",
         "",
         "Run it again: `python bench/quality.py` (with `make up` first).",
         "",

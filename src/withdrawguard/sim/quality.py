@@ -65,6 +65,9 @@ def assess(
     attacked: set[str] = set()
     honest = {"withdrawals": 0, "held": 0, "missing": 0}
     split = {k: {"withdrawals": 0, "held": 0} for k in ("after_destination_change", "other")}
+    no_sell_off = {"withdrawals": 0, "held": 0}
+    """After an honest destination change, without an honest sell-off before (as before
+    the simulator's customers sold holdings)."""
     unexplained: list[str] = []
     reasons: dict[str, int] = defaultdict(int)
     for label in labels:
@@ -83,9 +86,12 @@ def assess(
         after = label["preceded_by"]
         part = split["after_destination_change" if after["destination_change"] else "other"]
         part["withdrawals"] += 1
+        plain = after["destination_change"] and not label.get("sold_holdings")
+        no_sell_off["withdrawals"] += plain
         if o is not None and o.held:
             honest["held"] += 1
             part["held"] += 1
+            no_sell_off["held"] += plain
             for code in o.reasons:
                 reasons[code] += 1
             if not any(after.values()):
@@ -113,6 +119,7 @@ def assess(
         "honest": {
             **honest,
             **split,
+            "after_destination_change_without_sell_off": no_sell_off,
             "held_without_any_change": len(unexplained),
             "unexplained": unexplained[:20],
             "reasons": dict(sorted(reasons.items())),
@@ -181,6 +188,17 @@ def rate_targets(figures: Mapping[str, Any]) -> list[tuple[str, str, str, bool |
             _share(after["held"], after["withdrawals"]),
             f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
             met,
+        )
+    )
+    plain = h["after_destination_change_without_sell_off"]
+    rows.append(
+        (
+            "the same, without an honest sell-off before them (the population before issue 28)",
+            _share(plain["held"], plain["withdrawals"]),
+            f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
+            plain["held"] <= AFTER_CHANGE_BEFORE * plain["withdrawals"]
+            if plain["withdrawals"]
+            else None,
         )
     )
     return rows
