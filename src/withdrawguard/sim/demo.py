@@ -167,7 +167,7 @@ def render(
         "\n sell-off: the attack sold most holdings, and its `liquidation` alert on"
         " fraud-alerts came before its first withdrawal was decided, after it, or none;"
         "\n the replay puts a sell minutes before a withdrawal milliseconds before it, and"
-        " the worker reads trades and withdrawals from two topics, so `after` is frequent"
+        " the worker reads trades and withdrawals from two topics, so `after` can happen"
         " here)"
     )
     honest = figures["honest"]
