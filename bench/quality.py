@@ -1,9 +1,13 @@
 """Detection quality through the real pipeline: a simulated population with attacks of
 every playbook, produced to a real broker, judged by a real worker process; the figures
 go to docs/quality.md and docs/img/quality.png, with two baselines on the same data.
+Then more seeds through the pure engine (`--engine-seeds`, each with its own population
+of `--engine-customers` and `--engine-attacks`): the scan decides their withdrawals, as
+the live run's are decided, and `sim/early.py` finds their sell-off alerts; the many
+seeds give the rate targets (patient, call-center, early alerts) enough attacks.
 
     python bench/quality.py                       # 10,000 customers, 30 days, 50 attacks
-    python bench/quality.py --customers 2000 --replay-minutes 2   # a quicker look
+    python bench/quality.py --customers 2000 --replay-minutes 2 --engine-seeds 2   # quicker
 
 Needs Kafka and Redis (`make up`; WG_KAFKA_BOOTSTRAP / WG_REDIS_URL) and matplotlib
 (`pip install --group docs`). It makes its own deployment (topics, consumer group, data
@@ -32,14 +36,17 @@ from withdrawguard.progress import Progress, duration
 from withdrawguard.scan.csvmap import load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.sources import FileSource, discover
+from withdrawguard.sim.early import sell_off_alerts
 from withdrawguard.sim.generate import SimConfig, Simulation, generate
 from withdrawguard.sim.live import play
 from withdrawguard.sim.quality import (
     MUST_HOLD,
     Outcome,
+    SellOffAlerts,
     assess,
     hold_after_change,
     online_freeze,
+    rate_targets,
     targets_missed,
 )
 from withdrawguard.sim.sinks import EVENTS, write_files
@@ -60,6 +67,9 @@ def main() -> int:
     p.add_argument("--attacks", type=int, default=50)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--replay-minutes", type=float, default=15)
+    p.add_argument("--engine-seeds", type=int, default=10, help="seeds after --seed (10)")
+    p.add_argument("--engine-customers", type=int, default=3000)
+    p.add_argument("--engine-attacks", type=int, default=60)
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "quality.md")
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "quality.png")
     args = p.parse_args()
@@ -96,10 +106,14 @@ def main() -> int:
     attack_events = {b["event_id"] for a in sim.attacks for _, (_, b) in a.events}
     freeze, refused = online_freeze(sim.events, attack_events)
     figures = {
-        "withdrawguard": assess(sim.labels, played.outcomes),
+        "withdrawguard": assess(sim.labels, played.outcomes, played.sell_offs),
         "online_freeze": assess(sim.labels, freeze),
         "hold_72h": assess(sim.labels, hold_after_change(sim.events)),
     }
+    engine_began = time.monotonic()
+    seeds = list(range(args.seed + 1, args.seed + 1 + args.engine_seeds))
+    many = engine_seeds(seeds, args.engine_customers, args.days, args.engine_attacks, today)
+    engine_seconds = time.monotonic() - engine_began
     runtime = time.monotonic() - began
     conditions = {
         "customers": args.customers,
@@ -118,37 +132,86 @@ def main() -> int:
         "load_average": round(load, 1),
         "scan_agrees": agree,
         "scan_compared": compared,
+        "engine_seeds": f"{seeds[0]}-{seeds[-1]}" if seeds else "none",
+        "engine_customers": args.engine_customers,
+        "engine_attacks": args.engine_attacks,
+        "engine_seconds": round(engine_seconds),
+        "engine_load_average": round(os.getloadavg()[1], 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}",
     }
     draw(figures, args.chart)
-    args.doc.write_text(document(figures, refused, conditions, args.chart), encoding="utf-8")
+    doc = document(figures, refused, conditions, args.chart) + engine_section(many, conditions)
+    args.doc.write_text(doc, encoding="utf-8")
     print(f"wrote {args.doc} and {args.chart} in {duration(runtime)}", file=sys.stderr)
-    print(orjson.dumps(headline(figures, refused, conditions)).decode())
-    return 1 if targets_missed(figures["withdrawguard"]) or played.missing else 0
+    print(orjson.dumps(headline(figures, refused, conditions, many)).decode())
+    missed = targets_missed(figures["withdrawguard"]) + (targets_missed(many) if seeds else [])
+    return 1 if missed or played.missing else 0
 
 
-def oracle_agreement(sim: Simulation, live: dict[str, Outcome]) -> tuple[int, int]:
-    """On how many withdrawals `withdrawguard scan` (the pure engine over the same events)
-    and the live pipeline agree about holding, of how many."""
+def scan_outcomes(sim: Simulation) -> dict[str, Outcome]:
+    """The last verdict of `withdrawguard scan` (the pure engine with the cross-customer
+    stages) on every withdrawal of `sim`."""
     with tempfile.TemporaryDirectory(prefix="wg-quality-scan-") as tmp:
         write_files(sim, Path(tmp) / "sim")
         source = FileSource(discover([Path(tmp) / "sim" / EVENTS]), load_mapping(None), MAX_BYTES)
         options = ScanOptions(Path(tmp) / "scan", load_policy(), MAX_BYTES)
         scan(source, options, Progress(sys.stderr))
-        held = {
-            orjson.loads(line)["withdrawal_id"]
-            for line in (Path(tmp) / "scan" / "findings.jsonl").read_bytes().splitlines()
-        }
-    agree = sum((wid in held) == o.held for wid, o in live.items())
+        held = {}
+        for line in (Path(tmp) / "scan" / "findings.jsonl").read_bytes().splitlines():
+            f = orjson.loads(line)
+            held[f["withdrawal_id"]] = Outcome(True, tuple(r["code"] for r in f["reasons"]))
+    return {
+        x["withdrawal_id"]: held.get(x["withdrawal_id"], Outcome(False))
+        for x in sim.labels
+        if x["record"] == "withdrawal"
+    }
+
+
+def engine_seeds(
+    seeds: list[int], customers: int, days: int, attacks: int, today: datetime
+) -> dict[str, Any]:
+    """The figures of `seeds` simulations (ids prefixed by their seed) through the pure
+    engine, assessed together."""
+    labels: list[dict[str, Any]] = []
+    outcomes: dict[str, Outcome] = {}
+    alerted: set[str] = set()
+    early: set[str] = set()
+    for seed in seeds:
+        config = SimConfig(
+            seed=seed,
+            customers=customers,
+            days=days,
+            attacks=attacks,
+            start=today - timedelta(days=days),
+            id_prefix=f"s{seed}-",
+        )
+        sim = generate(config)
+        print(f"seed {seed}: {len(sim.deliveries):,} messages", file=sys.stderr)
+        labels += sim.labels
+        outcomes.update(scan_outcomes(sim))
+        found = sell_off_alerts(sim, load_policy(), MAX_BYTES)
+        alerted |= found.alerted
+        early |= found.early
+    return assess(labels, outcomes, SellOffAlerts(frozenset(alerted), frozenset(early)))
+
+
+def oracle_agreement(sim: Simulation, live: dict[str, Outcome]) -> tuple[int, int]:
+    """On how many withdrawals `withdrawguard scan` (the pure engine over the same events)
+    and the live pipeline agree about holding, of how many."""
+    scanned = scan_outcomes(sim)
+    agree = sum(scanned[wid].held == o.held for wid, o in live.items() if wid in scanned)
     return agree, len(live)
 
 
 def headline(
-    figures: dict[str, Any], refused: dict[str, int], cond: dict[str, Any]
+    figures: dict[str, Any], refused: dict[str, int], cond: dict[str, Any], many: dict[str, Any]
 ) -> dict[str, Any]:
     wg = figures["withdrawguard"]
     return {
+        "engine_seeds_targets": [
+            {"what": w, "measured": m, "target": t, "met": ok} for w, m, t, ok in rate_targets(many)
+        ],
         "attacks_held": {p: f"{f['held']}/{f['attacks']}" for p, f in wg["playbooks"].items()},
         "median_ms_to_hold": {p: f["median_ms_to_hold"] for p, f in wg["playbooks"].items()},
         "honest_held": wg["honest"]["held"],
@@ -211,18 +274,19 @@ def document(
         "",
         "## Attacks held",
         "",
-        "| Playbook | withdrawguard | median ms to hold | suspend online changes"
-        " | hold 72 h after any change |",
-        "|---|---|---|---|---|",
+        "| Playbook | withdrawguard | median ms to hold | sold holdings | sell-off alert"
+        " before the first withdrawal | suspend online changes | hold 72 h after any change |",
+        "|---|---|---|---|---|---|---|",
     ]
     for p in playbooks:
         f = wg["playbooks"][p]
         fz = figures["online_freeze"]["playbooks"][p]
         h = figures["hold_72h"]["playbooks"][p]
         ms = "-" if f["median_ms_to_hold"] is None else f"{f['median_ms_to_hold']:.0f}"
+        early = _pct(f["early_alerts"], f["sold_holdings"]) if f["sold_holdings"] else "-"
         lines.append(
-            f"| `{p}` | {_pct(f['held'], f['attacks'])} | {ms} | {_pct(fz['held'], fz['attacks'])}"
-            f" | {_pct(h['held'], h['attacks'])} |"
+            f"| `{p}` | {_pct(f['held'], f['attacks'])} | {ms} | {f['sold_holdings']} | {early}"
+            f" | {_pct(fz['held'], fz['attacks'])} | {_pct(h['held'], h['attacks'])} |"
         )
     lines += [
         "",
@@ -232,7 +296,7 @@ def document(
         "|---|---|---|---|",
     ]
     for key, label in (
-        ("after_destination_change", "after an honest destination change (7 days)"),
+        ("after_destination_change", "after an honest destination change (10 days)"),
         ("other", "without one"),
     ):
         cells = [
@@ -249,7 +313,11 @@ def document(
     reasons = ", ".join(f"`{k}` {v}" for k, v in wg["honest"]["reasons"].items()) or "none"
     lines += [
         "",
-        f"Reasons on the honest withdrawals withdrawguard held: {reasons}.",
+        f"Reasons on the honest withdrawals withdrawguard held: {reasons}. Honest customers"
+        " whose sell-off raised a `liquidation` alert:"
+        f" {wg['honest']['customers_alerted_on_sell_off']}"
+        " (the simulator's honest sell-offs after a new bank account, a new device or a"
+        " credential change: the pattern, docs/policy.md).",
         "",
         f"Suspending online destination changes refuses {refused['honest_changes_refused']} honest"
         f" changes (customers who must then write or call) and {refused['attack_changes_refused']}"
@@ -268,6 +336,19 @@ def document(
         if not missed
         else "Missed: " + "; ".join(missed)
     )
+    lines += ["", "Issue 28's targets on this run (the seeds below have more attacks):", ""]
+    lines += targets_table(wg)
+    lines += [
+        "",
+        "Live, a sell-off counts as alerted before the first withdrawal when the first"
+        " verdict on that withdrawal names `LIQUIDATION` (the engine raises the alert when the"
+        " event completing the sell-off arrives, and decides a withdrawal with the sell-offs"
+        " it knows). The replay puts a sell minutes before a withdrawal within a fraction of a"
+        " second of it, and the worker reads `trades` and `withdrawals` as two topics, so"
+        " some withdrawals are decided before the sells they followed (held later, with"
+        " `LATE_EVIDENCE`): the live share measures the replay's compression as much as the"
+        " detector. The seeds below take each customer's messages in arrival order.",
+    ]
     lines += ["", "## What escapes, and why", ""]
     for p in playbooks:
         escaped = wg["playbooks"][p]["escaped"]
@@ -275,18 +356,94 @@ def document(
             lines.append(f"- `{p}`: {', '.join(escaped)}. {WHY.get(p, '')}")
     if not any(wg["playbooks"][p]["escaped"] for p in playbooks):
         lines.append("- Nothing escaped in this run.")
-    lines += ["", "Run it again: `python bench/quality.py` (with `make up` first).", ""]
     return "\n".join(lines)
 
 
 WHY = {
-    "patient": "The attacker waited 72 h or more between the destination change and the"
-    " withdrawal: the change is out of `dest_changed_recently`'s window and the access"
-    " rules lose their anchor (docs/policy.md, worked example; the example override closes it).",
+    "patient": "The victim held no securities (one customer in seven holds cash only), so"
+    " nothing was sold and `LIQUIDATION` has nothing to see; the attacker waited 72 h or"
+    " more between the destination change and the withdrawal: the change is out of"
+    " `dest_changed_recently`'s window and the access rules lose their anchor (docs/policy.md,"
+    " worked example; the example override closes it).",
     "call_center": "A call-center change only weighs (35); with a new device (20) a"
-    " withdrawal below 80 % of the balance scores 55, under `hold_score` 60.",
+    " withdrawal below 80 % of the balance scores 55, under `hold_score` 60. The playbook"
+    " sells nothing (the attacker withdraws the cash), so `LIQUIDATION` does not help it.",
     "small": "Small withdrawals carry no amount evidence; only the destination change holds them.",
 }
+
+
+def targets_table(figures: dict[str, Any]) -> list[str]:
+    rows = ["| Target | measured | target | met |", "|---|---|---|---|"]
+    for what, measured, target, met in rate_targets(figures):
+        rows.append(f"| {what} | {measured} | {target} | {_met(met)} |")
+    return rows
+
+
+def _met(met: bool | None) -> str:
+    return "-" if met is None else ("yes" if met else "**no**")
+
+
+def engine_section(many: dict[str, Any], c: dict[str, Any]) -> str:
+    """docs/quality.md's part on the seeds through the pure engine."""
+    lines = [
+        "",
+        "",
+        "## Over many seeds, through the engine",
+        "",
+        f"Seeds {c['engine_seeds']}: each {c['engine_customers']:,} customers over {c['days']}"
+        f" days with {c['engine_attacks']} attacks, through `withdrawguard scan` (the pure"
+        " engine with the cross-customer stages; it agrees with the live worker above) and,"
+        " for the sell-off alerts, each customer's messages through the engine in arrival"
+        f" order (`src/withdrawguard/sim/early.py`). {duration(c['engine_seconds'])} on the"
+        f" same machine (load average {c['engine_load_average']} at the end).",
+        "",
+        "| Playbook | attacks held | sold holdings | sell-off alert before the first withdrawal |",
+        "|---|---|---|---|",
+    ]
+    for p, f in many["playbooks"].items():
+        early = _pct(f["early_alerts"], f["sold_holdings"]) if f["sold_holdings"] else "-"
+        lines.append(
+            f"| `{p}` | {_pct(f['held'], f['attacks'])} | {f['sold_holdings']} | {early} |"
+        )
+    h = many["honest"]
+    after, other = h["after_destination_change"], h["other"]
+    lines += [
+        "",
+        f"Honest withdrawals held: {_pct(after['held'], after['withdrawals'])} after an honest"
+        f" destination change (10 days), {_pct(other['held'], other['withdrawals'])} without"
+        f" one, {h['held_without_any_change']} without any change or new device before them."
+        f" Honest customers alerted on a sell-off: {h['customers_alerted_on_sell_off']}.",
+        "",
+    ]
+    lines += targets_table(many)
+    not_early = [a for f in many["playbooks"].values() for a in f["not_alerted_early"]]
+    escaped = {p: f["escaped"] for p, f in many["playbooks"].items() if f["escaped"]}
+    lines += [
+        "",
+        "Escaped: "
+        + ("; ".join(f"`{p}` {', '.join(a)}" for p, a in escaped.items()) or "none")
+        + ". Sold, but not alerted before the first withdrawal: "
+        + (", ".join(not_early) or "none")
+        + ". An attack that sold and was alerted before its withdrawal is held"
+        " (`LIQUIDATION` holds): the `patient` attacks that escaped are on victims who"
+        " held no securities (one customer in seven holds cash only), the `call_center`"
+        " playbook sells nothing (see above).",
+        "",
+        "The honest rows after a destination change have no customer notices behind them"
+        " yet (issue 28's notices and responses are not in the simulator): they are the"
+        " figures at 0 % answering. Their window is 10 days since issue 28 (the labels'"
+        " `RECENT`, as far as `LIQUIDATION` reaches), 7 days before; the 34 % they are held"
+        " to was over 7 days, on a population that never sold holdings. The honest"
+        " sell-offs to a new bank account are what `LIQUIDATION` is built to hold (a"
+        " takeover's pattern, done by the customer); without them the share is about what"
+        " it was. A customer's confirmation through the contact registered before the"
+        " change (issue 28's responses, as `verify_destination`) is what should bring the"
+        " first row down.",
+        "",
+        "Run it again: `python bench/quality.py` (with `make up` first).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def draw(figures: dict[str, Any], path: Path) -> None:

@@ -43,6 +43,19 @@ def test_demo_shows_every_attack_held_with_reasons_and_leaves_worked_cases_in_in
     assert re.search(r"\nchain_2020-1 +d[0-9a-f]{6}-C\d{6} ", text), text
     assert "DEST_CHANGED_RECENTLY" in text
     assert "DESTINATION_SHARED" in text
+    # the attacks that sold the victim's holdings (seed 5: every chain_2020 and patient
+    # one) raised a sell-off alert; at the replay's speed it may come after the first
+    # withdrawal's verdict (the demo's note says why), the other attacks sold nothing
+    sold = {"chain_2020", "patient"}
+    rows = [
+        m
+        for line in text.splitlines()
+        if (m := re.match(r"([a-z_0-9]+)-[-\d]+ +\S+ +\d+/\d+ +\S+ +(\S+) ", line))
+    ]
+    assert len(rows) == 12, text
+    for m in rows:
+        assert m[2] in (("before", "after") if m[1] in sold else ("-",)), m[0]
+    assert "LIQUIDATION" in text
     assert "demo OK" in text  # and so no hold of the run without its case
     password = text.split("(user demo, password ")[1].split(";")[0]
     assert verify_password(password, load_users(users)["demo"].password)

@@ -40,7 +40,7 @@ holding_channels = []
 
 @pytest.fixture(scope="module")
 def sim() -> Simulation:
-    return generate(SimConfig(seed=7, customers=300, days=24, attacks=12))
+    return generate(SimConfig(seed=8, customers=300, days=24, attacks=12))
 
 
 @pytest.fixture(scope="module")

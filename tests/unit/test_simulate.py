@@ -35,7 +35,12 @@ from withdrawguard.sim.quality import (
 )
 
 MAX_BYTES = 262_144
-TYPE_OF = {"logins": "login", "account-changes": "account_change", "withdrawals": "withdrawal"}
+TYPE_OF = {
+    "logins": "login",
+    "account-changes": "account_change",
+    "withdrawals": "withdrawal",
+    "trades": "trade",
+}
 CONFIG = SimConfig(seed=11, customers=600, days=30, attacks=18)
 
 
@@ -176,7 +181,7 @@ def test_labels_name_the_honest_changes_that_preceded_a_withdrawal(sim: Simulati
         assert any(x["preceded_by"][kind] for x in labels), kind
     for x in labels:
         for kind, hours in x["hours_since"].items():
-            assert x["preceded_by"][kind] == (hours is not None and hours <= 168)
+            assert x["preceded_by"][kind] == (hours is not None and hours <= 240)
     changes = {
         (b["customer_id"], at(b))
         for _, (t, b) in sim.events
@@ -239,7 +244,7 @@ def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_wit
         tmp_path / "scan", load_policy(), MAX_BYTES, now=sim.end + timedelta(hours=1)
     )
     inputs = discover([tmp_path / "sim" / sinks.EVENTS])
-    assert len(inputs) == 3
+    assert len(inputs) == 4
     summary = scan(FileSource(inputs, load_mapping(None), MAX_BYTES), options)
     malformed = sum(1 for x in sim.labels if x["record"] == "malformed")
     assert summary["events"]["rejected"] == malformed
@@ -258,7 +263,13 @@ def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_wit
         assert (
             figures["playbooks"][playbook]["held"] == figures["playbooks"][playbook]["attacks"] > 0
         )
-    assert figures["honest"]["other"]["held"] == 0
+    # without a destination change, only a sell-off after another change holds an honest
+    # withdrawal (LIQUIDATION: that is the pattern, docs/policy.md)
+    for x in sim.labels:
+        o = outcomes.get(x.get("withdrawal_id", ""))
+        if x["truth"] == "honest" and o and o.held and not x["preceded_by"]["destination_change"]:
+            assert "LIQUIDATION" in o.reasons and x["sold_holdings"], x
+            assert x["preceded_by"]["credential_change"] or x["preceded_by"]["new_device"], x
 
 
 def test_baselines_stop_online_changes_and_hold_after_any_change(sim: Simulation) -> None:
@@ -284,6 +295,7 @@ def test_simulate_command_writes_files_and_refuses_bad_options(
         "events/logins.jsonl",
         "events/account-changes.jsonl",
         "events/withdrawals.jsonl",
+        "events/trades.jsonl",
         "labels.jsonl",
         "simulation.json",
     }

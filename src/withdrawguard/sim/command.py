@@ -138,8 +138,8 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None)
         f"events: {facts['events']:,}; messages sent: {facts['messages']:,}"
         f" ({facts['malformed']:,} malformed)\n"
         f"withdrawals: {facts['withdrawals']:,}"
-        f" (the attackers': {facts['attack_withdrawals']})\n"
-        f"attacks: {attacks}\n"
+        f" (the attackers': {facts['attack_withdrawals']}); trades: {facts['trades']:,}\n"
+        f"attacks: {attacks} ({facts['attacks_that_sold']} sold holdings)\n"
         f"written to {where} in {duration(time.monotonic() - began)}"
     )
     return 0

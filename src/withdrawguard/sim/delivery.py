@@ -25,6 +25,7 @@ _BAD_VALUE = {
     "logins": ("success", "yes"),
     "account-changes": ("channel", "fax"),
     "case-decisions": ("action", "approve"),
+    "trades": ("side", "short"),
 }
 
 

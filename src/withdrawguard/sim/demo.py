@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         file=out,
     )
     played = play(sim, settings, speed, Progress(sys.stderr))
-    figures = assess(sim.labels, played.outcomes)
+    figures = assess(sim.labels, played.outcomes, played.sell_offs)
     print(render(sim.labels, played, figures, config.id_prefix), file=out)
     lead = ensure_supervisor(settings)
     cases = work_cases(settings, held_holds(sim.labels, played))
@@ -131,6 +131,14 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values):.0f}" if values else "-"
 
 
+def _early(sold: bool, customer: str, played: Played) -> str:
+    if not sold:
+        return "-"
+    if customer in played.sell_offs.early:
+        return "before"
+    return "after" if customer in played.sell_offs.alerted else "none"
+
+
 def render(
     labels: list[dict[str, Any]], played: Played, figures: dict[str, Any], prefix: str
 ) -> str:
@@ -141,7 +149,7 @@ def render(
             attacks.setdefault(x["attack_id"], []).append(x)
     lines = [
         "",
-        f"{'attack':<16} {'customer':<16} {'held':>5}  {'ms':>6}  reasons",
+        f"{'attack':<16} {'customer':<16} {'held':>5}  {'ms':>6}  {'sell-off':<8}  reasons",
     ]
     for attack_id, items in sorted(attacks.items()):
         got = [outcomes.get(x["withdrawal_id"]) for x in items]
@@ -149,16 +157,25 @@ def render(
         ms = [o.latency_ms for o in got if o is not None and o.latency_ms is not None]
         codes = sorted({c for o in got if o is not None for c in o.reasons})
         customer = items[0]["customer_id"]  # as the console and `cases list` show it
+        early = _early(items[0]["sold_holdings"], customer, played)
         lines.append(
             f"{attack_id.removeprefix(prefix):<16} {customer:<16}"
-            f" {held:>2}/{len(items):<2}  {_ms(ms):>6}  {', '.join(codes) or '-'}"
+            f" {held:>2}/{len(items):<2}  {_ms(ms):>6}  {early:<8}  {', '.join(codes) or '-'}"
         )
-    lines.append("(held: withdrawals held of the attack's; ms: median from produced to held)")
+    lines.append(
+        "(held: withdrawals held of the attack's; ms: median from produced to held;"
+        "\n sell-off: the attack sold most holdings, and its `liquidation` alert on"
+        " fraud-alerts came before its first withdrawal was decided, after it, or none;"
+        "\n the replay puts a sell minutes before a withdrawal milliseconds before it, and"
+        " the worker reads trades and withdrawals from two topics, so `after` can happen"
+        " here)"
+    )
     honest = figures["honest"]
     lines.append(
         f"\nhonest withdrawals: {honest['withdrawals']}, held {honest['held']}"
         f" ({honest['after_destination_change']['held']} after an honest destination change,"
-        f" {honest['held_without_any_change']} without any change before them)"
+        f" {honest['held_without_any_change']} without any change before them);"
+        f" honest customers alerted on a sell-off: {honest['customers_alerted_on_sell_off']}"
     )
     for x in labels:
         o = outcomes.get(x["withdrawal_id"]) if x["record"] == "withdrawal" else None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.customers import Customer, make_customers
 from withdrawguard.sim.delivery import Delivery, Rates, deliver
 from withdrawguard.sim.identities import Identities
 from withdrawguard.sim.labels import withdrawal_labels
@@ -24,7 +25,7 @@ from withdrawguard.sim.playbooks import (
     Kit,
     stuffing_wave,
 )
-from withdrawguard.sim.population import WARMUP, Customer, Habit, honest_history, make_customers
+from withdrawguard.sim.population import WARMUP, Habit, honest_history
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 """Where the timeline starts when written to files (fixed, so output is reproducible)."""

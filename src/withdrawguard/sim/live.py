@@ -1,9 +1,17 @@
 """A simulation through the running worker: produce it, collect the verdicts.
 
-`VerdictCollector` reads `withdrawal-decisions` and `dead-letters` from their ends (as
-they are when it starts) in a background thread: the latest verdict on each withdrawal,
-and when its first `hold` was seen. `play` produces a simulation with `KafkaSink` and
-waits until every withdrawal has a verdict, then turns both into `Outcome`s.
+`VerdictCollector` reads `withdrawal-decisions`, `fraud-alerts` and `dead-letters` from
+their ends (as they are when it starts) in a background thread: the first and the latest
+verdict on each withdrawal, when its first `hold` was seen, and the customers a sell-off
+alert (kind `liquidation`) was raised for. `play` produces a simulation with `KafkaSink`
+and waits until every withdrawal has a verdict, then turns them into `Outcome`s and
+`SellOffAlerts`.
+
+A sell-off was alerted on before an attack's first withdrawal when its customer has a
+`liquidation` alert and the first verdict on that withdrawal (by event time) names
+`LIQUIDATION`: the engine decides a withdrawal with the sell-offs it knows, and raises
+the alert when the event completing the sell-off arrives, so that verdict names it
+exactly when the alert came before it (`sim/early.py` checks the order itself).
 """
 
 from __future__ import annotations
@@ -11,18 +19,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
-from withdrawguard.contract.topics import DEAD_LETTERS, WITHDRAWAL_DECISIONS, TopicNames
+from withdrawguard.contract.topics import (
+    DEAD_LETTERS,
+    FRAUD_ALERTS,
+    WITHDRAWAL_DECISIONS,
+    TopicNames,
+)
+from withdrawguard.engine.holdings import LIQUIDATION_ALERT
 from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
 from withdrawguard.sim.generate import Simulation
-from withdrawguard.sim.quality import Outcome
+from withdrawguard.sim.quality import Outcome, SellOffAlerts
 from withdrawguard.sim.sinks import KafkaSink
 
 
@@ -31,8 +45,12 @@ class VerdictCollector:
         names = TopicNames(settings)
         self.decisions = names.name(WITHDRAWAL_DECISIONS)
         self.dead = names.name(DEAD_LETTERS)
+        self.alerts = names.name(FRAUD_ALERTS)
         self.clock = clock
         self.latest: dict[str, dict[str, Any]] = {}
+        self.first_reasons: dict[str, tuple[str, ...]] = {}
+        self.sold_off: set[str] = set()
+        """Customers with a `liquidation` alert."""
         self.first_hold: dict[str, float] = {}
         self.dead_letters: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -44,7 +62,7 @@ class VerdictCollector:
             **kafka_python_options(settings),
         )
         parts = []
-        for topic in (self.decisions, self.dead):
+        for topic in (self.decisions, self.dead, self.alerts):
             found = self._consumer.partitions_for_topic(topic)
             if not found:
                 self._consumer.close()
@@ -76,8 +94,14 @@ class VerdictCollector:
                     if msg.topic == self.dead:
                         self.dead_letters.append(value)
                         continue
+                    if msg.topic == self.alerts:
+                        if value["kind"] == LIQUIDATION_ALERT:
+                            self.sold_off.add(value["customer_id"])
+                        continue
                     wid = value["withdrawal_id"]
                     self.latest[wid] = value
+                    codes = tuple(r["code"] for r in value["reasons"])
+                    self.first_reasons.setdefault(wid, codes)
                     if value["decision"] == "hold":
                         self.first_hold.setdefault(wid, now)
                 if self._stop.is_set():
@@ -100,6 +124,17 @@ class VerdictCollector:
                 out[wid] = Outcome(held, codes, latency)
             return out
 
+    def sell_offs(self, customers: set[str], first_withdrawal: dict[str, str]) -> SellOffAlerts:
+        """The alerts on `customers`, given each attacked one's first withdrawal id."""
+        with self.lock:
+            alerted = self.sold_off & customers
+            early = {
+                cid
+                for cid, wid in first_withdrawal.items()
+                if cid in alerted and "LIQUIDATION" in self.first_reasons.get(wid, ())
+            }
+            return SellOffAlerts(frozenset(alerted), frozenset(early))
+
 
 @dataclass(frozen=True, slots=True)
 class Played:
@@ -108,6 +143,7 @@ class Played:
     missing: set[str]
     """Withdrawals without a verdict when the wait ended."""
     produce_seconds: float
+    sell_offs: SellOffAlerts = field(default_factory=SellOffAlerts)
 
 
 def play(
@@ -131,6 +167,8 @@ def play(
             time.sleep(0.2)
         time.sleep(settle)
         outcomes = collector.outcomes(sent)
+        firsts = {a.customer_id: a.withdrawal_ids[0] for a in sim.attacks if a.withdrawal_ids}
+        sell_offs = collector.sell_offs({c.id for c in sim.customers}, firsts)
         with collector.lock:
             dead = list(collector.dead_letters)
-    return Played(outcomes, dead, wanted - outcomes.keys(), produced)
+    return Played(outcomes, dead, wanted - outcomes.keys(), produced, sell_offs)

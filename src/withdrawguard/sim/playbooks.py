@@ -6,9 +6,11 @@ campaign may share between victims, and returns the events and which withdrawals
 attacker's. The victim's own activity stops when the attack begins (see `generate`).
 
 - `chain_2020`: the SBI Securities chain: a burst of failed logins, a login from a new
-  device, a password or email change, a web change of destination, then several
-  liquidation-sized withdrawals.
-- `patient`: the same steps, days apart (`wait_hours` between them), no guessing burst.
+  device, a password or email change, a web change of destination, a sell-off of most
+  of the holdings (75-100 %, `SELL_SHARE`), then several liquidation-sized withdrawals
+  of the cash and the proceeds.
+- `patient`: the same steps, days apart (`wait_hours` between them), no guessing burst;
+  the sell-off comes hours before the withdrawal, days after the destination change.
 - `mule`: one attack of a campaign that points several victims at one mule account.
 - `stuffing`: one victim cracked by a credential-stuffing wave: the wave's address tried
   many customers (`wave_targets`, failed attempts mostly) before this one got in.
@@ -26,9 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from withdrawguard.sim import scenarios as s
-from withdrawguard.sim.population import Customer, thousands
+from withdrawguard.sim.customers import Customer, thousands
+from withdrawguard.sim.trading import Where, sell_off
 
 PLAYBOOKS = ("chain_2020", "patient", "mule", "stuffing", "call_center", "small")
+SELL_SHARE = (0.75, 1.0)
+"""The share of the victim's holdings a selling playbook sells: most of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,8 @@ class Attack:
     begins: datetime
     events: list[tuple[datetime, s.Message]] = field(default_factory=list)
     withdrawal_ids: list[str] = field(default_factory=list)
+    trade_ids: list[str] = field(default_factory=list)
+    """The attacker's sells of the victim's holdings (none: the attack sold nothing)."""
     n: int = 0
 
     def eid(self) -> str:
@@ -84,6 +91,19 @@ class Attack:
         )
         self.add(at, msg)
 
+    def sell_off(self, rng: random.Random, kit: Kit, at: datetime, v: Customer) -> int:
+        """Most of the victim's holdings sold from the attacker's device, minutes apart;
+        returns the proceeds (0: the victim holds no securities)."""
+        if not v.holdings:
+            return 0
+        share = rng.uniform(*SELL_SHARE)
+        where = Where("web", kit.ip, kit.device)
+        sold = sell_off(rng, self.customer_id, self.eid, at, v.holdings, share, where, 10)
+        for when, msg in sold.events:
+            self.add(when, msg)
+            self.trade_ids.append(msg[1]["event_id"])
+        return sold.proceeds
+
     def withdraw(self, kit: Kit, at: datetime, amount: int, balance: int) -> None:
         wid = f"{self.attack_id}-wd{len(self.withdrawal_ids) + 1}"
         msg = s.withdrawal(
@@ -108,9 +128,12 @@ def _minutes(at: datetime, rng: random.Random, low: float, high: float) -> datet
     return at + timedelta(seconds=round(rng.uniform(low, high) * 60))
 
 
-def _drain(a: Attack, kit: Kit, rng: random.Random, v: Customer, at: datetime, k: int) -> None:
-    """`k` liquidation-sized withdrawals that together take 80-100 % of the balance."""
-    balance = v.balance
+def _drain(
+    a: Attack, kit: Kit, rng: random.Random, v: Customer, at: datetime, k: int, sold: int = 0
+) -> None:
+    """`k` liquidation-sized withdrawals that together take 80-100 % of the balance (the
+    cash and the `sold` proceeds)."""
+    balance = v.balance + sold
     left = thousands(balance * rng.uniform(0.8, 1.0))
     for i in range(k):
         amount = left if i == k - 1 else thousands(left * rng.uniform(0.3, 0.6))
@@ -131,11 +154,14 @@ def chain_2020(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:
     a.change(kit, at, rng.choice(("password", "email")))
     at = _minutes(at, rng, 2, 10)
     a.change(kit, at, "withdrawal_destination", destination=kit.destination)
-    _drain(a, kit, rng, v, _minutes(at, rng, 5, 120), rng.randrange(2, 5))
+    at = _minutes(at, rng, 2, 30)
+    sold = a.sell_off(rng, kit, at, v)
+    _drain(a, kit, rng, v, _minutes(a.events[-1][0], rng, 5, 90), rng.randrange(2, 5), sold)
 
 
 def patient(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:
-    """Login, credential change, destination change and withdrawal, each 1-4 days apart."""
+    """Login, credential change, destination change and withdrawal, each 1-4 days apart;
+    the holdings sold 1-12 hours before the withdrawal."""
     at = a.begins
     a.login(kit, at)
     for step in ("email", "withdrawal_destination"):
@@ -143,8 +169,11 @@ def patient(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:
         a.login(kit, _minutes(at, rng, -10, -1))
         a.change(kit, at, step, destination=kit.destination if step != "email" else None)
     at += timedelta(hours=rng.uniform(24, 96))
+    selling = at - timedelta(hours=rng.uniform(1, 12))
+    a.login(kit, _minutes(selling, rng, -10, -1))
+    sold = a.sell_off(rng, kit, selling, v)
     a.login(kit, _minutes(at, rng, -10, -1))
-    _drain(a, kit, rng, v, at, 1)
+    _drain(a, kit, rng, v, at, 1, sold)
 
 
 def mule(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:

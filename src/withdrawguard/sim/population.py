@@ -1,17 +1,19 @@
-"""Honest customers and their habits.
+"""Honest customers' habits (who they are: `customers`).
 
-Each customer has a timezone, a computer and a phone, a home network and a mobile
-network, a long-standing withdrawal destination, a typical withdrawal size and period.
 Their history over the timeline: logins at plausible local hours (07:00-23:00), an
-occasional mistyped password, periodic withdrawals to their destination, and now and
-then an honest change of habit:
+occasional mistyped password, periodic withdrawals to their destination, now and then a
+buy or a sell of a few percent of their holdings, and now and then an honest change of
+habit:
 
 - a new bank account (via web, mail or the call center), soon withdrawn to;
 - a new phone (sometimes re-registering MFA from it);
 - a password reset after a few failed logins;
 - an email change;
 - a trip abroad with a phone bought there;
-- a one-off large withdrawal (a house, a car).
+- a one-off large withdrawal (a house, a car);
+- a sell-off: most of the holdings (70-100 %) sold in one to three orders, the proceeds
+  withdrawn within two days; in `SELL_AFTER_CHANGE` of them to a bank account set
+  up to three days before (a new bank for the money): what `LIQUIDATION` holds too.
 
 In the first `WARMUP` there are only logins (each habitual device's first one within the
 first day), so that the detector has known every habitual device for longer than
@@ -21,15 +23,15 @@ habit is recorded as a `Habit` for the labels.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.customers import Customer, thousands
 from withdrawguard.sim.identities import COUNTRIES_ABROAD, Identities
+from withdrawguard.sim.trading import Where, sell_off, trade
 
 WARMUP = timedelta(days=9)
-_ZONES = ((9, "JP", 0.9), (8, "SG", 0.04), (0, "GB", 0.03), (-5, "US", 0.03))
 # Chance per customer per 30 days of each honest change of habit.
 RATES = {
     "bank": 0.05,
@@ -38,28 +40,15 @@ RATES = {
     "email": 0.02,
     "trip": 0.015,
     "big": 0.03,
+    "sell_off": 0.03,
 }
+SELL_AFTER_CHANGE = 0.4
+TRADES_PER_DAY = (0.0, 0.1)
+"""Routine buys and sells per day of a customer with holdings: drawn between these."""
 DESTINATION_CHANGE = "destination_change"
 CREDENTIAL_CHANGE = "credential_change"
 NEW_DEVICE = "new_device"
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    id: str
-    name: str
-    zone: timezone
-    country: str
-    computer: str
-    phone: str
-    home_ip: str
-    mobile_ip: str
-    destination: dict[str, str]
-    amount: int
-    """Typical withdrawal, JPY."""
-    balance: int
-    period_days: float
-    logins_per_day: float
+SELL_OFF = "sell_off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,47 +68,6 @@ class History:
     habits: list[Habit] = field(default_factory=list)
 
 
-def thousands(amount: float) -> int:
-    """An amount in whole thousands of yen."""
-    return int(round(amount, -3))
-
-
-def make_customers(ids: Identities, count: int, prefix: str) -> list[Customer]:
-    rng = ids.rng
-    out = []
-    for i in range(count):
-        hours, country = _zone(rng)
-        amount = max(10_000, thousands(rng.lognormvariate(11.4, 0.7)))
-        name = ids.holder()
-        out.append(
-            Customer(
-                id=f"{prefix}C{i:06d}",
-                name=name,
-                zone=timezone(timedelta(hours=hours)),
-                country=country,
-                computer=ids.device("pc"),
-                phone=ids.device("ph"),
-                home_ip=ids.home_ip(),
-                mobile_ip=ids.home_ip(),
-                destination=ids.destination(name),
-                amount=amount,
-                balance=amount * rng.randrange(15, 200),
-                period_days=rng.uniform(6, 30),
-                logins_per_day=rng.uniform(0.2, 1.0),
-            )
-        )
-    return out
-
-
-def _zone(rng: random.Random) -> tuple[int, str]:
-    x = rng.random()
-    for hours, country, share in _ZONES:
-        if x < share:
-            return hours, country
-        x -= share
-    return _ZONES[0][0], _ZONES[0][1]
-
-
 class _Life:
     """One customer's history being written."""
 
@@ -132,6 +80,8 @@ class _Life:
         self.dest_changes: list[tuple[datetime, dict[str, str]]] = []
         self.phones: list[tuple[datetime, str]] = []
         self.trips: list[tuple[datetime, datetime, str, str, str]] = []
+        self.sold: list[tuple[datetime, int]] = []
+        """(last sell, holdings' value after it) of each sell-off."""
 
     def eid(self, kind: str) -> str:
         self.n += 1
@@ -158,6 +108,14 @@ class _Life:
             if when <= at:
                 dest = d
         return dest
+
+    def holdings(self, at: datetime) -> int:
+        """The holdings' value at `at`: as at the start, or after the latest sell-off."""
+        worth = self.c.holdings
+        for when, after in self.sold:
+            if when <= at:
+                worth = after
+        return worth
 
     def device(self, at: datetime, mobile: bool) -> tuple[str, str, str]:
         """(device id, ip, country) the customer uses at `at`."""
@@ -251,28 +209,69 @@ def honest_history(
     while at < end - timedelta(hours=1):
         life.withdraw(at, thousands(c.amount * rng.uniform(0.6, 1.4)))
         at += timedelta(days=c.period_days * rng.uniform(0.7, 1.3))
+    if c.holdings:
+        _trades(life, active, end, rng.uniform(*TRADES_PER_DAY))
     life.out.events = [(t, m) for t, m in life.out.events if t < end]
     life.out.habits = [h for h in life.out.habits if h.at < end]
     return life.out
+
+
+def _trades(life: _Life, begin: datetime, end: datetime, per_day: float) -> None:
+    """Routine buys and sells of 2-12 % of the holdings, after a login."""
+    rng, c = life.rng, life.c
+    at = begin + timedelta(days=rng.expovariate(per_day)) if per_day else end
+    while at < end:
+        at = life.plausible(at)
+        mobile = rng.random() < 0.5
+        life.login(at - timedelta(seconds=rng.randrange(30, 600)), mobile=mobile)
+        device, ip, _ = life.device(at, mobile)
+        worth = life.holdings(at)
+        side = "buy" if rng.random() < 0.55 else "sell"
+        where = Where("mobile" if mobile else "web", ip, device)
+        value = max(1000, round(worth * rng.uniform(0.02, 0.12)))
+        msg, _, _ = trade(rng, c.id, life.eid("t"), at, value, worth, where, side)
+        life.add(at, msg)
+        at += timedelta(days=rng.expovariate(per_day))
+
+
+def _new_bank(life: _Life, at: datetime) -> None:
+    """An honest change of destination to a new account of the customer's own."""
+    rng, c = life.rng, life.c
+    dest = life.ids.destination(c.name)
+    channel = rng.choices(("web", "mail", "call_center"), (0.6, 0.25, 0.15))[0]
+    if channel == "web":
+        life.online_change(at, "withdrawal_destination", destination=dest)
+    else:
+        msg = s.change(c.id, life.eid("c"), at, "withdrawal_destination", channel, destination=dest)
+        life.add(at, msg)
+    life.dest_changes.append((at, dest))
+    life.habit(DESTINATION_CHANGE, at)
+
+
+def _sell_off(life: _Life, at: datetime) -> None:
+    """Most of the holdings sold, perhaps after a new bank account, and withdrawn."""
+    rng, c = life.rng, life.c
+    if rng.random() < SELL_AFTER_CHANGE:
+        _new_bank(life, life.plausible(at - timedelta(hours=rng.uniform(2, 72))))
+    mobile = rng.random() < 0.5
+    life.login(at - timedelta(seconds=rng.randrange(30, 600)), mobile=mobile)
+    device, ip, _ = life.device(at, mobile)
+    where = Where("mobile" if mobile else "web", ip, device)
+    eid = lambda: life.eid("t")  # noqa: E731 - a one-line id source for sell_off
+    sold = sell_off(rng, c.id, eid, at, life.holdings(at), rng.uniform(0.7, 1.0), where, 180)
+    for when, msg in sold.events:
+        life.add(when, msg)
+    life.sold.append((sold.last, sold.holdings_after))
+    life.habit(SELL_OFF, sold.last)
+    life.balance += sold.proceeds
+    life.withdraw(sold.last + timedelta(hours=rng.uniform(2, 48)), thousands(sold.proceeds))
 
 
 def _change(life: _Life, kind: str, at: datetime) -> None:
     rng, c = life.rng, life.c
     later = at + timedelta(hours=rng.uniform(2, 120))
     if kind == "bank":
-        dest = life.ids.destination(c.name)
-        channel = rng.choices(("web", "mail", "call_center"), (0.6, 0.25, 0.15))[0]
-        if channel == "web":
-            life.online_change(at, "withdrawal_destination", destination=dest)
-        else:
-            life.add(
-                at,
-                s.change(
-                    c.id, life.eid("c"), at, "withdrawal_destination", channel, destination=dest
-                ),
-            )
-        life.dest_changes.append((at, dest))
-        life.habit(DESTINATION_CHANGE, at)
+        _new_bank(life, at)
         life.withdraw(later, thousands(c.amount * rng.uniform(0.6, 1.4)))
     elif kind == "phone":
         phone = life.ids.device("ph")
@@ -303,5 +302,8 @@ def _change(life: _Life, kind: str, at: datetime) -> None:
             life.withdraw(at + (finish - at) / 2, thousands(c.amount * rng.uniform(0.6, 1.4)))
     elif kind == "big":
         life.withdraw(at, thousands(life.balance * rng.uniform(0.4, 0.7)))
+    elif kind == "sell_off":
+        if c.holdings:  # a cash-only customer has nothing to sell
+            _sell_off(life, at)
     else:  # pragma: no cover - RATES names every kind
         raise AssertionError(kind)

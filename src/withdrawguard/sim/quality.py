@@ -1,8 +1,10 @@
 """Detection quality from the labels and what a detector did with each withdrawal.
 
 An attack counts as held when every one of its withdrawals was held (a withdrawal let
-through is money gone). Honest withdrawals held are split by the honest changes of habit
-the labels say preceded them. The two baselines are computed on the same events:
+through is money gone). Of the attacks that sold the victim's holdings, how many raised a
+sell-off alert (`fraud-alerts` kind `liquidation`) before their first withdrawal
+(`SellOffAlerts`). Honest withdrawals held are split by the honest changes of habit the
+labels say preceded them. The two baselines are computed on the same events:
 
 - `online_freeze`: what brokers did in 2020, suspend every online (web, mobile, api)
   change of withdrawal destination. A withdrawal is stopped when the change that set its
@@ -24,6 +26,23 @@ from withdrawguard.sim import scenarios as s
 
 MUST_HOLD = ("chain_2020", "mule", "stuffing")
 """Playbooks whose every attack the targets say must be held."""
+HELD_AT_LEAST = {"patient": 0.95, "call_center": 0.90}
+"""Playbooks with a share of attacks the targets (issue 28) say must be held."""
+EARLY_AT_LEAST = 0.90
+"""The share of the attacks that sell holdings whose sell-off must be alerted on before
+their first withdrawal."""
+AFTER_CHANGE_BEFORE = 0.34
+"""Honest withdrawals held after an honest destination change before issue 28 (docs/
+quality.md of 2026-12): the figure must be no worse."""
+
+
+@dataclass(frozen=True, slots=True)
+class SellOffAlerts:
+    """What a detector said about sell-offs: the customers with a `liquidation` alert, and
+    those alerted before the first withdrawal of the attack on them was decided."""
+
+    alerted: frozenset[str] = frozenset()
+    early: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +53,21 @@ class Outcome:
     """From the withdrawal being produced to its first hold verdict (live runs only)."""
 
 
-def assess(labels: Iterable[Mapping[str, Any]], outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
-    """Per-playbook and honest figures of one detector."""
+def assess(
+    labels: Iterable[Mapping[str, Any]],
+    outcomes: Mapping[str, Outcome],
+    sell_offs: SellOffAlerts | None = None,
+) -> dict[str, Any]:
+    """Per-playbook and honest figures of one detector; with `sell_offs`, its alerts."""
     attacks: dict[str, dict[str, list[Outcome | None]]] = defaultdict(lambda: defaultdict(list))
+    sold: dict[str, dict[str, bool]] = defaultdict(dict)
+    """playbook -> attack id -> alerted early, of the attacks that sold holdings"""
+    attacked: set[str] = set()
     honest = {"withdrawals": 0, "held": 0, "missing": 0}
     split = {k: {"withdrawals": 0, "held": 0} for k in ("after_destination_change", "other")}
+    no_sell_off = {"withdrawals": 0, "held": 0}
+    """After an honest destination change, without an honest sell-off before (as before
+    the simulator's customers sold holdings)."""
     unexplained: list[str] = []
     reasons: dict[str, int] = defaultdict(int)
     for label in labels:
@@ -47,15 +76,22 @@ def assess(labels: Iterable[Mapping[str, Any]], outcomes: Mapping[str, Outcome])
         o = outcomes.get(label["withdrawal_id"])
         if label["truth"] == "attack":
             attacks[label["playbook"]][label["attack_id"]].append(o)
+            attacked.add(label["customer_id"])
+            if label.get("sold_holdings"):
+                early = sell_offs is not None and label["customer_id"] in sell_offs.early
+                sold[label["playbook"]][label["attack_id"]] = early
             continue
         honest["withdrawals"] += 1
         honest["missing"] += o is None
         after = label["preceded_by"]
         part = split["after_destination_change" if after["destination_change"] else "other"]
         part["withdrawals"] += 1
+        plain = after["destination_change"] and not label.get("sold_holdings")
+        no_sell_off["withdrawals"] += plain
         if o is not None and o.held:
             honest["held"] += 1
             part["held"] += 1
+            no_sell_off["held"] += plain
             for code in o.reasons:
                 reasons[code] += 1
             if not any(after.values()):
@@ -74,17 +110,98 @@ def assess(labels: Iterable[Mapping[str, Any]], outcomes: Mapping[str, Outcome])
             "escaped": sorted(
                 a for a, os in by_attack.items() if not all(o is not None and o.held for o in os)
             ),
+            "sold_holdings": len(sold[playbook]),
+            "early_alerts": None if sell_offs is None else sum(sold[playbook].values()),
+            "not_alerted_early": sorted(a for a, early in sold[playbook].items() if not early),
         }
     return {
         "playbooks": playbooks,
         "honest": {
             **honest,
             **split,
+            "after_destination_change_without_sell_off": no_sell_off,
             "held_without_any_change": len(unexplained),
             "unexplained": unexplained[:20],
             "reasons": dict(sorted(reasons.items())),
+            "customers_alerted_on_sell_off": None
+            if sell_offs is None
+            else len(sell_offs.alerted - attacked),
         },
     }
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({part / whole:.0%})" if whole else "0/0"
+
+
+def rate_targets(figures: Mapping[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """The issue's targets as (what, measured, target, met; None: nothing to measure)."""
+    pb = figures["playbooks"]
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for playbook, least in HELD_AT_LEAST.items():
+        f = pb.get(playbook)
+        if f is not None:
+            met = f["held"] >= least * f["attacks"] if f["attacks"] else None
+            rows.append(
+                (
+                    f"`{playbook}` attacks held",
+                    _share(f["held"], f["attacks"]),
+                    f">= {least:.0%}",
+                    met,
+                )
+            )
+    for playbook in MUST_HOLD:
+        f = pb.get(playbook)
+        if f is not None:
+            met = f["held"] == f["attacks"] if f["attacks"] else None
+            rows.append((f"`{playbook}` attacks held", _share(f["held"], f["attacks"]), "all", met))
+    selling = sum(f["sold_holdings"] for f in pb.values())
+    if all(f["early_alerts"] is not None for f in pb.values()):
+        early = sum(f["early_alerts"] for f in pb.values())
+        met = early >= EARLY_AT_LEAST * selling if selling else None
+        rows.append(
+            (
+                "sell-off alert before the first withdrawal, of the attacks that sold",
+                _share(early, selling),
+                f">= {EARLY_AT_LEAST:.0%}",
+                met,
+            )
+        )
+    h = figures["honest"]
+    rows.append(
+        (
+            "honest withdrawals held without any change or new device before them",
+            str(h["held_without_any_change"]),
+            "0",
+            h["held_without_any_change"] == 0,
+        )
+    )
+    after = h["after_destination_change"]
+    met = (
+        after["held"] <= AFTER_CHANGE_BEFORE * after["withdrawals"]
+        if after["withdrawals"]
+        else None
+    )
+    rows.append(
+        (
+            "honest withdrawals held after an honest destination change",
+            _share(after["held"], after["withdrawals"]),
+            f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
+            met,
+        )
+    )
+    plain = h["after_destination_change_without_sell_off"]
+    rows.append(
+        (
+            "the same, without an honest sell-off before them (the population before issue 28)",
+            _share(plain["held"], plain["withdrawals"]),
+            f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
+            plain["held"] <= AFTER_CHANGE_BEFORE * plain["withdrawals"]
+            if plain["withdrawals"]
+            else None,
+        )
+    )
+    return rows
 
 
 def targets_missed(figures: Mapping[str, Any]) -> list[str]:

@@ -146,13 +146,16 @@ def trade(
     proceeds: str,
     *,
     side: str = "sell",
+    quantity: str = "100",
+    price: str | None = None,
     holdings_after: str | None = None,
     instrument: str = "JP3633400001",
     channel: str | None = "web",
     ip: str | None = None,
     device: str | None = None,
 ) -> Message:
-    """An execution: `proceeds` for 100 units at a hundredth of it each."""
+    """An execution: `proceeds` for `quantity` units at `price` (default: proceeds over
+    quantity) each."""
     body: dict[str, Any] = {
         "type": "trade",
         "event_id": eid,
@@ -160,8 +163,8 @@ def trade(
         "occurred_at": _t(at),
         "side": side,
         "instrument": instrument,
-        "quantity": "100",
-        "price": str(Decimal(proceeds) / 100),
+        "quantity": quantity,
+        "price": price or str(Decimal(proceeds) / Decimal(quantity)),
         "proceeds": proceeds,
         "currency": "JPY",
     }

@@ -2,8 +2,9 @@
 input topics, paced by `--speed`, with a progress bar.
 
 Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
-`withdrawals.jsonl`), each in arrival order, so that `withdrawguard scan <out>/events`
-reads them all; `labels.jsonl` and `simulation.json` (options and counts) beside it.
+`withdrawals.jsonl`, `trades.jsonl`), each in arrival order, so that
+`withdrawguard scan <out>/events` reads them all; `labels.jsonl` and `simulation.json`
+(options and counts) beside it.
 Nothing in them depends on the clock, so the same options give the same bytes.
 """
 
@@ -25,7 +26,7 @@ from withdrawguard.sim.generate import Simulation
 EVENTS = "events"
 LABELS = "labels.jsonl"
 MANIFEST = "simulation.json"
-INPUT_TOPICS = ("logins", "account-changes", "withdrawals")
+INPUT_TOPICS = ("logins", "account-changes", "withdrawals", "trades")
 
 
 def summary(sim: Simulation) -> dict[str, Any]:
@@ -51,7 +52,9 @@ def summary(sim: Simulation) -> dict[str, Any]:
         "messages": len(sim.deliveries),
         "withdrawals": len(withdrawals),
         "attack_withdrawals": sum(1 for x in withdrawals if x["truth"] == "attack"),
+        "trades": sum(1 for _, (topic, _) in sim.events if topic == "trades"),
         "attacks": per_playbook,
+        "attacks_that_sold": sum(1 for a in sim.attacks if a.trade_ids),
         "malformed": sum(1 for x in sim.labels if x["record"] == "malformed"),
     }
 
