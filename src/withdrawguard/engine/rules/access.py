@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from withdrawguard.engine.policy import DAY, HOUR, MINUTE
-from withdrawguard.engine.rules.base import Finding, Subject, hours
+from withdrawguard.engine.rules.base import Action, Finding, Subject, hours
+from withdrawguard.engine.state import CustomerState, FlagRec
 
 
 class NewDevice:
@@ -120,56 +121,78 @@ class CredentialChangeChain:
         )
 
 
-class SourceIpShared:
-    """The IP behind the change (or withdrawal) attempted logins into at least
-    `min_customers` customers within `window_minutes`: credential stuffing."""
+class _FlaggedSource:
+    """An action came from a source (an IP, a device) that a cross-customer stage flagged
+    in a wave of at least `min_customers` customers within `window_minutes`, at most
+    `window_minutes` before the wave began or `lookahead_hours` after it ended."""
 
-    code = "SOURCE_IP_SHARED"
+    code: str
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.weight = int(cfg["weight"])
         self.window = int(cfg["window_minutes"]) * MINUTE
         self.lookahead = int(cfg["lookahead_hours"]) * HOUR
 
+    def source(self, act: Action) -> str | None:
+        raise NotImplementedError
+
+    def waves(self, state: CustomerState) -> dict[str, dict[str, FlagRec]]:
+        raise NotImplementedError
+
+    def detail(self, act: Action, source: str, wave: FlagRec) -> str:
+        raise NotImplementedError
+
     def __call__(self, s: Subject) -> Finding | None:
+        flagged = self.waves(s.state)
         for act in s.actions():
-            if act.ip is None:
+            source = self.source(act)
+            if source is None:
                 continue
-            for wave in s.state.flagged_ips.get(act.ip, {}).values():
+            for wave in flagged.get(source, {}).values():
                 if wave.start - self.window <= act.ts <= wave.end + self.lookahead:
                     return Finding(
                         self.code,
-                        f"{act.what} came from {act.ip}, which tried {len(wave.customers)} "
-                        f"customers within {self.window // MINUTE} min",
+                        self.detail(act, source, wave),
                         self.weight,
                         evidence=(act.event_id, *wave.evidence[:20]),
                     )
         return None
 
 
-class DeviceShared:
+class SourceIpShared(_FlaggedSource):
+    """The IP behind the change (or withdrawal) attempted logins into at least
+    `min_customers` customers within `window_minutes`: credential stuffing."""
+
+    code = "SOURCE_IP_SHARED"
+
+    def source(self, act: Action) -> str | None:
+        return act.ip
+
+    def waves(self, state: CustomerState) -> dict[str, dict[str, FlagRec]]:
+        return state.flagged_ips
+
+    def detail(self, act: Action, source: str, wave: FlagRec) -> str:
+        return (
+            f"{act.what} came from {source}, which tried {len(wave.customers)} "
+            f"customers within {self.window // MINUTE} min"
+        )
+
+
+class DeviceShared(_FlaggedSource):
     """The device behind the change (or withdrawal) was seen on logins or online account
     changes of at least `min_customers` customers within `window_minutes`: a fraud farm's
     phone, an emulator image."""
 
     code = "DEVICE_SHARED"
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        self.weight = int(cfg["weight"])
-        self.window = int(cfg["window_minutes"]) * MINUTE
-        self.lookahead = int(cfg["lookahead_hours"]) * HOUR
+    def source(self, act: Action) -> str | None:
+        return act.device
 
-    def __call__(self, s: Subject) -> Finding | None:
-        for act in s.actions():
-            if act.device is None:
-                continue
-            for wave in s.state.flagged_devices.get(act.device, {}).values():
-                if wave.start - self.window <= act.ts <= wave.end + self.lookahead:
-                    return Finding(
-                        self.code,
-                        f"{act.what} came from device {act.device}, which was seen on "
-                        f"{len(wave.customers)} customers within {hours(self.window)}",
-                        self.weight,
-                        evidence=(act.event_id, *wave.evidence[:20]),
-                    )
-        return None
+    def waves(self, state: CustomerState) -> dict[str, dict[str, FlagRec]]:
+        return state.flagged_devices
+
+    def detail(self, act: Action, source: str, wave: FlagRec) -> str:
+        return (
+            f"{act.what} came from device {source}, which was seen on "
+            f"{len(wave.customers)} customers within {hours(self.window)}"
+        )
