@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -263,41 +264,48 @@ def _seq(event: InputEvent, event_type: str, raw: bytes) -> int:
     return ((event.occurred_at.microsecond % 1000) << 50) | (_RANK[event_type] << 47) | digest
 
 
+_DEST_KEY = attrgetter("destination_key")
+_IP_KEY = attrgetter("ip")
+_DEVICE_KEY = attrgetter("device")
+
+
 def _cross_reference(spill: Spill, crossref: CrossReference, show: Progress) -> None:
     """Destination, IP and device observations through `CrossReference`, one key at a
     time."""
     show.phase("cross-reference", spill.observation_count(), "observations")
     done = 0
-    key: str | None = None
-    dest = DestinationState()
-    sent: set[tuple[str, str]] = set()
-    for d in spill.destination_observations():
-        if d.destination_key != key:
-            key, dest, sent = d.destination_key, DestinationState(), set()
-        _deliver(spill, crossref.destination(dest, d), sent)
-        done += 1
-        if not done & _TICK:
-            show.update(done)
-    key = None
-    ip = WaveState()
-    for i in spill.ip_observations():
-        if i.ip != key:
-            key, ip, sent = i.ip, WaveState(), set()
-        _deliver(spill, crossref.ip(ip, i), sent)
-        done += 1
-        if not done & _TICK:
-            show.update(done)
-    key = None
-    device = WaveState()
-    for o in spill.device_observations():
-        if o.device != key:
-            key, device, sent = o.device, WaveState(), set()
-        _deliver(spill, crossref.device(device, o), sent)
-        done += 1
-        if not done & _TICK:
-            show.update(done)
+    for observations, key_of, fresh, fold in (
+        (spill.destination_observations(), _DEST_KEY, DestinationState, crossref.destination),
+        (spill.ip_observations(), _IP_KEY, WaveState, crossref.ip),
+        (spill.device_observations(), _DEVICE_KEY, WaveState, crossref.device),
+    ):
+        done = _fold(spill, show, done, observations, key_of, fresh, fold)
     show.update(done)
     show.done()
+
+
+def _fold(
+    spill: Spill,
+    show: Progress,
+    done: int,
+    observations: Iterable[Any],
+    key_of: Callable[[Any], str],
+    fresh: Callable[[], Any],
+    fold: Callable[[Any, Any], list[Notice]],
+) -> int:
+    """Observations sorted by key folded into a fresh state per key, their notices stored
+    once per customer and key; the running count of observations done."""
+    key: str | None = None
+    state = fresh()
+    sent: set[tuple[str, str]] = set()
+    for obs in observations:
+        if key_of(obs) != key:
+            key, state, sent = key_of(obs), fresh(), set()
+        _deliver(spill, fold(state, obs), sent)
+        done += 1
+        if not done & _TICK:
+            show.update(done)
+    return done
 
 
 def _deliver(spill: Spill, notices: list[Notice], sent: set[tuple[str, str]]) -> None:
