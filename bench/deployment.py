@@ -38,7 +38,12 @@ from withdrawguard.contract import topics as t  # noqa: E402
 from withdrawguard.registry.projection import SOURCES  # noqa: E402
 from withdrawguard.settings import Settings, setting_fields  # noqa: E402
 
-TOPIC_OF = {"login": t.LOGINS, "account_change": t.ACCOUNT_CHANGES, "withdrawal": t.WITHDRAWALS}
+TOPIC_OF = {
+    "login": t.LOGINS,
+    "account_change": t.ACCOUNT_CHANGES,
+    "trade": t.TRADES,
+    "withdrawal": t.WITHDRAWALS,
+}
 # The registry sink, in a consumer group of its own (`<app id>-registry`), reads these.
 REGISTRY_READS = SOURCES
 

@@ -1,11 +1,14 @@
 """A generated history in the wire contract: honest customers and 2020-style attacks.
 
-~85% logins, 10% account changes, 5% withdrawals, plus one attack chain (failed-login
-burst, login from a new device, e-mail and destination change, a draining withdrawal) per
-20,000 events, a quarter of them paying one shared mule account. It streams: no
-per-customer state (a customer's home network, device and bank account derive from their
-number). `History(put, rng)` hands each payload to `put`; the benchmarks decide where it
-goes (gzip shards for the scan, Kafka topics for the worker).
+~82% logins, 10% account changes, 3% trades, 5% withdrawals, plus one attack chain
+(failed-login burst, login from a new device, e-mail and destination change, a sell-off
+of the holdings, a draining withdrawal) per 20,000 events, a quarter of them paying one
+shared mule account. Honest trades are 45% buys and 55% sells, one sell in ten a sell-off
+of most of the holdings (people sell up honestly too); each states the holdings' value
+after it. It streams: no per-customer state (a customer's home network, device, bank
+account and holdings derive from their number, so the holdings a trade states are a
+snapshot, not a running balance). `History(put, rng)` hands each payload to `put`; the
+benchmarks decide where it goes (gzip shards for the scan, Kafka topics for the worker).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ ATTACK_EVERY = 20_000
 CHANGE_TYPES = ("email", "phone", "password", "mfa", "address")
 CHANNELS = ("web", "mobile", "web", "mobile", "call_center", "branch")
 MULE = {"bank_code": "0009", "branch_code": "222", "account_number": "7654321"}
+INSTRUMENTS = ("JP3633400001", "JP3435000009", "JP3788600009", "JP3902900004", "US0378331005")
+ATTACK_EVENTS = 11
+"""Messages in one attack chain."""
 
 
 def home_ip(n: int) -> str:
@@ -29,6 +35,31 @@ def home_ip(n: int) -> str:
 
 def home_dest(n: int) -> dict[str, str]:
     return {"bank_code": f"{n % 97:04d}", "branch_code": "101", "account_number": f"{n:07d}"}
+
+
+def holdings(n: int) -> int:
+    """What customer `n`'s securities are worth, in yen: 0.5 to 20 million."""
+    return (1 + n % 40) * 500_000
+
+
+def trade_fields(rng: random.Random, side: str, value: int, before: int) -> dict[str, str]:
+    """An execution of about `value` yen from holdings worth `before`: whole units at a
+    price of 300 to 30,000, proceeds up to 1% below quantity x price (fees; the contract
+    refuses beyond 5%), and the holdings' value after it."""
+    price = rng.randrange(300, 30_000)
+    quantity = max(1, round(value / price))
+    gross = quantity * price
+    proceeds = gross - gross * rng.randrange(100) // 10_000
+    after = before - gross if side == "sell" else before + gross
+    return {
+        "side": side,
+        "instrument": rng.choice(INSTRUMENTS),
+        "quantity": str(quantity),
+        "price": str(price),
+        "proceeds": str(proceeds),
+        "currency": "JPY",
+        "holdings_value_after": str(max(0, after)),
+    }
 
 
 class History:
@@ -45,13 +76,13 @@ class History:
         rng, when = self.rng, at.isoformat()
         common = {"event_id": f"e{i}", "customer_id": cid, "occurred_at": when}
         roll = rng.random()
-        if roll < 0.85:
+        if roll < 0.82:
             ok = rng.random() > 0.03
             device = f"d{n}-{rng.randrange(2)}"
             self.put(
                 {**common, "type": "login", "success": ok, "ip": home_ip(n), "device_id": device}
             )
-        elif roll < 0.95:
+        elif roll < 0.92:
             dest = rng.random() < 0.05  # honest destination changes, mostly verified
             body = {
                 **common,
@@ -64,6 +95,8 @@ class History:
             if dest:
                 body["destination"] = home_dest(n + 1_000_000)
             self.put(body)
+        elif roll < 0.95:
+            self.put({**common, "type": "trade", **self.honest_trade(n)})
         else:
             self.put(
                 {
@@ -79,6 +112,16 @@ class History:
                     "device_id": f"d{n}-0",
                 }
             )
+
+    def honest_trade(self, n: int) -> dict[str, str]:
+        rng, before = self.rng, holdings(n)
+        where = {"channel": rng.choice(("web", "mobile")), "ip": home_ip(n)}
+        where["device_id"] = f"d{n}-{rng.randrange(2)}"
+        if rng.random() < 0.45:
+            bought = before * rng.randrange(5, 21) // 100
+            return {**trade_fields(rng, "buy", bought, before), **where}
+        share = rng.randrange(80, 101) if rng.random() < 0.1 else rng.randrange(5, 31)
+        return {**trade_fields(rng, "sell", before * share // 100, before), **where}
 
     def attack(self, cid: str, at: datetime) -> None:
         """The 2020 chain against `cid`, starting at `at`."""
@@ -99,6 +142,8 @@ class History:
         self.put(body("em", 10, "account_change", change_type="email", **change))
         dest_change = {"change_type": "withdrawal_destination", "destination": dest}
         self.put(body("de", 15, "account_change", **change, **dest_change))
+        sold = trade_fields(self.rng, "sell", 9_800_000, 10_400_000)
+        self.put(body("tr", 20, "trade", channel="web", **sold))
         money = {"withdrawal_id": f"x{k}-wd", "amount": "9500000", "currency": "JPY"}
         self.put(
             body(
@@ -131,7 +176,7 @@ def generate(
             break
         at = start + i * step + timedelta(seconds=rng.random())
         n = rng.randrange(customers)
-        if i and i % ATTACK_EVERY == 0 and history.count + 10 <= events:
+        if i and i % ATTACK_EVERY == 0 and history.count + ATTACK_EVENTS <= events:
             history.attack(f"c{n}", at)
         else:
             history.honest(i, f"c{n}", n, at)

@@ -2,17 +2,22 @@
 
     .venv/bin/python bench/peer_quix.py BOOTSTRAP PREFIX EVENTS
 
-Reads the three input topics `<PREFIX>logins`, `<PREFIX>account-changes` and
-`<PREFIX>withdrawals` (keyed by customer id, co-partitioned) from the earliest offset in a
-consumer group of its own, keeps per-customer state in quixstreams' RocksDB store (with
-its changelog topic), and writes one verdict per withdrawal to `<PREFIX>peer-decisions`:
+Reads the four input topics `<PREFIX>logins`, `<PREFIX>account-changes`, `<PREFIX>trades`
+and `<PREFIX>withdrawals` (keyed by customer id, co-partitioned) from the earliest offset
+in a consumer group of its own, keeps per-customer state in quixstreams' RocksDB store
+(with its changelog topic), and writes one verdict per withdrawal to
+`<PREFIX>peer-decisions`:
 
 - DEST_CHANGED_RECENTLY: the destination was set by a change less than `window_hours`
   before the withdrawal (holds when the change was online and unverified);
 - NEW_DEVICE: the withdrawal's device was first seen in a successful login less than
   `new_for_days` before, or never;
 - DRAIN: the amount is at least `balance_ratio` of the available balance, or at least
-  `history_multiple` times the largest withdrawal of the last `history_days`.
+  `history_multiple` times the largest withdrawal of the last `history_days`;
+- LIQUIDATION (holding): sells within `window_hours` of a trigger (a destination, e-mail,
+  phone, password or MFA change, or the first successful login from a device) whose
+  proceeds reached `share` of the holdings (proceeds over proceeds plus the last sell's
+  `holdings_value_after`), and the withdrawal within `withdraw_hours` of the last of them.
 
 Thresholds come from withdrawguard's default policy. It stops itself once it has processed
 EVENTS messages and prints one JSON line: events, seconds (from `Application.run` to its
@@ -35,10 +40,11 @@ from quixstreams import Application, State
 from withdrawguard.engine.policy import DAY, HOUR, load_policy
 
 HOLDING_CHANNELS = {"web", "mobile", "api"}
+TRIGGER_CHANGES = {"withdrawal_destination", "email", "phone", "password", "mfa"}
 
 
 class CoreRules:
-    """The three rules over one customer's state (a quixstreams `State`)."""
+    """The four rules over one customer's state (a quixstreams `State`)."""
 
     def __init__(self, total: int, app: Application) -> None:
         rules = load_policy(None).rules
@@ -48,6 +54,9 @@ class CoreRules:
         self.ratio = Decimal(rules["drain"]["balance_ratio"])
         self.multiple = Decimal(rules["drain"]["history_multiple"])
         self.history = int(rules["drain"]["history_days"]) * DAY
+        self.sell_window = int(rules["liquidation"]["window_hours"]) * HOUR
+        self.share = Decimal(rules["liquidation"]["share"])
+        self.withdraw_within = int(rules["liquidation"]["withdraw_hours"]) * HOUR
         self.total, self.app, self.seen = total, app, 0
 
     def __call__(self, value: dict[str, Any], state: State) -> dict[str, Any] | None:
@@ -60,10 +69,17 @@ class CoreRules:
             device = value.get("device_id")
             if value.get("success") and device:
                 devices = state.get("devices", {})
+                if device not in devices:
+                    self._trigger(ts, state)
                 devices[device] = min(devices.get(device, ts), ts)
                 state.set("devices", devices)
             return None
+        if kind == "trade":
+            self._trade(value, ts, state)
+            return None
         if kind == "account_change":
+            if value.get("change_type") in TRIGGER_CHANGES:
+                self._trigger(ts, state)
             dest = value.get("destination")
             if value.get("change_type") == "withdrawal_destination" and dest:
                 changes = [c for c in state.get("changes", []) if c[0] > ts - self.dest_window]
@@ -72,6 +88,23 @@ class CoreRules:
                 state.set("changes", changes)
             return None
         return self._withdrawal(value, ts, state)
+
+    def _trigger(self, ts: int, state: State) -> None:
+        state.set("trigger", ts)
+        state.set("sells", [])
+
+    def _trade(self, trade: dict[str, Any], ts: int, state: State) -> None:
+        trigger = state.get("trigger")
+        if trade["side"] != "sell" or trigger is None or not 0 <= ts - trigger < self.sell_window:
+            return
+        sells = [*state.get("sells", []), [ts, trade["proceeds"]]]
+        state.set("sells", sells)
+        after = trade.get("holdings_value_after")
+        if after is None:
+            return
+        sold = sum(Decimal(p) for _, p in sells)
+        if sold >= self.share * (sold + Decimal(after)):
+            state.set("sold_off", ts)
 
     def _withdrawal(self, w: dict[str, Any], ts: int, state: State) -> dict[str, Any]:
         reasons, hold = [], False
@@ -93,9 +126,13 @@ class CoreRules:
             largest is not None and amount >= self.multiple * largest
         ):
             reasons.append("DRAIN")
+        sold_off = state.get("sold_off")
+        liquidation = sold_off is not None and 0 <= ts - sold_off <= self.withdraw_within
+        if liquidation:
+            reasons.append("LIQUIDATION")
         past.append([ts, w["amount"]])
         state.set("withdrawals", past[-50:])
-        hold = hold or len(reasons) >= 2
+        hold = hold or liquidation or len(reasons) >= 2
         return {
             "withdrawal_id": w["withdrawal_id"],
             "customer_id": w["customer_id"],
@@ -120,7 +157,7 @@ def main() -> None:
         )
         topics = [
             app.topic(f"{prefix}{n}", value_deserializer="json")
-            for n in ("logins", "account-changes", "withdrawals")
+            for n in ("logins", "account-changes", "trades", "withdrawals")
         ]
         out = app.topic(f"{prefix}peer-decisions", value_serializer="json")
         sdf = app.dataframe(topics[0])

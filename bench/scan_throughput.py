@@ -5,12 +5,13 @@ Lines shards, in a subprocess, timed, with its peak resident memory.
                                               [--seed N] [--keep DIR] [--profile FILE]
 
 The history (default 10,000,000 events over `--events / 10` customers, at most 1,000,000)
-is ~85% logins, 10% account changes, 5% withdrawals over two years, plus one 2020-style
-attack chain (failed-login burst, login from a new device, e-mail and destination change,
-a draining withdrawal) per 20,000 events, a quarter of them paying one shared mule
-account. Each event goes to a random shard, so every file holds a slice of every customer
-and the scan must put them back in order. The generator streams: it keeps no per-customer
-state (a customer's home network, device and bank account derive from their number).
+is ~82% logins, 10% account changes, 3% trades, 5% withdrawals over two years, plus one
+2020-style attack chain (failed-login burst, login from a new device, e-mail and
+destination change, a sell-off of the holdings, a draining withdrawal) per 20,000 events,
+a quarter of them paying one shared mule account. Each event goes to a random shard, so
+every file holds a slice of every customer and the scan must put them back in order. The
+generator streams: it keeps no per-customer state (a customer's home network, device,
+bank account and holdings derive from their number).
 
 Prints events per second (the scan uses one core), wall and CPU time, peak RSS
 (`getrusage(RUSAGE_CHILDREN).ru_maxrss`, the scan's process), the findings, and ends with

@@ -4,14 +4,15 @@ in quixstreams (the peer), and withdrawguard's worker with one and two processes
     .venv/bin/python bench/throughput.py [--events N] [--customers N] [--seed N]
                                          [--workers 1,2] [--profile DIR] [--keep DIR]
 
-Preloads N events (~85% logins, 10% account changes, 5% withdrawals over N / 20
-customers, bench/history.py) into the input topics of a fresh deployment (its own
-WG_TOPIC_PREFIX), then times, one after the other on the same data:
+Preloads N events (~82% logins, 10% account changes, 3% trades, 5% withdrawals over
+N / 20 customers, bench/history.py) into the four input topics of a fresh deployment
+(its own WG_TOPIC_PREFIX), then times, one after the other on the same data (every
+contender reads all four topics):
 
-- ceiling: one aiokafka consumer reading the three input topics and decoding every
+- ceiling: one aiokafka consumer reading the four input topics and decoding every
   value with orjson, nothing else;
-- peer: bench/peer_quix.py, DEST_CHANGED_RECENTLY, NEW_DEVICE and DRAIN with
-  per-customer state in quixstreams, in its own process;
+- peer: bench/peer_quix.py, DEST_CHANGED_RECENTLY, NEW_DEVICE, DRAIN and LIQUIDATION
+  with per-customer state in quixstreams, in its own process;
 - the Faust floor (bench/faust_floor.py): a trivial Faust agent (decode only) on Faust's
   stock transport and settings, the same agent on the worker's (`wgkafka://`,
   `cython_optimizations`, the lean monitor: issue 29), and the agents that write a table
