@@ -133,6 +133,8 @@ def _row(
         hidden = f'<input type="hidden" name="change_event_id" value="{escape(e.event_id)}">'
         verify = (("verify_destination", "Verify destination"),)
         form = _form(customer_id, csrf, hidden, verify, kept, error)
+    if e.answer:
+        verdict = f'<div class="answer">answer <strong>{escape(e.answer)}</strong></div>'
     return (
         f"<tr{cls}><td>{escape(e.at[:19].replace('T', ' '))}</td><td>{escape(e.kind)}"
         f'<div class="muted">{escape(e.event_id)}</div></td><td>{escape(e.summary)}</td>'

@@ -1,11 +1,16 @@
 """A customer's recent history from the detector's state, for people to read.
 
-Pure: `timeline(state)` lists logins, account changes, withdrawals (with their verdicts
-and holds) and case decisions, newest first: those in the rules' windows and those kept
-past them because an open hold cites them (`state.kept`). An event cited as evidence by a verdict is
-marked with the withdrawal and the reason codes it supports. The state keeps evidence
-per verdict, not per reason, so which of a verdict's reasons an event supports is
-inferred from the kind of event (a failed login supports FAILED_LOGIN_BURST, and so on).
+Pure: `timeline(state)` lists logins, account changes, trades, withdrawals (with their
+verdicts and holds), case decisions, the notices sent to the customer and the customer's
+answers, newest first: those in the rules' windows and those kept past them because an
+open hold cites them (`state.kept`). A notice says what it was about and which contact
+it named; an answer says what the customer answered and whether it counted (a
+confirmation counts only through the contact the notice named; the state keeps why one
+did not, not the contact a denial came through: a denial counts through any). An event
+cited as evidence by a verdict is marked with the withdrawal and the reason codes it
+supports. The state keeps evidence per verdict, not per reason, so which of a verdict's
+reasons an event supports is inferred from the kind of event (a failed login supports
+FAILED_LOGIN_BURST, and so on).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from itertools import chain
 from typing import Any
 
 from withdrawguard.engine.events import mask_key
-from withdrawguard.engine.state import CustomerState
+from withdrawguard.engine.state import CustomerState, NoticeRec
 from withdrawguard.engine.timeutil import iso
 
 LIMIT = 200
@@ -47,7 +52,8 @@ _SUPPORTS: dict[str, frozenset[str]] = {
 class Entry:
     ts: int
     kind: str
-    """failed_login, login, destination_change, change, trade, withdrawal or case_decision."""
+    """failed_login, login, destination_change, change, trade, withdrawal, case_decision,
+    notice or customer_response."""
     event_id: str
     summary: str
     evidence_for: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -55,6 +61,8 @@ class Entry:
     withdrawal: dict[str, Any] | None = None
     destination_key: str | None = None
     """For a destination change: the identity a verify action names (never shown)."""
+    answer: str = ""
+    """For a customer's response: `counted`, `not counted` or `denied`."""
 
     @property
     def at(self) -> str:
@@ -99,9 +107,50 @@ def timeline(state: CustomerState) -> list[Entry]:
         if case.note:
             text += f": {case.note}"
         entries.append(Entry(case.ts, "case_decision", case.decision_id, text))
+    for nid, n in state.notices.items():
+        entries.append(Entry(n.ts, "notice", nid, _notice_text(n)))
+        if n.response_id is not None:
+            at = n.answered_at if n.answered_at is not None else n.ts
+            answer = _answer(n)
+            text = f"customer answered {n.answer} to notice {nid} ({_about(n)}): {_why(n)}"
+            entries.append(Entry(at, "customer_response", n.response_id, text, answer=answer))
     _mark_evidence(state, entries)
     entries.sort(key=lambda e: (e.ts, e.event_id), reverse=True)
     return entries[:LIMIT]
+
+
+def _about(n: NoticeRec) -> str:
+    if n.kind == "hold":
+        return f"the hold of withdrawal {n.withdrawal_id}"
+    if n.kind == "credential_change":
+        return f"the {n.change_type} change {n.event_id}"
+    return f"the destination change {n.event_id}"
+
+
+def _contact(n: NoticeRec) -> str:
+    if n.as_of is None:
+        return "the current contact"
+    return f"the contact registered as of {iso(n.as_of)}, before a recent email or phone change"
+
+
+def _notice_text(n: NoticeRec) -> str:
+    dest = f", destination {mask_key(n.dest)}" if n.dest is not None else ""
+    answered = f"answered {n.answer} by {n.response_id}" if n.response_id else "unanswered"
+    return f"notice sent about {_about(n)} of {iso(n.at)}{dest}, to {_contact(n)}; {answered}"
+
+
+def _answer(n: NoticeRec) -> str:
+    if n.answer == "deny":
+        return "denied"
+    return "counted" if n.counted else "not counted"
+
+
+def _why(n: NoticeRec) -> str:
+    if n.answer == "deny":
+        return "a denial counts through any contact"
+    if n.counted:
+        return f"counted, through the contact the notice named ({_contact(n)})"
+    return f"not counted: {n.why_not}"
 
 
 def _mark_evidence(state: CustomerState, entries: list[Entry]) -> None:
