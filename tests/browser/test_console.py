@@ -6,7 +6,9 @@ sees the hold of an SBI chain appear in the open list, finds no button to releas
 9,500,000 JPY alone (a link to its case, where four eyes apply; a posted release is 403),
 confirms fraud with a note, and sees it leave the list, in Redis as confirmed, and on
 case-decisions with the analyst as actor.
-Anonymous and viewer attempts to act are refused and reach nothing. Screenshots go to
+Anonymous and viewer attempts to act are refused and reach nothing. A customer's page
+shows the notice the detector sent and the customer's answer, and that a confirmation
+through a contact changed since did not count. Screenshots go to
 artifacts/; with WG_UPDATE_DOC_IMAGES=1 also to docs/img/console.png, the README's
 picture (the page shows times, so the test does not rewrite it on every run).
 """
@@ -43,6 +45,7 @@ from withdrawguard.contract import topics as t
 from withdrawguard.registry.keys import registry_prefix
 from withdrawguard.settings import Settings
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.answers import response
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +96,13 @@ def bus(console_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     case-decisions and the outputs."""
     worker = Worker(console_settings, tmp_path_factory.mktemp("console-logs") / "worker.log")
     worker.start()
-    logical = (t.WITHDRAWAL_DECISIONS, t.WITHDRAWAL_HOLDS, t.FRAUD_ALERTS, t.CASE_DECISIONS)
+    logical = (
+        t.WITHDRAWAL_DECISIONS,
+        t.WITHDRAWAL_HOLDS,
+        t.FRAUD_ALERTS,
+        t.CASE_DECISIONS,
+        t.CUSTOMER_NOTICES,
+    )
     try:
         with collecting_bus(console_settings, logical) as b:
             yield b
@@ -280,3 +289,52 @@ def test_a_viewer_and_requests_without_the_csrf_token_cannot_act(
     r = redis.Redis.from_url(console_settings.redis_url)
     held = r.hget(f"{registry_prefix(console_settings.app_id)}wd:{other}", "hold_status")
     assert held == b"held"
+
+
+def test_a_customers_page_shows_the_notice_sent_and_the_answer_that_did_not_count(
+    bus: Bus, console_settings: Settings, browser: Any
+) -> None:
+    """Email changed a day ago, destination 3 h ago: the notice names the contact before
+    the email change; the customer confirms through the current one. The customer's page
+    shows both rows, the answer `not counted` with why, and the response id (markup in
+    it) as text."""
+    cid = unique("answered")
+    _ip, dest = attacker()
+    now = datetime.now(UTC).replace(microsecond=0)
+    msgs = s.honest_history(cid, now - timedelta(days=30))
+    msgs.append(s.change(cid, f"{cid}-e", now - timedelta(days=1), "email"))
+    at = now - timedelta(hours=3)
+    msgs.append(s.change(cid, f"{cid}-d", at, "withdrawal_destination", destination=dest))
+    bus.send(msgs)
+    [notice] = bus.wait_for(
+        "the notice",
+        lambda: bus.values(t.CUSTOMER_NOTICES, customer_id=cid, kind="destination_change"),
+    )
+    rid = f"{cid}-r<b>1</b>"
+    bus.send([response(cid, rid, now - timedelta(hours=2), notice["notice_id"], "confirm")])
+
+    context, page, outside = sign_in(browser, console_settings, "ana")
+    answers = page.locator("tr", has=page.locator("td", has_text="customer_response"))
+
+    def answered() -> int:
+        page.goto(f"{base(console_settings)}/customers/{cid}")
+        return answers.count()
+
+    bus.wait_for("the answer on the customer's page", answered)
+    answer = answers.first
+    assert answer.locator(".answer").inner_text() == "answer not counted"
+    text = answer.inner_text()
+    assert rid in text  # as text: the <b> is not markup
+    assert answer.locator("b").count() == 0
+    assert f"customer answered confirm to notice {notice['notice_id']}" in text
+    assert "came through the current contact, changed at" in text
+    assert "it counts for nothing" in text
+    sent = page.locator("tr", has=page.locator("td", has_text=notice["notice_id"])).filter(
+        has_text="notice sent about the destination change"
+    )
+    assert f"to the contact registered as of {notice['contact_as_of']}" in sent.inner_text()
+    assert f"answered confirm by {rid}" in sent.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-customer-answers.png"), full_page=True)
+    assert outside == []
+    context.close()

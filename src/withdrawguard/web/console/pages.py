@@ -74,7 +74,8 @@ def customer_page(
     body = (
         f"<h1>Customer {escape(customer_id)}</h1>{note}"
         '<p class="muted">Recent events, newest first, from the detector\'s state, and '
-        "whatever their age the events behind an open hold. "
+        "whatever their age the events behind an open hold; the notices sent to the "
+        "customer and the customer's answers, with whether each answer counted. "
         "Highlighted rows are evidence behind a verdict.</p>"
         + (
             "<table><thead><tr><th>At (UTC)</th><th>Event</th><th>What</th>"
