@@ -9,6 +9,7 @@ them in memory. IPs and devices are counted the same way (`Waves`, `_wave`).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,8 +229,11 @@ class CrossReference:
         floor = st.horizon - w.keep
         st.attempts = {k: v for k, v in st.attempts.items() if v[1] >= floor}
         if len(st.attempts) > MAX_ATTEMPTS:
-            newest = sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:]
-            st.attempts = dict(newest)
+            # the oldest over the cap go (ties: the first inserted), usually one: not a
+            # sort of all of them per attempt on a busy device
+            over = len(st.attempts) - MAX_ATTEMPTS
+            gone = {k for k, _ in heapq.nsmallest(over, st.attempts.items(), key=_attempt_ts)}
+            st.attempts = {k: v for k, v in st.attempts.items() if k not in gone}
         st.notified = {
             c: kept
             for c, spans in st.notified.items()
@@ -256,7 +260,11 @@ class CrossReference:
 def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
     """Every window of `w.window` that contains `ts` and reaches `w.min_customers`
     distinct customers, merged into one span: (start, end, its attempts)."""
-    near = sorted((t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= w.window)
+    low, high = ts - w.window, ts + w.window
+    near = [(t, c, eid) for eid, (c, t) in st.attempts.items() if low <= t <= high]
+    if len({c for _, c, _ in near}) < w.min_customers:
+        return None  # too few customers near `ts` for any window (a busy device of one)
+    near.sort()
     counts: dict[str, int] = {}
     qualifying: list[tuple[int, int]] = []  # index ranges [lo, hi] of qualifying windows
     hi = -1
@@ -278,6 +286,10 @@ def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, i
     first, last = qualifying[0][0], max(h for _, h in qualifying)
     members = [(c, t, e) for t, c, e in near[first : last + 1]]
     return members[0][1], members[-1][1], members
+
+
+def _attempt_ts(item: tuple[str, list[Any]]) -> Any:
+    return item[1][1]
 
 
 def encode(state: DestinationState | WaveState) -> bytes:
