@@ -184,34 +184,13 @@ class CrossReference:
 
     def ip(self, st: IpState, obs: IpObservation) -> list[Notice]:
         waves = self._waves(self.ips, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
-        return [
-            IpFlagged(
-                event_id=digest("ip", obs.ip, c, str(start), str(end)),
-                customer_id=c,
-                occurred_at=from_ms(start),
-                ip=obs.ip,
-                window_start=from_ms(start),
-                window_end=from_ms(end),
-                customers=customers,
-                evidence_event_ids=evidence,
-            )
-            for c, start, end, customers, evidence in waves
-        ]
+        return [IpFlagged(**fields, ip=obs.ip) for fields in _flagged("ip", obs.ip, waves)]
 
     def device(self, st: DeviceState, obs: DeviceObservation) -> list[Notice]:
         waves = self._waves(self.devices, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
         return [
-            DeviceFlagged(
-                event_id=digest("device", obs.device, c, str(start), str(end)),
-                customer_id=c,
-                occurred_at=from_ms(start),
-                device=obs.device,
-                window_start=from_ms(start),
-                window_end=from_ms(end),
-                customers=customers,
-                evidence_event_ids=evidence,
-            )
-            for c, start, end, customers, evidence in waves
+            DeviceFlagged(**fields, device=obs.device)
+            for fields in _flagged("device", obs.device, waves)
         ]
 
     @staticmethod
@@ -255,6 +234,25 @@ class CrossReference:
             del spans[:-20]
             told.append((c, start, end, customers, evidence))
         return told
+
+
+def _flagged(
+    kind: str, source: str, waves: list[tuple[str, int, int, tuple[str, ...], tuple[str, ...]]]
+) -> list[dict[str, Any]]:
+    """The fields an IP's or a device's notice of each wave has in common (its id names
+    the kind, the source, the customer and the wave)."""
+    return [
+        {
+            "event_id": digest(kind, source, c, str(start), str(end)),
+            "customer_id": c,
+            "occurred_at": from_ms(start),
+            "window_start": from_ms(start),
+            "window_end": from_ms(end),
+            "customers": customers,
+            "evidence_event_ids": evidence,
+        }
+        for c, start, end, customers, evidence in waves
+    ]
 
 
 def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
