@@ -88,7 +88,7 @@ test-faults: up cluster-up ## the fault suite at full size, 100,000 events a fau
 	$(PY) -m tests.faults.report
 
 test: lint check-monitoring browser up ## lint, types, promtool, unit, agent, browser, integration tests and eight fault tests at 6,000 events (all faults: make test-faults)
-	$(VENV)/bin/pytest -q -m "not faults or fault_smoke"
+	$(VENV)/bin/pytest -q -m "not faults or fault_smoke" --durations=30
 
 dashboard-snapshot: up ## redraw docs/img/dashboard.png from a worker's /metrics (installs matplotlib, the docs group)
 	$(VENV)/bin/pip install -q --group docs

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -80,7 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for library in ("aiokafka", "kafka"):
             logging.getLogger(library).setLevel(logging.CRITICAL)
     try:
-        return _dispatch(args, settings)
+        status = _dispatch(args, settings)
+        sys.stdout.flush()  # here, where a reader gone away is caught, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader of our output went away (`withdrawguard cases show ... | head`): no
+        # failure of ours, nothing to report. Exit as a tool killed by SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print(f"withdrawguard {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -114,6 +123,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         try:
             rebuild(settings)
+        except BrokenPipeError:
+            raise  # our reader went away, not Redis (main)
         except (RedisError, OSError) as exc:
             print(f"withdrawguard: {explain(exc, settings)}", file=sys.stderr)
             return 1

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import rebalance_worker as rw
+from tests.faults.conftest import CI_EVENTS
 from tests.faults.invariants import by_withdrawal, repeats
 from tests.faults.run import fault_run
 from tests.integration.harness import Worker
@@ -80,4 +81,8 @@ def joins_and_leaves(
 def test_a_worker_joining_and_leaving_while_buffers_are_full_loses_and_repeats_no_verdict(
     services: tuple[str, str], fault_dir: Path, fault_events: int, fault_seed: int
 ) -> None:
-    joins_and_leaves(3, fault_events, fault_seed, services, fault_dir)
+    # `make test`'s smoke size: one join and one leave (two rebalances, each ending the
+    # waits of full buffers); the fault suite's full size: three of each
+    joins_and_leaves(
+        1 if fault_events <= CI_EVENTS else 3, fault_events, fault_seed, services, fault_dir
+    )

@@ -440,3 +440,25 @@ def test_a_denial_escalates_the_customers_open_case_to_critical_or_opens_one(
     assert "CUSTOMER_DENIED" in desk.case.reason_codes
     [opened] = intake([], "c1", alert_news(alert), now=T0, inboxes=INBOXES)
     assert opened.kind == "opened"
+
+
+def test_an_unanswered_notice_keeps_the_contact_changes_its_answer_is_checked_against(
+    player: Player,
+) -> None:
+    """Notices are answerable for `keep_days` (30), account changes are kept about 17
+    days: a phone changed the day after a notice must still make a confirmation through
+    the current contact count for nothing three weeks later."""
+    customer(player)
+    player.play([dest_change("c1", T0), withdraw("c1", 1, T0 + HOUR)])
+    notice = notices(player, "destination_change")[0]
+    player.play([s.change("c1", "c1-p", T0 + DAY, "phone")])
+    later = [s.login("c1", f"c1-late-{d}", T0 + d * DAY) for d in range(2, 22)]
+    player.play(later)
+    assert "c1-p" not in player.state("c1").changes, "past the changes' window"
+    assert "c1-p" in player.state("c1").kept.changes
+    player.play([response("c1", "r1", T0 + 21 * DAY, notice["notice_id"], "confirm")])
+    answered = player.state("c1").notices[notice["notice_id"]]
+    assert not answered.counted
+    assert "came through the current contact, changed at 2024-05-02T09:00:00+00:00" in (
+        answered.why_not
+    )

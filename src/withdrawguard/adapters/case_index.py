@@ -34,9 +34,6 @@ class CaseKeys:
     def events(self, case_id: str) -> str:
         return f"{self.prefix}ev:{case_id}"
 
-    def ids(self, case_id: str) -> str:
-        return f"{self.prefix}ids:{case_id}"
-
     def summary(self, case_id: str) -> str:
         return f"{self.prefix}sum:{case_id}"
 

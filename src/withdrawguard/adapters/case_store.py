@@ -3,8 +3,9 @@
 Keys, under the deployment's hash tag `wg:{<app id>}:case:` (as the registry's,
 `registry.keys`), so each multi-key transaction stays in one Redis Cluster slot:
 
-- `ev:<case id>` LIST, the case's events as written to the topic (JSON), in order;
-- `ids:<case id>` SET, their event ids (an event applied twice is applied once);
+- `ev:<case id>` LIST, the case's events as written to the topic (JSON), in order; an
+  event whose id it holds is not applied again (an event applied twice is applied once;
+  stores written before 7 December 2026 also kept the ids in `ids:<case id>`, unread);
 - `sum:<case id>` HASH, the case in brief (`cases.summary.Summary.to_fields`);
 - `all` ZSET, every case id, scored by opening time (epoch ms);
 - `inbox:<inbox>` ZSET, the inbox's cases not closed, scored by due time (epoch ms);
@@ -87,16 +88,18 @@ class RedisCaseStore:
         case_id = events[0].case_id
         if any(e.case_id != case_id for e in events):
             raise ValueError("apply takes the events of one case at a time")
-        log_key, ids_key = self.keys.events(case_id), self.keys.ids(case_id)
+        log_key = self.keys.events(case_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(log_key, ids_key)
+                    await pipe.watch(log_key)
+                    # One read: what was applied is what the log holds. (Reading a set
+                    # of ids as well let a write land between the two reads: an event
+                    # seen with its log still empty, or the other way round.)
                     raw = await cast(Awaitable[list[bytes]], pipe.lrange(log_key, 0, -1))
-                    known = await cast(Awaitable[set[bytes]], pipe.smembers(ids_key))
-                    seen = {k.decode() for k in known}
-                    new = _unseen(events, seen)
-                    before = rebuild(codec.decode_bytes(r) for r in raw) if raw else None
+                    stored = [codec.decode_bytes(r) for r in raw]
+                    new = _unseen(events, {e.event_id for e in stored})
+                    before = rebuild(stored) if stored else None
                     if not new:
                         await pipe.unwatch()
                         if settles is not None:
@@ -108,7 +111,6 @@ class RedisCaseStore:
                     assert after is not None
                     pipe.multi()
                     pipe.rpush(log_key, *(codec.encode_bytes(e) for e in new))
-                    pipe.sadd(ids_key, *(e.event_id for e in new))
                     index(pipe, self.keys, before, after)
                     if settles is not None:
                         pipe.delete(self.keys.pending(settles))

@@ -116,6 +116,8 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except (Refused, UsersFileError, PolicyError, SecretFileError) as exc:
         print(f"withdrawguard cases: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # our reader went away (`| head`), not Redis: cli.main says nothing
     except (RedisError, OSError) as exc:
         print(f"withdrawguard cases: {explain(exc, settings)}", file=sys.stderr)
         return 1

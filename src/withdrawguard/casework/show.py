@@ -34,7 +34,8 @@ def print_case(case: Case, events: Sequence[CaseEvent], now: datetime, out: Text
     print(f"  inbox {case.inbox}, status {case.status}, severity {case.severity}", file=out)
     print(f"  assignee {case.assignee or '-'}, outcome {case.outcome or '-'}", file=out)
     breached = " (SLA breached)" if due.breached else ""
-    print(f"  due {case.due_at.isoformat()}: {_left(due.left)}{breached}", file=out)
+    left = "closed" if case.closed else _left(due.left)
+    print(f"  due {case.due_at.isoformat()}: {left}{breached}", file=out)
     print(f"  reasons {', '.join(case.reason_codes) or '-'}", file=out)
     for h in case.holds:
         print(

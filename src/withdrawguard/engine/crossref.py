@@ -9,6 +9,7 @@ them in memory. IPs and devices are counted the same way (`Waves`, `_wave`).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,34 +184,13 @@ class CrossReference:
 
     def ip(self, st: IpState, obs: IpObservation) -> list[Notice]:
         waves = self._waves(self.ips, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
-        return [
-            IpFlagged(
-                event_id=digest("ip", obs.ip, c, str(start), str(end)),
-                customer_id=c,
-                occurred_at=from_ms(start),
-                ip=obs.ip,
-                window_start=from_ms(start),
-                window_end=from_ms(end),
-                customers=customers,
-                evidence_event_ids=evidence,
-            )
-            for c, start, end, customers, evidence in waves
-        ]
+        return [IpFlagged(**fields, ip=obs.ip) for fields in _flagged("ip", obs.ip, waves)]
 
     def device(self, st: DeviceState, obs: DeviceObservation) -> list[Notice]:
         waves = self._waves(self.devices, st, obs.customer_id, obs.ts, obs.event_id, obs.success)
         return [
-            DeviceFlagged(
-                event_id=digest("device", obs.device, c, str(start), str(end)),
-                customer_id=c,
-                occurred_at=from_ms(start),
-                device=obs.device,
-                window_start=from_ms(start),
-                window_end=from_ms(end),
-                customers=customers,
-                evidence_event_ids=evidence,
-            )
-            for c, start, end, customers, evidence in waves
+            DeviceFlagged(**fields, device=obs.device)
+            for fields in _flagged("device", obs.device, waves)
         ]
 
     @staticmethod
@@ -228,8 +208,11 @@ class CrossReference:
         floor = st.horizon - w.keep
         st.attempts = {k: v for k, v in st.attempts.items() if v[1] >= floor}
         if len(st.attempts) > MAX_ATTEMPTS:
-            newest = sorted(st.attempts.items(), key=lambda kv: kv[1][1])[-MAX_ATTEMPTS:]
-            st.attempts = dict(newest)
+            # the oldest over the cap go (ties: the first inserted), usually one: not a
+            # sort of all of them per attempt on a busy device
+            over = len(st.attempts) - MAX_ATTEMPTS
+            gone = {k for k, _ in heapq.nsmallest(over, st.attempts.items(), key=_attempt_ts)}
+            st.attempts = {k: v for k, v in st.attempts.items() if k not in gone}
         st.notified = {
             c: kept
             for c, spans in st.notified.items()
@@ -253,10 +236,33 @@ class CrossReference:
         return told
 
 
+def _flagged(
+    kind: str, source: str, waves: list[tuple[str, int, int, tuple[str, ...], tuple[str, ...]]]
+) -> list[dict[str, Any]]:
+    """The fields an IP's or a device's notice of each wave has in common (its id names
+    the kind, the source, the customer and the wave)."""
+    return [
+        {
+            "event_id": digest(kind, source, c, str(start), str(end)),
+            "customer_id": c,
+            "occurred_at": from_ms(start),
+            "window_start": from_ms(start),
+            "window_end": from_ms(end),
+            "customers": customers,
+            "evidence_event_ids": evidence,
+        }
+        for c, start, end, customers, evidence in waves
+    ]
+
+
 def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, int, str]]] | None:
     """Every window of `w.window` that contains `ts` and reaches `w.min_customers`
     distinct customers, merged into one span: (start, end, its attempts)."""
-    near = sorted((t, c, eid) for eid, (c, t) in st.attempts.items() if abs(t - ts) <= w.window)
+    low, high = ts - w.window, ts + w.window
+    near = [(t, c, eid) for eid, (c, t) in st.attempts.items() if low <= t <= high]
+    if len({c for _, c, _ in near}) < w.min_customers:
+        return None  # too few customers near `ts` for any window (a busy device of one)
+    near.sort()
     counts: dict[str, int] = {}
     qualifying: list[tuple[int, int]] = []  # index ranges [lo, hi] of qualifying windows
     hi = -1
@@ -278,6 +284,10 @@ def _wave(w: Waves, st: WaveState, ts: int) -> tuple[int, int, list[tuple[str, i
     first, last = qualifying[0][0], max(h for _, h in qualifying)
     members = [(c, t, e) for t, c, e in near[first : last + 1]]
     return members[0][1], members[-1][1], members
+
+
+def _attempt_ts(item: tuple[str, list[Any]]) -> Any:
+    return item[1][1]
 
 
 def encode(state: DestinationState | WaveState) -> bytes:

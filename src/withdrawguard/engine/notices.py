@@ -27,6 +27,7 @@ its notice raises `InvalidEvent` before anything changes: the worker dead-letter
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 
 from withdrawguard.engine.events import (
     CREDENTIAL_CHANGES,
@@ -40,7 +41,7 @@ from withdrawguard.engine.fields import InvalidEvent
 from withdrawguard.engine.outputs import Alert, CustomerNotice, Outcome
 from withdrawguard.engine.policy import DAY, HOUR, Policy
 from withdrawguard.engine.rules.base import Finding, Subject
-from withdrawguard.engine.state import CustomerState, NoticeRec, WithdrawalRec
+from withdrawguard.engine.state import CONTACT_CHANGES, CustomerState, NoticeRec, WithdrawalRec
 from withdrawguard.engine.timeutil import digest, iso, to_ms
 
 CUSTOMER_DENIED = "CUSTOMER_DENIED"
@@ -48,7 +49,6 @@ CUSTOMER_DENIED = "CUSTOMER_DENIED"
 CONFIRMATION_NOT_COUNTED = "CONFIRMATION_NOT_COUNTED"
 """Weight 0: a confirmation came through a contact the notice did not name."""
 DENIAL_ALERT = "customer_denial"
-CONTACT_CHANGES = ("email", "phone")
 ACTOR = "customer"
 """The `actor` of a hold a customer's confirmation released."""
 
@@ -125,8 +125,11 @@ class Notices:
         out.notices.append(CustomerNotice(notice_id, cid, payload))
 
     @staticmethod
-    def _contact_changes(state: CustomerState) -> Iterator[int]:
-        return (c.ts for c in state.changes.values() if c.change_type in CONTACT_CHANGES)
+    def _contact_changes(state: CustomerState, *, kept: bool = False) -> Iterator[int]:
+        """Email and phone change times; with `kept`, also those kept past the changes'
+        window for an unanswered notice's answer (engine/prune.py)."""
+        changes = chain(state.changes.values(), state.kept.changes.values() if kept else ())
+        return (c.ts for c in changes if c.change_type in CONTACT_CHANGES)
 
     # ------------------------------------------------------------ in
 
@@ -164,7 +167,7 @@ class Notices:
         named = n.as_of if n.as_of is not None else n.ts
         used = ts if e.contact_as_of is None else to_ms(e.contact_as_of)
         low, high = min(named, used), max(named, used)
-        between = [t for t in self._contact_changes(state) if low < t <= high]
+        between = [t for t in self._contact_changes(state, kept=True) if low < t <= high]
         if not between:
             return ""
         kind = n.kind.replace("_", " ")

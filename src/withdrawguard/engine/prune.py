@@ -5,6 +5,9 @@ the rules' collections are (a release or a confirm applies to it, and a replay o
 its verdict again rather than a fresh decision), and the events its verdict cites move to
 `state.kept` when their window has passed, for the people who decide the hold; the rules
 never read `kept`. Both go at the first prune after the hold is released or confirmed.
+Likewise an unanswered notice keeps the email and phone changes an answer to it is
+checked against (engine/notices.py: from `contact_window_hours` before the contact it
+named), since notices are answerable for longer than account changes are kept.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from itertools import chain
 from typing import Any
 
 from withdrawguard.engine.policy import DAY, HOUR, MINUTE, Policy
-from withdrawguard.engine.state import CustomerState, WithdrawalRec
+from withdrawguard.engine.state import CONTACT_CHANGES, CustomerState, WithdrawalRec
 
 KEPT = ("logins_ok", "logins_failed", "changes", "withdrawals", "trades")
 """The collections whose records an open hold's verdict can cite."""
@@ -43,6 +46,7 @@ def keep_windows(policy: Policy) -> dict[str, int]:
         "withdrawals": max(policy.longest_window_ms, reeval),
         "devices": r["new_device"]["memory_days"] * DAY,
         "trades": reeval + sell_off,
+        "contact": int(policy.notices["contact_window_hours"]) * HOUR,
     }
 
 
@@ -68,7 +72,7 @@ def prune(state: CustomerState, *, keep_ms: dict[str, int], limits: dict[str, in
     """Forget what no window can reach any more, measured back from the newest event."""
     h = state.horizon
     state.pruned = h
-    pinned = _cited_by_open_holds(state)
+    pinned = _cited_by_open_holds(state) | _checked_by_open_notices(state, keep_ms["contact"])
     before = {name: getattr(state, name) for name in KEPT}
 
     def old(ts: int, kind: str) -> bool:
@@ -139,6 +143,22 @@ def _cited_by_open_holds(state: CustomerState) -> set[str]:
             ids.add(wid)
             ids.update(w.evidence)
     return ids
+
+
+def _checked_by_open_notices(state: CustomerState, window: int) -> set[str]:
+    """The ids of the email and phone changes an answer to an unanswered notice would be
+    checked against: from `window` before the earliest contact such a notice named."""
+    named = [
+        n.as_of if n.as_of is not None else n.ts for n in state.notices.values() if n.answer is None
+    ]
+    if not named:
+        return set()
+    floor = min(named) - window
+    return {
+        k
+        for k, c in chain(state.changes.items(), state.kept.changes.items())
+        if c.change_type in CONTACT_CHANGES and c.ts > floor
+    }
 
 
 def _keep(state: CustomerState, before: dict[str, dict[str, Any]], pinned: set[str]) -> None:

@@ -130,6 +130,10 @@ class TradeRec:
     device: str | None
 
 
+CONTACT_CHANGES = ("email", "phone")
+"""The account changes that change how the customer is reached (engine/notices.py)."""
+
+
 @dataclass(slots=True)
 class NoticeRec:
     """A notice sent to the customer, and its answer (engine/notices.py says each field)."""

@@ -100,6 +100,8 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except (Refused, actions.ActionError, PolicyError, UsersFileError, SecretFileError) as exc:
         print(f"withdrawguard policy: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # our reader went away (`| head`): cli.main says nothing
     except (PolicyLogError, OSError) as exc:
         print(f"withdrawguard policy: {exc}", file=sys.stderr)
         return 1

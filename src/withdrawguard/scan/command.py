@@ -95,6 +95,8 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None)
         else:
             result = backtest.run(source, policies, options, labels, Progress(err))
             print(backtest_report(result, options.out_dir))
+    except BrokenPipeError:
+        raise  # our reader went away (`| head`): cli.main says nothing
     except (SourceError, OSError) as exc:
         print(f"withdrawguard scan: {exc}", file=err)
         return 1
