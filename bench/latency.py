@@ -365,7 +365,10 @@ def run_search(
     found = rate_search.search(step, low, high, args.steps)
     best, failed = found.best, found.lowest_failed
     if best is None:
-        print(f"no steady rate passed: {low:,.0f} events/s already failed ({found.steps[0].why})")
+        print(
+            f"no steady rate passed: the lowest tried, {failed.rate:,.0f} events/s, "
+            f"failed ({failed.why})"
+        )
     else:
         f = best.figures
         above = f"; {failed.rate:,.0f} events/s failed ({failed.why})" if failed else ""

@@ -1,10 +1,10 @@
 """The rate search of bench/latency.py: the highest steady rate that passes, by bisection.
 
 Pure: `search` is given the function that runs one step (a steady load at a rate, for a
-fixed time, on the same worker) and says whether it passed; it measures `low` first (if
-that fails there is nothing to bisect), then bisects between the highest rate that
-passed and the lowest that failed, starting from `high` (the burst maximum, which a
-steady load is not expected to sustain: it is never run itself).
+fixed time, on the same worker) and says whether it passed; it measures `low` first, then
+bisects between the highest rate that passed and the lowest that failed: above `low` up
+to `high` (the burst maximum, which a steady load is not expected to sustain: it is never
+run itself) if `low` passed, below it (down from `low`, towards 0) if not.
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ def search(
     done = Search()
     first = run(low)
     done.steps.append(first)
-    if not first.passed:
-        return done
-    passing, failing = low, high
+    passing, failing = (low, high) if first.passed else (0.0, low)
     while len(done.steps) < steps and failing - passing > precision * passing:
         step = run((passing + failing) / 2)
         done.steps.append(step)
