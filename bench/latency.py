@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/latency.py [--max-rate N] [--loads 50,80] [--duration S]
                                       [--calibrate N] [--customers N] [--keep DIR]
+    .venv/bin/python bench/latency.py --search [--p99-ms 50] [--low N | --low-percent 20]
+                                      [--high N] [--steps 6] [--step-seconds 60]
 
 One `withdrawguard worker` process on a fresh deployment (the real broker and Redis of
 WG_KAFKA_BOOTSTRAP and WG_REDIS_URL). The maximum rate is `--max-rate` (events/s, for
 example `workers_1_events_per_second` of a bench/throughput.py run) or, by default,
 measured first: `--calibrate` events (default 30,000) are preloaded and the worker's rate
-from ready to lag zero is taken; this also warms its state and caches.
+from ready to lag zero is taken; this also warms its state and caches. That maximum is
+a burst figure (a backlog makes large batches), more than one worker sustains under a
+steady load.
 
 Then, for each load (percent of the maximum, default 50 and 80), events of the generated
 history (bench/history.py, same population) are produced at that steady rate for
@@ -15,8 +19,20 @@ history (bench/history.py, same population) are produced at that steady rate for
 before it is handed to the producer until its first verdict is read from
 `withdrawal-decisions` by a consumer in this process: p50, p95, p99, max. The worker's
 RSS is sampled every 5 s: at the start and end of each phase, with its spread; beside
-it, what the worker's `/metrics` says its tables' RocksDB memory is.
-`--loads 50 --duration 600` is the 10-minute flatness check. Ends with one JSON line.
+it, what the worker's `/metrics` says its tables' RocksDB memory is; its lag (every
+topic its consumer groups read) every 2 s; and its full garbage collections in the
+phase, with their time (`worker/heap.py`), when it reports them.
+`--loads 50 --duration 600` is the 10-minute flatness check.
+
+`--search` replaces the loads: it finds the highest steady rate one worker sustains with
+decision p99 <= `--p99-ms` (bench/rate_search.py). Each step is a phase at one rate for
+`--step-seconds` on the same worker; a step fails when its p99 is over the target, a
+verdict is missing, the worker falls behind (its lag grows over the step) or the
+benchmark could not produce at the rate. The first step is `--low` (default
+`--low-percent` of the maximum); then bisection between the highest rate that passed and
+the lowest that failed (from `--high`, default the maximum, or from the first step down
+if it failed), at most `--steps` steps. Progress is printed step by step; the maximum
+found is reported with its p50, p95 and p99. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -415,6 +431,12 @@ def main() -> None:
     search.add_argument(
         "--low-percent", type=float, default=20, help="first step, percent of the maximum"
     )
+    search.add_argument(
+        "--high",
+        type=float,
+        help="events/s the bisection starts below (default: the maximum); with --low, the "
+        "same bracket for runs to compare (the maximum is still measured: it warms the worker)",
+    )
     search.add_argument("--steps", type=int, default=6, help="at most this many steps")
     search.add_argument("--step-seconds", type=float, default=60, help="seconds per step")
     search.add_argument("--settle", type=float, default=5, help="seconds between steps (default 5)")
@@ -450,7 +472,7 @@ def main() -> None:
             results: list[dict[str, Any]] = []
             found: dict[str, Any] | None = None
             if args.search:
-                found = run_search(settings, running, args.max_rate, args)
+                found = run_search(settings, running, args.high or args.max_rate, args)
             else:
                 for n in loads:
                     rate = args.max_rate * n / 100

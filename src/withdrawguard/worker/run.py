@@ -44,7 +44,7 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         metrics = PrometheusMetrics(CollectorRegistry())
-        detector = create_app(settings, Engine(policy), metrics, watch_policies=True)
+        detector = create_app(settings, Engine(policy), metrics=metrics, watch_policies=True)
     except NotifyConfigError as exc:
         print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
         return 2
