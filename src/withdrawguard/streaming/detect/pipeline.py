@@ -9,8 +9,7 @@ once (`streaming/detect/writes.py`: one changelog record per key per batch). Obs
 for the cross-customer stages are packed, one record per partition of the stage's topic
 per batch. Every output and changelog record of the batch is handed to the producer
 together, and the batch's events are acknowledged only after the broker has
-acknowledged all of them: at-least-once, as when each event was handled alone. While the
-broker acknowledges one batch the agent takes its next (`in_flight.py`).
+acknowledged all of them: at-least-once, as when each event was handled alone.
 
 Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
 committed past in-flight events otherwise), and every event is handled inside its own
@@ -37,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -54,12 +53,11 @@ from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_in
 from withdrawguard.engine.state import CustomerState, decode_state, encode_state
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.detect.batch import Applied, Batch, Item, Waits, grouped
-from withdrawguard.streaming.detect.in_flight import overlapped
 from withdrawguard.streaming.detect.observation_stages import ConsumedMetrics, ObservationStages
 from withdrawguard.streaming.detect.outputs import OutputMetrics, Outputs
 from withdrawguard.streaming.detect.placement import Placement
 from withdrawguard.streaming.detect.shadow_run import ShadowMetrics, ShadowRun
-from withdrawguard.streaming.detect.writes import Sent, Unstored, send
+from withdrawguard.streaming.detect.writes import Unstored, flush
 
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
 Step = Callable[[Sequence[Any], Batch], None]
@@ -166,18 +164,21 @@ class Pipeline:
                     await self.handle(handler, [event], name)
                     yield None
             else:
-                batches = stream.take_events(most, within)  # type: ignore[attr-defined]  # faust.Stream's
-                async for _ in overlapped(batches, lambda events: self.send(handler, events, name)):
+                # take_events: on faust.Stream, not on the StreamT protocol
+                batches = stream.take_events(most, within=within)  # type: ignore[attr-defined]
+                async for events in batches:
+                    await self.handle(handler, events, name)
                     yield None
 
         return agent
 
-    async def handle(self, handler: Step, events: Sequence[Any], agent: str = "") -> None:
+    async def handle(
+        self,
+        handler: Callable[[Sequence[Any], Batch], None],
+        events: Sequence[Any],
+        agent: str = "",
+    ) -> None:
         """One batch: decide, then send everything and wait until it is acknowledged."""
-        await (await self.send(handler, events, agent))
-
-    async def send(self, handler: Step, events: Sequence[Any], agent: str = "") -> Awaitable[None]:
-        """Decide a batch, hand its records to the producer; the result awaits the broker."""
         if self.policy_ready is not None and not self.policy_ready.is_set():
             self.waits.begin(agent, "the live policy version")
             await self.policy_ready.wait()  # the live version is not known yet
@@ -189,15 +190,13 @@ class Pipeline:
             (self.device_observations, batch.devices),
         ):
             self.out.pack(_name(topic), observed, batch.outbox)
-        sent = await send(self.produce, batch.outbox, list(batch.written.values()))
-        return self._acknowledged(sent, batch.timed, agent)
-
-    async def _acknowledged(self, sent: Sent, timed: list[tuple[float, float]], agent: str) -> None:
-        self.waits.begin(agent, f"the broker's acknowledgement of {sent.records} records")
-        await sent.acknowledged()
+        writes = list(batch.written.values())
+        sent = len(batch.outbox.records) + sum(len(w.pending) for w in writes)
+        self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
+        await flush(self.produce, batch.outbox, writes)
         self.waits.end(agent)
         now = time.time()
-        for occurred, arrived in timed:
+        for occurred, arrived in batch.timed:
             self.metrics.decision_latency(now - occurred, now - arrived)
 
     def source_topics(self) -> set[str]:

@@ -191,51 +191,20 @@ class Outbox:
         return sent
 
 
-@dataclass
-class Sent:
-    """A batch's records in the producer's hands: `acknowledged` waits for the broker."""
-
-    tables: list[TableWrites]
-    outputs: list[Awaitable[Any] | None]
-    changelogs: list[list[Awaitable[Any] | None]]
-
-    @property
-    def records(self) -> int:
-        return len(self.outputs) + sum(len(c) for c in self.changelogs)
-
-    async def acknowledged(self) -> None:
-        """Return once the broker has acknowledged every record, and the tables' values
-        are in their stores."""
-        try:
-            await _acknowledged(self.outputs)
-            for t, results in zip(self.tables, self.changelogs, strict=True):
-                await t.persisted(await _acknowledged(results))
-        except BaseException:
-            self.discard()
-            raise
-
-    def discard(self) -> None:
-        for t in self.tables:
-            t.discard()  # never stored: a replay decides these events again
-
-
-async def send(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> Sent:
-    """Hand the outputs and changelog records of a batch to the producer, in order."""
-    for t in tables:
-        t.publish()
-    sent = Sent(tables, [], [])
-    try:
-        sent.outputs = await outbox.flush(produce)
-        sent.changelogs = [await t.flush(produce) for t in tables]
-    except BaseException:
-        sent.discard()
-        raise
-    return sent
-
-
 async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
     """Send the outputs and changelog records of a batch; return once all are acknowledged."""
-    await (await send(produce, outbox, tables)).acknowledged()
+    for t in tables:
+        t.publish()
+    try:
+        sent = await outbox.flush(produce)
+        per_table = [await t.flush(produce) for t in tables]
+        await _acknowledged(sent)
+        for t, results in zip(tables, per_table, strict=True):
+            await t.persisted(await _acknowledged(results))
+    except BaseException:
+        for t in tables:
+            t.discard()  # never stored: a replay decides these events again
+        raise
 
 
 async def _acknowledged(sent: list[Awaitable[Any] | None]) -> list[Any]:
