@@ -10,6 +10,8 @@ that took 26 to 82 ms, freed nothing, and grew with the heap: a pause that held 
 verdict behind it (docs/performance.md, *Why the latency target moved out of reach*).
 `gc.freeze()` moves every object alive at that moment into the permanent generation,
 which no collection walks; what the worker allocates afterwards is collected as before.
+At 300 events/s a full collection took 125 to 186 ms with Python's collector as it is and
+5 to 10 ms frozen (docs/performance.md, *Latency under steady load*).
 
 `WG_GC=freeze` (the default) freezes once Faust starts the app's tasks, which it does
 after the first table recovery (`App.on_started`); `WG_GC=python` leaves Python's
