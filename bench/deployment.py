@@ -227,16 +227,22 @@ class Running:
     def table_memory_bytes(self) -> int | None:
         """What the workers' `/metrics` say their tables' RocksDB memory is (block caches,
         memtables, table readers; refreshed every 30 s), or None before the first report."""
-        total, seen = 0.0, False
+        found = self.metric_samples(("withdrawguard_table_memory_bytes",))
+        return int(found["withdrawguard_table_memory_bytes"]) if found else None
+
+    def metric_samples(self, names: tuple[str, ...]) -> dict[str, float]:
+        """The samples of these names on the workers' `/metrics`, summed over workers and
+        labels; a name no worker reports is left out."""
+        totals: dict[str, float] = {}
         for w in self.workers:
             url = f"http://127.0.0.1:{w.settings.web_port}/metrics"
             with urllib.request.urlopen(url, timeout=5) as resp:
                 text = resp.read().decode()
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
-                    if sample.name == "withdrawguard_table_memory_bytes":
-                        total, seen = total + sample.value, True
-        return int(total) if seen else None
+                    if sample.name in names:
+                        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        return totals
 
     def stop(self) -> None:
         for w in self.workers:

@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/latency.py [--max-rate N] [--loads 50,80] [--duration S]
                                       [--calibrate N] [--customers N] [--keep DIR]
+    .venv/bin/python bench/latency.py --search [--p99-ms 50] [--low N | --low-percent 20]
+                                      [--high N] [--steps 6] [--step-seconds 60]
 
 One `withdrawguard worker` process on a fresh deployment (the real broker and Redis of
 WG_KAFKA_BOOTSTRAP and WG_REDIS_URL). The maximum rate is `--max-rate` (events/s, for
 example `workers_1_events_per_second` of a bench/throughput.py run) or, by default,
 measured first: `--calibrate` events (default 30,000) are preloaded and the worker's rate
-from ready to lag zero is taken; this also warms its state and caches.
+from ready to lag zero is taken; this also warms its state and caches. That maximum is
+a burst figure (a backlog makes large batches), more than one worker sustains under a
+steady load.
 
 Then, for each load (percent of the maximum, default 50 and 80), events of the generated
 history (bench/history.py, same population) are produced at that steady rate for
@@ -15,8 +19,20 @@ history (bench/history.py, same population) are produced at that steady rate for
 before it is handed to the producer until its first verdict is read from
 `withdrawal-decisions` by a consumer in this process: p50, p95, p99, max. The worker's
 RSS is sampled every 5 s: at the start and end of each phase, with its spread; beside
-it, what the worker's `/metrics` says its tables' RocksDB memory is.
-`--loads 50 --duration 600` is the 10-minute flatness check. Ends with one JSON line.
+it, what the worker's `/metrics` says its tables' RocksDB memory is; its lag (every
+topic its consumer groups read) every 2 s; and its full garbage collections in the
+phase, with their time (`worker/heap.py`), when it reports them.
+`--loads 50 --duration 600` is the 10-minute flatness check.
+
+`--search` replaces the loads: it finds the highest steady rate one worker sustains with
+decision p99 <= `--p99-ms` (bench/rate_search.py). Each step is a phase at one rate for
+`--step-seconds` on the same worker; a step fails when its p99 is over the target, a
+verdict is missing, the worker falls behind (its lag grows over the step) or the
+benchmark could not produce at the rate. The first step is `--low` (default
+`--low-percent` of the maximum); then bisection between the highest rate that passed and
+the lowest that failed (from `--high`, default the maximum, or from the first step down
+if it failed), at most `--steps` steps. Progress is printed step by step; the maximum
+found is reported with its p50, p95 and p99. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -38,6 +54,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 import deployment as d  # bench/deployment.py
 import history  # bench/history.py
+import rate_search  # bench/rate_search.py
 from withdrawguard.contract import topics as t
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.monitoring import TABLE_INTERVAL
@@ -200,15 +217,26 @@ def _per_minute(samples: list[tuple[float, int]], first: float) -> list[float]:
 
 
 def phase(
-    settings: Settings, running: d.Running, load: int, rate: float, args: argparse.Namespace
+    settings: Settings,
+    running: d.Running,
+    tag: str,
+    rate: float,
+    seconds: float,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
+    """`rate` events/s for `seconds`: the latencies of its withdrawals, the worker's RSS,
+    its lag over the phase and its full collections (events tagged `tag`)."""
     verdicts = Verdicts(settings)
     verdicts.start()
     rss = RssSampler(running)
     rss.start()
+    lag = LagSampler(d.LagProbe.of_worker(settings))
+    lag.start()
+    collections_before = full_collections(running)
     started = time.perf_counter()
-    produced = steady_load(settings, rate, args.duration, args.customers, f"L{load}")
+    produced = steady_load(settings, rate, seconds, args.customers, tag)
     load_seconds = time.perf_counter() - started
+    lags = lag.close()
     deadline = time.monotonic() + 60  # the last verdicts of the phase
     while time.monotonic() < deadline and len(set(produced) - set(verdicts.first_seen)) > 0:
         time.sleep(0.2)
@@ -220,13 +248,14 @@ def phase(
     to_send = sorted(1000 * (verdicts.sent[w] - produced[w]) for w in seen)
     to_read = sorted(1000 * (verdicts.first_seen[w] - verdicts.sent[w]) for w in seen)
     if args.keep:
-        _write_latencies(args.keep / f"latency-{load}.csv", seen, produced, verdicts)
+        _write_latencies(args.keep / f"latency-{tag}.csv", seen, produced, verdicts)
     missing = len(produced) - len(got)
     mib = [x / 2**20 for x in samples]
+    gc_count, gc_seconds = _minus(full_collections(running), collections_before)
     result = {
-        "load_percent": load,
+        "tag": tag,
         "target_rate": round(rate),
-        "achieved_rate": round(rate * args.duration / load_seconds),
+        "achieved_rate": round(rate * seconds / load_seconds),
         "seconds": round(load_seconds, 1),
         "withdrawals": len(produced),
         "missing_verdicts": missing,
@@ -245,9 +274,13 @@ def phase(
         "rss_change": round(mib[-1] / mib[0] - 1, 4),
         "rss_per_minute_mib": rss.per_minute(),
         "table_memory_per_minute_mib": rss.tables_per_minute(),
+        "lag_samples": lags,
+        "lag_grew": rate_search.lag_grew(lags),
+        "gc_full_collections": gc_count,
+        "gc_full_collection_ms": None if gc_seconds is None else round(1000 * gc_seconds, 1),
     }
     print(
-        f"{load:>3}% load, {rate:,.0f} events/s for {load_seconds:.0f} s: "
+        f"{tag}, {rate:,.0f} events/s for {load_seconds:.0f} s: "
         f"{len(got):,} verdicts ({missing} missing); latency p50 {result['p50_ms']} ms, "
         f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms "
         f"(produced -> worker sends the verdict: p50 {result['to_send_p50_ms']} ms, "
@@ -256,10 +289,126 @@ def phase(
         f"RSS {mib[0]:.0f} -> {mib[-1]:.0f} MiB (min {min(mib):.0f}, max {max(mib):.0f}; "
         f"each minute: {', '.join(f'{x:.0f}' for x in rss.per_minute())}); "
         f"of which tables' RocksDB memory each minute: "
-        f"{', '.join(f'{x:.0f}' for x in rss.tables_per_minute()) or 'not reported'} MiB",
+        f"{', '.join(f'{x:.0f}' for x in rss.tables_per_minute()) or 'not reported'} MiB; "
+        f"lag at most {max(lags, default=0):,} messages"
+        f"{' and growing' if result['lag_grew'] else ''}; "
+        f"full collections: {_collections(gc_count, gc_seconds)}",
         flush=True,
     )
     return result
+
+
+@dataclass
+class LagSampler:
+    """The worker's unprocessed messages (every topic its groups read) every `every`
+    seconds while a phase produces: a worker falling behind shows as a growing lag."""
+
+    probe: d.LagProbe
+    every: float = 2.0
+    samples: list[int] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.samples.append(self.probe.lag())
+
+    def close(self) -> list[int]:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.probe.close()
+        return self.samples
+
+
+def full_collections(running: d.Running) -> tuple[int, float] | None:
+    """The worker's full (generation 2) collections so far and their time in seconds, from
+    its `/metrics` (`worker/heap.py`); None if it does not report them."""
+    found = running.metric_samples(
+        (
+            "withdrawguard_gc_full_collection_seconds_count",
+            "withdrawguard_gc_full_collection_seconds_sum",
+        )
+    )
+    if len(found) < 2:
+        return None
+    return int(found["withdrawguard_gc_full_collection_seconds_count"]), found[
+        "withdrawguard_gc_full_collection_seconds_sum"
+    ]
+
+
+def _minus(
+    after: tuple[int, float] | None, before: tuple[int, float] | None
+) -> tuple[int | None, float | None]:
+    if after is None or before is None:
+        return None, None
+    return after[0] - before[0], after[1] - before[1]
+
+
+def _collections(count: int | None, seconds: float | None) -> str:
+    if count is None or seconds is None:
+        return "not reported"
+    mean = f", {1000 * seconds / count:.1f} ms each" if count else ""
+    return f"{count} taking {1000 * seconds:.0f} ms{mean}"
+
+
+def run_search(
+    settings: Settings, running: d.Running, high: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Bisect for the highest steady rate with decision p99 <= `--p99-ms` (bench/rate_search.py)."""
+    low = args.low if args.low is not None else high * args.low_percent / 100
+    count = 0
+
+    def step(rate: float) -> rate_search.Step:
+        nonlocal count
+        count += 1
+        print(f"step {count}/{args.steps}: {rate:,.0f} events/s for {args.step_seconds:g} s ...")
+        figures = phase(settings, running, f"S{count}", rate, args.step_seconds, args)
+        passed, why = rate_search.verdict(
+            figures["p99_ms"],
+            args.p99_ms,
+            figures["missing_verdicts"],
+            figures["lag_grew"],
+            rate * args.step_seconds / figures["seconds"],  # unrounded: a low rate's 9.4 is 9.4
+            rate,
+        )
+        print(f"step {count}: {rate:,.0f} events/s {'passed' if passed else 'failed'}: {why}")
+        time.sleep(args.settle)  # the worker's last commits and flushes of the step
+        return rate_search.Step(rate, passed, why, figures)
+
+    found = rate_search.search(step, low, high, args.steps)
+    best, failed = found.best, found.lowest_failed
+    if best is None:
+        print(
+            f"no steady rate passed: the lowest tried, {failed.rate:,.0f} events/s, "
+            f"failed ({failed.why})"
+        )
+    else:
+        f = best.figures
+        above = f"; {failed.rate:,.0f} events/s failed ({failed.why})" if failed else ""
+        print(
+            f"steady-state maximum: {best.rate:,.0f} events/s with p99 <= {args.p99_ms:g} ms "
+            f"(p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms, p99 {f['p99_ms']} ms){above}",
+            flush=True,
+        )
+    return {
+        "p99_target_ms": args.p99_ms,
+        "low": round(low),
+        "high": round(high),
+        "step_seconds": args.step_seconds,
+        "maximum": round(best.rate) if best else None,
+        "at_maximum": best.figures if best else None,
+        "steps": [
+            {"rate": round(s.rate), "passed": s.passed, "why": s.why, **s.figures}
+            for s in found.steps
+        ],
+    }
+
+
+def _load(average: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in average) + f" (1, 5, 15 min) on {os.cpu_count()} CPUs"
 
 
 def main() -> None:
@@ -269,6 +418,28 @@ def main() -> None:
     parser.add_argument("--loads", default="50,80", help="percent of the maximum")
     parser.add_argument("--duration", type=float, default=120, help="seconds per load")
     parser.add_argument("--customers", type=int, default=100_000)
+    search = parser.add_argument_group("rate search (--search)")
+    search.add_argument(
+        "--search",
+        action="store_true",
+        help="find the highest steady rate with p99 <= --p99-ms instead of --loads",
+    )
+    search.add_argument("--p99-ms", type=float, default=50, help="the p99 a step must keep")
+    search.add_argument(
+        "--low", type=float, help="events/s of the first step (default: --low-percent)"
+    )
+    search.add_argument(
+        "--low-percent", type=float, default=20, help="first step, percent of the maximum"
+    )
+    search.add_argument(
+        "--high",
+        type=float,
+        help="events/s the bisection starts below (default: the maximum); with --low, the "
+        "same bracket for runs to compare (the maximum is still measured: it warms the worker)",
+    )
+    search.add_argument("--steps", type=int, default=6, help="at most this many steps")
+    search.add_argument("--step-seconds", type=float, default=60, help="seconds per step")
+    search.add_argument("--settle", type=float, default=5, help="seconds between steps (default 5)")
     parser.add_argument(
         "--keep",
         type=Path,
@@ -296,7 +467,17 @@ def main() -> None:
                 calibration = {"events": loaded, "seconds": round(seconds, 1)}
                 rate = f"{args.max_rate:,.0f} events/s"
                 print(f"maximum: {rate} ({loaded:,} events in {seconds:.0f} s after ready)")
-            results = [phase(settings, running, n, args.max_rate * n / 100, args) for n in loads]
+            load_average = os.getloadavg()
+            print(f"load average before the phases: {_load(load_average)}", flush=True)
+            results: list[dict[str, Any]] = []
+            found: dict[str, Any] | None = None
+            if args.search:
+                found = run_search(settings, running, args.high or args.max_rate, args)
+            else:
+                for n in loads:
+                    rate = args.max_rate * n / 100
+                    figures = phase(settings, running, f"L{n}", rate, args.duration, args)
+                    results.append({"load_percent": n, **figures})
         finally:
             running.stop()
         figures = {
@@ -306,10 +487,13 @@ def main() -> None:
             "calibration": calibration,
             "rss_ready_mib": round(rss_ready / 2**20, 1),
             "phases": results,
+            "search": found,
             "cpus": os.cpu_count(),
+            "load_average_before": load_average,
             "load_average": os.getloadavg(),
             "python": platform.python_version(),
         }
+        print(f"load average at the end: {_load(os.getloadavg())}")
         print(json.dumps(figures))
     finally:
         d.cleanup(work, args.keep, settings)

@@ -47,6 +47,7 @@ def test_unprefixed_variables_that_faust_reads_are_ignored() -> None:
         ({"WG_TABLE_MEMORY_MB": "8"}, "WG_TABLE_MEMORY_MB must be at least 16, got 8"),
         ({"WG_TABLE_MEMORY_MB": "lots"}, "WG_TABLE_MEMORY_MB must be an integer"),
         ({"WG_STORE": "redis"}, "WG_STORE must be 'rocksdb' or 'memory'"),
+        ({"WG_GC": "off"}, "WG_GC must be 'freeze' or 'python', got 'off'"),
         ({"WG_TABLE_STANDBY_REPLICAS": "-1"}, "WG_TABLE_STANDBY_REPLICAS must be between 0"),
         ({"WG_TABLE_STANDBY_REPLICAS": "4"}, "WG_TABLE_STANDBY_REPLICAS must be between 0"),
         ({"WG_TABLE_STANDBY_REPLICAS": "one"}, "WG_TABLE_STANDBY_REPLICAS must be an integer"),

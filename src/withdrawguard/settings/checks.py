@@ -22,6 +22,8 @@ def validate(s: Settings) -> None:
         raise SettingsError("WG_REPLICATION_FACTOR must be at least 1")
     if s.store not in ("rocksdb", "memory"):
         raise SettingsError(f"WG_STORE must be 'rocksdb' or 'memory', got {s.store!r}")
+    if s.gc not in ("freeze", "python"):
+        raise SettingsError(f"WG_GC must be 'freeze' or 'python', got {s.gc!r}")
     if s.table_memory_mb < 16:
         raise SettingsError(f"WG_TABLE_MEMORY_MB must be at least 16, got {s.table_memory_mb}")
     if not 0 <= s.table_standby_replicas <= 3:

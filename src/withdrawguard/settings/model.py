@@ -188,6 +188,13 @@ class Settings:
             "Milliseconds an agent waits for a batch to fill before it handles what it has."
         ),
     )
+    gc: str = field(
+        default="freeze",
+        metadata=doc(
+            "`freeze`: the start-up heap is frozen out of garbage collections once the tables "
+            "are ready; `python`: Python's collector as it is."
+        ),
+    )
     log_level: str = field(default="info", metadata=doc("Log level of the worker."))
     notify_config: Path | None = field(
         default=None,

@@ -8,7 +8,9 @@ import logging
 import faust
 import uvloop
 from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
 
+from withdrawguard.adapters.metrics import PrometheusMetrics
 from withdrawguard.adapters.topic_admin import TopicMismatch, create_topics
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.policy import PolicyError, load_policy
@@ -16,6 +18,7 @@ from withdrawguard.notify.config import NotifyConfigError
 from withdrawguard.settings import Settings
 from withdrawguard.streaming.faust_internals.worker_dump import dump_on_signal
 from withdrawguard.web.decision_api import ServiceTokensError
+from withdrawguard.worker import heap
 from withdrawguard.worker.app import create_app
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
     # Faust, its consumer thread and aiohttp all run on it.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        detector = create_app(settings, Engine(policy), watch_policies=True)
+        metrics = PrometheusMetrics(CollectorRegistry())
+        detector = create_app(settings, Engine(policy), metrics=metrics, watch_policies=True)
     except NotifyConfigError as exc:
         print(f"withdrawguard: WG_NOTIFY_CONFIG: {exc}")
         return 2
@@ -51,5 +55,6 @@ def run_worker(settings: Settings) -> int:  # noqa: RET503 - the worker exits th
         print(f"withdrawguard: WG_INBOXES_FILE: {exc}")
         return 2
     detector.app.task(dump_on_signal(detector.app))  # kill -USR1: what the worker awaits
+    heap.install(detector.app, settings.gc, metrics.registry)  # WG_GC, full collections timed
     worker = faust.Worker(detector.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()  # exits the process when the worker stops
