@@ -2,7 +2,7 @@
 input topics, paced by `--speed`, with a progress bar.
 
 Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
-`withdrawals.jsonl`, `trades.jsonl`), each in arrival order, so that
+`withdrawals.jsonl`, `trades.jsonl`, `customer-responses.jsonl`), each in arrival order, so that
 `withdrawguard scan <out>/events` reads them all; `labels.jsonl` and `simulation.json`
 (options and counts) beside it.
 Nothing in them depends on the clock, so the same options give the same bytes.
@@ -26,7 +26,7 @@ from withdrawguard.sim.generate import Simulation
 EVENTS = "events"
 LABELS = "labels.jsonl"
 MANIFEST = "simulation.json"
-INPUT_TOPICS = ("logins", "account-changes", "withdrawals", "trades")
+INPUT_TOPICS = ("logins", "account-changes", "withdrawals", "trades", "customer-responses")
 
 
 def summary(sim: Simulation) -> dict[str, Any]:
@@ -55,6 +55,8 @@ def summary(sim: Simulation) -> dict[str, Any]:
         "trades": sum(1 for _, (topic, _) in sim.events if topic == "trades"),
         "attacks": per_playbook,
         "attacks_that_sold": sum(1 for a in sim.attacks if a.trade_ids),
+        "responses": sum(1 for _, (topic, _) in sim.events if topic == "customer-responses"),
+        "denials": sum(1 for x in sim.answers if x.answer == "deny"),
         "malformed": sum(1 for x in sim.labels if x["record"] == "malformed"),
     }
 
@@ -105,9 +107,17 @@ class KafkaSink:
         self.clock, self.sleep = clock, sleep
         self.names = TopicNames(settings)
 
-    def send(self, deliveries: Sequence[Delivery]) -> dict[str, float]:
+    def send(
+        self,
+        deliveries: Sequence[Delivery],
+        ready: Callable[[Delivery], bool] | None = None,
+        wait: float = 60,
+    ) -> dict[str, float]:
         """Produce everything; returns when each withdrawal was first handed to the
-        producer (`clock` time), by withdrawal id."""
+        producer (`clock` time), by withdrawal id. A delivery `ready` says is not ready yet
+        (a customer's answer to a notice the worker has not sent yet) is held back and
+        produced as soon as it is, in its order; at the end the held ones get up to `wait`
+        seconds, then go as they are."""
         from kafka import KafkaProducer  # the pure generator does not need it
 
         from withdrawguard.adapters.kafka_security import kafka_python_options
@@ -121,20 +131,45 @@ class KafkaSink:
         sent: dict[str, float] = {}
         show = self.progress
         show.phase("produce", len(deliveries), "messages")
+        held: list[Delivery] = []
+        done = 0
+
+        def produce(d: Delivery) -> None:
+            nonlocal done
+            if d.withdrawal_id is not None and d.withdrawal_id not in sent:
+                sent[d.withdrawal_id] = self.clock()
+            producer.send(self.names.name(d.topic), key=d.key, value=d.value)
+            done += 1
+            show.update(done)
+
+        def release() -> None:
+            if held and ready is not None:
+                for d in [d for d in held if ready(d)]:
+                    held.remove(d)
+                    produce(d)
+
         try:
             if deliveries:
                 origin, began = deliveries[0].at, self.clock()
-                for n, d in enumerate(deliveries, 1):
+                for d in deliveries:
                     if self.speed is not None:
                         due = began + (d.at - origin).total_seconds() / self.speed
-                        wait = due - self.clock()
-                        if wait > 0.005:
+                        pause = due - self.clock()
+                        if pause > 0.005:
                             producer.flush()
-                            self.sleep(wait)
-                    if d.withdrawal_id is not None and d.withdrawal_id not in sent:
-                        sent[d.withdrawal_id] = self.clock()
-                    producer.send(self.names.name(d.topic), key=d.key, value=d.value)
-                    show.update(n)
+                            self.sleep(pause)
+                    release()
+                    if ready is not None and not ready(d):
+                        held.append(d)
+                    else:
+                        produce(d)
+            producer.flush()
+            deadline = self.clock() + wait
+            while held and self.clock() < deadline:
+                self.sleep(0.2)
+                release()
+            for d in list(held):
+                produce(d)
             producer.flush()
         finally:
             producer.close()
