@@ -160,9 +160,11 @@ def before_money_leaves(
     the customer's confirmation after it, counts as held (the customer waited)."""
     out = dict(answered)
     for label in labels:
-        wid = label.get("withdrawal_id")
-        o, before = answered.get(wid or ""), unanswered.get(wid or "")
-        if label["record"] != "withdrawal" or o is None or before is None:
+        if label["record"] != "withdrawal":
+            continue
+        wid: str = label["withdrawal_id"]
+        o, before = answered.get(wid), unanswered.get(wid)
+        if o is None or before is None:
             continue
         answer = label.get("notice_answer")
         if label["truth"] == "attack" and answer == "deny_after" and o.held and not before.held:
