@@ -64,6 +64,9 @@ def test_demo_shows_every_attack_held_with_reasons_a_denial_and_leaves_worked_ca
     assert any("CONFIRMED_FRAUD_DESTINATION" in line for line in denied), denied
     alerts = re.search(r"notices answered: (\d+) denials by victims \((\d+) customers", text)
     assert alerts is not None and int(alerts[1]) > 0 and int(alerts[2]) > 0, text
+    # every answer went after its notice: the run's dead letters are its malformed messages
+    dead = re.search(r"malformed messages sent: (\d+); dead-lettered from this run: (\d+)", text)
+    assert dead is not None and dead[1] == dead[2], text
     assert "demo OK" in text  # and so no hold of the run without its case
     password = text.split("(user demo, password ")[1].split(";")[0]
     assert verify_password(password, load_users(users)["demo"].password)

@@ -263,6 +263,10 @@ def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_wit
         assert (
             figures["playbooks"][playbook]["held"] == figures["playbooks"][playbook]["attacks"] > 0
         )
+    # the device farm: every attack held, each of its withdrawals naming the shared device
+    farm = figures["playbooks"]["device_farm"]
+    assert farm["held"] == farm["attacks"] > 0
+    assert farm["codes"]["DEVICE_SHARED"] == farm["withdrawals"]
     # without a destination change, only a sell-off after another change holds an honest
     # withdrawal (LIQUIDATION: that is the pattern, docs/policy.md)
     for x in sim.labels:

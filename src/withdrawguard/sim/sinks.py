@@ -112,12 +112,14 @@ class KafkaSink:
         deliveries: Sequence[Delivery],
         ready: Callable[[Delivery], bool] | None = None,
         wait: float = 60,
+        idle: float = 10,
     ) -> dict[str, float]:
         """Produce everything; returns when each withdrawal was first handed to the
         producer (`clock` time), by withdrawal id. A delivery `ready` says is not ready yet
         (a customer's answer to a notice the worker has not sent yet) is held back and
         produced as soon as it is, in its order; at the end the held ones get up to `wait`
-        seconds, then go as they are."""
+        seconds (less when none became ready for `idle` seconds: no worker is sending
+        notices), then go as they are."""
         from kafka import KafkaProducer  # the pure generator does not need it
 
         from withdrawguard.adapters.kafka_security import kafka_python_options
@@ -142,11 +144,12 @@ class KafkaSink:
             done += 1
             show.update(done)
 
-        def release() -> None:
-            if held and ready is not None:
-                for d in [d for d in held if ready(d)]:
-                    held.remove(d)
-                    produce(d)
+        def release() -> bool:
+            now_ready = [d for d in held if ready(d)] if held and ready is not None else []
+            for d in now_ready:
+                held.remove(d)
+                produce(d)
+            return bool(now_ready)
 
         try:
             if deliveries:
@@ -165,9 +168,12 @@ class KafkaSink:
                         produce(d)
             producer.flush()
             deadline = self.clock() + wait
-            while held and self.clock() < deadline:
+            quiet = self.clock() + idle
+            while held and self.clock() < min(deadline, quiet):
                 self.sleep(0.2)
-                release()
+                if release():
+                    producer.flush()
+                    quiet = self.clock() + idle
             for d in list(held):
                 produce(d)
             producer.flush()
