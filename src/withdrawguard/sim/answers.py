@@ -112,9 +112,9 @@ def answers(
         else:
             continue
         at = datetime.fromisoformat(n["created_at"]).astimezone(end.tzinfo) + after
+        at = at.replace(microsecond=0) + timedelta(seconds=1)  # after created_at's fraction
         if at > end:
             continue
-        at = at.replace(microsecond=0) + timedelta(seconds=1)  # after created_at's fraction
         counted = what == "deny" or through == named
         channel = "call_center" if through is None and named is not None else "mail"
         rid = "rsp-" + n["notice_id"].removeprefix("ntc-")
