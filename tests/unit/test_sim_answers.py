@@ -221,3 +221,25 @@ def test_simulation_json_counts_the_responses(sim: Simulation) -> None:
     assert facts["responses"] == len(sim.answers)
     assert facts["denials"] == sum(1 for a in sim.answers if a.answer == "deny")
     assert orjson.dumps(facts)
+
+
+def test_an_answer_waits_for_its_notice_and_is_never_dated_before_it(sim: Simulation) -> None:
+    from withdrawguard.sim.live import after_notice
+
+    [d] = [d for d in sim.deliveries if d.topic == "customer-responses"][:1]
+    body = orjson.loads(d.value)
+    notice, answered = body["notice_id"], datetime.fromisoformat(body["occurred_at"])
+    assert after_notice(d, {}) is None  # the worker has not sent the notice yet
+    sent_before = (answered - timedelta(hours=1)).isoformat()
+    assert after_notice(d, {notice: sent_before}) is d
+    # the worker dated its notice after the answer (it read a later event first)
+    sent_after = answered + timedelta(hours=3, microseconds=250)
+    moved = after_notice(d, {notice: sent_after.isoformat()})
+    assert moved is not None and moved.key == d.key and moved.at == d.at
+    event = decode_object(orjson.loads(moved.value), "customer_response")
+    assert event.occurred_at == sent_after.replace(microsecond=0) + timedelta(seconds=1)
+    assert {**orjson.loads(moved.value), "occurred_at": None} == {**body, "occurred_at": None}
+    login = next(d for d in sim.deliveries if d.topic == "logins")
+    assert after_notice(login, {}) is login
+    broken = replace(d, value=b'{"notice_id": ')
+    assert after_notice(broken, {}) is broken  # malformed: refused whenever it comes

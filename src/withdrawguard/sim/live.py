@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -61,8 +62,8 @@ class VerdictCollector:
         """Customers with a `liquidation` alert."""
         self.denied: set[str] = set()
         """Customers with a `customer_denial` alert."""
-        self.notices: set[str] = set()
-        """The ids of the notices the worker sent."""
+        self.notices: dict[str, str] = {}
+        """The notices the worker sent: id -> `created_at`."""
         self.first_hold: dict[str, float] = {}
         self.dead_letters: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -107,7 +108,7 @@ class VerdictCollector:
                         self.dead_letters.append(value)
                         continue
                     if msg.topic == self.notice_topic:
-                        self.notices.add(value["notice_id"])
+                        self.notices[value["notice_id"]] = value["created_at"]
                         continue
                     if msg.topic == self.alerts:
                         if value["kind"] == LIQUIDATION_ALERT:
@@ -124,16 +125,10 @@ class VerdictCollector:
                 if self._stop.is_set():
                     break
 
-    def noticed(self, d: Delivery) -> bool:
-        """False for a customer's answer to a notice not seen yet (anything else: True)."""
-        if d.topic != CUSTOMER_RESPONSES:
-            return True
-        try:
-            notice = orjson.loads(d.value).get("notice_id")
-        except (orjson.JSONDecodeError, AttributeError):
-            return True  # malformed: the worker refuses it whenever it comes
+    def noticed(self, d: Delivery) -> Delivery | None:
+        """`after_notice` with the notices the worker has sent so far."""
         with self.lock:
-            return not isinstance(notice, str) or notice in self.notices
+            return after_notice(d, self.notices)
 
     def count(self, ids: set[str]) -> int:
         with self.lock:
@@ -162,6 +157,34 @@ class VerdictCollector:
                 if cid in alerted and "LIQUIDATION" in self.first_reasons.get(wid, ())
             }
             return SellOffAlerts(frozenset(alerted), frozenset(early))
+
+
+def after_notice(d: Delivery, notices: Mapping[str, str]) -> Delivery | None:
+    """A customer's answer once the worker has sent the notice it answers (`notices`: id
+    -> `created_at`; None before), dated no earlier than the notice; anything else as it
+    is.
+
+    The worker dates a notice by the customer's newest event it has read, and it reads the
+    topics independently: at the replay's speed it may read hours of simulated time of one
+    topic before the change on another, so its notice can be dated after the answer the
+    simulation drew from the change's time. A customer answers a notice after it was sent,
+    so the answer then comes a second after it (otherwise the worker dead-letters it:
+    before its notice)."""
+    if d.topic != CUSTOMER_RESPONSES:
+        return d
+    try:
+        body = orjson.loads(d.value)
+        notice, answered = body["notice_id"], datetime.fromisoformat(body["occurred_at"])
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        return d  # malformed: the worker refuses it whenever it comes
+    created = notices.get(notice) if isinstance(notice, str) else None
+    if created is None:
+        return None
+    sent = datetime.fromisoformat(created)
+    if answered >= sent:
+        return d
+    later = (sent.replace(microsecond=0) + timedelta(seconds=1)).astimezone(answered.tzinfo)
+    return replace(d, value=orjson.dumps({**body, "occurred_at": later.isoformat()}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,14 +110,15 @@ class KafkaSink:
     def send(
         self,
         deliveries: Sequence[Delivery],
-        ready: Callable[[Delivery], bool] | None = None,
+        ready: Callable[[Delivery], Delivery | None] | None = None,
         wait: float = 60,
         idle: float = 10,
     ) -> dict[str, float]:
         """Produce everything; returns when each withdrawal was first handed to the
-        producer (`clock` time), by withdrawal id. A delivery `ready` says is not ready yet
-        (a customer's answer to a notice the worker has not sent yet) is held back and
-        produced as soon as it is, in its order; at the end the held ones get up to `wait`
+        producer (`clock` time), by withdrawal id. `ready` gives what to produce for a
+        delivery, or None while it is not ready (a customer's answer to a notice the
+        worker has not sent yet): that one is held back and produced as soon as it is, in
+        its order; at the end the held ones get up to `wait`
         seconds (less when none became ready for `idle` seconds: no worker is sending
         notices), then go as they are."""
         from kafka import KafkaProducer  # the pure generator does not need it
@@ -145,10 +146,12 @@ class KafkaSink:
             show.update(done)
 
         def release() -> bool:
-            now_ready = [d for d in held if ready(d)] if held and ready is not None else []
-            for d in now_ready:
+            if not held or ready is None:
+                return False
+            now_ready = [(d, r) for d in held if (r := ready(d)) is not None]
+            for d, r in now_ready:
                 held.remove(d)
-                produce(d)
+                produce(r)
             return bool(now_ready)
 
         try:
@@ -162,10 +165,11 @@ class KafkaSink:
                             producer.flush()
                             self.sleep(pause)
                     release()
-                    if ready is not None and not ready(d):
+                    r = d if ready is None else ready(d)
+                    if r is None:
                         held.append(d)
                     else:
-                        produce(d)
+                        produce(r)
             producer.flush()
             deadline = self.clock() + wait
             quiet = self.clock() + idle
