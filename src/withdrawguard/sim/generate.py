@@ -1,7 +1,11 @@
-"""A whole simulation from its options: population, attacks, delivery, labels.
+"""A whole simulation from its options: population, attacks, delivery, the customers'
+answers to the detector's notices, labels.
 
 Pure and deterministic: one `random.Random(seed)` draws everything, in a fixed order,
-so the same options give the same events, deliveries and labels.
+so the same options give the same events, deliveries and labels. The answers come
+last: the deliveries go through the pure engine (`engine_pass`), the notices it sends
+are answered (`answers`), and the answers delivered like the rest; so the same options
+without answers (`NO_ANSWERS`) give the same history, only unanswered.
 """
 
 from __future__ import annotations
