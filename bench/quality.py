@@ -79,7 +79,14 @@ def main() -> int:
     p.add_argument("--engine-attacks", type=int, default=70)
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "quality.md")
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "quality.png")
+    p.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="only the seeds through the engine: replace that section of --doc",
+    )
     args = p.parse_args()
+    if args.engine_only:
+        return engine_only(args)
     sys.path.insert(0, str(ROOT))  # the integration harness: isolated deployment, worker
     from tests.integration.harness import Worker, isolated_settings
 
@@ -158,6 +165,29 @@ def main() -> int:
     missed = targets_missed(figures["withdrawguard"])
     missed += targets_missed(many["strict"]) if seeds else []
     return 1 if missed or played.missing else 0
+
+
+def engine_only(args: argparse.Namespace) -> int:
+    """The seeds through the engine alone; their section of `--doc` replaced, the live
+    run's part kept (`--engine-only`: the engine's figures again without the replay)."""
+    began = time.monotonic()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    seeds = list(range(args.seed + 1, args.seed + 1 + args.engine_seeds))
+    many = engine_seeds(seeds, args.engine_customers, args.days, args.engine_attacks, today)
+    conditions = {
+        "days": args.days,
+        "engine_seeds": f"{seeds[0]}-{seeds[-1]}",
+        "engine_customers": args.engine_customers,
+        "engine_attacks": args.engine_attacks,
+        "engine_seconds": round(time.monotonic() - began),
+        "engine_load_average": round(os.getloadavg()[1], 1),
+    }
+    text = args.doc.read_text(encoding="utf-8")
+    live = text[: text.index("\n\n## Over many seeds, through the engine")]
+    args.doc.write_text(live + engine_section(many, conditions), encoding="utf-8")
+    targets = rate_targets(many["strict"], many["unanswered"], ANSWERING)
+    print(orjson.dumps([{"what": w, "measured": m, "met": ok} for w, m, _, ok in targets]).decode())
+    return 1 if targets_missed(many["strict"]) else 0
 
 
 def scan_outcomes(sim: Simulation) -> dict[str, Outcome]:
@@ -541,7 +571,13 @@ WHY_MANY = (
     " the withdrawal holds it again in the verdicts (`LATE_EVIDENCE`), counted here as"
     " let through. The honest withdrawals still held after a destination change are the"
     " unanswered notices (four in ten ignore theirs), the answers after the withdrawal,"
-    " and the confirmed ones `LIQUIDATION` holds (above)."
+    " and the confirmed ones `LIQUIDATION` holds (above): the customer's confirmation of"
+    " the change does not lift it, and whether it should is the engine's call (a"
+    " confirmed new account followed by a sell-off is still the takeover's pattern when"
+    " the confirmation came from a contact the attacker did not hold). Nobody answering,"
+    " the share is about the 39 % measured before the answers and the device farm (60"
+    " attacks per seed then); the issue's 34 % was measured on a population that never"
+    " sold holdings, hence the row without an honest sell-off."
 )
 
 

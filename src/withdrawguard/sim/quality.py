@@ -231,15 +231,25 @@ def rate_targets(
         cases = [(f", {answering}", h, AFTER_CHANGE_ANSWERED)]
         cases.append((", nobody answering notices", unanswered["honest"], AFTER_CHANGE_BEFORE))
     for words, honest, most in cases:
-        after = honest["after_destination_change"]
-        rows.append(
+        for key, what in (
             (
+                "after_destination_change",
                 f"honest withdrawals held after an honest destination change{words}",
-                _share(after["held"], after["withdrawals"]),
-                f"<= {most:.0%} (34 % before issue 28{', halved' if most < 0.34 else ''})",
-                after["held"] <= most * after["withdrawals"] if after["withdrawals"] else None,
+            ),
+            (
+                "after_destination_change_without_sell_off",
+                "the same, without an honest sell-off before them (the population before issue 28)",
+            ),
+        ):
+            part = honest[key]
+            rows.append(
+                (
+                    what,
+                    _share(part["held"], part["withdrawals"]),
+                    f"<= {most:.0%} (34 % before issue 28{', halved' if most < 0.34 else ''})",
+                    part["held"] <= most * part["withdrawals"] if part["withdrawals"] else None,
+                )
             )
-        )
     return rows
 
 
