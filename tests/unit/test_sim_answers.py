@@ -243,3 +243,55 @@ def test_an_answer_waits_for_its_notice_and_is_never_dated_before_it(sim: Simula
     assert after_notice(login, {}) is login
     broken = replace(d, value=b'{"notice_id": ')
     assert after_notice(broken, {}) is broken  # malformed: refused whenever it comes
+
+
+def _label(wid: str, truth: str, answer: str | None, after_change: bool = True) -> dict[str, Any]:
+    return {
+        "record": "withdrawal",
+        "withdrawal_id": wid,
+        "customer_id": f"c-{wid}",
+        "truth": truth,
+        "playbook": "call_center" if truth == "attack" else None,
+        "attack_id": f"a-{wid}" if truth == "attack" else None,
+        "sold_holdings": False,
+        "preceded_by": {
+            "destination_change": after_change,
+            "credential_change": False,
+            "new_device": False,
+        },
+        "notice_answer": answer,
+    }
+
+
+def test_a_hold_only_a_later_denial_placed_is_let_through_and_a_released_one_still_held() -> None:
+    from withdrawguard.sim.quality import Outcome, assess, before_money_leaves, rate_targets
+
+    labels = [
+        _label("late", "attack", "deny_after"),  # held only because the victim denied later
+        _label("anyway", "attack", "deny_after"),  # held without the answer too
+        _label("released", "honest", "confirm_after"),  # held, then the customer confirmed
+        _label("verified", "honest", "confirm_before"),  # confirmed first: never held
+    ]
+    answered = {
+        w: Outcome(w in ("late", "anyway")) for w in ("late", "anyway", "released", "verified")
+    }
+    unanswered = {"late": Outcome(False), "anyway": Outcome(True), "released": Outcome(True)}
+    unanswered["verified"] = Outcome(True)
+    strict = before_money_leaves(labels, answered, unanswered)
+    assert {w: o.held for w, o in strict.items()} == {
+        "late": False,
+        "anyway": True,
+        "released": True,
+        "verified": False,
+    }
+    rows = {
+        what: (measured, target, met)
+        for what, measured, target, met in rate_targets(
+            assess(labels, strict), assess(labels, unanswered), "customers answering"
+        )
+    }
+    answering = "honest withdrawals held after an honest destination change, customers answering"
+    assert rows[answering] == ("1/2 (50%)", "<= 17% (34 % before issue 28, halved)", False)
+    nobody = "honest withdrawals held after an honest destination change, nobody answering notices"
+    assert rows[nobody] == ("2/2 (100%)", "<= 34% (34 % before issue 28)", False)
+    assert rows["`call_center` attacks held"][0] == "1/2 (50%)"
