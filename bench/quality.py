@@ -25,6 +25,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from withdrawguard.progress import Progress, duration
 from withdrawguard.scan.csvmap import load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.sources import FileSource, discover
+from withdrawguard.sim.answers import NO_ANSWERS, AnswerRates
+from withdrawguard.sim.baselines import hold_after_change, online_freeze
 from withdrawguard.sim.early import sell_off_alerts
 from withdrawguard.sim.generate import SimConfig, Simulation, generate
 from withdrawguard.sim.live import play
@@ -44,8 +47,7 @@ from withdrawguard.sim.quality import (
     Outcome,
     SellOffAlerts,
     assess,
-    hold_after_change,
-    online_freeze,
+    before_money_leaves,
     rate_targets,
     targets_missed,
 )
@@ -53,6 +55,11 @@ from withdrawguard.sim.sinks import EVENTS, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 262_144
+RATES = AnswerRates()
+ANSWERING = (
+    f"honest customers confirming {RATES.honest_confirms:.0%} of their notices"
+    f" (median {RATES.median_hours:g} h after)"
+)
 SYSTEMS = {
     "withdrawguard": "withdrawguard (default policy)",
     "online_freeze": "suspend every online destination change (2020)",
@@ -69,10 +76,17 @@ def main() -> int:
     p.add_argument("--replay-minutes", type=float, default=15)
     p.add_argument("--engine-seeds", type=int, default=10, help="seeds after --seed (10)")
     p.add_argument("--engine-customers", type=int, default=3000)
-    p.add_argument("--engine-attacks", type=int, default=60)
+    p.add_argument("--engine-attacks", type=int, default=70)
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "quality.md")
     p.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "quality.png")
+    p.add_argument(
+        "--engine-only",
+        action="store_true",
+        help="only the seeds through the engine: replace that section of --doc",
+    )
     args = p.parse_args()
+    if args.engine_only:
+        return engine_only(args)
     sys.path.insert(0, str(ROOT))  # the integration harness: isolated deployment, worker
     from tests.integration.harness import Worker, isolated_settings
 
@@ -120,6 +134,9 @@ def main() -> int:
         "days": args.days,
         "attacks": len(sim.attacks),
         "seed": args.seed,
+        "playbooks": len({a.playbook for a in sim.attacks}),
+        "responses": len(sim.answers),
+        "denials": sum(1 for x in sim.answers if x.answer == "deny"),
         "messages": len(sim.deliveries),
         "withdrawals": figures["withdrawguard"]["honest"]["withdrawals"]
         + sum(f["withdrawals"] for f in figures["withdrawguard"]["playbooks"].values()),
@@ -145,8 +162,32 @@ def main() -> int:
     args.doc.write_text(doc, encoding="utf-8")
     print(f"wrote {args.doc} and {args.chart} in {duration(runtime)}", file=sys.stderr)
     print(orjson.dumps(headline(figures, refused, conditions, many)).decode())
-    missed = targets_missed(figures["withdrawguard"]) + (targets_missed(many) if seeds else [])
+    missed = targets_missed(figures["withdrawguard"])
+    missed += targets_missed(many["strict"]) if seeds else []
     return 1 if missed or played.missing else 0
+
+
+def engine_only(args: argparse.Namespace) -> int:
+    """The seeds through the engine alone; their section of `--doc` replaced, the live
+    run's part kept (`--engine-only`: the engine's figures again without the replay)."""
+    began = time.monotonic()
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    seeds = list(range(args.seed + 1, args.seed + 1 + args.engine_seeds))
+    many = engine_seeds(seeds, args.engine_customers, args.days, args.engine_attacks, today)
+    conditions = {
+        "days": args.days,
+        "engine_seeds": f"{seeds[0]}-{seeds[-1]}",
+        "engine_customers": args.engine_customers,
+        "engine_attacks": args.engine_attacks,
+        "engine_seconds": round(time.monotonic() - began),
+        "engine_load_average": round(os.getloadavg()[1], 1),
+    }
+    text = args.doc.read_text(encoding="utf-8")
+    live = text[: text.index("\n\n## Over many seeds, through the engine")]
+    args.doc.write_text(live + engine_section(many, conditions), encoding="utf-8")
+    targets = rate_targets(many["strict"], many["unanswered"], ANSWERING)
+    print(orjson.dumps([{"what": w, "measured": m, "met": ok} for w, m, _, ok in targets]).decode())
+    return 1 if targets_missed(many["strict"]) else 0
 
 
 def scan_outcomes(sim: Simulation) -> dict[str, Outcome]:
@@ -170,11 +211,15 @@ def scan_outcomes(sim: Simulation) -> dict[str, Outcome]:
 
 def engine_seeds(
     seeds: list[int], customers: int, days: int, attacks: int, today: datetime
-) -> dict[str, Any]:
+) -> dict[str, dict[str, Any]]:
     """The figures of `seeds` simulations (ids prefixed by their seed) through the pure
-    engine, assessed together."""
+    engine, assessed together: `answered` (customers answering notices at the
+    simulator's rates), `unanswered` (the same histories, nobody answering) and
+    `strict` (`before_money_leaves`: an attack held only by a denial after its withdrawal
+    counts as let through, an honest withdrawal released by a later confirmation as held)."""
     labels: list[dict[str, Any]] = []
-    outcomes: dict[str, Outcome] = {}
+    answered: dict[str, Outcome] = {}
+    unanswered: dict[str, Outcome] = {}
     alerted: set[str] = set()
     early: set[str] = set()
     for seed in seeds:
@@ -189,11 +234,18 @@ def engine_seeds(
         sim = generate(config)
         print(f"seed {seed}: {len(sim.deliveries):,} messages", file=sys.stderr)
         labels += sim.labels
-        outcomes.update(scan_outcomes(sim))
+        answered.update(scan_outcomes(sim))
         found = sell_off_alerts(sim, load_policy(), MAX_BYTES)
         alerted |= found.alerted
         early |= found.early
-    return assess(labels, outcomes, SellOffAlerts(frozenset(alerted), frozenset(early)))
+        unanswered.update(scan_outcomes(generate(replace(config, answers=NO_ANSWERS))))
+    alerts = SellOffAlerts(frozenset(alerted), frozenset(early))
+    strict = before_money_leaves(labels, answered, unanswered)
+    return {
+        "answered": assess(labels, answered, alerts),
+        "unanswered": assess(labels, unanswered, alerts),
+        "strict": assess(labels, strict, alerts),
+    }
 
 
 def oracle_agreement(sim: Simulation, live: dict[str, Outcome]) -> tuple[int, int]:
@@ -205,12 +257,16 @@ def oracle_agreement(sim: Simulation, live: dict[str, Outcome]) -> tuple[int, in
 
 
 def headline(
-    figures: dict[str, Any], refused: dict[str, int], cond: dict[str, Any], many: dict[str, Any]
+    figures: dict[str, Any],
+    refused: dict[str, int],
+    cond: dict[str, Any],
+    many: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     wg = figures["withdrawguard"]
     return {
         "engine_seeds_targets": [
-            {"what": w, "measured": m, "target": t, "met": ok} for w, m, t, ok in rate_targets(many)
+            {"what": w, "measured": m, "target": t, "met": ok}
+            for w, m, t, ok in rate_targets(many["strict"], many["unanswered"], ANSWERING)
         ],
         "attacks_held": {p: f"{f['held']}/{f['attacks']}" for p, f in wg["playbooks"].items()},
         "median_ms_to_hold": {p: f["median_ms_to_hold"] for p, f in wg["playbooks"].items()},
@@ -248,10 +304,16 @@ def document(
         "## The run",
         "",
         f"- {c['customers']:,} customers over {c['days']} days (`withdrawguard simulate`, seed"
-        f" {c['seed']}), {c['attacks']} attacks over all six playbooks; {c['messages']:,} messages"
+        f" {c['seed']}), {c['attacks']} attacks over all {c['playbooks']} playbooks;"
+        f" {c['messages']:,} messages"
         f" ({c['malformed']} malformed; {c['dead_letters']} dead letters),"
         f" {c['withdrawals']:,}"
         " withdrawals.",
+        f"- Customers answer the worker's notices at the simulator's rates (below, \"Over many"
+        f" seeds\"): {c['responses']:,} responses, {c['denials']} of them victims' denials;"
+        " each is produced once the worker has sent the notice it answers (the contract: a"
+        " response follows its notice). The withdrawguard figures are the latest verdicts"
+        " with those answers.",
         f"- Replayed in {c['replay_seconds']:.0f} s ({c['messages_per_second']} messages/s) to a"
         f" single-node Kafka 4.1 and one worker on {c['machine']}, shared with other work"
         f" (load average {c['load_average']} over the last 5 minutes of the replay)."
@@ -369,12 +431,13 @@ WHY = {
     " withdrawal below 80 % of the balance scores 55, under `hold_score` 60. The playbook"
     " sells nothing (the attacker withdraws the cash), so `LIQUIDATION` does not help it.",
     "small": "Small withdrawals carry no amount evidence; only the destination change holds them.",
+    "device_farm": "The device's wave was counted too late or too small for this victim.",
 }
 
 
-def targets_table(figures: dict[str, Any]) -> list[str]:
+def targets_table(figures: dict[str, Any], unanswered: dict[str, Any] | None = None) -> list[str]:
     rows = ["| Target | measured | target | met |", "|---|---|---|---|"]
-    for what, measured, target, met in rate_targets(figures):
+    for what, measured, target, met in rate_targets(figures, unanswered, ANSWERING):
         rows.append(f"| {what} | {measured} | {target} | {_met(met)} |")
     return rows
 
@@ -383,8 +446,9 @@ def _met(met: bool | None) -> str:
     return "-" if met is None else ("yes" if met else "**no**")
 
 
-def engine_section(many: dict[str, Any], c: dict[str, Any]) -> str:
+def engine_section(many: dict[str, dict[str, Any]], c: dict[str, Any]) -> str:
     """docs/quality.md's part on the seeds through the pure engine."""
+    strict, answered, none = many["strict"], many["answered"], many["unanswered"]
     lines = [
         "",
         "",
@@ -394,56 +458,127 @@ def engine_section(many: dict[str, Any], c: dict[str, Any]) -> str:
         f" days with {c['engine_attacks']} attacks, through `withdrawguard scan` (the pure"
         " engine with the cross-customer stages; it agrees with the live worker above) and,"
         " for the sell-off alerts, each customer's messages through the engine in arrival"
-        f" order (`src/withdrawguard/sim/early.py`). {duration(c['engine_seconds'])} on the"
-        f" same machine (load average {c['engine_load_average']} at the end).",
+        " order (`src/withdrawguard/sim/early.py`). Each seed twice: with the customers"
+        " answering the engine's notices at the simulator's rates, and the same history with"
+        f" nobody answering. {duration(c['engine_seconds'])} on the same machine (load"
+        f" average {c['engine_load_average']} at the end).",
         "",
-        "| Playbook | attacks held | sold holdings | sell-off alert before the first withdrawal |",
-        "|---|---|---|---|",
+        "Who answers (`AnswerRates`, `src/withdrawguard/sim/answers.py`): a victim denies a"
+        f" notice of the attacker's change {RATES.victim_denies:.0%} of the time, through the"
+        " contact it names; when the victim does not and the notice names the contact before"
+        " the attacker's email change, the attacker confirms it through the current one (its"
+        f" own) {RATES.attacker_confirms:.0%} of the time (`CONFIRMATION_NOT_COUNTED`); an"
+        f" honest customer confirms {RATES.honest_confirms:.0%} of their notices (the others"
+        " ignore theirs), through the current contact instead of the named earlier one"
+        f" {RATES.wrong_contact:.0%} of the time (not counted). Answers come a log-normal"
+        f" delay after the notice: median {RATES.median_hours:g} h (nine in ten within"
+        " about 7 h), at least 20 minutes; the attacker's within 30 minutes. Hold notices"
+        " are not answered.",
+        "",
+        "| Playbook | nobody answering | answering: held at the end | answering: held before"
+        " the money leaves | victims' denials (before / after the first withdrawal) | sold"
+        " holdings | sell-off alert before the first withdrawal |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for p, f in many["playbooks"].items():
+    for p, f in strict["playbooks"].items():
         early = _pct(f["early_alerts"], f["sold_holdings"]) if f["sold_holdings"] else "-"
+        a, n = answered["playbooks"][p], none["playbooks"][p]
         lines.append(
-            f"| `{p}` | {_pct(f['held'], f['attacks'])} | {f['sold_holdings']} | {early} |"
+            f"| `{p}` | {_pct(n['held'], n['attacks'])} | {_pct(a['held'], a['attacks'])}"
+            f" | {_pct(f['held'], f['attacks'])} | {f['denied_before']} / {f['denied_after']}"
+            f" | {f['sold_holdings']} | {early} |"
         )
-    h = many["honest"]
-    after, other = h["after_destination_change"], h["other"]
+    farm = strict["playbooks"].get("device_farm")
+    if farm:
+        lines += [
+            "",
+            f"`device_farm` withdrawals held naming `DEVICE_SHARED`:"
+            f" {farm['codes'].get('DEVICE_SHARED', 0)} of {farm['withdrawals_held']} held"
+            f" ({farm['withdrawals']} in all).",
+        ]
+    lines += ["", "Honest withdrawals held after an honest destination change (10 days):", ""]
+    lines += [
+        "| | withdrawals | held |",
+        "|---|---|---|",
+    ]
+    for label, fig in (
+        ("nobody answering", none),
+        ("answering, held at the end (latest verdict)", answered),
+        ("answering, held at any time (released by a later confirmation included)", strict),
+    ):
+        after = fig["honest"]["after_destination_change"]
+        lines.append(
+            f"| {label} | {after['withdrawals']} | {_pct(after['held'], after['withdrawals'])} |"
+        )
+    words = {
+        "confirm_before": "confirmed (counted) before the withdrawal",
+        "confirm_after": "confirmed (counted) after it: held, then released",
+        "confirm_not_counted": "confirmed through a contact the notice did not name",
+        "None": "not answered",
+    }
+    by = strict["honest"]["after_destination_change_by_answer"]
     lines += [
         "",
-        f"Honest withdrawals held: {_pct(after['held'], after['withdrawals'])} after an honest"
-        f" destination change (10 days), {_pct(other['held'], other['withdrawals'])} without"
-        f" one, {h['held_without_any_change']} without any change or new device before them."
-        f" Honest customers alerted on a sell-off: {h['customers_alerted_on_sell_off']}.",
+        "By the customer's answer to the change's notice (answering, held at any time):",
         "",
     ]
-    lines += targets_table(many)
-    not_early = [a for f in many["playbooks"].values() for a in f["not_alerted_early"]]
-    escaped = {p: f["escaped"] for p, f in many["playbooks"].items() if f["escaped"]}
+    lines += [f"- {words.get(k, k)}: {_pct(v['held'], v['withdrawals'])}" for k, v in by.items()]
+    h = strict["honest"]
+    lines += [
+        "",
+        f"Of the confirmed-before ones still held, {h['confirmed_but_liquidation']} name"
+        " `LIQUIDATION`: the customer sold most holdings after the new account (or a new"
+        " device) and withdrew the proceeds; `LIQUIDATION` holds by itself and a verified"
+        " destination does not lift it (engine/rules/holdings.py), so the customer's"
+        " confirmation of the change does not release those.",
+        "",
+        f"Without any change or new device before them: {h['held_without_any_change']} honest"
+        f" withdrawals held; without a destination change:"
+        f" {_pct(h['other']['held'], h['other']['withdrawals'])}. Honest customers alerted on"
+        f" a sell-off: {h['customers_alerted_on_sell_off']}.",
+        "",
+        'Targets, on "answering, before the money leaves" for the attacks and "held at any'
+        ' time" for the honest customers:',
+        "",
+    ]
+    lines += targets_table(strict, none)
+    not_early = [a for f in strict["playbooks"].values() for a in f["not_alerted_early"]]
+    escaped = {p: f["escaped"] for p, f in strict["playbooks"].items() if f["escaped"]}
     lines += [
         "",
         "Escaped: "
         + ("; ".join(f"`{p}` {', '.join(a)}" for p, a in escaped.items()) or "none")
         + ". Sold, but not alerted before the first withdrawal: "
         + (", ".join(not_early) or "none")
-        + ". An attack that sold and was alerted before its withdrawal is held"
-        " (`LIQUIDATION` holds): the `patient` attacks that escaped are on victims who"
-        " held no securities (one customer in seven holds cash only), the `call_center`"
-        " playbook sells nothing (see above).",
+        + ".",
         "",
-        "The honest rows after a destination change have no customer notices behind them"
-        " yet (issue 28's notices and responses are not in the simulator): they are the"
-        " figures at 0 % answering. Their window is 10 days since issue 28 (the labels'"
-        " `RECENT`, as far as `LIQUIDATION` reaches), 7 days before; the 34 % they are held"
-        " to was over 7 days, on a population that never sold holdings. The honest"
-        " sell-offs to a new bank account are what `LIQUIDATION` is built to hold (a"
-        " takeover's pattern, done by the customer); without them the share is about what"
-        " it was. A customer's confirmation through the contact registered before the"
-        " change (issue 28's responses, as `verify_destination`) is what should bring the"
-        " first row down.",
+        WHY_MANY,
         "",
         "Run it again: `python bench/quality.py` (with `make up` first).",
         "",
     ]
     return "\n".join(lines)
+
+
+WHY_MANY = (
+    "Why the misses: an attack held only when its victim denies is held at the rate the"
+    " victims answer in time. `call_center` sells nothing and, unanswered, a withdrawal"
+    " below 80 % of the balance scores 55 (a call-center change 35, a new device 20), under"
+    " `hold_score` 60; answered, it is held when the victim's denial comes"
+    " before the withdrawal (1-30 h after the change). The `patient` attacks that escape"
+    " nobody answering are on victims who held no securities (one customer in seven holds"
+    " cash only); their denial usually comes days before the withdrawal. A denial after"
+    " the withdrawal holds it again in the verdicts (`LATE_EVIDENCE`), counted here as"
+    " let through. The honest withdrawals still held after a destination change are the"
+    " unanswered notices (four in ten ignore theirs), the answers after the withdrawal,"
+    " and the confirmed ones `LIQUIDATION` holds (above): the customer's confirmation of"
+    " the change does not lift it, and whether it should is the engine's call (a"
+    " confirmed new account followed by a sell-off is still the takeover's pattern when"
+    " the confirmation came from a contact the attacker did not hold). Nobody answering,"
+    " the share is about the 39 % measured before the answers and the device farm (60"
+    " attacks per seed then); the issue's 34 % was measured on a population that never"
+    " sold holdings, hence the row without an honest sell-off."
+)
 
 
 def draw(figures: dict[str, Any], path: Path) -> None:

@@ -225,7 +225,8 @@ async def test_batches_decide_every_withdrawal_as_the_per_event_path_does(
     refused = [orjson.loads(v) for _, v in per_event["dead_letters"] if b"eq-answer-r0" in v]
     assert [d["error_field"] for d in refused] == ["notice_id"]
     denials = [orjson.loads(v) for _, v in per_event["alerts"] if b'"customer_denial"' in v]
-    assert [a["customer_id"] for a in denials] == ["eq-answer"]
+    assert [a["customer_id"] for a in denials].count("eq-answer") == 1
+    assert len({a["customer_id"] for a in denials}) > 1  # and the simulated victims' denials
     assert any(k == b"eq-answer" for k, _ in per_event["notices"])
     assert sent_one.by_topic["customer_events"]  # notices and re-keyed inputs took the hop
     assert any(b'"DEVICE_SHARED"' in v for _, v in per_event["decisions"])  # a device farm

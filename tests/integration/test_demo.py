@@ -28,11 +28,11 @@ from withdrawguard.sim.playbooks import PLAYBOOKS
 pytestmark = pytest.mark.integration
 
 
-def test_demo_shows_every_attack_held_with_reasons_and_leaves_worked_cases_in_inboxes(
+def test_demo_shows_every_attack_held_with_reasons_a_denial_and_leaves_worked_cases(
     settings: Settings, worker: Worker, tmp_path: Path
 ) -> None:
     users = tmp_path / "users.json"
-    args = argparse.Namespace(customers=120, days=24, attacks=12, seconds=15, seed=5)
+    args = argparse.Namespace(customers=120, days=24, attacks=14, seconds=15, seed=5)
     out = io.StringIO()
     demo_settings = replace(settings, users_file=users)
     assert demo.run(args, demo_settings, out) == 0, out.getvalue()
@@ -52,10 +52,21 @@ def test_demo_shows_every_attack_held_with_reasons_and_leaves_worked_cases_in_in
         for line in text.splitlines()
         if (m := re.match(r"([a-z_0-9]+)-[-\d]+ +\S+ +\d+/\d+ +\S+ +(\S+) ", line))
     ]
-    assert len(rows) == 12, text
+    assert len(rows) == 14, text
     for m in rows:
         assert m[2] in (("before", "after") if m[1] in sold else ("-",)), m[0]
     assert "LIQUIDATION" in text
+    assert "DEVICE_SHARED" in text  # the device farm's rows
+    # seed 5: victims deny notices of the attackers' changes; a denial before the first
+    # withdrawal holds it as a confirmed-fraud destination, and raises its alert
+    denied = [line for line in text.splitlines() if re.search(r" denied +[A-Z]", line)]
+    assert denied, text
+    assert any("CONFIRMED_FRAUD_DESTINATION" in line for line in denied), denied
+    alerts = re.search(r"notices answered: (\d+) denials by victims \((\d+) customers", text)
+    assert alerts is not None and int(alerts[1]) > 0 and int(alerts[2]) > 0, text
+    # every answer went after its notice: the run's dead letters are its malformed messages
+    dead = re.search(r"malformed messages sent: (\d+); dead-lettered from this run: (\d+)", text)
+    assert dead is not None and dead[1] == dead[2], text
     assert "demo OK" in text  # and so no hold of the run without its case
     password = text.split("(user demo, password ")[1].split(";")[0]
     assert verify_password(password, load_users(users)["demo"].password)

@@ -22,6 +22,7 @@ from withdrawguard.scan.csvmap import load_mapping
 from withdrawguard.scan.driver import ScanOptions, scan
 from withdrawguard.scan.sources import FileSource, discover
 from withdrawguard.sim import sinks
+from withdrawguard.sim.baselines import hold_after_change, online_freeze
 from withdrawguard.sim.delivery import MALFORMED_KINDS, Rates
 from withdrawguard.sim.generate import SimConfig, Simulation, generate
 from withdrawguard.sim.playbooks import PLAYBOOKS, Attack
@@ -29,8 +30,6 @@ from withdrawguard.sim.quality import (
     MUST_HOLD,
     Outcome,
     assess,
-    hold_after_change,
-    online_freeze,
     targets_missed,
 )
 
@@ -40,8 +39,9 @@ TYPE_OF = {
     "account-changes": "account_change",
     "withdrawals": "withdrawal",
     "trades": "trade",
+    "customer-responses": "customer_response",
 }
-CONFIG = SimConfig(seed=11, customers=600, days=30, attacks=18)
+CONFIG = SimConfig(seed=11, customers=600, days=30, attacks=21)
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +244,7 @@ def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_wit
         tmp_path / "scan", load_policy(), MAX_BYTES, now=sim.end + timedelta(hours=1)
     )
     inputs = discover([tmp_path / "sim" / sinks.EVENTS])
-    assert len(inputs) == 4
+    assert len(inputs) == 5
     summary = scan(FileSource(inputs, load_mapping(None), MAX_BYTES), options)
     malformed = sum(1 for x in sim.labels if x["record"] == "malformed")
     assert summary["events"]["rejected"] == malformed
@@ -263,6 +263,10 @@ def test_the_pure_engine_holds_every_target_attack_and_no_unexplained_honest_wit
         assert (
             figures["playbooks"][playbook]["held"] == figures["playbooks"][playbook]["attacks"] > 0
         )
+    # the device farm: every attack held, each of its withdrawals naming the shared device
+    farm = figures["playbooks"]["device_farm"]
+    assert farm["held"] == farm["attacks"] > 0
+    assert farm["codes"]["DEVICE_SHARED"] == farm["withdrawals"]
     # without a destination change, only a sell-off after another change holds an honest
     # withdrawal (LIQUIDATION: that is the pattern, docs/policy.md)
     for x in sim.labels:
@@ -282,7 +286,17 @@ def test_baselines_stop_online_changes_and_hold_after_any_change(sim: Simulation
     assert refused["honest_changes_refused"] > 0
     after = assess(sim.labels, hold_after_change(sim.events))
     assert after["playbooks"]["chain_2020"]["held"] == 3
-    assert after["honest"]["held"] >= figures["honest"]["held"]
+    # it also delays customers who only changed a credential (no destination change)
+    outcomes = hold_after_change(sim.events)
+    only_credentials = [
+        x["withdrawal_id"]
+        for x in sim.labels
+        if x["record"] == "withdrawal"
+        and x["truth"] == "honest"
+        and x["preceded_by"]["credential_change"]
+        and not x["preceded_by"]["destination_change"]
+    ]
+    assert any(outcomes[wid].held for wid in only_credentials)
 
 
 def test_simulate_command_writes_files_and_refuses_bad_options(
@@ -296,6 +310,7 @@ def test_simulate_command_writes_files_and_refuses_bad_options(
         "events/account-changes.jsonl",
         "events/withdrawals.jsonl",
         "events/trades.jsonl",
+        "events/customer-responses.jsonl",
         "labels.jsonl",
         "simulation.json",
     }
@@ -327,11 +342,19 @@ def test_the_file_timeline_starts_at_a_fixed_default_and_at_start_when_given(
 
 
 def _shape(sim: Any) -> list[tuple[timedelta, str, dict[str, Any]]]:
-    """Each event's time before the end, topic and message without its time."""
+    """Each event's time before the end, topic and message with its times (`occurred_at`,
+    a response's `contact_as_of`) as times before the end."""
     return [
-        (sim.end - t, topic, {k: v for k, v in b.items() if k != "occurred_at"})
+        (
+            sim.end - t,
+            topic,
+            {k: sim.end - datetime.fromisoformat(v) if k in _TIMES else v for k, v in b.items()},
+        )
         for t, (topic, b) in sim.events
     ]
+
+
+_TIMES = ("occurred_at", "contact_as_of")
 
 
 def test_the_demos_history_ends_now_and_a_seed_gives_the_same_history_at_any_hour() -> None:

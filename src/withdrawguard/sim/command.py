@@ -126,7 +126,12 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None)
     facts = summary(sim)
     if args.kafka:
         write_labels(sim.labels, args.labels)
-        KafkaSink(settings, speed, Progress(err)).send(sim.deliveries)
+        from withdrawguard.sim.live import VerdictCollector  # Kafka's client, only here
+
+        # The customers' answers wait for the notices a running worker sends (a response
+        # before its notice is dead-lettered); without a worker they go after 10 s.
+        with VerdictCollector(settings) as notices:
+            KafkaSink(settings, speed, Progress(err)).send(sim.deliveries, notices.noticed)
         where = f"topics of {settings.kafka_bootstrap}; labels in {args.labels}"
     else:
         write_files(sim, args.out)
@@ -140,6 +145,8 @@ def run(args: argparse.Namespace, settings: Settings, err: TextIO | None = None)
         f"withdrawals: {facts['withdrawals']:,}"
         f" (the attackers': {facts['attack_withdrawals']}); trades: {facts['trades']:,}\n"
         f"attacks: {attacks} ({facts['attacks_that_sold']} sold holdings)\n"
+        f"answers to the detector's notices: {facts['responses']:,}"
+        f" ({facts['denials']} victims' denials)\n"
         f"written to {where} in {duration(time.monotonic() - began)}"
     )
     return 0

@@ -20,12 +20,16 @@ import orjson
 from withdrawguard.sim import scenarios as s
 
 MALFORMED_KINDS = ("not_json", "missing_customer_id", "time_without_offset", "bad_ip", "bad_value")
+_WITHOUT_IP = tuple(k for k in MALFORMED_KINDS if k != "bad_ip")
+"""For a message without an address (a customer's response), an `ip` is an extra field,
+which the contract tolerates: not a malformation."""
 _BAD_VALUE = {
     "withdrawals": ("amount", "-5000"),
     "logins": ("success", "yes"),
     "account-changes": ("channel", "fax"),
     "case-decisions": ("action", "approve"),
     "trades": ("side", "short"),
+    "customer-responses": ("answer", "maybe"),
 }
 
 
@@ -55,9 +59,13 @@ class Delivery:
 
 
 def deliver(
-    rng: random.Random, events: list[tuple[datetime, s.Message]], rates: Rates
+    rng: random.Random,
+    events: list[tuple[datetime, s.Message]],
+    rates: Rates,
+    first_malformed: int = 0,
 ) -> tuple[list[Delivery], list[dict[str, Any]]]:
-    """The deliveries in arrival order, and a label for each malformed message."""
+    """The deliveries in arrival order, and a label for each malformed message (numbered
+    after `first_malformed`)."""
     out: list[tuple[datetime, int, Delivery]] = []
     malformed: list[dict[str, Any]] = []
     for at, (topic, body) in events:
@@ -72,8 +80,8 @@ def deliver(
             again = arrival + timedelta(seconds=rng.randrange(1, 600))
             out.append((again, len(out), Delivery(again, topic, key, value, wid)))
         if rng.random() < rates.malformed:
-            kind = rng.choice(MALFORMED_KINDS)
-            mid = f"mal-{len(malformed) + 1:06d}"
+            kind = rng.choice(_WITHOUT_IP if topic == "customer-responses" else MALFORMED_KINDS)
+            mid = f"mal-{first_malformed + len(malformed) + 1:06d}"
             raw = broken(kind, mid, topic, body)
             out.append((arrival, len(out), Delivery(arrival, topic, key, raw)))
             malformed.append(
@@ -93,8 +101,9 @@ def deliver(
 
 def broken(kind: str, mid: str, topic: str, body: dict[str, Any]) -> bytes:
     """A copy of `body` (renamed `mid`) broken in the way `kind` names."""
-    copy: dict[str, Any] = {"event_id": mid}
-    copy.update((k, v) for k, v in body.items() if k not in ("event_id", "decision_id"))
+    name = "response_id" if topic == "customer-responses" else "event_id"
+    copy: dict[str, Any] = {name: mid}
+    copy.update((k, v) for k, v in body.items() if k not in (name, "decision_id"))
     if kind == "not_json":
         raw = orjson.dumps(copy)
         return raw[: len(raw) // 2]

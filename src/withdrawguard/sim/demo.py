@@ -1,5 +1,6 @@
 """`withdrawguard demo`: a small simulated population, with two attacks of each playbook,
-through the running worker at high speed; then what it held, how fast and why.
+through the running worker at high speed (the customers answering the worker's notices,
+`sim/answers.py`); then what it held, how fast and why, and which victims denied.
 
 Every run draws a fresh seed and customer id prefix, so runs never see each other's
 customers or accounts. Exits with 1 when an attack the targets say must be held
@@ -12,13 +13,14 @@ import argparse
 import secrets
 import statistics
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from withdrawguard.auth.users import add_user
 from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
+from withdrawguard.sim.answers import Answer
 from withdrawguard.sim.demo_cases import (
     ANALYST,
     ensure_supervisor,
@@ -36,7 +38,7 @@ DEMO_USER = ANALYST.user
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=300, help="default 300")
     parser.add_argument("--days", type=int, default=24, help="days of history (24)")
-    parser.add_argument("--attacks", type=int, default=12, help="victims, over all playbooks")
+    parser.add_argument("--attacks", type=int, default=14, help="victims, over all playbooks (14)")
     parser.add_argument(
         "--seconds", type=float, default=40, help="replay the history in this long (40)"
     )
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     )
     played = play(sim, settings, speed, Progress(sys.stderr))
     figures = assess(sim.labels, played.outcomes, played.sell_offs)
-    print(render(sim.labels, played, figures, config.id_prefix), file=out)
+    print(render(sim.labels, played, figures, config.id_prefix, sim.answers), file=out)
     lead = ensure_supervisor(settings)
     cases = work_cases(settings, held_holds(sim.labels, played))
     logins = {u[0]: password_file(settings, *u) for u in (user, lead) if u is not None}
@@ -139,8 +141,21 @@ def _early(sold: bool, customer: str, played: Played) -> str:
     return "after" if customer in played.sell_offs.alerted else "none"
 
 
+ANSWER_COLUMN = {
+    "deny_before": "denied",
+    "deny_after": "denied late",
+    "attacker_confirmed": "not counted",
+}
+"""The demo's `answer` column from the label's `notice_answer` of the attack's first
+withdrawal."""
+
+
 def render(
-    labels: list[dict[str, Any]], played: Played, figures: dict[str, Any], prefix: str
+    labels: list[dict[str, Any]],
+    played: Played,
+    figures: dict[str, Any],
+    prefix: str,
+    answers: Sequence[Answer] = (),
 ) -> str:
     outcomes: Mapping[str, Outcome] = played.outcomes
     attacks: dict[str, list[dict[str, Any]]] = {}
@@ -149,7 +164,8 @@ def render(
             attacks.setdefault(x["attack_id"], []).append(x)
     lines = [
         "",
-        f"{'attack':<16} {'customer':<16} {'held':>5}  {'ms':>6}  {'sell-off':<8}  reasons",
+        f"{'attack':<16} {'customer':<16} {'held':>5}  {'ms':>6}  {'sell-off':<8}"
+        f"  {'answer':<11}  reasons",
     ]
     for attack_id, items in sorted(attacks.items()):
         got = [outcomes.get(x["withdrawal_id"]) for x in items]
@@ -158,9 +174,11 @@ def render(
         codes = sorted({c for o in got if o is not None for c in o.reasons})
         customer = items[0]["customer_id"]  # as the console and `cases list` show it
         early = _early(items[0]["sold_holdings"], customer, played)
+        answer = ANSWER_COLUMN.get(items[0].get("notice_answer") or "", "-")
         lines.append(
             f"{attack_id.removeprefix(prefix):<16} {customer:<16}"
-            f" {held:>2}/{len(items):<2}  {_ms(ms):>6}  {early:<8}  {', '.join(codes) or '-'}"
+            f" {held:>2}/{len(items):<2}  {_ms(ms):>6}  {early:<8}  {answer:<11}"
+            f"  {', '.join(codes) or '-'}"
         )
     lines.append(
         "(held: withdrawals held of the attack's; ms: median from produced to held;"
@@ -168,7 +186,19 @@ def render(
         " fraud-alerts came before its first withdrawal was decided, after it, or none;"
         "\n the replay puts a sell minutes before a withdrawal milliseconds before it, and"
         " the worker reads trades and withdrawals from two topics, so `after` can happen"
-        " here)"
+        " here;"
+        "\n answer: the victim denied a notice of the attacker's change before the first"
+        " withdrawal, after it (`denied late`: held then, as late evidence), or the"
+        " attacker confirmed one through the email it had changed (`not counted`))"
+    )
+    denials = [x for x in answers if x.answer == "deny"]
+    confirms = [x for x in answers if x.answer == "confirm"]
+    lines.append(
+        f"\nnotices answered: {len(denials)} denials by victims"
+        f" ({len(played.denied & {x.customer_id for x in denials})} customers with a"
+        f" `customer_denial` alert on fraud-alerts), {len(confirms)} confirmations"
+        f" ({sum(1 for x in confirms if not x.counted)} not counted: through a contact the"
+        " notice did not name)"
     )
     honest = figures["honest"]
     lines.append(

@@ -1,7 +1,11 @@
-"""A whole simulation from its options: population, attacks, delivery, labels.
+"""A whole simulation from its options: population, attacks, delivery, the customers'
+answers to the detector's notices, labels.
 
 Pure and deterministic: one `random.Random(seed)` draws everything, in a fixed order,
-so the same options give the same events, deliveries and labels.
+so the same options give the same events, deliveries and labels. The answers come
+last: the deliveries go through the pure engine (`engine_pass`), the notices it sends
+are answered (`answers`), and the answers delivered like the rest; so the same options
+without answers (`NO_ANSWERS`) give the same history, only unanswered.
 """
 
 from __future__ import annotations
@@ -11,18 +15,23 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from withdrawguard.engine.policy import Policy, load_policy
 from withdrawguard.sim import scenarios as s
+from withdrawguard.sim.answers import NO_ANSWERS, Answer, AnswerRates, answers
 from withdrawguard.sim.customers import Customer, make_customers
 from withdrawguard.sim.delivery import Delivery, Rates, deliver
+from withdrawguard.sim.engine_pass import through_engine
 from withdrawguard.sim.identities import Identities
 from withdrawguard.sim.labels import withdrawal_labels
 from withdrawguard.sim.playbooks import (
     CAMPAIGN_SIZE,
     DURATION,
+    FARM_TARGETS,
     PLAYBOOKS,
     PLAYS,
     Attack,
     Kit,
+    farm_wave,
     stuffing_wave,
 )
 from withdrawguard.sim.population import WARMUP, Habit, honest_history
@@ -44,6 +53,8 @@ class SimConfig:
     start: datetime = DEFAULT_START
     id_prefix: str = ""
     rates: Rates = field(default_factory=Rates)
+    answers: AnswerRates = field(default_factory=AnswerRates)
+    """Who answers the detector's notices, and how soon (`sim/answers.py`)."""
     change_scale: float = 1.0
     """Multiplies the chance of every honest change of habit."""
     shift: timedelta = timedelta(0)
@@ -69,6 +80,7 @@ class SimConfig:
                 f" (a warm-up of {WARMUP.days} days, then the longest playbook)"
             )
         wave = WAVE_TARGETS[1] if "stuffing" in self.playbooks else 0
+        wave = max(wave, FARM_TARGETS[1] if "device_farm" in self.playbooks else 0)
         if self.attacks and self.customers < self.attacks + wave:
             raise ValueError(
                 f"--customers must be at least {self.attacks + wave} for {self.attacks} attacks"
@@ -76,6 +88,7 @@ class SimConfig:
         if self.change_scale < 0:
             raise ValueError(f"--change-scale must not be negative, got {self.change_scale}")
         self.rates.check()
+        self.answers.check()
 
 
 @dataclass(slots=True)
@@ -89,6 +102,8 @@ class Simulation:
     deliveries: list[Delivery]
     labels: list[dict[str, Any]]
     """A label per withdrawal (event-time order), then one per malformed message."""
+    answers: list[Answer] = field(default_factory=list)
+    """The customers' (and attackers') answers to the detector's notices."""
 
     @property
     def start(self) -> datetime:
@@ -100,7 +115,9 @@ class Simulation:
         return self.start + timedelta(days=self.config.days)
 
 
-def generate(config: SimConfig) -> Simulation:
+def generate(config: SimConfig, policy: Policy | None = None) -> Simulation:
+    """The simulation `config` describes; its notices are the ones the engine sends with
+    `policy` (default: the default policy)."""
     config.check()
     rng = random.Random(config.seed)  # noqa: S311 - simulated data, not cryptography
     ids = Identities(rng)
@@ -129,8 +146,24 @@ def generate(config: SimConfig) -> Simulation:
         for a in attacks:
             a.begins, a.events = a.begins + config.shift, _moved(a.events, config.shift)
     deliveries, malformed = deliver(rng, events, config.rates)
-    labels = withdrawal_labels(events, attacks, habits) + malformed
-    return Simulation(config, customers, attacks, habits, events, deliveries, labels)
+    given: list[Answer] = []
+    if config.answers != NO_ANSWERS:  # answers draw last: the history is the same without
+        notices = (
+            n.payload
+            for _, out in through_engine(deliveries, policy or load_policy())
+            for n in out.notices
+        )
+        attackers = {
+            b["event_id"] for a in attacks for _, (t, b) in a.events if t == "account-changes"
+        }
+        end = config.start + config.shift + timedelta(days=config.days)
+        replies, given = answers(rng, notices, attackers, end, config.answers)
+        late, broken = deliver(rng, replies, config.rates, first_malformed=len(malformed))
+        deliveries = sorted(deliveries + late, key=lambda d: d.at)  # stable: inputs first
+        events = sorted(events + replies, key=lambda item: item[0])
+        malformed += broken
+    labels = withdrawal_labels(events, attacks, habits, given) + malformed
+    return Simulation(config, customers, attacks, habits, events, deliveries, labels, given)
 
 
 _TIMES = ("occurred_at", "until")
@@ -191,4 +224,7 @@ def _attacks(
             if playbook == "stuffing":
                 targets = rng.sample(others, rng.randrange(*WAVE_TARGETS))
                 stuffing_wave(rng, attacks[-len(group)], kit, targets, base)
+            elif playbook == "device_farm":
+                targets = rng.sample(others, rng.randrange(*FARM_TARGETS))
+                farm_wave(rng, attacks[-1], kit, targets, base)
     return attacks

@@ -1,11 +1,14 @@
 """A simulation through the running worker: produce it, collect the verdicts.
 
-`VerdictCollector` reads `withdrawal-decisions`, `fraud-alerts` and `dead-letters` from
-their ends (as they are when it starts) in a background thread: the first and the latest
-verdict on each withdrawal, when its first `hold` was seen, and the customers a sell-off
-alert (kind `liquidation`) was raised for. `play` produces a simulation with `KafkaSink`
-and waits until every withdrawal has a verdict, then turns them into `Outcome`s and
-`SellOffAlerts`.
+`VerdictCollector` reads `withdrawal-decisions`, `fraud-alerts`, `customer-notices` and
+`dead-letters` from their ends (as they are when it starts) in a background thread: the
+first and the latest verdict on each withdrawal, when its first `hold` was seen, the
+customers a sell-off alert (kind `liquidation`) or a customer's denial (kind
+`customer_denial`) was raised for, and the notices sent. `play` produces a simulation
+with `KafkaSink`, holding each customer's answer back until the worker has sent the
+notice it answers (the contract: a response follows its notice; the worker reads the
+topics independently), waits until every withdrawal has a verdict, then turns them into
+`Outcome`s and `SellOffAlerts`.
 
 A sell-off was alerted on before an attack's first withdrawal when its customer has a
 `liquidation` alert and the first verdict on that withdrawal (by event time) names
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -27,14 +31,18 @@ from kafka import KafkaConsumer, TopicPartition
 
 from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.contract.topics import (
+    CUSTOMER_NOTICES,
+    CUSTOMER_RESPONSES,
     DEAD_LETTERS,
     FRAUD_ALERTS,
     WITHDRAWAL_DECISIONS,
     TopicNames,
 )
 from withdrawguard.engine.holdings import LIQUIDATION_ALERT
+from withdrawguard.engine.notices import DENIAL_ALERT
 from withdrawguard.progress import Progress
 from withdrawguard.settings import Settings
+from withdrawguard.sim.delivery import Delivery
 from withdrawguard.sim.generate import Simulation
 from withdrawguard.sim.quality import Outcome, SellOffAlerts
 from withdrawguard.sim.sinks import KafkaSink
@@ -46,11 +54,16 @@ class VerdictCollector:
         self.decisions = names.name(WITHDRAWAL_DECISIONS)
         self.dead = names.name(DEAD_LETTERS)
         self.alerts = names.name(FRAUD_ALERTS)
+        self.notice_topic = names.name(CUSTOMER_NOTICES)
         self.clock = clock
         self.latest: dict[str, dict[str, Any]] = {}
         self.first_reasons: dict[str, tuple[str, ...]] = {}
         self.sold_off: set[str] = set()
         """Customers with a `liquidation` alert."""
+        self.denied: set[str] = set()
+        """Customers with a `customer_denial` alert."""
+        self.notices: dict[str, str] = {}
+        """The notices the worker sent: id -> `created_at`."""
         self.first_hold: dict[str, float] = {}
         self.dead_letters: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -62,7 +75,7 @@ class VerdictCollector:
             **kafka_python_options(settings),
         )
         parts = []
-        for topic in (self.decisions, self.dead, self.alerts):
+        for topic in (self.decisions, self.dead, self.alerts, self.notice_topic):
             found = self._consumer.partitions_for_topic(topic)
             if not found:
                 self._consumer.close()
@@ -94,9 +107,14 @@ class VerdictCollector:
                     if msg.topic == self.dead:
                         self.dead_letters.append(value)
                         continue
+                    if msg.topic == self.notice_topic:
+                        self.notices[value["notice_id"]] = value["created_at"]
+                        continue
                     if msg.topic == self.alerts:
                         if value["kind"] == LIQUIDATION_ALERT:
                             self.sold_off.add(value["customer_id"])
+                        elif value["kind"] == DENIAL_ALERT:
+                            self.denied.add(value["customer_id"])
                         continue
                     wid = value["withdrawal_id"]
                     self.latest[wid] = value
@@ -106,6 +124,11 @@ class VerdictCollector:
                         self.first_hold.setdefault(wid, now)
                 if self._stop.is_set():
                     break
+
+    def noticed(self, d: Delivery) -> Delivery | None:
+        """`after_notice` with the notices the worker has sent so far."""
+        with self.lock:
+            return after_notice(d, self.notices)
 
     def count(self, ids: set[str]) -> int:
         with self.lock:
@@ -136,6 +159,34 @@ class VerdictCollector:
             return SellOffAlerts(frozenset(alerted), frozenset(early))
 
 
+def after_notice(d: Delivery, notices: Mapping[str, str]) -> Delivery | None:
+    """A customer's answer once the worker has sent the notice it answers (`notices`: id
+    -> `created_at`; None before), dated no earlier than the notice; anything else as it
+    is.
+
+    The worker dates a notice by the customer's newest event it has read, and it reads the
+    topics independently: at the replay's speed it may read hours of simulated time of one
+    topic before the change on another, so its notice can be dated after the answer the
+    simulation drew from the change's time. A customer answers a notice after it was sent,
+    so the answer then comes a second after it (otherwise the worker dead-letters it:
+    before its notice)."""
+    if d.topic != CUSTOMER_RESPONSES:
+        return d
+    try:
+        body = orjson.loads(d.value)
+        notice, answered = body["notice_id"], datetime.fromisoformat(body["occurred_at"])
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        return d  # malformed: the worker refuses it whenever it comes
+    created = notices.get(notice) if isinstance(notice, str) else None
+    if created is None:
+        return None
+    sent = datetime.fromisoformat(created)
+    if answered >= sent:
+        return d
+    later = (sent.replace(microsecond=0) + timedelta(seconds=1)).astimezone(answered.tzinfo)
+    return replace(d, value=orjson.dumps({**body, "occurred_at": later.isoformat()}))
+
+
 @dataclass(frozen=True, slots=True)
 class Played:
     outcomes: dict[str, Outcome]
@@ -144,6 +195,8 @@ class Played:
     """Withdrawals without a verdict when the wait ended."""
     produce_seconds: float
     sell_offs: SellOffAlerts = field(default_factory=SellOffAlerts)
+    denied: frozenset[str] = frozenset()
+    """Customers a `customer_denial` alert was raised for."""
 
 
 def play(
@@ -160,7 +213,8 @@ def play(
     wanted = {x["withdrawal_id"] for x in sim.labels if x["record"] == "withdrawal"}
     with VerdictCollector(settings) as collector:
         began = time.monotonic()
-        sent = KafkaSink(settings, speed, progress).send(sim.deliveries)
+        sink = KafkaSink(settings, speed, progress)
+        sent = sink.send(sim.deliveries, collector.noticed, wait=timeout)
         produced = time.monotonic() - began
         deadline = time.monotonic() + timeout
         while collector.count(wanted) < len(wanted) and time.monotonic() < deadline:
@@ -171,4 +225,5 @@ def play(
         sell_offs = collector.sell_offs({c.id for c in sim.customers}, firsts)
         with collector.lock:
             dead = list(collector.dead_letters)
-    return Played(outcomes, dead, wanted - outcomes.keys(), produced, sell_offs)
+            denied = frozenset(collector.denied)
+    return Played(outcomes, dead, wanted - outcomes.keys(), produced, sell_offs, denied)

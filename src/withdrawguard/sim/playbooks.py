@@ -18,20 +18,25 @@ attacker's. The victim's own activity stops when the attack begins (see `generat
   a withdrawal online from the attacker's device.
 - `small`: a web change of destination, then several withdrawals each of a size the
   customer often withdraws (below any amount threshold).
+- `device_farm`: one device (a fraud farm's phone, an emulator image) tries stolen
+  credentials on many customers within hours (`farm_wave`, `FARM_TARGETS`, failed
+  logins), each from another address (residential proxies: no address repeats), and on
+  the victim gets in, changes the destination and withdraws: the device, not the
+  address, is what links them (`DEVICE_SHARED`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from withdrawguard.sim import scenarios as s
 from withdrawguard.sim.customers import Customer, thousands
 from withdrawguard.sim.trading import Where, sell_off
 
-PLAYBOOKS = ("chain_2020", "patient", "mule", "stuffing", "call_center", "small")
+PLAYBOOKS = ("chain_2020", "patient", "mule", "stuffing", "call_center", "small", "device_farm")
 SELL_SHARE = (0.75, 1.0)
 """The share of the victim's holdings a selling playbook sells: most of it."""
 
@@ -229,6 +234,42 @@ def small(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:
         balance -= amount
 
 
+def proxy_ip(rng: random.Random) -> str:
+    """A residential proxy's address (49.96.0.0/12; the simulation's customers and other
+    attackers use other ranges), one per request."""
+    return f"49.{96 + rng.randrange(16)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def device_farm(rng: random.Random, a: Attack, kit: Kit, v: Customer) -> None:
+    """Login, a web change of destination, and one or two withdrawals that take 40-90 % of
+    the balance within three hours, each step from the farm's device and another proxy."""
+    at = a.begins
+    a.login(replace(kit, ip=proxy_ip(rng)), at)
+    at = _minutes(at, rng, 2, 15)
+    a.change(
+        replace(kit, ip=proxy_ip(rng)), at, "withdrawal_destination", destination=kit.destination
+    )
+    balance = v.balance
+    left = thousands(balance * rng.uniform(0.4, 0.9))
+    k = rng.randrange(1, 3)
+    for i in range(k):
+        at = _minutes(at, rng, 5, 90)
+        amount = left if i == k - 1 else thousands(left * rng.uniform(0.3, 0.6))
+        a.withdraw(replace(kit, ip=proxy_ip(rng)), at, amount, balance)
+        balance, left = balance - amount, left - amount
+
+
+def farm_wave(
+    rng: random.Random, a: Attack, kit: Kit, targets: list[Customer], at: datetime
+) -> None:
+    """Failed logins from the farm's device, each from another proxy, on each of `targets`
+    within three hours either side of `at`."""
+    for c in targets:
+        for _ in range(rng.randrange(1, 3)):
+            when = _minutes(at, rng, -180, 180)
+            a.login(replace(kit, ip=proxy_ip(rng)), when, success=False, cid=c.id)
+
+
 PLAYS: dict[str, Playbook] = {
     "chain_2020": chain_2020,
     "patient": patient,
@@ -236,6 +277,7 @@ PLAYS: dict[str, Playbook] = {
     "stuffing": stuffing,
     "call_center": call_center,
     "small": small,
+    "device_farm": device_farm,
 }
 DURATION = {
     "chain_2020": timedelta(hours=12),
@@ -244,7 +286,11 @@ DURATION = {
     "stuffing": timedelta(hours=12),
     "call_center": timedelta(days=2),
     "small": timedelta(days=2),
+    "device_farm": timedelta(hours=12),
 }
 """How long before the end of the timeline each playbook must begin."""
 CAMPAIGN_SIZE = {"mule": 3, "stuffing": 3}
 """Victims per campaign of the playbooks that share a kit; the others have one each."""
+FARM_TARGETS = (4, 9)
+"""A device farm tries this many customers besides its victim (DEVICE_SHARED counts 4
+within a day by default)."""

@@ -219,7 +219,10 @@ def honest_history(
 def _trades(life: _Life, begin: datetime, end: datetime, per_day: float) -> None:
     """Routine buys and sells of 2-12 % of the holdings, after a login."""
     rng, c = life.rng, life.c
-    at = begin + timedelta(days=rng.expovariate(per_day)) if per_day else end
+    # A gap past the end is as good as any longer one (a rate near 0 draws gaps beyond
+    # the calendar: `timedelta` overflowed on seed 12 of bench/quality.py).
+    span = (end - begin).days + 1
+    at = begin + timedelta(days=min(rng.expovariate(per_day), span)) if per_day else end
     while at < end:
         at = life.plausible(at)
         mobile = rng.random() < 0.5
@@ -231,7 +234,7 @@ def _trades(life: _Life, begin: datetime, end: datetime, per_day: float) -> None
         value = max(1000, round(worth * rng.uniform(0.02, 0.12)))
         msg, _, _ = trade(rng, c.id, life.eid("t"), at, value, worth, where, side)
         life.add(at, msg)
-        at += timedelta(days=rng.expovariate(per_day))
+        at += timedelta(days=min(rng.expovariate(per_day), span))
 
 
 def _new_bank(life: _Life, at: datetime) -> None:

@@ -4,25 +4,16 @@ An attack counts as held when every one of its withdrawals was held (a withdrawa
 through is money gone). Of the attacks that sold the victim's holdings, how many raised a
 sell-off alert (`fraud-alerts` kind `liquidation`) before their first withdrawal
 (`SellOffAlerts`). Honest withdrawals held are split by the honest changes of habit the
-labels say preceded them. The two baselines are computed on the same events:
-
-- `online_freeze`: what brokers did in 2020, suspend every online (web, mobile, api)
-  change of withdrawal destination. A withdrawal is stopped when the change that set its
-  destination was online; the honest changes so refused are counted.
-- `hold_after_change`: hold every withdrawal within 72 h after any account change.
+labels say preceded them. The two baselines are in `sim/baselines.py`.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-
-from withdrawguard.engine.events import ONLINE_CHANNELS, Destination
-from withdrawguard.sim import scenarios as s
 
 MUST_HOLD = ("chain_2020", "mule", "stuffing")
 """Playbooks whose every attack the targets say must be held."""
@@ -33,7 +24,9 @@ EARLY_AT_LEAST = 0.90
 their first withdrawal."""
 AFTER_CHANGE_BEFORE = 0.34
 """Honest withdrawals held after an honest destination change before issue 28 (docs/
-quality.md of 2026-12): the figure must be no worse."""
+quality.md of 2026-12): the figure at 0 % answering must be no worse, and at most half of
+it when honest customers answer their notices (`AFTER_CHANGE_ANSWERED`)."""
+AFTER_CHANGE_ANSWERED = AFTER_CHANGE_BEFORE / 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +53,8 @@ def assess(
 ) -> dict[str, Any]:
     """Per-playbook and honest figures of one detector; with `sell_offs`, its alerts."""
     attacks: dict[str, dict[str, list[Outcome | None]]] = defaultdict(lambda: defaultdict(list))
+    denied: dict[str, Counter[str]] = defaultdict(Counter)
+    """playbook -> the victims' denials, `deny_before` or `deny_after` the first withdrawal"""
     sold: dict[str, dict[str, bool]] = defaultdict(dict)
     """playbook -> attack id -> alerted early, of the attacks that sold holdings"""
     attacked: set[str] = set()
@@ -70,12 +65,19 @@ def assess(
     the simulator's customers sold holdings)."""
     unexplained: list[str] = []
     reasons: dict[str, int] = defaultdict(int)
+    by_answer: dict[str, dict[str, int]] = defaultdict(lambda: {"withdrawals": 0, "held": 0})
+    """After an honest destination change, by the customer's answer to its notice."""
+    confirmed_liquidation = 0
+    """Of those confirmed before the withdrawal and held, the ones `LIQUIDATION` held."""
     for label in labels:
         if label["record"] != "withdrawal":
             continue
         o = outcomes.get(label["withdrawal_id"])
         if label["truth"] == "attack":
+            first = not attacks[label["playbook"]][label["attack_id"]]
             attacks[label["playbook"]][label["attack_id"]].append(o)
+            if first and label.get("notice_answer") in ("deny_before", "deny_after"):
+                denied[label["playbook"]][label["notice_answer"]] += 1
             attacked.add(label["customer_id"])
             if label.get("sold_holdings"):
                 early = sell_offs is not None and label["customer_id"] in sell_offs.early
@@ -88,10 +90,16 @@ def assess(
         part["withdrawals"] += 1
         plain = after["destination_change"] and not label.get("sold_holdings")
         no_sell_off["withdrawals"] += plain
+        answer = str(label.get("notice_answer")) if after["destination_change"] else None
+        if answer is not None:
+            by_answer[answer]["withdrawals"] += 1
         if o is not None and o.held:
             honest["held"] += 1
             part["held"] += 1
             no_sell_off["held"] += plain
+            if answer is not None:
+                by_answer[answer]["held"] += 1
+                confirmed_liquidation += answer == "confirm_before" and "LIQUIDATION" in o.reasons
             for code in o.reasons:
                 reasons[code] += 1
             if not any(after.values()):
@@ -111,8 +119,15 @@ def assess(
                 a for a, os in by_attack.items() if not all(o is not None and o.held for o in os)
             ),
             "sold_holdings": len(sold[playbook]),
+            "denied_before": denied[playbook]["deny_before"],
+            "denied_after": denied[playbook]["deny_after"],
             "early_alerts": None if sell_offs is None else sum(sold[playbook].values()),
             "not_alerted_early": sorted(a for a, early in sold[playbook].items() if not early),
+            "codes": dict(
+                sorted(
+                    Counter(c for o in done if o is not None and o.held for c in o.reasons).items()
+                )
+            ),
         }
     return {
         "playbooks": playbooks,
@@ -120,6 +135,8 @@ def assess(
             **honest,
             **split,
             "after_destination_change_without_sell_off": no_sell_off,
+            "after_destination_change_by_answer": dict(sorted(by_answer.items())),
+            "confirmed_but_liquidation": confirmed_liquidation,
             "held_without_any_change": len(unexplained),
             "unexplained": unexplained[:20],
             "reasons": dict(sorted(reasons.items())),
@@ -130,12 +147,45 @@ def assess(
     }
 
 
+def before_money_leaves(
+    labels: Iterable[Mapping[str, Any]],
+    answered: Mapping[str, Outcome],
+    unanswered: Mapping[str, Outcome],
+) -> dict[str, Outcome]:
+    """The verdicts with customers answering (`answered`), as the customer and the money
+    live them, given the same history's verdicts without answers (`unanswered`): an
+    attack's withdrawal the victim's denial held only after it was allowed (denied after
+    the withdrawal, and not held without answers) counts as let through (paid out before
+    the denial, unless the broker pays late); an honest withdrawal held, then released by
+    the customer's confirmation after it, counts as held (the customer waited)."""
+    out = dict(answered)
+    for label in labels:
+        if label["record"] != "withdrawal":
+            continue
+        wid: str = label["withdrawal_id"]
+        o, before = answered.get(wid), unanswered.get(wid)
+        if o is None or before is None:
+            continue
+        answer = label.get("notice_answer")
+        if label["truth"] == "attack" and answer == "deny_after" and o.held and not before.held:
+            out[wid] = Outcome(False, o.reasons, o.latency_ms)
+        elif label["truth"] == "honest" and answer == "confirm_after" and before.held:
+            out[wid] = Outcome(True, before.reasons, before.latency_ms)
+    return out
+
+
 def _share(part: int, whole: int) -> str:
     return f"{part}/{whole} ({part / whole:.0%})" if whole else "0/0"
 
 
-def rate_targets(figures: Mapping[str, Any]) -> list[tuple[str, str, str, bool | None]]:
-    """The issue's targets as (what, measured, target, met; None: nothing to measure)."""
+def rate_targets(
+    figures: Mapping[str, Any],
+    unanswered: Mapping[str, Any] | None = None,
+    answering: str = "",
+) -> list[tuple[str, str, str, bool | None]]:
+    """The issue's targets as (what, measured, target, met; None: nothing to measure);
+    with `unanswered` (the same histories without customers' answers), the honest target
+    with customers `answering` (words) and at 0 % answering."""
     pb = figures["playbooks"]
     rows: list[tuple[str, str, str, bool | None]] = []
     for playbook, least in HELD_AT_LEAST.items():
@@ -176,31 +226,30 @@ def rate_targets(figures: Mapping[str, Any]) -> list[tuple[str, str, str, bool |
             h["held_without_any_change"] == 0,
         )
     )
-    after = h["after_destination_change"]
-    met = (
-        after["held"] <= AFTER_CHANGE_BEFORE * after["withdrawals"]
-        if after["withdrawals"]
-        else None
-    )
-    rows.append(
-        (
-            "honest withdrawals held after an honest destination change",
-            _share(after["held"], after["withdrawals"]),
-            f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
-            met,
-        )
-    )
-    plain = h["after_destination_change_without_sell_off"]
-    rows.append(
-        (
-            "the same, without an honest sell-off before them (the population before issue 28)",
-            _share(plain["held"], plain["withdrawals"]),
-            f"<= {AFTER_CHANGE_BEFORE:.0%} (before issue 28)",
-            plain["held"] <= AFTER_CHANGE_BEFORE * plain["withdrawals"]
-            if plain["withdrawals"]
-            else None,
-        )
-    )
+    cases = [("", h, AFTER_CHANGE_BEFORE)]
+    if unanswered is not None:
+        cases = [(f", {answering}", h, AFTER_CHANGE_ANSWERED)]
+        cases.append((", nobody answering notices", unanswered["honest"], AFTER_CHANGE_BEFORE))
+    for words, honest, most in cases:
+        for key, what in (
+            (
+                "after_destination_change",
+                f"honest withdrawals held after an honest destination change{words}",
+            ),
+            (
+                "after_destination_change_without_sell_off",
+                "the same, without an honest sell-off before them (the population before issue 28)",
+            ),
+        ):
+            part = honest[key]
+            rows.append(
+                (
+                    what,
+                    _share(part["held"], part["withdrawals"]),
+                    f"<= {most:.0%} (34 % before issue 28{', halved' if most < 0.34 else ''})",
+                    part["held"] <= most * part["withdrawals"] if part["withdrawals"] else None,
+                )
+            )
     return rows
 
 
@@ -218,59 +267,3 @@ def targets_missed(figures: Mapping[str, Any]) -> list[str]:
             f" {figures['honest']['unexplained']}"
         )
     return out
-
-
-def _changes(events: Iterable[tuple[datetime, s.Message]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for at, (topic, body) in events:
-        if topic == "account-changes":
-            out[body["customer_id"]].append({"at": at, **body})
-    return out
-
-
-def _key(dest: Mapping[str, str]) -> str:
-    return Destination(dest["bank_code"], dest["account_number"], dest.get("branch_code")).key
-
-
-def online_freeze(
-    events: list[tuple[datetime, s.Message]], attack_event_ids: set[str]
-) -> tuple[dict[str, Outcome], dict[str, int]]:
-    """Outcomes under "suspend every online destination change", and the changes refused
-    (honest and the attackers')."""
-    changes = _changes(events)
-    refused = {"honest_changes_refused": 0, "attack_changes_refused": 0}
-    outcomes: dict[str, Outcome] = {}
-    for items in changes.values():
-        for c in items:
-            if c["change_type"] == "withdrawal_destination" and c["channel"] in ONLINE_CHANNELS:
-                honest = c["event_id"] not in attack_event_ids
-                refused["honest_changes_refused" if honest else "attack_changes_refused"] += 1
-    for at, (topic, body) in events:
-        if topic != "withdrawals":
-            continue
-        key = _key(body["destination"])
-        setting = [
-            c
-            for c in changes.get(body["customer_id"], ())
-            if c["change_type"] == "withdrawal_destination"
-            and c["at"] <= at
-            and _key(c["destination"]) == key
-        ]
-        stopped = bool(setting) and setting[-1]["channel"] in ONLINE_CHANNELS
-        outcomes[body["withdrawal_id"]] = Outcome(stopped, ("ONLINE_CHANGE_SUSPENDED",) * stopped)
-    return outcomes, refused
-
-
-def hold_after_change(
-    events: list[tuple[datetime, s.Message]], hours: float = 72
-) -> dict[str, Outcome]:
-    """Outcomes under "hold every withdrawal within `hours` after any account change"."""
-    changes = _changes(events)
-    window = timedelta(hours=hours)
-    outcomes: dict[str, Outcome] = {}
-    for at, (topic, body) in events:
-        if topic != "withdrawals":
-            continue
-        recent = any(at - window <= c["at"] <= at for c in changes.get(body["customer_id"], ()))
-        outcomes[body["withdrawal_id"]] = Outcome(recent, ("CHANGE_WITHIN_72H",) * recent)
-    return outcomes

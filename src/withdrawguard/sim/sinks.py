@@ -2,7 +2,7 @@
 input topics, paced by `--speed`, with a progress bar.
 
 Files: one per input topic in `events/` (`logins.jsonl`, `account-changes.jsonl`,
-`withdrawals.jsonl`, `trades.jsonl`), each in arrival order, so that
+`withdrawals.jsonl`, `trades.jsonl`, `customer-responses.jsonl`), each in arrival order, so that
 `withdrawguard scan <out>/events` reads them all; `labels.jsonl` and `simulation.json`
 (options and counts) beside it.
 Nothing in them depends on the clock, so the same options give the same bytes.
@@ -26,7 +26,7 @@ from withdrawguard.sim.generate import Simulation
 EVENTS = "events"
 LABELS = "labels.jsonl"
 MANIFEST = "simulation.json"
-INPUT_TOPICS = ("logins", "account-changes", "withdrawals", "trades")
+INPUT_TOPICS = ("logins", "account-changes", "withdrawals", "trades", "customer-responses")
 
 
 def summary(sim: Simulation) -> dict[str, Any]:
@@ -55,6 +55,8 @@ def summary(sim: Simulation) -> dict[str, Any]:
         "trades": sum(1 for _, (topic, _) in sim.events if topic == "trades"),
         "attacks": per_playbook,
         "attacks_that_sold": sum(1 for a in sim.attacks if a.trade_ids),
+        "responses": sum(1 for _, (topic, _) in sim.events if topic == "customer-responses"),
+        "denials": sum(1 for x in sim.answers if x.answer == "deny"),
         "malformed": sum(1 for x in sim.labels if x["record"] == "malformed"),
     }
 
@@ -105,9 +107,20 @@ class KafkaSink:
         self.clock, self.sleep = clock, sleep
         self.names = TopicNames(settings)
 
-    def send(self, deliveries: Sequence[Delivery]) -> dict[str, float]:
+    def send(
+        self,
+        deliveries: Sequence[Delivery],
+        ready: Callable[[Delivery], Delivery | None] | None = None,
+        wait: float = 60,
+        idle: float = 10,
+    ) -> dict[str, float]:
         """Produce everything; returns when each withdrawal was first handed to the
-        producer (`clock` time), by withdrawal id."""
+        producer (`clock` time), by withdrawal id. `ready` gives what to produce for a
+        delivery, or None while it is not ready (a customer's answer to a notice the
+        worker has not sent yet): that one is held back and produced as soon as it is, in
+        its order; at the end the held ones get up to `wait`
+        seconds (less when none became ready for `idle` seconds: no worker is sending
+        notices), then go as they are."""
         from kafka import KafkaProducer  # the pure generator does not need it
 
         from withdrawguard.adapters.kafka_security import kafka_python_options
@@ -121,20 +134,52 @@ class KafkaSink:
         sent: dict[str, float] = {}
         show = self.progress
         show.phase("produce", len(deliveries), "messages")
+        held: list[Delivery] = []
+        done = 0
+
+        def produce(d: Delivery) -> None:
+            nonlocal done
+            if d.withdrawal_id is not None and d.withdrawal_id not in sent:
+                sent[d.withdrawal_id] = self.clock()
+            producer.send(self.names.name(d.topic), key=d.key, value=d.value)
+            done += 1
+            show.update(done)
+
+        def release() -> bool:
+            if not held or ready is None:
+                return False
+            now_ready = [(d, r) for d in held if (r := ready(d)) is not None]
+            for d, r in now_ready:
+                held.remove(d)
+                produce(r)
+            return bool(now_ready)
+
         try:
             if deliveries:
                 origin, began = deliveries[0].at, self.clock()
-                for n, d in enumerate(deliveries, 1):
+                for d in deliveries:
                     if self.speed is not None:
                         due = began + (d.at - origin).total_seconds() / self.speed
-                        wait = due - self.clock()
-                        if wait > 0.005:
+                        pause = due - self.clock()
+                        if pause > 0.005:
                             producer.flush()
-                            self.sleep(wait)
-                    if d.withdrawal_id is not None and d.withdrawal_id not in sent:
-                        sent[d.withdrawal_id] = self.clock()
-                    producer.send(self.names.name(d.topic), key=d.key, value=d.value)
-                    show.update(n)
+                            self.sleep(pause)
+                    release()
+                    r = d if ready is None else ready(d)
+                    if r is None:
+                        held.append(d)
+                    else:
+                        produce(r)
+            producer.flush()
+            deadline = self.clock() + wait
+            quiet = self.clock() + idle
+            while held and self.clock() < min(deadline, quiet):
+                self.sleep(0.2)
+                if release():
+                    producer.flush()
+                    quiet = self.clock() + idle
+            for d in list(held):
+                produce(d)
             producer.flush()
         finally:
             producer.close()
