@@ -462,3 +462,66 @@ def test_an_unanswered_notice_keeps_the_contact_changes_its_answer_is_checked_ag
     assert "came through the current contact, changed at 2024-05-02T09:00:00+00:00" in (
         answered.why_not
     )
+
+
+def test_a_confirmation_that_counted_for_nothing_leaves_the_notice_open_to_a_denial(
+    player: Player,
+) -> None:
+    """The attacker changed the email, then the destination, and confirms the notice
+    first through the email they set: it counts for nothing, and it must not shut out
+    the victim's denial through the contact the notice named."""
+    customer(player)
+    player.play(
+        [
+            s.change("c1", "c1-e", T0 - DAY, "email"),
+            dest_change("c1", T0),
+            withdraw("c1", 1, T0 + HOUR),
+        ]
+    )
+    notice = notices(player, "destination_change")[0]
+    nid, as_of = notice["notice_id"], notice["contact_as_of"]
+    attacker = response("c1", "r-attacker", T0 + 90 * MINUTE, nid, "confirm")
+    player.play([attacker])
+    assert "CONFIRMATION_NOT_COUNTED" in codes(player, "c1-wd1")
+    player.play([response("c1", "r-victim", T0 + 3 * HOUR, nid, "deny", contact_as_of=as_of)])
+    assert "CONFIRMED_FRAUD_DESTINATION" in codes(player, "c1-wd1")
+    assert "CONFIRMATION_NOT_COUNTED" not in codes(player, "c1-wd1")
+    assert [a.kind for a in player.alerts].count("customer_denial") == 1
+    # a copy of the superseded confirmation, redelivered, is known as one: nothing changes
+    before = player.latest("c1-wd1")
+    player.play([attacker])
+    assert player.latest("c1-wd1") == before
+    # a denial is final: a confirmation after it is refused, naming the field
+    with pytest.raises(InvalidEvent, match="notice_id: was already answered by response"):
+        player.play([response("c1", "r-late", T0 + 4 * HOUR, nid, "confirm", contact_as_of=as_of)])
+
+
+def test_a_sell_off_after_a_destination_change_the_customer_confirmed_is_no_liquidation(
+    player: Player,
+) -> None:
+    """The customer confirmed the destination change through the contact the notice
+    named; selling most holdings and withdrawing the proceeds afterwards is theirs."""
+    customer(player)
+    player.play([dest_change("c1", T0)])
+    nid = notice_id(player, "destination_change")
+    player.play([response("c1", "r1", T0 + HOUR, nid, "confirm")])
+    player.play(
+        [
+            s.trade("c1", "c1-t1", T0 + 2 * HOUR, "9000000", holdings_after="500000"),
+            withdraw("c1", 1, T0 + 2 * DAY, amount="9000000"),
+        ]
+    )
+    assert "LIQUIDATION" not in codes(player, "c1-wd1")
+    assert not [a for a in player.alerts if a.kind == "liquidation"]
+
+
+def test_a_sell_off_after_an_unanswered_destination_change_is_liquidation(player: Player) -> None:
+    customer(player)
+    player.play([dest_change("c1", T0)])
+    player.play(
+        [
+            s.trade("c1", "c1-t1", T0 + 2 * HOUR, "9000000", holdings_after="500000"),
+            withdraw("c1", 1, T0 + 2 * DAY, amount="9000000"),
+        ]
+    )
+    assert "LIQUIDATION" in codes(player, "c1-wd1")

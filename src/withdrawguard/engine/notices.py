@@ -19,9 +19,12 @@ A response (topic `customer-responses`) answers one notice:
   `verify_destination` case decision does; through any other contact it counts for
   nothing, and the verdicts the notice concerns say so (`CONFIRMATION_NOT_COUNTED`,
   weight 0).
-A response to a notice this customer was never sent (unknown, another customer's, or
-forgotten after `keep_days`), a second answer to a notice, or a response dated before
-its notice raises `InvalidEvent` before anything changes: the worker dead-letters it.
+A confirmation that counted for nothing leaves the notice open to a later answer (the
+victim's denial after the attacker's confirmation); a denial or a counted confirmation
+is final. A response to a notice this customer was never sent (unknown, another
+customer's, or forgotten after `keep_days`), another answer to a notice already
+answered for good, or a response dated before its notice raises `InvalidEvent` before
+anything changes: the worker dead-letters it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ CONFIRMATION_NOT_COUNTED = "CONFIRMATION_NOT_COUNTED"
 DENIAL_ALERT = "customer_denial"
 ACTOR = "customer"
 """The `actor` of a hold a customer's confirmation released."""
+
+
+RESPONSE_SEEN = "response:"
+"""`state.seen` holds the ids of superseded responses under this prefix (case decision
+ids are there unprefixed), so a copy of an answer a later one replaced is known as one."""
 
 
 class Notices:
@@ -144,19 +152,26 @@ class Notices:
                 f"names no notice sent to customer {cid[:64]!r} (unknown, another "
                 "customer's, or older than the notices' keep_days)",
             )
-        if n.response_id == e.response_id:
+        seen = RESPONSE_SEEN + e.response_id
+        if n.response_id == e.response_id or seen in state.seen:
             return None
-        if n.response_id is not None:
+        if n.response_id is not None and (n.answer == "deny" or n.counted):
             raise InvalidEvent(
                 "notice_id", f"was already answered by response {n.response_id!r} ({n.answer})"
             )
         if ts < n.ts:
             raise InvalidEvent("occurred_at", f"is before its notice was sent ({iso(n.ts)})")
+        # A confirmation that counted for nothing leaves the notice open: the customer's
+        # later answer through the contact named still counts, and an attacker who
+        # confirms first (through the contact they changed) cannot shut out a denial.
+        if n.response_id is not None:  # superseded: a copy of it is known as one
+            state.seen[RESPONSE_SEEN + n.response_id] = n.answered_at or ts
         n.response_id, n.answer, n.answered_at = e.response_id, e.answer, ts
         if e.answer == "confirm":
             n.why_not = self._untrusted(state, n, e, ts)
             n.counted = not n.why_not
         else:
+            n.why_not, n.counted = "", False
             out.alerts.append(self._denial_alert(state, e.notice_id, n, e))
         return n
 

@@ -39,12 +39,17 @@ def triggers(state: CustomerState, until: int) -> list[tuple[int, str, str]]:
     """(time, event id, what) of the events a sell-off may follow, oldest first: a
     withdrawal destination or credential change, and the login that first showed a
     device (read from the devices the state remembers, so logins need not be kept as
-    long as a sell-off can take)."""
+    long as a sell-off can take). Not a change the customer confirmed through the contact
+    its notice named, nor a destination change whose destination was verified at or
+    after it (as DEST_CHANGED_RECENTLY does, whenever the verification came)."""
+    confirmed = {n.event_id for n in state.notices.values() if n.counted}
     found = [
         (c.ts, eid, f"the {c.channel} {c.change_type.replace('_', ' ')} change")
         for eid, c in state.changes.items()
         if c.ts <= until
         and (c.change_type == "withdrawal_destination" or c.change_type in CREDENTIAL_CHANGES)
+        and eid not in confirmed
+        and not (c.dest is not None and c.ts <= state.verified_dest.get(c.dest, [-1])[0])
     ]
     found += [
         (seen.first, seen.event_id, f"the first login from device {device}")
