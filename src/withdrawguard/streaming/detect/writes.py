@@ -3,7 +3,8 @@
 A batch agent reads each key's value once, applies the batch's events for that key, and
 writes the value once: `TableWrites` keeps one value per key, sends one changelog record
 each and, once the broker has acknowledged the batch, writes them all to the local store
-in one RocksDB write batch per partition (never before: see `TableWrites.persisted`);
+in one RocksDB write batch per partition, the partition's persisted offset in the same
+write batch (never before: see `TableWrites.persisted`);
 `Outbox` keeps the batch's output records in order. `flush()` hands everything to the
 producer without waiting for each record, then waits until the broker has acknowledged
 all of them (acks=all) before the agent lets Faust acknowledge the batch's events: the
@@ -29,7 +30,7 @@ from faust.types import TP, TableT
 
 from withdrawguard.contract.records import Produce, Record
 from withdrawguard.streaming.faust_internals.current_event import in_event
-from withdrawguard.streaming.faust_internals.introspect import partition_db
+from withdrawguard.streaming.faust_internals.introspect import offset_entry, partition_db
 
 
 class Unstored:
@@ -121,21 +122,30 @@ class TableWrites:
         if self._stored is not None and not self._stored.done():
             self._stored.set_result(None)  # the next batch of the table may go on
 
-    def _write_store(self) -> None:
+    def _write_store(self, last: dict[int, int]) -> None:
+        """The batch's values in the store, with each partition's persisted offset (`last`)
+        in the same RocksDB write batch: one write per partition, atomic."""
         open_db = self.open_db
+        store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
         batches: dict[int, Any] = {}
         for (partition, key), (event, value) in self.pending.items():
             if open_db is None:
                 with in_event(event):
-                    self.table.data[key] = value
+                    store[key] = value
                 continue
             wb = batches.get(partition)
             if wb is None:
                 wb = batches[partition] = rocksdict.WriteBatch(raw_mode=True)
             wb.put(key, value)
-        if open_db is not None:
-            for partition, wb in batches.items():
-                open_db(partition).write(wb)
+        if open_db is None:
+            topic = self.table.changelog_topic.get_topic_name()
+            for partition, offset in last.items():
+                store.set_persisted_offset(TP(topic, partition), offset)
+            return
+        for partition, wb in batches.items():
+            if partition in last:
+                wb.put(*offset_entry(store, last[partition]))
+            open_db(partition).write(wb)
 
     async def persisted(self, results: list[Any]) -> None:
         """Write the batch's values to the store and move each partition's persisted
@@ -150,16 +160,12 @@ class TableWrites:
         the table's batch published before this one (`Unstored`)."""
         if self._after is not None:
             await asyncio.shield(self._after)
-        self._write_store()
         last: dict[int, int] = {}
         for (partition, _), meta in zip(self.pending, results, strict=True):
             offset = getattr(meta, "offset", None)
             if offset is not None and offset > last.get(partition, -1):
                 last[partition] = offset
-        topic = self.table.changelog_topic.get_topic_name()
-        store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
-        for partition, offset in last.items():
-            store.set_persisted_offset(TP(topic, partition), offset)
+        self._write_store(last)
         self._forget_unstored()
         self.pending.clear()
 
