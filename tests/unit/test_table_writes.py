@@ -154,3 +154,27 @@ async def test_a_rocksdb_partition_gets_the_values_and_the_offset_faust_reads_in
     assert read(store, TP("customers-changelog", 1)) == 9  # type: ignore[arg-type]
     for db in (db0, db1):
         db.close()
+
+
+async def test_each_partitions_changelog_records_go_together_and_its_last_offset_is_persisted() -> (
+    None
+):
+    table, handed = Table(), []
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        handed.append((topic, partition, list(records)))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(100 * partition + len(records) - 1)  # the last record's offset
+        return done
+
+    writes = TableWrites(table, Unstored())  # type: ignore[arg-type]
+    writes.put(Event(1), b"a", b"A1")
+    writes.put(Event(0), b"b", b"B1")
+    writes.put(Event(1), b"c", b"C1")
+    await flush(Broker().produce, Outbox(), [writes], many)
+    assert handed == [
+        ("customers-changelog", 1, [(b"a", b"A1"), (b"c", b"C1")]),
+        ("customers-changelog", 0, [(b"b", b"B1")]),
+    ]
+    assert table.data == {b"a": b"A1", b"b": b"B1", b"c": b"C1"}
+    assert {tp.partition: o for tp, o in table.data.persisted.items()} == {1: 101, 0: 0}

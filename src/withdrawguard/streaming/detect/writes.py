@@ -28,7 +28,7 @@ from typing import Any
 import rocksdict
 from faust.types import TP, TableT
 
-from withdrawguard.contract.records import Produce, Record
+from withdrawguard.contract.records import Produce, ProduceMany, Record
 from withdrawguard.streaming.faust_internals.current_event import in_event
 from withdrawguard.streaming.faust_internals.introspect import offset_entry, partition_db
 
@@ -67,6 +67,8 @@ class TableWrites:
     """(partition, key) -> (the event whose partition it is, value)."""
     _after: asyncio.Future[None] | None = field(default=None, init=False)
     _stored: asyncio.Future[None] | None = field(default=None, init=False)
+    _sent: list[int] = field(default_factory=list, init=False)
+    """The partition of each awaitable `flush` returned, in order."""
     open_db: Callable[[int], Any] | None = field(init=False)
     """The store's RocksDB database of a partition; None for another store (memory)."""
 
@@ -102,12 +104,23 @@ class TableWrites:
         self._after = self.unstored.last
         self._stored = self.unstored.last = asyncio.get_running_loop().create_future()
 
-    async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
+    async def flush(
+        self, produce: Produce, many: ProduceMany | None = None
+    ) -> list[Awaitable[Any] | None]:
         """Hand the batch's changelog records to the producer (before Faust could commit
-        past the batch: it has not acked it). The store is written by `persisted`, once
-        the broker has acknowledged them and the batch's outputs."""
+        past the batch: it has not acked it): with `many`, each partition's together,
+        else one by one. The store is written by `persisted`, once the broker has
+        acknowledged them and the batch's outputs."""
         topic = self.table.changelog_topic.get_topic_name()
-        return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
+        if many is None:
+            self._sent = [p for p, _ in self.pending]
+            pending = self.pending.items()
+            return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in pending]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        for (p, k), (_, v) in self.pending.items():
+            by_partition.setdefault(p, []).append((k, v))
+        self._sent = list(by_partition)
+        return [await many(topic, p, records) for p, records in by_partition.items()]
 
     def discard(self) -> None:
         """Forget the batch's writes (it failed): the store never sees them."""
@@ -161,8 +174,9 @@ class TableWrites:
         if self._after is not None:
             await asyncio.shield(self._after)
         last: dict[int, int] = {}
-        for (partition, _), meta in zip(self.pending, results, strict=True):
-            offset = getattr(meta, "offset", None)
+        for partition, acked in zip(self._sent, results, strict=True):
+            # A record's metadata (one by one), or the last offset of a partition's records
+            offset = acked if isinstance(acked, int) else getattr(acked, "offset", None)
             if offset is not None and offset > last.get(partition, -1):
                 last[partition] = offset
         self._write_store(last)
@@ -197,13 +211,16 @@ class Outbox:
         return sent
 
 
-async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
-    """Send the outputs and changelog records of a batch; return once all are acknowledged."""
+async def flush(
+    produce: Produce, outbox: Outbox, tables: list[TableWrites], many: ProduceMany | None = None
+) -> None:
+    """Send the outputs and changelog records of a batch (with `many`, each table
+    partition's changelog records together); return once all are acknowledged."""
     for t in tables:
         t.publish()
     try:
         sent = await outbox.flush(produce)
-        per_table = [await t.flush(produce) for t in tables]
+        per_table = [await t.flush(produce, many) for t in tables]
         await _acknowledged(sent)
         for t, results in zip(tables, per_table, strict=True):
             await t.persisted(await _acknowledged(results))
