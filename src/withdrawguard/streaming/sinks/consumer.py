@@ -18,8 +18,8 @@ only that is committed, after every fetch, on a rebalance and on stop.
 
 A sink whose handler is `Together` gets every record of a fetch in one call (the links
 feed: one Redis round trip for the touches of up to FETCH_MAX_RECORDS records instead of
-one per record, which cost the worker a tenth of its CPU in sends to Redis at 200,000
-events: docs/performance.md); each record still has its own `done`.
+one per record; with its Redis sends it was about a fifth of the worker's profile at
+200,000 events, docs/performance.md); each record still has its own `done`.
 
 Back-pressure: a sink given `has_room` asks it before handing over each record; while it
 says no, every assigned partition is paused and the consumer keeps polling (which hands
