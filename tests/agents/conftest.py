@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,7 +41,8 @@ def capture_sends(detector: Detector) -> Sent:
     """Replace the pipeline's producer by a recorder of what is sent, per pipeline
     attribute of the topic (`changelog:<table attribute>` for the tables' changelogs).
     Each record is acknowledged at once, with its position among the topic's records as
-    its offset."""
+    its offset; a table partition's changelog records handed over together (`ProduceMany`)
+    are recorded one by one, the last one's offset answered."""
     sent = Sent()
     p = detector.pipeline
     names = {
@@ -69,5 +71,15 @@ def capture_sends(detector: Detector) -> Sent:
         done.set_result(SimpleNamespace(offset=len(sent.by_topic[attr]) - 1))
         return done
 
+    async def produce_many(
+        topic: str, partition: int, records: Sequence[tuple[bytes, bytes]]
+    ) -> asyncio.Future[int]:
+        for key, value in records:
+            acked = await produce((topic, key, value, partition, None))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result((await acked).offset)
+        return done
+
     p.produce = produce
+    p.produce_many = produce_many
     return sent

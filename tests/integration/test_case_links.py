@@ -30,7 +30,14 @@ from withdrawguard.adapters.kafka_security import kafka_python_options
 from withdrawguard.adapters.link_store import RedisLinkStore, links_prefix
 from withdrawguard.adapters.redis_connection import async_redis
 from withdrawguard.cases.case import Case
-from withdrawguard.cases.links import Link, LinkWindows, Touch, Value, destination_value
+from withdrawguard.cases.links import (
+    Link,
+    LinkWindows,
+    Touch,
+    Value,
+    destination_value,
+    slot_of,
+)
 from withdrawguard.cases.policy import CasePolicy
 from withdrawguard.casework.links import LinkReader
 from withdrawguard.contract import topics as t
@@ -117,6 +124,52 @@ def test_the_projection_is_the_same_in_any_order_however_often_and_stays_bounded
         assert len(members) <= (8 if key.startswith("v:") else 2)
         assert all(score >= newest - WINDOWS.lookback for _, score in members)
     assert not any("7654321" in key or "7654321" in m for key, ms in first.items() for m, _ in ms)
+
+
+_ONE_TOUCH = """
+local function keep(key, member, score, lookback, cap)
+  redis.call('zadd', key, 'GT', score, member)
+  local top = redis.call('zrange', key, -1, -1, 'WITHSCORES')
+  redis.call('zremrangebyscore', key, '-inf', '(' .. (tonumber(top[2]) - lookback))
+  local n = redis.call('zcard', key)
+  if n > cap then redis.call('zremrangebyrank', key, 0, n - cap - 1) end
+end
+keep(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+keep(KEYS[2], ARGV[3], tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[6]))
+"""
+"""The projection's rule, one touch at a time: raise the member, trim the key."""
+
+
+def test_many_touches_a_call_keep_what_one_touch_at_a_time_keeps(settings: Settings) -> None:
+    now = int(time.time() * 1000)
+    values = [Value("ip", f"198.18.7.{i}", f"198.18.7.{i}") for i in range(4)]
+    values += [Value("device", f"dev-{i}", f"dev-{i}") for i in range(3)]
+
+    async def compare(redis: Redis[bytes]) -> None:
+        one = redis.register_script(_ONE_TOUCH)
+        for seed in range(5):
+            rng = random.Random(seed)
+            touches = [
+                Touch(rng.choice(values), f"C{rng.randrange(10)}", now - rng.randrange(60 * DAY))
+                for _ in range(400)
+            ]
+            tag = f"{registry_prefix(settings.app_id)}linkrule{uuid.uuid4().hex[:6]}"
+            each = RedisLinkStore(redis, f"{tag}a:", max_slots=5, max_values=3)
+            many = RedisLinkStore(redis, f"{tag}b:", max_slots=5, max_values=3)
+            for x in touches:
+                keys = [each.value_key(x.value), each.customer_key(x.customer_id)]
+                member = slot_of(x, WINDOWS).member()
+                args = [member, x.ts, x.value.encode(), WINDOWS.lookback, 5, 3]
+                await one(keys=keys, args=args)
+            for start in range(0, len(touches), 300):  # 250 then 50 a call, then 100
+                await many.record(touches[start : start + 300], WINDOWS)
+            kept_each = {k.removeprefix(each.prefix): v for k, v in (await each.dump()).items()}
+            kept_many = {k.removeprefix(many.prefix): v for k, v in (await many.dump()).items()}
+            assert kept_many == kept_each
+            await each.clear()
+            await many.clear()
+
+    _redis(settings, compare)
 
 
 # ------------------------------------------------------------ through a real worker

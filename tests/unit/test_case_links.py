@@ -251,13 +251,33 @@ class _FlakyStore:
 
 async def test_the_links_feed_retries_while_redis_fails_and_skips_junk() -> None:
     store = _FlakyStore()
-    handle = links_handler(store, {"ipo": t.IP_OBSERVATIONS}, lambda: WINDOWS)
+    handle = links_handler(store, {"ipo": t.IP_OBSERVATIONS}, lambda: WINDOWS).handle
     finished: list[int] = []
     login = IpObservation("198.18.0.7", "A", NOW, "l1", True, "dev-7f3a")
     value = wire.encode_observations([login])
     good = SimpleNamespace(topic="ipo", partition=0, offset=7, value=value)
-    await handle(good, lambda: finished.append(7))
+    await handle([(good, lambda: finished.append(7))])
     assert store.calls == 2 and len(store.kept) == 2 and finished == [7]
     junk = SimpleNamespace(topic="ipo", partition=0, offset=8, value=b"[1, 2]")
-    await handle(junk, lambda: finished.append(8))
+    await handle([(junk, lambda: finished.append(8))])
     assert finished == [7, 8] and store.calls == 2  # finished, nothing written
+
+
+async def test_the_links_feed_keeps_a_fetch_in_one_write_and_finishes_each_record() -> None:
+    store = _FlakyStore()
+    store.calls = 1  # Redis is there from the start
+    handle = links_handler(store, {"ipo": t.IP_OBSERVATIONS}, lambda: WINDOWS).handle
+    finished: list[int] = []
+    fetched = []
+    for offset, customer in enumerate(("A", "B", "C")):
+        login = IpObservation("198.18.0.7", customer, NOW, f"l{offset}", True, None)
+        record = SimpleNamespace(
+            topic="ipo", partition=0, offset=offset, value=wire.encode_observations([login])
+        )
+        fetched.append((record, lambda o=offset: finished.append(o)))
+    junk = SimpleNamespace(topic="ipo", partition=0, offset=3, value=b"{")
+    fetched.insert(1, (junk, lambda: finished.append(3)))
+    await handle(fetched)
+    assert store.calls == 2  # one write for the whole fetch
+    assert [x.customer_id for x in store.kept] == ["A", "B", "C"]
+    assert sorted(finished) == [0, 1, 2, 3]

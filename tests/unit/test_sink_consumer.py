@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 
 from tests.unit.test_registry_sink import FakeConsumer, Rec
-from withdrawguard.streaming.sinks.consumer import Done, SinkConsumer
+from withdrawguard.streaming.sinks.consumer import Done, SinkConsumer, Together
 from withdrawguard.streaming.sinks.offsets import OffsetTracker
 
 TP0 = TopicPartition("alerts", 0)
@@ -125,3 +126,42 @@ async def test_progress_on_a_partition_no_longer_assigned_is_dropped_not_committ
     await sink.run()
     assert handler.seen == [5, 9]
     assert consumer.commits == [{TP0: 6}]
+
+
+async def test_a_together_handler_gets_each_fetch_in_one_call_and_commits_what_it_finished() -> (
+    None
+):
+    other = TopicPartition("alerts", 1)
+    gone = TopicPartition("alerts", 2)
+    first = {
+        TP0: [Rec("alerts", 0, o, b"{}") for o in (10, 11)],
+        other: [Rec("alerts", 1, 4, b"{}")],
+        gone: [Rec("alerts", 2, 7, b"{}")],  # revoked between the fetch and the handing over
+    }
+    calls: list[list[tuple[int, int]]] = []
+
+    async def handle(records: list[tuple[Any, Done]]) -> None:
+        calls.append([(r.partition, r.offset) for r, _ in records])
+        for r, done in records:
+            if (r.partition, r.offset) != (0, 11):  # 11 is still in flight
+                done()
+
+    consumer = FakeConsumer([first, {TP0: [Rec("alerts", 0, 12, b"{}")]}], assigned={TP0, other})
+
+    def factory(listener: Any) -> FakeConsumer:
+        consumer.listener, consumer.feed = listener, sink
+        return consumer
+
+    sink = SinkConsumer("test sink", Together(handle), factory)
+    await sink.run()
+    assert calls == [[(0, 10), (0, 11), (1, 4)], [(0, 12)]]
+    # Partition 0 never past its unfinished 11; partition 1 past its 4.
+    assert consumer.commits == [{TP0: 11, other: 5}]
+
+
+def test_a_together_handler_cannot_be_held_back_by_has_room() -> None:
+    async def handle(records: list[tuple[Any, Done]]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="has no has_room"):
+        SinkConsumer("test sink", Together(handle), lambda _: None, has_room=lambda: True)

@@ -6,10 +6,14 @@ are forgotten."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.stores import rocksdb
+from faust.types import TP
+from rocksdict import Options, Rdict
 
 from withdrawguard.contract.records import Record
 from withdrawguard.streaming.detect.writes import Outbox, TableWrites, Unstored, flush
@@ -109,3 +113,68 @@ async def test_a_failed_batch_is_forgotten_and_the_next_one_goes_on() -> None:
     await tb
     assert table.data == {b"k": b"S2"}
     assert shared.values == {}
+
+
+class RocksStore:
+    """What TableWrites uses of Faust's RocksDB store, over real RocksDB databases."""
+
+    offset_key = rocksdb.Store.offset_key
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.dbs = path, {}
+
+    def db(self, partition: int) -> Rdict:
+        if partition not in self.dbs:
+            self.dbs[partition] = Rdict(str(self.path / f"p{partition}"), Options(raw_mode=True))
+        return self.dbs[partition]
+
+    _db_for_partition = db  # the name Faust's store has (what TableWrites opens)
+
+
+async def test_a_rocksdb_partition_gets_the_values_and_the_offset_faust_reads_in_one_write(
+    tmp_path: Path,
+) -> None:
+    table, broker = Table(), Broker()
+    store = RocksStore(tmp_path)
+    table.data = store  # type: ignore[assignment]
+    writes = TableWrites(table, Unstored())  # type: ignore[arg-type]
+    writes.put(Event(0), b"a", b"A1")
+    writes.put(Event(1), b"b", b"B1")
+    writes.put(Event(0), b"c", b"C1")
+    sending = asyncio.create_task(flush(broker.produce, Outbox(), [writes]))
+    await _settle()
+    assert store.db(0).get(b"a") is None  # not before the acknowledgement
+    for value, offset in ((b"A1", 40), (b"B1", 9), (b"C1", 41)):
+        broker.ack(value, offset)
+    await sending
+    db0, db1 = store.db(0), store.db(1)
+    assert (db0[b"a"], db0[b"c"], db1[b"b"]) == (b"A1", b"C1", b"B1")
+    read = rocksdb.Store.persisted_offset  # Faust's own reading, on restart
+    assert read(store, TP("customers-changelog", 0)) == 41  # type: ignore[arg-type]
+    assert read(store, TP("customers-changelog", 1)) == 9  # type: ignore[arg-type]
+    for db in (db0, db1):
+        db.close()
+
+
+async def test_each_partitions_changelog_records_go_together_and_its_last_offset_is_persisted() -> (
+    None
+):
+    table, handed = Table(), []
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        handed.append((topic, partition, list(records)))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(100 * partition + len(records) - 1)  # the last record's offset
+        return done
+
+    writes = TableWrites(table, Unstored())  # type: ignore[arg-type]
+    writes.put(Event(1), b"a", b"A1")
+    writes.put(Event(0), b"b", b"B1")
+    writes.put(Event(1), b"c", b"C1")
+    await flush(Broker().produce, Outbox(), [writes], many)
+    assert handed == [
+        ("customers-changelog", 1, [(b"a", b"A1"), (b"c", b"C1")]),
+        ("customers-changelog", 0, [(b"b", b"B1")]),
+    ]
+    assert table.data == {b"a": b"A1", b"b": b"B1", b"c": b"C1"}
+    assert {tp.partition: o for tp, o in table.data.persisted.items()} == {1: 101, 0: 0}

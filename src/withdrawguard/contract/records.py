@@ -7,7 +7,7 @@ aiokafka producer underneath.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 Record = tuple[str, bytes | None, bytes, int | None, float | None]
@@ -15,3 +15,7 @@ Record = tuple[str, bytes | None, bytes, int | None, float | None]
 Produce = Callable[[Record], Awaitable[Awaitable[Any] | None]]
 """Hands one record to the producer: awaiting it enqueues the record, awaiting what it
 returns waits for the broker's acknowledgement (its RecordMetadata)."""
+ProduceMany = Callable[[str, int, Sequence[tuple[bytes, bytes]]], Awaitable[Awaitable[int]]]
+"""Hands (key, value) records to one partition of a topic, in order, together: awaiting
+what it returns waits for the broker's acknowledgement of all of them and gives the
+offset of the last."""

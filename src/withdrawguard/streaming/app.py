@@ -30,6 +30,7 @@ from withdrawguard.streaming import faust_internals
 from withdrawguard.streaming.detect.pipeline import DetectorMetrics, Pipeline
 from withdrawguard.streaming.detect.placement import Placement
 from withdrawguard.streaming.detect.shadow_run import ShadowMetrics
+from withdrawguard.streaming.faust_internals.changelog import app_batches
 from withdrawguard.streaming.faust_internals.introspect import partition_count
 from withdrawguard.streaming.faust_internals.table_store import TableMemory
 
@@ -175,6 +176,7 @@ def build_detector(
         policy_metrics=policy_metrics,
         placement=_placement(app, names),
         produce=producer_of(app),
+        produce_many=app_batches(app),
         partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)

@@ -46,7 +46,7 @@ from faust.types import TableT
 
 from withdrawguard.adapters.metrics import NullMetrics
 from withdrawguard.contract import wire
-from withdrawguard.contract.records import Produce
+from withdrawguard.contract.records import Produce, ProduceMany
 from withdrawguard.engine.crossref import CrossReference
 from withdrawguard.engine.decide import Engine
 from withdrawguard.engine.decode import InvalidEvent, check_not_ahead, decode_input
@@ -97,6 +97,8 @@ class Pipeline:
     """Hands a record to the worker's producer (`contract.records.Produce`)."""
     partitions: Callable[[str], int]
     """Partitions of a topic by name (where packed observations go)."""
+    produce_many: ProduceMany | None = None
+    """Hands a table partition's changelog records to the producer together; None: one by one."""
     policy_metrics: ShadowMetrics = field(default_factory=NullMetrics)
     shadow: Engine | None = None
     """The shadow version's engine (docs/policy.md); None: no shadow runs."""
@@ -193,7 +195,7 @@ class Pipeline:
         writes = list(batch.written.values())
         sent = len(batch.outbox.records) + sum(len(w.pending) for w in writes)
         self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
-        await flush(self.produce, batch.outbox, writes)
+        await flush(self.produce, batch.outbox, writes, self.produce_many)
         self.waits.end(agent)
         now = time.time()
         for occurred, arrived in batch.timed:

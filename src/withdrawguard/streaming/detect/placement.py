@@ -27,6 +27,7 @@ only the group's leader.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,11 +50,13 @@ class Placement:
         n = self.partition_count(self.customer_events)
         if not n or self.partition_count(topic) != n:
             return False
-        partitions = list(range(n))
-        return bool(_MURMUR2(key, partitions, partitions) == partition)
+        return partition_for(key, n) == partition
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: bytes, count: int) -> int:
-    """The partition of `count` that Faust's default partitioner gives `key`."""
+    """The partition of `count` that Faust's default partitioner gives `key`. Cached: the
+    same customers, IPs and devices come back all the time, and murmur2 in Python was
+    three calls per login (the placement, the IP's and the device's observation)."""
     partitions = list(range(count))
     return int(_MURMUR2(key, partitions, partitions))

@@ -3,7 +3,8 @@
 A batch agent reads each key's value once, applies the batch's events for that key, and
 writes the value once: `TableWrites` keeps one value per key, sends one changelog record
 each and, once the broker has acknowledged the batch, writes them all to the local store
-in one RocksDB write batch per partition (never before: see `TableWrites.persisted`);
+in one RocksDB write batch per partition, the partition's persisted offset in the same
+write batch (never before: see `TableWrites.persisted`);
 `Outbox` keeps the batch's output records in order. `flush()` hands everything to the
 producer without waiting for each record, then waits until the broker has acknowledged
 all of them (acks=all) before the agent lets Faust acknowledge the batch's events: the
@@ -27,9 +28,9 @@ from typing import Any
 import rocksdict
 from faust.types import TP, TableT
 
-from withdrawguard.contract.records import Produce, Record
+from withdrawguard.contract.records import Produce, ProduceMany, Record
 from withdrawguard.streaming.faust_internals.current_event import in_event
-from withdrawguard.streaming.faust_internals.introspect import partition_db
+from withdrawguard.streaming.faust_internals.introspect import offset_entry, partition_db
 
 
 class Unstored:
@@ -66,6 +67,8 @@ class TableWrites:
     """(partition, key) -> (the event whose partition it is, value)."""
     _after: asyncio.Future[None] | None = field(default=None, init=False)
     _stored: asyncio.Future[None] | None = field(default=None, init=False)
+    _sent: list[int] = field(default_factory=list, init=False)
+    """The partition of each awaitable `flush` returned, in order."""
     open_db: Callable[[int], Any] | None = field(init=False)
     """The store's RocksDB database of a partition; None for another store (memory)."""
 
@@ -101,12 +104,23 @@ class TableWrites:
         self._after = self.unstored.last
         self._stored = self.unstored.last = asyncio.get_running_loop().create_future()
 
-    async def flush(self, produce: Produce) -> list[Awaitable[Any] | None]:
+    async def flush(
+        self, produce: Produce, many: ProduceMany | None = None
+    ) -> list[Awaitable[Any] | None]:
         """Hand the batch's changelog records to the producer (before Faust could commit
-        past the batch: it has not acked it). The store is written by `persisted`, once
-        the broker has acknowledged them and the batch's outputs."""
+        past the batch: it has not acked it): with `many`, each partition's together,
+        else one by one. The store is written by `persisted`, once the broker has
+        acknowledged them and the batch's outputs."""
         topic = self.table.changelog_topic.get_topic_name()
-        return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in self.pending.items()]
+        if many is None:
+            self._sent = [p for p, _ in self.pending]
+            pending = self.pending.items()
+            return [await produce((topic, k, v, p, None)) for (p, k), (_, v) in pending]
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        for (p, k), (_, v) in self.pending.items():
+            by_partition.setdefault(p, []).append((k, v))
+        self._sent = list(by_partition)
+        return [await many(topic, p, records) for p, records in by_partition.items()]
 
     def discard(self) -> None:
         """Forget the batch's writes (it failed): the store never sees them."""
@@ -121,21 +135,30 @@ class TableWrites:
         if self._stored is not None and not self._stored.done():
             self._stored.set_result(None)  # the next batch of the table may go on
 
-    def _write_store(self) -> None:
+    def _write_store(self, last: dict[int, int]) -> None:
+        """The batch's values in the store, with each partition's persisted offset (`last`)
+        in the same RocksDB write batch: one write per partition, atomic."""
         open_db = self.open_db
+        store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
         batches: dict[int, Any] = {}
         for (partition, key), (event, value) in self.pending.items():
             if open_db is None:
                 with in_event(event):
-                    self.table.data[key] = value
+                    store[key] = value
                 continue
             wb = batches.get(partition)
             if wb is None:
                 wb = batches[partition] = rocksdict.WriteBatch(raw_mode=True)
             wb.put(key, value)
-        if open_db is not None:
-            for partition, wb in batches.items():
-                open_db(partition).write(wb)
+        if open_db is None:
+            topic = self.table.changelog_topic.get_topic_name()
+            for partition, offset in last.items():
+                store.set_persisted_offset(TP(topic, partition), offset)
+            return
+        for partition, wb in batches.items():
+            if partition in last:
+                wb.put(*offset_entry(store, last[partition]))
+            open_db(partition).write(wb)
 
     async def persisted(self, results: list[Any]) -> None:
         """Write the batch's values to the store and move each partition's persisted
@@ -150,16 +173,13 @@ class TableWrites:
         the table's batch published before this one (`Unstored`)."""
         if self._after is not None:
             await asyncio.shield(self._after)
-        self._write_store()
         last: dict[int, int] = {}
-        for (partition, _), meta in zip(self.pending, results, strict=True):
-            offset = getattr(meta, "offset", None)
+        for partition, acked in zip(self._sent, results, strict=True):
+            # A record's metadata (one by one), or the last offset of a partition's records
+            offset = acked if isinstance(acked, int) else getattr(acked, "offset", None)
             if offset is not None and offset > last.get(partition, -1):
                 last[partition] = offset
-        topic = self.table.changelog_topic.get_topic_name()
-        store: Any = self.table.data  # a faust Store: TableT types it as a plain mapping
-        for partition, offset in last.items():
-            store.set_persisted_offset(TP(topic, partition), offset)
+        self._write_store(last)
         self._forget_unstored()
         self.pending.clear()
 
@@ -191,13 +211,16 @@ class Outbox:
         return sent
 
 
-async def flush(produce: Produce, outbox: Outbox, tables: list[TableWrites]) -> None:
-    """Send the outputs and changelog records of a batch; return once all are acknowledged."""
+async def flush(
+    produce: Produce, outbox: Outbox, tables: list[TableWrites], many: ProduceMany | None = None
+) -> None:
+    """Send the outputs and changelog records of a batch (with `many`, each table
+    partition's changelog records together); return once all are acknowledged."""
     for t in tables:
         t.publish()
     try:
         sent = await outbox.flush(produce)
-        per_table = [await t.flush(produce) for t in tables]
+        per_table = [await t.flush(produce, many) for t in tables]
         await _acknowledged(sent)
         for t, results in zip(tables, per_table, strict=True):
             await t.persisted(await _acknowledged(results))

@@ -40,6 +40,15 @@ def partition_db(store: Any) -> Callable[[int], Any] | None:
     return getattr(store, "_db_for_partition", None)
 
 
+def offset_entry(store: Any, offset: int) -> tuple[bytes, bytes]:
+    """The key and value under which Faust's RocksDB store keeps a partition's persisted
+    offset (`Store.set_persisted_offset` puts them on their own), so that a batch can write
+    it in the same RocksDB write batch as the values it covers: one write instead of two,
+    and the offset never on disk without them."""
+    key: bytes = store.offset_key
+    return key, str(offset).encode()
+
+
 def restore_progress(app: Any) -> RestoreProgress | None:
     """The table restore under way, if any, as Faust's `Recovery` keeps it."""
     recovery = getattr(getattr(app, "tables", None), "recovery", None)
