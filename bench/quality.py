@@ -527,10 +527,11 @@ def engine_section(many: dict[str, dict[str, Any]], c: dict[str, Any]) -> str:
     lines += [
         "",
         f"Of the confirmed-before ones still held, {h['confirmed_but_liquidation']} name"
-        " `LIQUIDATION`: the customer sold most holdings after the new account (or a new"
-        " device) and withdrew the proceeds; `LIQUIDATION` holds by itself and a verified"
-        " destination does not lift it (engine/rules/holdings.py), so the customer's"
-        " confirmation of the change does not release those.",
+        " `LIQUIDATION`: the customer sold most holdings after another trigger (a new"
+        " device's first login, a credential change they did not confirm) and withdrew the"
+        " proceeds. A change the customer confirmed through the contact its notice named,"
+        " or a destination verified at or after its change, is no trigger"
+        " (engine/rules/holdings.py).",
         "",
         f"Without any change or new device before them: {h['held_without_any_change']} honest"
         f" withdrawals held; without a destination change:"
@@ -570,11 +571,10 @@ WHY_MANY = (
     " cash only); their denial usually comes days before the withdrawal. A denial after"
     " the withdrawal holds it again in the verdicts (`LATE_EVIDENCE`), counted here as"
     " let through. The honest withdrawals still held after a destination change are the"
-    " unanswered notices (four in ten ignore theirs), the answers after the withdrawal,"
-    " and the confirmed ones `LIQUIDATION` holds (above): the customer's confirmation of"
-    " the change does not lift it, and whether it should is the engine's call (a"
-    " confirmed new account followed by a sell-off is still the takeover's pattern when"
-    " the confirmation came from a contact the attacker did not hold). Nobody answering,"
+    " unanswered notices (four in ten ignore theirs: 408 of the 506 held), the answers"
+    " after the withdrawal, and a few sell-offs after another trigger (above). A change the"
+    " customer confirmed through the contact its notice named is no `LIQUIDATION`"
+    " trigger since 7 December (it held 221 of the confirmed ones before). Nobody answering,"
     " the share is about the 39 % measured before the answers and the device farm (60"
     " attacks per seed then); the issue's 34 % was measured on a population that never"
     " sold holdings, hence the row without an honest sell-off."
