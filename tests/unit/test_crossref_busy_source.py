@@ -21,26 +21,22 @@ WAVES = Waves(True, 3, 60_000, False, 60_000 * 2 + 3_600_000)
 
 
 def _wave_by_sorting_all(w: Waves, s: DeviceState, ts: int) -> Any:
-    """The version before: every attempt within a window of `ts`, sorted, then walked."""
-    near = sorted((t, c, eid) for eid, (c, t) in s.attempts.items() if abs(t - ts) <= w.window)
-    counts: dict[str, int] = {}
-    qualifying: list[tuple[int, int]] = []
-    hi = -1
-    for lo in range(len(near)):
-        if near[lo][0] > ts:
-            break
-        while hi + 1 < len(near) and near[hi + 1][0] - near[lo][0] <= w.window:
-            hi += 1
-            counts[near[hi][1]] = counts.get(near[hi][1], 0) + 1
-        if near[hi][0] >= ts and len(counts) >= w.min_customers:
-            qualifying.append((lo, hi))
-        counts[near[lo][1]] -= 1
-        if not counts[near[lo][1]]:
-            del counts[near[lo][1]]
-    if not qualifying:
+    """The definition, by brute force over every attempt sorted: each window of
+    `w.window` that starts at an attempt no later than `ts`, reaches `ts` and holds
+    `w.min_customers` distinct customers; the span from the first such window's start
+    to the last attempt any of them holds."""
+    every = sorted((t, c, eid) for eid, (c, t) in s.attempts.items())
+    spans = []
+    for i, (start, _, _) in enumerate(every):
+        if start > ts or ts - start > w.window:
+            continue
+        inside = [j for j in range(i, len(every)) if every[j][0] - start <= w.window]
+        if every[inside[-1]][0] >= ts and len({every[j][1] for j in inside}) >= w.min_customers:
+            spans.append((i, inside[-1]))
+    if not spans:
         return None
-    first, last = qualifying[0][0], max(h for _, h in qualifying)
-    members = [(c, t, e) for t, c, e in near[first : last + 1]]
+    first, last = spans[0][0], max(hi for _, hi in spans)
+    members = [(c, t, e) for t, c, e in every[first : last + 1]]
     return members[0][1], members[-1][1], members
 
 
