@@ -525,3 +525,58 @@ def test_a_sell_off_after_an_unanswered_destination_change_is_liquidation(player
         ]
     )
     assert "LIQUIDATION" in codes(player, "c1-wd1")
+
+
+@pytest.mark.parametrize("denied_first", [True, False], ids=["denial first", "change first"])
+def test_a_denied_credential_change_marks_the_destinations_set_after_it_fraudulent(
+    player: Player, denied_first: bool
+) -> None:
+    """The patient attacker: a password change, a destination change two days later, the
+    withdrawal eight days after the password change (past `denied_change_hold_hours` and
+    the destination's cooling-off). The victim's denial of the password change holds it,
+    whichever of the denial and the destination change the detector reads first."""
+    customer(player)
+    player.play([s.change("c1", "c1-p", T0, "password")])
+    nid = notice_id(player, "credential_change")
+    denial = response("c1", "r1", T0 + 3 * HOUR, nid, "deny")
+    later = dest_change("c1", T0 + 2 * DAY)
+    player.play([denial, later] if denied_first else [later, denial])
+    player.play([withdraw("c1", 1, T0 + 8 * DAY)])
+    assert player.latest("c1-wd1").decision == "hold"
+    assert "CUSTOMER_DENIED" not in codes(player, "c1-wd1")  # past its 168 h
+    detail = reason(player, "c1-wd1", "CONFIRMED_FRAUD_DESTINATION")["detail"]
+    assert detail == (
+        f"destination confirmed fraudulent by the customer's denial r1 of notice {nid} "
+        "(the password change of 2024-05-01T09:00:00+00:00, before it was set)"
+    )
+    [(key, (_at, ref))] = player.state("c1").fraud_dest.items()
+    assert ref == "r1"
+    assert player.dests[key].fraud is not None  # the destination stage: other customers
+
+
+def test_a_destination_set_past_the_denied_changes_window_is_not_marked(player: Player) -> None:
+    customer(player)
+    player.play([s.change("c1", "c1-p", T0, "password")])
+    nid = notice_id(player, "credential_change")
+    player.play(
+        [
+            response("c1", "r1", T0 + 3 * HOUR, nid, "deny"),
+            dest_change("c1", T0 + 8 * DAY),
+            withdraw("c1", 1, T0 + 12 * DAY),
+        ]
+    )
+    assert player.latest("c1-wd1").decision == "allow"
+    assert not player.state("c1").fraud_dest
+
+
+def test_without_the_denial_the_patient_withdrawal_is_allowed(player: Player) -> None:
+    """The counterpart of the two tests above: the same history, unanswered."""
+    customer(player)
+    player.play(
+        [
+            s.change("c1", "c1-p", T0, "password"),
+            dest_change("c1", T0 + 2 * DAY),
+            withdraw("c1", 1, T0 + 8 * DAY),
+        ]
+    )
+    assert player.latest("c1-wd1").decision == "allow"

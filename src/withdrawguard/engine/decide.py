@@ -26,12 +26,7 @@ from withdrawguard.engine.events import (
 )
 from withdrawguard.engine.holdings import record_trade, sell_off_alert
 from withdrawguard.engine.notices import ACTOR, Notices, verify_dest
-from withdrawguard.engine.outputs import (
-    DestinationObservation,
-    HoldUpdate,
-    Outcome,
-    Verdict,
-)
+from withdrawguard.engine.outputs import DestinationObservation, HoldUpdate, Outcome, Verdict
 from withdrawguard.engine.policy import HOUR, Policy, fingerprint
 from withdrawguard.engine.prune import keep_windows, needs_prune, prune
 from withdrawguard.engine.record import network, record_change, record_login, record_notice
@@ -83,6 +78,10 @@ class Engine:
         if not fresh:
             out.duplicate = True
             return out
+        if isinstance(event, AccountChange | CustomerResponse):  # the order they come in
+            for dest, at, ref in self.notices.taken_over(state):
+                if dest not in state.fraud_dest:
+                    self._mark_fraud(state, dest, at, ref, out)
         if not isinstance(event, CaseDecision | DestinationFraud | CustomerResponse):
             state.horizon = max(state.horizon, ts)  # CustomerState.horizon says why not these
         about_past = isinstance(event, Notice | CustomerResponse)

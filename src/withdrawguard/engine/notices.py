@@ -13,8 +13,10 @@ A response (topic `customer-responses`) answers one notice:
 - a denial of a destination change or of a hold marks the destination fraudulent, as a
   `confirm_fraud` case decision does (engine/decide.py); of a credential change, it holds
   the customer's withdrawals within `denied_change_hold_hours` after the change
-  (`CUSTOMER_DENIED`). Either raises a critical `fraud-alerts` record, kind
-  `customer_denial`. A denial counts through any contact: an attacker does not deny.
+  (`CUSTOMER_DENIED`) and marks fraudulent every destination set within that window after
+  it (`taken_over`), whenever the withdrawal to it comes. Either raises a critical
+  `fraud-alerts` record, kind `customer_denial`. A denial counts through any contact: an
+  attacker does not deny.
 - a confirmation through the contact the notice named verifies the destination, as a
   `verify_destination` case decision does; through any other contact it counts for
   nothing, and the verdicts the notice concerns say so (`CONFIRMATION_NOT_COUNTED`,
@@ -243,6 +245,19 @@ class Notices:
             elif n.why_not and self._concerns(n, s.w):
                 found.append(Finding(CONFIRMATION_NOT_COUNTED, n.why_not, 0))
         return tuple(found)
+
+    def taken_over(self, state: CustomerState) -> Iterator[tuple[str, int, str]]:
+        """Destinations set by a change within `denied_change_hold_hours` after a credential
+        change the customer denied, as (destination, when both were known, the denial's
+        response id): whoever made the change the customer denied had the access to set
+        them, and a patient attacker withdraws after that window."""
+        for n in state.notices.values():
+            if n.answer != "deny" or n.kind != "credential_change" or n.response_id is None:
+                continue
+            window = range(n.at, n.at + self.hold_after + 1)
+            for c in state.changes.values():
+                if c.change_type == "withdrawal_destination" and c.dest and c.ts in window:
+                    yield c.dest, max(c.ts, n.answered_at or c.ts), n.response_id
 
     def _concerns(self, n: NoticeRec, w: WithdrawalRec) -> bool:
         if n.dest is not None:

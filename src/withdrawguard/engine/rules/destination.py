@@ -6,6 +6,7 @@ from typing import Any
 
 from withdrawguard.engine.policy import HOUR
 from withdrawguard.engine.rules.base import Finding, Subject, hours
+from withdrawguard.engine.timeutil import iso
 
 
 class DestChangedRecently:
@@ -89,9 +90,12 @@ class ConfirmedFraudDestination:
         if fraud is None:
             return None
         by = f"case decision {fraud[1]}"
-        denied = [k for k, n in s.state.notices.items() if n.response_id == fraud[1]]
+        denied = [(k, n) for k, n in s.state.notices.items() if n.response_id == fraud[1]]
         if denied:  # a customer's denial (engine/notices.py)
-            by = f"the customer's denial {fraud[1]} of notice {denied[0]}"
+            k, n = denied[0]
+            by = f"the customer's denial {fraud[1]} of notice {k}"
+            if n.kind == "credential_change":  # the destination was set after that change
+                by += f" (the {n.change_type} change of {iso(n.at)}, before it was set)"
         return Finding(
             self.code,
             f"destination confirmed fraudulent by {by}",
