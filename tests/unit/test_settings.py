@@ -56,6 +56,8 @@ def test_unprefixed_variables_that_faust_reads_are_ignored() -> None:
         ({"WG_KAFKA_SESSION_TIMEOUT": "2"}, "WG_KAFKA_SESSION_TIMEOUT must be between 6"),
         ({"WG_KAFKA_HEARTBEAT_INTERVAL": "4"}, "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1"),
         ({"WG_KAFKA_HEARTBEAT_INTERVAL": "0"}, "WG_KAFKA_HEARTBEAT_INTERVAL must be at least 1"),
+        ({"WG_STALL_SECONDS": "5"}, "WG_STALL_SECONDS must be between 10 and 3600, got 5"),
+        ({"WG_STALL_SECONDS": "soon"}, "WG_STALL_SECONDS must be an integer"),
     ],
 )
 def test_bad_values_raise_an_error_naming_the_variable(env: dict[str, str], named: str) -> None:

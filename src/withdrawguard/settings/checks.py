@@ -61,6 +61,8 @@ def validate(s: Settings) -> None:
         )
     if not 10 <= s.wedge_seconds <= 3600:
         raise SettingsError(f"WG_WEDGE_SECONDS must be between 10 and 3600, got {s.wedge_seconds}")
+    if not 10 <= s.stall_seconds <= 3600:
+        raise SettingsError(f"WG_STALL_SECONDS must be between 10 and 3600, got {s.stall_seconds}")
     if not s.kafka_bootstrap.strip():
         raise SettingsError("WG_KAFKA_BOOTSTRAP must name at least one host:port")
     _validate_kafka_security(s)

@@ -92,3 +92,11 @@ class Environment(Mapping[str, str]):
         return f"Environment(<{len(self._vars)} variables>)"
 
     __str__ = __repr__
+
+
+def described(cls: type) -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting of the settings class `cls`."""
+    return [
+        (variable(f.name), "" if f.default is None else str(f.default), f.metadata[HELP])
+        for f in setting_fields(cls)
+    ]

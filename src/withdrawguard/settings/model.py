@@ -1,4 +1,4 @@
-"""`Settings`, built once at the entry point (`Settings.from_env`), and `describe()`. Each
+"""`Settings`, built once at the entry point (`Settings.from_env`). Each
 setting is a field: its annotated type says how its `WG_` variable is parsed, its help
 text (`metadata=doc(...)`) is its row in the README's table. `environ` is no setting:
 the environment the object was built from, for the secrets a notify routing file names."""
@@ -15,7 +15,7 @@ from typing import Any
 from withdrawguard.secret import Secret
 from withdrawguard.settings import checks
 from withdrawguard.settings.checks import WILDCARD_HOSTS
-from withdrawguard.settings.fields import HELP, Environment, doc, parsers, setting_fields, variable
+from withdrawguard.settings.fields import Environment, doc, parsers, variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +263,14 @@ class Settings:
             "answers 503 (wedged: the liveness probe restarts it); 10 to 3600."
         ),
     )
+    stall_seconds: int = field(
+        default=60,
+        metadata=doc(
+            "Seconds a partition may make no progress (an input behind its log end whose "
+            "commit stands still, or a changelog a table restore still needs that delivers "
+            "nothing) before the worker logs it, counts it and resumes it; 10 to 3600."
+        ),
+    )
     environ: Environment = field(
         default_factory=Environment, repr=False, compare=False, kw_only=True
     )
@@ -306,12 +314,3 @@ class Settings:
         if ":" in host:  # an IPv6 address
             host = f"[{host}]"
         return f"http://{host}:{self.web_port}"
-
-
-def describe() -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) for every setting: the README's table."""
-    rows = []
-    for f in setting_fields(Settings):
-        shown = "" if f.default is None else str(f.default)
-        rows.append((variable(f.name), shown, f.metadata[HELP]))
-    return rows

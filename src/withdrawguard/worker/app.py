@@ -73,7 +73,9 @@ def create_app(
         feed = PolicyFeed(settings)
         app.task(feed.run)
         page = PolicyPage(lambda: _running(pipeline), PolicyWriter(settings), feed)
-    guards = register_guards(app, metrics, settings.wedge_seconds, pipeline.waits.describe)
+    guards = register_guards(
+        app, metrics, settings.wedge_seconds, settings.stall_seconds, pipeline.waits.describe
+    )
     register_health(app, guards.not_live)
     # case intake, projection and links; the console acts through the same case service,
     # whose links follow the live policy's windows

@@ -59,12 +59,13 @@ def register_guards(
     app: faust.App,
     metrics: GuardMetrics,
     wedge_seconds: float,
+    stall_seconds: float,
     agents: Callable[[], str] = lambda: "  (not known)",
 ) -> Guards:
     """Start the restore guard with the first assignment; return the guards the lag timer
     hands each round of offsets to (`Guards.check`). `agents` says what each agent awaits
     (for the log line of a wedge)."""
-    restore_guard = RecoveryGuard(app, metrics)
+    restore_guard = RecoveryGuard(app, metrics, stall_seconds)
     started: list[Any] = []
 
     async def watch_table_restores() -> None:
@@ -84,4 +85,4 @@ def register_guards(
     app.on_partitions_assigned.connect(start_restore_watch)  # type: ignore[arg-type]
     metrics.worker_wedged(False)
     liveness = LivenessGuard(app, metrics, wedge_seconds, agents=agents)
-    return Guards(StallGuard(app, metrics), liveness)
+    return Guards(StallGuard(app, metrics, stall_seconds), liveness)

@@ -9,15 +9,16 @@ for active tp" for the partitions it had taken over, with no error, while every
 withdrawal of those customers waited (fail closed). Faust's own watchdog only warns.
 
 Every `LAG_INTERVAL` this guard asks Faust's recovery which changelog partitions it still
-needs have delivered nothing for `SILENT_AFTER` seconds (`stalls.silent_changelogs`). For
-those it logs an error with `fetch_state.describe_fetch` (flow flags, Faust's and
-aiokafka's view of each partition, queue sizes, where the fetch loop waits), counts them
+needs have delivered nothing for `after` seconds (WG_STALL_SECONDS, default
+`SILENT_AFTER`; `stalls.silent_changelogs`). For those it logs an error with
+`fetch_state.describe_fetch` (flow flags, Faust's and aiokafka's view of each partition,
+queue sizes, where the fetch loop waits), counts them
 (`withdrawguard_partition_stalls_total`, alert WithdrawguardPartitionStalled) and puts
 back what the restore step itself sets before it waits: the partitions resumed in Faust's
 consumer, the consumer's flow on, the fetcher started. Faust's app-wide flow control is
 resumed only when it is found suspended, because resuming it also empties the changelog
-queue (`clear_on_resume`), which would drop records the restore has not read yet. It
-never seeks: the restore's own read offsets stay what Faust computed.
+queue (`clear_on_resume`), which would drop records the restore has not read yet. It never
+seeks: the restore's own read offsets stay what Faust computed.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every `LAG_INTERVAL` the lag timer (`monitoring`) hands this guard the log end and the
 committed offset of each partition this worker reads for the detector, as the broker
 reports them (asked on connections of its own: a stuck consumer must not hide itself). A
-partition behind its log end whose committed offset has not moved for `STALL_AFTER` seconds, while
-the worker is neither rebalancing nor restoring tables, is stalled (`stalls.StallWatch`).
+partition behind its log end whose committed offset has not moved for `after` seconds
+(WG_STALL_SECONDS, default `STALL_AFTER`), while the worker is neither rebalancing nor
+restoring tables, is stalled (`stalls.StallWatch`).
 The guard then logs an error with Faust's view of the partition (paused, active,
 buffer-full), counts it (`withdrawguard_partition_stalls_total`, alert
 WithdrawguardPartitionStalled) and resumes the partition in Faust's consumer, which ends
@@ -18,7 +19,7 @@ Why a guard rather than a fix: the stall seen once in the fault suite after a ta
 (docs/reliability.md) matches faust-streaming #629, which is open and not yet
 reproduced on purpose here. A worker that stops fetching part of its partitions with no
 error leaves those customers' withdrawals waiting (fail closed); this makes it visible
-within about a minute.
+within about a minute (WG_STALL_SECONDS).
 """
 
 from __future__ import annotations
