@@ -184,6 +184,39 @@ def test_verify_destination_releases_the_held_withdrawal_and_later_ones_are_not_
     assert player.latest("c1-wd2").decision == "allow"
 
 
+def test_a_destination_verified_after_its_change_weighs_nothing(player: Player) -> None:
+    """Most of the balance to a new destination an hour after the change scores 35 + 25
+    (DRAIN) = hold_score. A later verification asked someone the attacker does not
+    control: the change then weighs 0 and the verification releases the hold. The flag a
+    change carries itself (`verified: true`) still weighs its 35: it names a call-back to
+    a contact that may have just changed."""
+    player.play(s.honest_history("c1", T0))
+    drain = {"amount": "900000", "balance": "1000000", **from_home("c1")}
+    player.play([dest_change("c1", "c1-d", T0, "call_center"), wd("c1", 1, T0 + HOUR, **drain)])
+    assert player.latest("c1-wd1").decision == "hold"
+    assert set(player.latest("c1-wd1").reason_codes) == {"DEST_CHANGED_RECENTLY", "DRAIN"}
+    player.play([s.case("c1", "dec-verify", T0 + 2 * HOUR, "verify_destination", destination=MULE)])
+    assert player.hold("c1-wd1").status == "released"
+    finding = findings(player, "c1", "c1-wd1")["DEST_CHANGED_RECENTLY"]
+    assert (finding.weight, finding.detail) == (
+        0,
+        "destination set 1 h before the withdrawal (verified)",
+    )
+    player.play([wd("c1", 2, T0 + 3 * HOUR, **drain)])
+    assert player.latest("c1-wd2").decision == "allow"
+    assert player.latest("c1-wd2").payload["risk_score"] == 25
+
+    player.play(s.honest_history("c2", T0))
+    player.play(
+        [
+            dest_change("c2", "c2-d", T0, verified=True),
+            wd("c2", 1, T0 + HOUR, **{**drain, **from_home("c2")}),
+        ]
+    )
+    assert findings(player, "c2", "c2-wd1")["DEST_CHANGED_RECENTLY"].weight == 35
+    assert player.latest("c2-wd1").decision == "hold"
+
+
 def test_a_web_change_after_the_verification_holds_again(player: Player) -> None:
     player.play(s.honest_history("c1", T0))
     player.play(

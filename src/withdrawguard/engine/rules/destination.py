@@ -13,8 +13,12 @@ class DestChangedRecently:
     """The destination was set by a change less than `window_hours` before the withdrawal.
 
     An unverified change through an online channel holds; one through the call center,
-    mail or a branch, or verified out of band (or by a later `verify_destination`),
-    only adds weight.
+    mail or a branch, or flagged verified out of band, only adds weight. A destination
+    verified after every change in the window (a `verify_destination` case decision, or
+    the customer's confirmation through the contact a notice named) weighs nothing: the
+    finding stays, weight 0. That verification asked someone the attacker does not
+    control; a change's own `verified` flag (a call-back to a contact that may have just
+    changed) did not.
     """
 
     code = "DEST_CHANGED_RECENTLY"
@@ -36,15 +40,16 @@ class DestChangedRecently:
         ]
         _eid, c = (risky or changes)[-1]
         ago = hours(s.w.ts - c.ts)
+        since = all(c.ts <= verified_until for _, c in changes)  # verified since them all
         if risky:
             detail = f"destination set via {c.channel} {ago} before the withdrawal, not verified"
         else:
-            how = "verified" if (c.verified or c.ts <= verified_until) else f"via {c.channel}"
+            how = "verified" if (c.verified or since) else f"via {c.channel}"
             detail = f"destination set {ago} before the withdrawal ({how})"
         return Finding(
             self.code,
             detail,
-            self.weight,
+            0 if since else self.weight,
             holding=bool(risky),
             evidence=tuple(e for e, _ in changes),
         )
