@@ -286,10 +286,12 @@ def standby_replicas() -> int:
 
 @contextmanager
 def deployment(
-    services: tuple[str, str], name: str, directory: Path, **changes: Any
+    services: tuple[str, str], name: str, directory: Path, notify_rate: int = 30, **changes: Any
 ) -> Iterator[Deployment]:
     """An isolated deployment with seeded secrets and a webhook receiver (settings
-    `changes` on top, for example a replication factor); stops its workers at the end."""
+    `changes` on top, for example a replication factor); stops its workers at the end.
+    The webhook channel takes `notify_rate` alerts a minute (0: no limit); the alerts over
+    it wait for the minute's digest, uncommitted, and so does the drain."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     extra = seeded_files(directory / "secrets")
@@ -298,7 +300,7 @@ def deployment(
         '[notify]\nattempts = 2\n\n[channels.oncall]\ntype = "webhook"\n'
         f'url = "http://127.0.0.1:{server.server_address[1]}/hook"\n'
         f'secret_file = "{directory / "secrets" / "webhook.secret"}"\n'
-        'min_severity = "critical"\nrate_per_minute = 30\n',
+        f'min_severity = "critical"\nrate_per_minute = {notify_rate}\n',
         encoding="utf-8",
     )
     settings = isolated_settings(
