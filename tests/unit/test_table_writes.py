@@ -178,3 +178,28 @@ async def test_each_partitions_changelog_records_go_together_and_its_last_offset
     ]
     assert table.data == {b"a": b"A1", b"b": b"B1", b"c": b"C1"}
     assert {tp.partition: o for tp, o in table.data.persisted.items()} == {1: 101, 0: 0}
+
+
+async def test_no_changelog_record_leaves_before_the_batchs_outputs_are_acknowledged() -> None:
+    """A changelog ahead of its outputs would, restored after a crash, hold state whose
+    outputs never came: the replay would find its events applied and send nothing."""
+    table, broker, handed = Table(), Broker(), []
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        handed.append(list(records))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(0)
+        return done
+
+    writes = TableWrites(table, Unstored())  # type: ignore[arg-type]
+    writes.put(Event(), b"k", b"S1")
+    outbox = Outbox()
+    outbox.add(0, "withdrawal-decisions", b"c1", b"V1")
+    sending = asyncio.create_task(flush(broker.produce, outbox, [writes], many))
+    await _settle()
+    assert handed == []  # the verdict is not in yet: nothing of the changelog has left
+    assert table.data == {}
+    broker.ack(b"V1", 3)
+    await sending
+    assert handed == [[(b"k", b"S1")]]
+    assert table.data == {b"k": b"S1"}

@@ -7,9 +7,9 @@ on its own). Per batch the events are grouped by their key in arrival order; eac
 state is read once, the key's events are applied in order, and the state is written
 once (`streaming/detect/writes.py`: one changelog record per key per batch). Observations
 for the cross-customer stages are packed, one record per partition of the stage's topic
-per batch. Every output and changelog record of the batch is handed to the producer
-together, and the batch's events are acknowledged only after the broker has
-acknowledged all of them: at-least-once, as when each event was handled alone.
+per batch. The batch's outputs go to the producer, then once acknowledged its changelog
+records (writes.flush says why), and its events are acknowledged only after the broker
+has acknowledged all of them: at-least-once, as when each event was handled alone.
 
 Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
 committed past in-flight events otherwise), and every event is handled inside its own

@@ -5,11 +5,12 @@ writes the value once: `TableWrites` keeps one value per key, sends one changelo
 each and, once the broker has acknowledged the batch, writes them all to the local store
 in one RocksDB write batch per partition, the partition's persisted offset in the same
 write batch (never before: see `TableWrites.persisted`);
-`Outbox` keeps the batch's output records in order. `flush()` hands everything to the
-producer without waiting for each record, then waits until the broker has acknowledged
-all of them (acks=all) before the agent lets Faust acknowledge the batch's events: the
-offsets never move past an event whose state or outputs could still be lost (at-least-
-once, as per event before).
+`Outbox` keeps the batch's output records in order. `flush()` hands the outputs to the
+producer without waiting for each record, waits until the broker has acknowledged them
+(acks=all), then does the same with the changelog records, before the agent lets Faust
+acknowledge the batch's events: the offsets never move past an event whose state or
+outputs could still be lost (at-least-once, as per event before), and the changelog never
+holds state whose outputs could still be lost.
 
 Changelog records are produced directly, not through Faust's per-key table path, which
 costs more than Faust's whole stream path per event (docs/performance.md). They are the
@@ -214,14 +215,21 @@ class Outbox:
 async def flush(
     produce: Produce, outbox: Outbox, tables: list[TableWrites], many: ProduceMany | None = None
 ) -> None:
-    """Send the outputs and changelog records of a batch (with `many`, each table
-    partition's changelog records together); return once all are acknowledged."""
+    """Send the outputs of a batch, then, once they are acknowledged, its changelog
+    records (with `many`, each table partition's together); return once all are.
+
+    Never the changelog before the outputs are in: a table restored from a changelog that
+    holds a batch whose outputs never arrived (a crash between the two, a partition leader
+    lost in a cluster, the wedge of docs/reliability.md) finds the batch's events already
+    applied on the replay and sends nothing again. The wedged-worker fault test lost a
+    mule pair's DESTINATION_SHARED that way once changelog records had a send path of
+    their own. The other way round is safe: outputs in and the changelog not, the replay
+    decides the events again and repeats the same records."""
     for t in tables:
         t.publish()
     try:
-        sent = await outbox.flush(produce)
+        await _acknowledged(await outbox.flush(produce))
         per_table = [await t.flush(produce, many) for t in tables]
-        await _acknowledged(sent)
         for t, results in zip(tables, per_table, strict=True):
             await t.persisted(await _acknowledged(results))
     except BaseException:
