@@ -103,6 +103,8 @@ def test_the_sbi_chain_left_verdicts_holds_alerts_and_latencies(scraped: str) ->
     types = {labels["type"] for labels in found["withdrawguard_events_consumed_total"]}
     assert {"login", "account_change", "withdrawal"} <= types
     assert "withdrawguard_decision_latency_from_arrival_seconds_bucket" in found
+    batched = {labels["agent"] for labels in found["withdrawguard_batch_events_count"]}
+    assert "ingest" in batched  # every input is taken by ingest (then detect, unless in place)
     assert "faust_messages_received_total" in found
 
 

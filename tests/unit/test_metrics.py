@@ -70,6 +70,7 @@ def test_every_metric_is_named_withdrawguard_with_the_expected_type(
         "withdrawguard_case_close_seconds": "histogram",
         "withdrawguard_decision_latency_from_arrival_seconds": "histogram",
         "withdrawguard_decision_latency_from_occurred_seconds": "histogram",
+        "withdrawguard_batch_events": "histogram",
         "withdrawguard_consumer_lag_messages": "gauge",
         "withdrawguard_table_keys": "gauge",
         "withdrawguard_table_memory_bytes": "gauge",
@@ -288,3 +289,17 @@ def test_case_work_gauges_and_histograms_carry_inbox_status_and_outcome(
     closed = {"inbox": "general", "outcome": "false_positive"}
     assert sample("withdrawguard_case_close_seconds_count", closed) == 1
     assert sample("withdrawguard_case_close_seconds_sum", closed) == 7200
+
+
+def test_batch_sizes_are_observed_per_agent(
+    registry: CollectorRegistry, metrics: PrometheusMetrics
+) -> None:
+    for events in (1, 1, 180):
+        metrics.batch("detect", events)
+    metrics.batch("ingest", 500)
+    value = registry.get_sample_value
+    assert value("withdrawguard_batch_events_count", {"agent": "detect"}) == 3
+    assert value("withdrawguard_batch_events_sum", {"agent": "detect"}) == 182
+    assert value("withdrawguard_batch_events_bucket", {"agent": "detect", "le": "1.0"}) == 2
+    assert value("withdrawguard_batch_events_bucket", {"agent": "detect", "le": "100.0"}) == 2
+    assert value("withdrawguard_batch_events_bucket", {"agent": "ingest", "le": "500.0"}) == 1

@@ -38,12 +38,18 @@ EVENT_TIME_BUCKETS = (
 )  # fmt: skip
 """Seconds from `occurred_at` to the verdict: includes producer delay, so up to minutes."""
 
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+"""Events a batch took: one at a time when idle, up to WG_BATCH_MAX under load."""
+
 
 class NullMetrics:
     """Counts nothing: for tools and tests that do not care. It has every call any part
     of withdrawguard makes (the stream's, the notifier's, the policy versions')."""
 
     def event_consumed(self, topic: str, event_type: str) -> None:
+        pass
+
+    def batch(self, agent: str, events: int) -> None:
         pass
 
     def dead_letter(self, kind: str) -> None:
@@ -172,8 +178,8 @@ class PrometheusMetrics(PrometheusCaseMetrics):
         self._registry_retries = counter("registry_retries", "Registry writes retried.")
         self._stalls = counter(
             "partition_stalls",
-            "Partitions found behind with no progress for a minute (changelog partitions: a "
-            "table restore that received nothing from them for a minute), and resumed.",
+            "Partitions found behind with no progress for WG_STALL_SECONDS (changelog "
+            "partitions: a table restore that received nothing from them that long), resumed.",
             "topic",
         )
         self._wedged = gauge(
@@ -193,6 +199,14 @@ class PrometheusMetrics(PrometheusCaseMetrics):
             buckets=EVENT_TIME_BUCKETS,
             registry=registry,
         )
+        self._batch = Histogram(
+            f"{PREFIX}_batch_events",
+            "Events in each batch a table-writing agent took (WG_BATCH_MAX at most), by agent.",
+            ["agent"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self._batch_by: dict[str, Histogram] = {}
         self._lag = gauge(
             "consumer_lag_messages",
             "Log end offset minus committed offset, per partition this worker consumes.",
@@ -225,6 +239,12 @@ class PrometheusMetrics(PrometheusCaseMetrics):
                 topic, event_type
             )
         child.inc()
+
+    def batch(self, agent: str, events: int) -> None:
+        child = self._batch_by.get(agent)
+        if child is None:
+            child = self._batch_by[agent] = self._batch.labels(agent)
+        child.observe(events)
 
     def dead_letter(self, kind: str) -> None:
         self._dead.labels(kind).inc()

@@ -39,6 +39,9 @@ class ConsumedMetrics(Protocol):
     def event_consumed(self, topic: str, event_type: str) -> None:
         """A message of `topic` decoded as `event_type` (before any decision)."""
 
+    def batch(self, agent: str, events: int) -> None:
+        """A batch of `events` the agent `agent` took, decided and had acknowledged."""
+
 
 @dataclass
 class Part:

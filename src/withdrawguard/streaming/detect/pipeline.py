@@ -1,5 +1,4 @@
-"""The agents: decode, load, decide, write back, send, a batch at a time. No business
-branching here.
+"""The agents: decode, load, decide, write back, send, a batch at a time; no business.
 
 Each agent takes its events in batches (`stream.take_events`, at most `WG_BATCH_MAX`,
 waiting at most `WG_BATCH_WITHIN_MS` for one to fill; `WG_BATCH_MAX=1` handles each event
@@ -25,8 +24,8 @@ two are the same).
 The cross-customer stages (destination, source-IP and device observations) are in
 `streaming/detect/observation_stages.py`; this module registers them beside the customer agents.
 
-Metrics: each decoded message is counted, each output as it is made, and each event
-that produced verdicts gives two latencies, measured once its batch is acknowledged:
+Metrics: each decoded message is counted, each output as it is made, each batch's size
+once it is acknowledged, and each event that produced verdicts gives two latencies, then:
 from the event's `occurred_at`, and from its arrival, the Kafka timestamp of the input
 record (ingest copies it onto the re-keyed customer-events record; for a verdict a
 cross-customer notice triggered, it is when the notice was sent).
@@ -197,6 +196,7 @@ class Pipeline:
         self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
         await flush(self.produce, batch.outbox, writes, self.produce_many)
         self.waits.end(agent)
+        self.metrics.batch(agent, len(events))
         now = time.time()
         for occurred, arrived in batch.timed:
             self.metrics.decision_latency(now - occurred, now - arrived)
