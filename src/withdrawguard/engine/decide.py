@@ -25,7 +25,7 @@ from withdrawguard.engine.events import (
     Withdrawal,
 )
 from withdrawguard.engine.holdings import record_trade, sell_off_alert
-from withdrawguard.engine.notices import ACTOR, Notices, verify_dest
+from withdrawguard.engine.notices import ACTOR, Notices, may_take_over, verify_dest
 from withdrawguard.engine.outputs import DestinationObservation, HoldUpdate, Outcome, Verdict
 from withdrawguard.engine.policy import HOUR, Policy, fingerprint
 from withdrawguard.engine.prune import keep_windows, needs_prune, prune
@@ -78,7 +78,7 @@ class Engine:
         if not fresh:
             out.duplicate = True
             return out
-        if isinstance(event, AccountChange | CustomerResponse):  # the order they come in
+        if may_take_over(event):  # a destination change, or a denial: either order
             for dest, at, ref in self.notices.taken_over(state):
                 if dest not in state.fraud_dest:
                     self._mark_fraud(state, dest, at, ref, out)

@@ -254,9 +254,9 @@ class Notices:
         for n in state.notices.values():
             if n.answer != "deny" or n.kind != "credential_change" or n.response_id is None:
                 continue
-            window = range(n.at, n.at + self.hold_after + 1)
+            end = n.at + self.hold_after
             for c in state.changes.values():
-                if c.change_type == "withdrawal_destination" and c.dest and c.ts in window:
+                if c.change_type == "withdrawal_destination" and c.dest and n.at <= c.ts <= end:
                     yield c.dest, max(c.ts, n.answered_at or c.ts), n.response_id
 
     def _concerns(self, n: NoticeRec, w: WithdrawalRec) -> bool:
@@ -268,6 +268,14 @@ class Notices:
         """Forget notices older than `keep_days` (a response to one is then dead-lettered)."""
         floor = state.horizon - self.keep
         state.notices = {k: n for k, n in state.notices.items() if n.ts >= floor}
+
+
+def may_take_over(e: CustomerEvent) -> bool:
+    """Whether applying `e` can add to `Notices.taken_over`: a destination change, or a
+    denial (the two may come in either order)."""
+    if isinstance(e, AccountChange):
+        return e.change_type == "withdrawal_destination"
+    return isinstance(e, CustomerResponse) and e.answer == "deny"
 
 
 def verify_dest(

@@ -40,7 +40,7 @@ class DestChangedRecently:
         ]
         _eid, c = (risky or changes)[-1]
         ago = hours(s.w.ts - c.ts)
-        since = all(c.ts <= verified_until for _, c in changes)  # verified since them all
+        since = all(ch.ts <= verified_until for _, ch in changes)  # verified since them all
         if risky:
             detail = f"destination set via {c.channel} {ago} before the withdrawal, not verified"
         else:
