@@ -25,6 +25,11 @@ class Sent:
     def __init__(self) -> None:
         self.by_topic: dict[str, list[tuple[bytes | None, bytes]]] = defaultdict(list)
         self.partitions: dict[str, list[int | None]] = defaultdict(list)
+        self.sent_now = 0
+        """How often the pipeline asked the producer to send without its linger."""
+
+    def send_now(self) -> None:
+        self.sent_now += 1
 
     def json(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(v) for _, v in self.by_topic[topic]]
@@ -82,4 +87,5 @@ def capture_sends(detector: Detector) -> Sent:
 
     p.produce = produce
     p.produce_many = produce_many
+    p.send_now = sent.send_now
     return sent

@@ -203,3 +203,48 @@ async def test_no_changelog_record_leaves_before_the_batchs_outputs_are_acknowle
     await sending
     assert handed == [[(b"k", b"S1")]]
     assert table.data == {b"k": b"S1"}
+
+
+async def test_each_part_is_sent_at_once_once_all_of_it_is_handed_over() -> None:
+    """`send_now` ends the producer's linger only once everything the linger could gather
+    is in: after the last output, then after the last changelog record."""
+    table, broker, log = Table(), Broker(), []
+
+    async def produce(record: Record) -> asyncio.Future[Any]:
+        log.append(record[2])
+        return await broker.produce(record)
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        log.extend(value for _, value in records)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(0)
+        return done
+
+    writes = TableWrites(table, Unstored())  # type: ignore[arg-type]
+    writes.put(Event(0), b"k", b"S1")
+    writes.put(Event(1), b"j", b"S2")
+    outbox = Outbox()
+    outbox.add(0, "withdrawal-decisions", b"c1", b"V1")
+    outbox.add(1, "withdrawal-holds", b"c1", b"H1")
+    sending = asyncio.create_task(
+        flush(produce, outbox, [writes], many, send_now=lambda: log.append(b"now"))
+    )
+    await _settle()
+    assert log == [b"V1", b"H1", b"now"]  # sent at once, and the batch waits for them
+    broker.ack(b"V1", 3)
+    broker.ack(b"H1", 4)
+    await sending
+    assert log == [b"V1", b"H1", b"now", b"S1", b"S2", b"now"]
+
+
+async def test_a_batch_with_nothing_to_store_asks_once() -> None:
+    broker, log = Broker(), []
+    outbox = Outbox()
+    outbox.add(0, "withdrawal-decisions", b"c1", b"V1")
+    sending = asyncio.create_task(
+        flush(broker.produce, outbox, [], None, send_now=lambda: log.append("now"))
+    )
+    await _settle()
+    broker.ack(b"V1", 0)
+    await sending
+    assert log == ["now"]

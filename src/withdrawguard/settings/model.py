@@ -185,7 +185,8 @@ class Settings:
     batch_within_ms: int = field(
         default=5,
         metadata=doc(
-            "Milliseconds an agent waits for a batch to fill before it handles what it has."
+            "Most milliseconds a batch waits, from its first event, for the events behind it; "
+            "it goes at once when none are waiting."
         ),
     )
     gc: str = field(

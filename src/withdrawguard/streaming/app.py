@@ -32,6 +32,7 @@ from withdrawguard.streaming.detect.placement import Placement
 from withdrawguard.streaming.detect.shadow_run import ShadowMetrics
 from withdrawguard.streaming.faust_internals.changelog import app_batches
 from withdrawguard.streaming.faust_internals.introspect import partition_count
+from withdrawguard.streaming.faust_internals.send_now import app_send_now
 from withdrawguard.streaming.faust_internals.table_store import TableMemory
 
 
@@ -177,6 +178,7 @@ def build_detector(
         placement=_placement(app, names),
         produce=producer_of(app),
         produce_many=app_batches(app),
+        send_now=app_send_now(app),
         partitions=lambda topic: partition_count(app, topic) or settings.partitions,
     )
     pipeline.register(app)

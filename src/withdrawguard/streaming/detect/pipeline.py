@@ -1,14 +1,14 @@
 """The agents: decode, load, decide, write back, send, a batch at a time; no business.
 
-Each agent takes its events in batches (`stream.take_events`, at most `WG_BATCH_MAX`,
-waiting at most `WG_BATCH_WITHIN_MS` for one to fill; `WG_BATCH_MAX=1` handles each event
-on its own). Per batch the events are grouped by their key in arrival order; each key's
+Each agent takes its events in batches (`faust_internals/batches.py`: what is waiting, at
+most `WG_BATCH_MAX`, within `WG_BATCH_WITHIN_MS` of its first; `WG_BATCH_MAX=1` handles
+each event on its own). Per batch the events are grouped by their key in arrival order; each key's
 state is read once, the key's events are applied in order, and the state is written
 once (`streaming/detect/writes.py`: one changelog record per key per batch). Observations
 for the cross-customer stages are packed, one record per partition of the stage's topic
 per batch. The batch's outputs go to the producer, then once acknowledged its changelog
-records (writes.flush says why), and its events are acknowledged only after the broker
-has acknowledged all of them: at-least-once, as when each event was handled alone.
+records (writes.flush says why), each sent without the producer's linger, and its events
+are acknowledged only after the broker has acknowledged all of them: at-least-once.
 
 Every table-writing agent runs at concurrency 1 (faust-streaming #606: offsets can be
 committed past in-flight events otherwise), and every event is handled inside its own
@@ -57,6 +57,7 @@ from withdrawguard.streaming.detect.outputs import OutputMetrics, Outputs
 from withdrawguard.streaming.detect.placement import Placement
 from withdrawguard.streaming.detect.shadow_run import ShadowMetrics, ShadowRun
 from withdrawguard.streaming.detect.writes import Unstored, flush
+from withdrawguard.streaming.faust_internals.batches import ready_batches
 
 Handler = Callable[[faust.StreamT[bytes]], AsyncIterator[None]]
 Step = Callable[[Sequence[Any], Batch], None]
@@ -98,6 +99,8 @@ class Pipeline:
     """Partitions of a topic by name (where packed observations go)."""
     produce_many: ProduceMany | None = None
     """Hands a table partition's changelog records to the producer together; None: one by one."""
+    send_now: Callable[[], None] | None = None
+    """Sends what the producer holds without its linger (before a batch awaits the broker)."""
     policy_metrics: ShadowMetrics = field(default_factory=NullMetrics)
     shadow: Engine | None = None
     """The shadow version's engine (docs/policy.md); None: no shadow runs."""
@@ -165,9 +168,7 @@ class Pipeline:
                     await self.handle(handler, [event], name)
                     yield None
             else:
-                # take_events: on faust.Stream, not on the StreamT protocol
-                batches = stream.take_events(most, within=within)  # type: ignore[attr-defined]
-                async for events in batches:
+                async for events in ready_batches(stream, most, within):
                     await self.handle(handler, events, name)
                     yield None
 
@@ -194,7 +195,7 @@ class Pipeline:
         writes = list(batch.written.values())
         sent = len(batch.outbox.records) + sum(len(w.pending) for w in writes)
         self.waits.begin(agent, f"the broker's acknowledgement of {sent} records")
-        await flush(self.produce, batch.outbox, writes, self.produce_many)
+        await flush(self.produce, batch.outbox, writes, self.produce_many, self.send_now)
         self.waits.end(agent)
         self.metrics.batch(agent, len(events))
         now = time.time()
@@ -291,10 +292,8 @@ class Pipeline:
                 if outcome.verdicts and not outcome.duplicate:
                     batch.timed.append((item.ev.occurred_at.timestamp(), item.arrived))
             if shadow is not None:
-                positioned = [(item.position, item.ev, out) for item, out in applied]
-                self.shadow_run(
-                    shadow, engine.version, first.ev.customer_id, raw, positioned, batch
-                )
+                done = [(item.position, item.ev, out) for item, out in applied]
+                self.shadow_run(shadow, engine.version, first.ev.customer_id, raw, done, batch)
 
     def _apply(
         self, engine: Engine, raw: bytes | None, group: list[Item], failed: set[int], batch: Batch

@@ -213,10 +213,16 @@ class Outbox:
 
 
 async def flush(
-    produce: Produce, outbox: Outbox, tables: list[TableWrites], many: ProduceMany | None = None
+    produce: Produce,
+    outbox: Outbox,
+    tables: list[TableWrites],
+    many: ProduceMany | None = None,
+    send_now: Callable[[], None] | None = None,
 ) -> None:
     """Send the outputs of a batch, then, once they are acknowledged, its changelog
-    records (with `many`, each table partition's together); return once all are.
+    records (with `many`, each table partition's together); return once all are. With
+    `send_now`, each of the two goes to the broker as soon as it is handed over, without
+    the producer's linger (everything the linger could gather is in by then).
 
     Never the changelog before the outputs are in: a table restored from a changelog that
     holds a batch whose outputs never arrived (a crash between the two, a partition leader
@@ -228,8 +234,13 @@ async def flush(
     for t in tables:
         t.publish()
     try:
-        await _acknowledged(await outbox.flush(produce))
+        outputs = await outbox.flush(produce)
+        if send_now is not None:
+            send_now()
+        await _acknowledged(outputs)
         per_table = [await t.flush(produce, many) for t in tables]
+        if send_now is not None and per_table:
+            send_now()
         for t, results in zip(tables, per_table, strict=True):
             await t.persisted(await _acknowledged(results))
     except BaseException:

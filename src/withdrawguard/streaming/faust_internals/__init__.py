@@ -10,6 +10,10 @@ app alone, through Faust's own extension points, never by patching classes:
   `faust.transports` entry point, `broker_consumer` and `broker_producer`);
 - `drain`: the consumer's drain loop, interruptible only where a hand-over could wait
   (the `wgkafka://` consumer's);
+- `batches`: an agent's batches as they come (every event already waiting, at once),
+  in place of Faust's `take_events` window;
+- `send_now`: the producer's batches sent without its linger, when a batch agent is about
+  to wait for the broker;
 - `sensors`: the lean monitor in place of Faust's Monitor, keeping what is read of it;
 - `recovery`: the table manager whose restore ends with the consumer's flow off (the
   `TableManager` setting);

@@ -1,6 +1,6 @@
 """Faust's current event: who a table write belongs to.
 
-A batch agent (`stream.take_events`) handles many events in one pass of its body, so
+A batch agent (`batches.ready_batches`) handles many events in one pass of its body, so
 Faust's notion of the *current event* — which a table write uses to choose the store and
 changelog partition — no longer follows the event being handled. `in_event(event)` sets
 it for the duration of a block: every table value written there goes to `event`'s
