@@ -1,9 +1,9 @@
 """Test-only entry point: the real `withdrawguard worker` with small stream buffers and
-agents slowed down per batch, so that its buffers are full and its drain loop waits on
-them (the interruptible path of `streaming/faust_internals/drain.py`) when a rebalance
-comes; and with a check that no event of a partition is handed to an agent, or finished
-by one, once the worker has given the partition up. Production has no such hook: this
-module exists only in the test tree and is started only by the fault suite.
+batches, and agents slowed down per batch, so that its buffers are full and its drain
+loop waits on them (the interruptible path of `streaming/faust_internals/drain.py`) when
+a rebalance comes; and with a check that no event of a partition is handed to an agent,
+or finished by one, once the worker has given the partition up. Production has no such
+hook: this module exists only in the test tree and is started only by the fault suite.
 
     python -m tests.faults.rebalance_worker
 
@@ -34,6 +34,9 @@ BUFFER = 8
 """Events an agent's stream buffer holds (Faust's default is 4,096)."""
 SLOW_BATCH = 0.15
 """Seconds each batch of an agent is held before it is decided."""
+BATCH_MAX = "32"
+"""WG_BATCH_MAX: an agent gathers its next batch while one is held (`ready_batches`), and
+only once that batch is full does its stream stop taking events and its buffer fill."""
 STATS_EVERY = 5.0
 STATS = "fault suite: drain figures"
 VIOLATION = "fault suite: OWNERSHIP VIOLATION"
@@ -145,4 +148,5 @@ if __name__ == "__main__":
     drain.WaitWatch.reason = counting_reason  # type: ignore[method-assign]
     faust.Service.wait_first = counting_wait_first  # type: ignore[method-assign]
     worker.create_app = rebalance_app  # type: ignore[assignment]  # run_worker builds this app
+    os.environ["WG_BATCH_MAX"] = BATCH_MAX
     sys.exit(main(["worker"]))
