@@ -248,3 +248,65 @@ async def test_a_batch_with_nothing_to_store_asks_once() -> None:
     broker.ack(b"V1", 0)
     await sending
     assert log == ["now"]
+
+
+async def test_the_changelog_gets_a_keys_values_in_the_order_they_were_decided() -> None:
+    """Batch A decided first, batch B built on A's value; B's outputs are acknowledged
+    first. Were B's changelog record handed over first, A's older value would be the
+    key's last on the changelog, and a restore would lose what B added."""
+    table, broker, unstored, handed = Table(), Broker(), Unstored(), []
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        handed.extend(value for _, value in records)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(len(handed) - 1)
+        return done
+
+    first, second = TableWrites(table, unstored), TableWrites(table, unstored)  # type: ignore[arg-type]
+    first.put(Event(), b"k", b"S1")
+    out_a = Outbox()
+    out_a.add(0, "withdrawal-decisions", b"k", b"A")
+    sending_a = asyncio.create_task(flush(broker.produce, out_a, [first], many))
+    await _settle()
+    assert second.get(Event(), b"k") == b"S1"  # B decides on A's value
+    second.put(Event(), b"k", b"S2")
+    out_b = Outbox()
+    out_b.add(0, "withdrawal-decisions", b"k", b"B")
+    sending_b = asyncio.create_task(flush(broker.produce, out_b, [second], many))
+    await _settle()
+    broker.ack(b"B", 1)  # B's outputs first
+    await _settle()
+    assert handed == []  # B's changelog waits for A's
+    broker.ack(b"A", 0)
+    await sending_a
+    await sending_b
+    assert handed == [b"S1", b"S2"]
+    assert table.data == {b"k": b"S2"}
+
+
+async def test_a_failed_batch_lets_the_next_one_hand_its_changelog_over() -> None:
+    table, broker, unstored, handed = Table(), Broker(), Unstored(), []
+
+    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        handed.extend(value for _, value in records)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(0)
+        return done
+
+    first, second = TableWrites(table, unstored), TableWrites(table, unstored)  # type: ignore[arg-type]
+    first.put(Event(), b"k", b"S1")
+    out_a = Outbox()
+    out_a.add(0, "withdrawal-decisions", b"k", b"A")
+    sending_a = asyncio.create_task(flush(broker.produce, out_a, [first], many))
+    await _settle()
+    second.put(Event(), b"j", b"T1")
+    out_b = Outbox()
+    out_b.add(0, "withdrawal-decisions", b"j", b"B")
+    sending_b = asyncio.create_task(flush(broker.produce, out_b, [second], many))
+    await _settle()
+    broker.ack(b"B", 1)
+    broker.acks[b"A"].set_exception(RuntimeError("the broker refused A"))
+    with pytest.raises(RuntimeError):
+        await sending_a
+    await sending_b
+    assert handed == [b"T1"]

@@ -51,6 +51,10 @@ class Unstored:
         """(partition, key) -> the newest value sent and not yet stored."""
         self.last: asyncio.Future[None] | None = None
         """Done once the batch published last has reached the store (or failed)."""
+        self.handed: asyncio.Future[None] | None = None
+        """Done once the batch published last has handed its changelog records to the
+        producer (or failed): the changelog gets a key's values in the order they were
+        decided, whichever batch's outputs the broker acknowledges first."""
 
 
 @dataclass
@@ -68,6 +72,8 @@ class TableWrites:
     """(partition, key) -> (the event whose partition it is, value)."""
     _after: asyncio.Future[None] | None = field(default=None, init=False)
     _stored: asyncio.Future[None] | None = field(default=None, init=False)
+    _handed_after: asyncio.Future[None] | None = field(default=None, init=False)
+    _handed: asyncio.Future[None] | None = field(default=None, init=False)
     _sent: list[int] = field(default_factory=list, init=False)
     """The partition of each awaitable `flush` returned, in order."""
     open_db: Callable[[int], Any] | None = field(init=False)
@@ -102,8 +108,11 @@ class TableWrites:
         awaits: nothing can read the older ones after the batch decided), and take its
         place in the order the table's batches reach the store."""
         self.unstored.values.update((pk, value) for pk, (_, value) in self.pending.items())
+        loop = asyncio.get_running_loop()
         self._after = self.unstored.last
-        self._stored = self.unstored.last = asyncio.get_running_loop().create_future()
+        self._stored = self.unstored.last = loop.create_future()
+        self._handed_after = self.unstored.handed
+        self._handed = self.unstored.handed = loop.create_future()
 
     async def flush(
         self, produce: Produce, many: ProduceMany | None = None
@@ -111,7 +120,24 @@ class TableWrites:
         """Hand the batch's changelog records to the producer (before Faust could commit
         past the batch: it has not acked it): with `many`, each partition's together,
         else one by one. The store is written by `persisted`, once the broker has
-        acknowledged them and the batch's outputs."""
+        acknowledged them and the batch's outputs.
+
+        Only after the table's batch published before this one has handed its own over
+        (`Unstored.handed`): that batch decided first, so this one may hold a value built
+        on its value for the same key; were this one's record first on the changelog, the
+        older value would be the key's last (the fault suite's "case SIGKILL" run restored
+        a customer without the device a login had added, its batch acknowledged before
+        the batch of a notice decided before it)."""
+        if self._handed_after is not None:
+            await asyncio.shield(self._handed_after)
+        try:
+            return await self._hand_over(produce, many)
+        finally:
+            _done(self._handed)
+
+    async def _hand_over(
+        self, produce: Produce, many: ProduceMany | None
+    ) -> list[Awaitable[Any] | None]:
         topic = self.table.changelog_topic.get_topic_name()
         if many is None:
             self._sent = [p for p, _ in self.pending]
@@ -133,8 +159,8 @@ class TableWrites:
         for pk, (_, value) in self.pending.items():
             if values.get(pk) is value:  # not overwritten by a later batch meanwhile
                 del values[pk]
-        if self._stored is not None and not self._stored.done():
-            self._stored.set_result(None)  # the next batch of the table may go on
+        _done(self._stored)  # the next batch of the table may go on
+        _done(self._handed)
 
     def _write_store(self, last: dict[int, int]) -> None:
         """The batch's values in the store, with each partition's persisted offset (`last`)
@@ -247,6 +273,11 @@ async def flush(
         for t in tables:
             t.discard()  # never stored: a replay decides these events again
         raise
+
+
+def _done(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
 
 
 async def _acknowledged(sent: list[Awaitable[Any] | None]) -> list[Any]:
