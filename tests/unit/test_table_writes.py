@@ -250,63 +250,63 @@ async def test_a_batch_with_nothing_to_store_asks_once() -> None:
     assert log == ["now"]
 
 
+class Changelog:
+    """`ProduceMany` that acknowledges at once and keeps what was handed over, in order."""
+
+    def __init__(self) -> None:
+        self.handed: list[bytes] = []
+
+    async def many(self, topic: str, partition: int, records: Any) -> asyncio.Future[int]:
+        self.handed.extend(value for _, value in records)
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        done.set_result(len(self.handed) - 1)
+        return done
+
+
+def batch_of(
+    broker: Broker, changelog: Changelog, writes: TableWrites, output: bytes
+) -> asyncio.Task[None]:
+    """The batch's flush, one output record (`output`), started as a task."""
+    outbox = Outbox()
+    outbox.add(0, "withdrawal-decisions", b"k", output)
+    return asyncio.create_task(flush(broker.produce, outbox, [writes], changelog.many))
+
+
 async def test_the_changelog_gets_a_keys_values_in_the_order_they_were_decided() -> None:
     """Batch A decided first, batch B built on A's value; B's outputs are acknowledged
     first. Were B's changelog record handed over first, A's older value would be the
     key's last on the changelog, and a restore would lose what B added."""
-    table, broker, unstored, handed = Table(), Broker(), Unstored(), []
-
-    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
-        handed.extend(value for _, value in records)
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        done.set_result(len(handed) - 1)
-        return done
-
+    table, broker, unstored, changelog = Table(), Broker(), Unstored(), Changelog()
     first, second = TableWrites(table, unstored), TableWrites(table, unstored)  # type: ignore[arg-type]
     first.put(Event(), b"k", b"S1")
-    out_a = Outbox()
-    out_a.add(0, "withdrawal-decisions", b"k", b"A")
-    sending_a = asyncio.create_task(flush(broker.produce, out_a, [first], many))
+    sending_a = batch_of(broker, changelog, first, b"A")
     await _settle()
     assert second.get(Event(), b"k") == b"S1"  # B decides on A's value
     second.put(Event(), b"k", b"S2")
-    out_b = Outbox()
-    out_b.add(0, "withdrawal-decisions", b"k", b"B")
-    sending_b = asyncio.create_task(flush(broker.produce, out_b, [second], many))
+    sending_b = batch_of(broker, changelog, second, b"B")
     await _settle()
     broker.ack(b"B", 1)  # B's outputs first
     await _settle()
-    assert handed == []  # B's changelog waits for A's
+    assert changelog.handed == []  # B's changelog waits for A's
     broker.ack(b"A", 0)
     await sending_a
     await sending_b
-    assert handed == [b"S1", b"S2"]
+    assert changelog.handed == [b"S1", b"S2"]
     assert table.data == {b"k": b"S2"}
 
 
 async def test_a_failed_batch_lets_the_next_one_hand_its_changelog_over() -> None:
-    table, broker, unstored, handed = Table(), Broker(), Unstored(), []
-
-    async def many(topic: str, partition: int, records: Any) -> asyncio.Future[int]:
-        handed.extend(value for _, value in records)
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        done.set_result(0)
-        return done
-
+    table, broker, unstored, changelog = Table(), Broker(), Unstored(), Changelog()
     first, second = TableWrites(table, unstored), TableWrites(table, unstored)  # type: ignore[arg-type]
     first.put(Event(), b"k", b"S1")
-    out_a = Outbox()
-    out_a.add(0, "withdrawal-decisions", b"k", b"A")
-    sending_a = asyncio.create_task(flush(broker.produce, out_a, [first], many))
+    sending_a = batch_of(broker, changelog, first, b"A")
     await _settle()
     second.put(Event(), b"j", b"T1")
-    out_b = Outbox()
-    out_b.add(0, "withdrawal-decisions", b"j", b"B")
-    sending_b = asyncio.create_task(flush(broker.produce, out_b, [second], many))
+    sending_b = batch_of(broker, changelog, second, b"B")
     await _settle()
     broker.ack(b"B", 1)
     broker.acks[b"A"].set_exception(RuntimeError("the broker refused A"))
     with pytest.raises(RuntimeError):
         await sending_a
     await sending_b
-    assert handed == [b"T1"]
+    assert changelog.handed == [b"T1"]
